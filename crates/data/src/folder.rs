@@ -1,0 +1,493 @@
+//! Image-folder datasets: one folder per class, with split lists or a seeded stratified split.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use crate::{DataError, Result};
+
+/// One of the three dataset splits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Split {
+    /// Training split.
+    Train,
+    /// Validation split.
+    Val,
+    /// Test split.
+    Test,
+}
+
+impl Split {
+    /// All splits, in order.
+    pub const ALL: [Split; 3] = [Split::Train, Split::Val, Split::Test];
+
+    /// `"train"`, `"val"` or `"test"` (the word used in the COVID-CT list names).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Split::Train => "train",
+            Split::Val => "val",
+            Split::Test => "test",
+        }
+    }
+}
+
+impl std::fmt::Display for Split {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One class: its display name, its image folder, and the tag used in its split-list paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClassSpec {
+    /// Name shown in reports (`"COVID"`).
+    pub name: String,
+    /// Folder under the dataset root holding its images (`"CT_COVID"`).
+    pub folder: String,
+    /// Replaces `{tag}` in [`FolderConfig::list_template`] (`"COVID"`).
+    pub list_tag: String,
+}
+
+impl ClassSpec {
+    /// A class whose name, folder and list tag are all `name`.
+    pub fn named(name: &str) -> Self {
+        ClassSpec {
+            name: name.into(),
+            folder: name.into(),
+            list_tag: name.into(),
+        }
+    }
+}
+
+/// Where the train/val/test assignment comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum SplitSource {
+    /// The split lists when present, a seeded stratified split by ratios when there are none.
+    #[default]
+    Auto,
+    /// The split lists; an error if any is missing.
+    Lists,
+    /// Ignore any lists; seeded stratified split by ratios.
+    Ratios,
+}
+
+/// What to do with a file that cannot be used (missing, unreadable, corrupt, too large).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum OnBadFile {
+    /// Stop with the file's error (the default).
+    #[default]
+    Fail,
+    /// Leave the file out and list it in the load report.
+    Skip,
+}
+
+/// A file that was left out in [`OnBadFile::Skip`] mode, and why.
+#[derive(Debug)]
+pub struct BadFile {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it was left out.
+    pub error: DataError,
+}
+
+/// How to read an image-folder dataset. `Default` is the COVID-CT layout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FolderConfig {
+    /// Classes in label order (label `i` is `classes[i]`).
+    pub classes: Vec<ClassSpec>,
+    /// Path of one split list relative to the root; `{tag}` and `{split}` are substituted.
+    pub list_template: String,
+    /// Where the split assignment comes from.
+    pub split_source: SplitSource,
+    /// Train/val/test fractions for the stratified split when there are no lists.
+    pub ratios: [f64; 3],
+    /// Seed of the stratified split.
+    pub seed: u64,
+    /// File extensions (lowercase, no dot) that count as images when scanning a folder.
+    pub extensions: Vec<String>,
+    /// What to do with a listed file that is missing.
+    pub on_bad_file: OnBadFile,
+}
+
+impl Default for FolderConfig {
+    fn default() -> Self {
+        Self::covid_ct()
+    }
+}
+
+impl FolderConfig {
+    /// The COVID-CT layout: `CT_COVID/`, `CT_NonCOVID/` and
+    /// `Data-split/{COVID,NonCOVID}/{train,val,test}CT_{COVID,NonCOVID}.txt`.
+    /// Ratios without lists follow the official split's proportions (425/118/203).
+    pub fn covid_ct() -> Self {
+        let class = |name: &str, folder: &str| ClassSpec {
+            name: name.into(),
+            folder: folder.into(),
+            list_tag: name.into(),
+        };
+        FolderConfig {
+            classes: vec![class("COVID", "CT_COVID"), class("NonCOVID", "CT_NonCOVID")],
+            list_template: "Data-split/{tag}/{split}CT_{tag}.txt".into(),
+            split_source: SplitSource::Auto,
+            ratios: [0.57, 0.16, 0.27],
+            seed: 0,
+            extensions: ["png", "jpg", "jpeg"].map(String::from).to_vec(),
+            on_bad_file: OnBadFile::Fail,
+        }
+    }
+
+    /// Plain class folders named after the classes, no split lists.
+    pub fn plain(class_names: &[&str]) -> Self {
+        FolderConfig {
+            classes: class_names.iter().map(|c| ClassSpec::named(c)).collect(),
+            split_source: SplitSource::Ratios,
+            ..Self::covid_ct()
+        }
+    }
+
+    /// Sets the split source.
+    pub fn with_split_source(mut self, source: SplitSource) -> Self {
+        self.split_source = source;
+        self
+    }
+
+    /// Sets the bad-file policy.
+    pub fn with_on_bad_file(mut self, policy: OnBadFile) -> Self {
+        self.on_bad_file = policy;
+        self
+    }
+
+    /// Sets the ratios and seed of the stratified split.
+    pub fn with_ratios(mut self, ratios: [f64; 3], seed: u64) -> Self {
+        self.ratios = ratios;
+        self.seed = seed;
+        self
+    }
+
+    fn validate(&self) -> Result<()> {
+        if self.classes.is_empty() {
+            return Err(DataError::config("classes", "at least one class is needed"));
+        }
+        if self.ratios.iter().any(|r| !r.is_finite() || *r < 0.0) || self.ratios.iter().sum::<f64>() <= 0.0 {
+            return Err(DataError::config(
+                "ratios",
+                format!("{:?} must be finite, non-negative, not all zero", self.ratios),
+            ));
+        }
+        Ok(())
+    }
+
+    fn list_path(&self, root: &Path, class: &ClassSpec, split: Split) -> PathBuf {
+        root.join(
+            self.list_template
+                .replace("{tag}", &class.list_tag)
+                .replace("{split}", split.as_str()),
+        )
+    }
+}
+
+/// One image of the dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Full path of the file.
+    pub path: PathBuf,
+    /// File name relative to its class folder.
+    pub name: String,
+    /// Class index.
+    pub label: i64,
+    /// The split it belongs to.
+    pub split: Split,
+}
+
+/// Where the split came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SplitOrigin {
+    /// The dataset's split lists.
+    Lists,
+    /// A seeded stratified split by ratios.
+    Ratios {
+        /// Its seed.
+        seed: u64,
+    },
+}
+
+/// An indexed (not yet decoded) image-folder dataset.
+#[derive(Debug)]
+pub struct ImageFolder {
+    root: PathBuf,
+    config: FolderConfig,
+    entries: Vec<Entry>,
+    origin: SplitOrigin,
+    skipped: Vec<BadFile>,
+    unlisted: Vec<PathBuf>,
+}
+
+impl ImageFolder {
+    /// Indexes the dataset at `root`: finds the class folders, reads and checks the split lists
+    /// (or makes a stratified split). Decodes nothing.
+    pub fn open(root: impl AsRef<Path>, config: &FolderConfig) -> Result<Self> {
+        config.validate()?;
+        let root = root.as_ref().to_path_buf();
+        if !root.is_dir() {
+            return Err(DataError::MissingDir {
+                path: root,
+                what: "the dataset root".into(),
+            });
+        }
+        let mut files_per_class = Vec::with_capacity(config.classes.len());
+        for class in &config.classes {
+            let dir = root.join(&class.folder);
+            let files = scan_images(&dir, &config.extensions, &class.name)?;
+            if files.is_empty() {
+                return Err(DataError::EmptyClass {
+                    class: class.name.clone(),
+                    path: dir,
+                });
+            }
+            files_per_class.push(files);
+        }
+        let lists = find_lists(&root, config)?;
+        let mut folder = ImageFolder {
+            root,
+            config: config.clone(),
+            entries: Vec::new(),
+            origin: SplitOrigin::Lists,
+            skipped: Vec::new(),
+            unlisted: Vec::new(),
+        };
+        match lists {
+            Some(lists) => folder.assign_from_lists(&lists, &files_per_class)?,
+            None => folder.assign_by_ratios(&files_per_class),
+        }
+        Ok(folder)
+    }
+
+    fn assign_from_lists(&mut self, lists: &[Vec<PathBuf>], files: &[Vec<String>]) -> Result<()> {
+        for (label, (class, class_lists)) in self.config.classes.iter().zip(lists).enumerate() {
+            let dir = self.root.join(&class.folder);
+            let mut seen: HashMap<String, (PathBuf, usize)> = HashMap::new();
+            for (split, list) in Split::ALL.iter().zip(class_lists) {
+                for (line, name) in read_list(list)? {
+                    if let Some((first_list, first_line)) = seen.get(&name) {
+                        return Err(DataError::DuplicateEntry {
+                            name,
+                            first_list: first_list.clone(),
+                            first_line: *first_line,
+                            second_list: list.clone(),
+                            second_line: line,
+                        });
+                    }
+                    seen.insert(name.clone(), (list.clone(), line));
+                    let path = dir.join(&name);
+                    if !path.is_file() {
+                        let error = DataError::ListedFileMissing {
+                            list: list.clone(),
+                            line,
+                            name,
+                            dir: dir.clone(),
+                        };
+                        match self.config.on_bad_file {
+                            OnBadFile::Fail => return Err(error),
+                            OnBadFile::Skip => self.skipped.push(BadFile { path, error }),
+                        }
+                        continue;
+                    }
+                    self.entries.push(Entry {
+                        path,
+                        name,
+                        label: label as i64,
+                        split: *split,
+                    });
+                }
+            }
+            self.unlisted.extend(
+                files[label]
+                    .iter()
+                    .filter(|f| !seen.contains_key(*f))
+                    .map(|f| dir.join(f)),
+            );
+        }
+        self.origin = SplitOrigin::Lists;
+        Ok(())
+    }
+
+    fn assign_by_ratios(&mut self, files: &[Vec<String>]) {
+        let total: f64 = self.config.ratios.iter().sum();
+        for (label, (class, names)) in self.config.classes.iter().zip(files).enumerate() {
+            let mut names = names.clone();
+            // One stream per class, so adding a class does not reshuffle the others.
+            let mut rng =
+                rand_chacha::ChaCha8Rng::seed_from_u64(self.config.seed ^ (label as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            names.shuffle(&mut rng);
+            let n = names.len() as f64;
+            let n_train = (n * self.config.ratios[0] / total).round() as usize;
+            let n_val = ((n * self.config.ratios[1] / total).round() as usize).min(names.len() - n_train.min(names.len()));
+            for (i, name) in names.into_iter().enumerate() {
+                let split = if i < n_train {
+                    Split::Train
+                } else if i < n_train + n_val {
+                    Split::Val
+                } else {
+                    Split::Test
+                };
+                self.entries.push(Entry {
+                    path: self.root.join(&class.folder).join(&name),
+                    name,
+                    label: label as i64,
+                    split,
+                });
+            }
+        }
+        self.origin = SplitOrigin::Ratios {
+            seed: self.config.seed,
+        };
+    }
+
+    /// The dataset root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Class names in label order.
+    pub fn class_names(&self) -> Vec<String> {
+        self.config.classes.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// All entries, in list (or split) order.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The entries of one split.
+    pub fn split(&self, split: Split) -> Vec<Entry> {
+        self.entries.iter().filter(|e| e.split == split).cloned().collect()
+    }
+
+    /// Number of images per class in one split.
+    pub fn counts(&self, split: Split) -> Vec<usize> {
+        let mut counts = vec![0; self.config.classes.len()];
+        for e in self.entries.iter().filter(|e| e.split == split) {
+            counts[e.label as usize] += 1;
+        }
+        counts
+    }
+
+    /// Where the split came from.
+    pub fn origin(&self) -> &SplitOrigin {
+        &self.origin
+    }
+
+    /// Listed files that were missing and skipped ([`OnBadFile::Skip`] only).
+    pub fn skipped(&self) -> &[BadFile] {
+        &self.skipped
+    }
+
+    /// Image files present in a class folder but in no split list (not loaded).
+    pub fn unlisted(&self) -> &[PathBuf] {
+        &self.unlisted
+    }
+}
+
+/// Image files of a class folder, sorted by name.
+fn scan_images(dir: &Path, extensions: &[String], class: &str) -> Result<Vec<String>> {
+    if !dir.is_dir() {
+        return Err(DataError::MissingDir {
+            path: dir.into(),
+            what: format!("the image folder of class '{class}'"),
+        });
+    }
+    let mut names = Vec::new();
+    for item in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
+        let item = item.map_err(|e| DataError::io(dir, e))?;
+        let name = item.file_name().to_string_lossy().into_owned();
+        let ext = Path::new(&name)
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        if !name.starts_with('.') && extensions.contains(&ext) && item.path().is_file() {
+            names.push(name);
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
+/// The list files per class and split, or `None` when the split is to be made by ratios.
+fn find_lists(root: &Path, config: &FolderConfig) -> Result<Option<Vec<Vec<PathBuf>>>> {
+    if config.split_source == SplitSource::Ratios {
+        return Ok(None);
+    }
+    let lists: Vec<Vec<PathBuf>> = config
+        .classes
+        .iter()
+        .map(|c| Split::ALL.iter().map(|s| config.list_path(root, c, *s)).collect())
+        .collect();
+    let missing: Vec<PathBuf> = lists.iter().flatten().filter(|p| !p.is_file()).cloned().collect();
+    let expected = config.classes.len() * Split::ALL.len();
+    match (missing.len(), config.split_source) {
+        (0, _) => Ok(Some(lists)),
+        (n, SplitSource::Auto) if n == expected => Ok(None),
+        (n, _) => Err(DataError::IncompleteSplitLists {
+            present: expected - n,
+            missing,
+        }),
+    }
+}
+
+/// Reads a split list: `(line number, name)` for each non-empty line. Handles CRLF, a missing
+/// final newline and surrounding whitespace; rejects entries that leave the class folder.
+pub fn read_list(path: &Path) -> Result<Vec<(usize, String)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
+    let mut out = Vec::new();
+    for (i, raw) in text.split('\n').enumerate() {
+        let name = raw.trim().trim_start_matches('\u{feff}');
+        if name.is_empty() {
+            continue;
+        }
+        let escapes = Path::new(name)
+            .components()
+            .any(|c| !matches!(c, Component::Normal(_)));
+        if escapes {
+            return Err(DataError::EscapingEntry {
+                list: path.into(),
+                line: i + 1,
+                name: name.into(),
+            });
+        }
+        out.push((i + 1, name.to_string()));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn list_parsing_handles_crlf_blank_lines_and_no_final_newline() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("l.txt");
+        std::fs::write(&p, "a.png\r\n\r\n  b%20c.jpg \r\nlast.png").expect("write");
+        let got = read_list(&p).expect("read");
+        assert_eq!(
+            got,
+            vec![(1, "a.png".into()), (3, "b%20c.jpg".into()), (4, "last.png".into())]
+        );
+    }
+
+    #[test]
+    fn list_entries_may_not_escape() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        for bad in ["../secret.png", "/etc/passwd", "a/../../b.png"] {
+            let p = dir.path().join("l.txt");
+            std::fs::write(&p, format!("ok.png\n{bad}\n")).expect("write");
+            match read_list(&p) {
+                Err(DataError::EscapingEntry { line: 2, name, .. }) => assert_eq!(name, bad),
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Writing images and files: PNGs of tensors, image grids, class-folder export, atomic writes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use tch::{Device, Kind, Tensor};
+
+use crate::{DataError, Result, TensorDataset};
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed, then
+/// renamed over `path`. Readers see the old file or the new one, never a partial one.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| DataError::config("path", format!("{} has no file name", path.display())))?;
+    let tmp = dir.join(format!(
+        ".{}.{}.tmp",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(DataError::io(path, e));
+    }
+    Ok(())
+}
+
+/// Converts a single image tensor (`[H, W]`, `[1, H, W]` or `[1, 1, H, W]`, values in [0, 1])
+/// to an 8-bit gray image.
+pub fn to_gray_image(image: &Tensor) -> Result<image::GrayImage> {
+    let dims = image.size();
+    let (h, w) = match dims.as_slice() {
+        [h, w] | [1, h, w] | [1, 1, h, w] => (*h, *w),
+        _ => {
+            return Err(DataError::Shape {
+                what: "image to save",
+                expected: "[H, W], [1, H, W] or [1, 1, H, W]".into(),
+                got: format!("{dims:?}"),
+            })
+        }
+    };
+    let bytes = image
+        .f_to_device(Device::Cpu)?
+        .f_to_kind(Kind::Float)?
+        .f_nan_to_num(0.0, 1.0, 0.0)?
+        .f_clamp(0.0, 1.0)?
+        .f_mul_scalar(255.0)?
+        .f_round()?
+        .f_to_kind(Kind::Uint8)?
+        .f_contiguous()?
+        .f_view([h * w])?;
+    let pixels = Vec::<u8>::try_from(&bytes)?;
+    image::GrayImage::from_raw(w as u32, h as u32, pixels).ok_or_else(|| DataError::Shape {
+        what: "image buffer",
+        expected: format!("{}", h * w),
+        got: "a different length".into(),
+    })
+}
+
+fn encode_png(img: &image::GrayImage, path: &Path) -> Result<Vec<u8>> {
+    let mut buf = std::io::Cursor::new(Vec::new());
+    img.write_to(&mut buf, image::ImageFormat::Png)
+        .map_err(|source| DataError::Encode {
+            path: path.into(),
+            source,
+        })?;
+    Ok(buf.into_inner())
+}
+
+/// Saves one image tensor (values in [0, 1], clamped) as an 8-bit grayscale PNG, atomically.
+pub fn save_png(image: &Tensor, path: impl AsRef<Path>) -> Result<()> {
+    let path = path.as_ref();
+    write_atomic(path, &encode_png(&to_gray_image(image)?, path)?)
+}
+
+/// Tiles a batch `[N, 1, H, W]` into one grid image `[rows*(H+2p), cols*(W+2p)]`, `cols` images
+/// per row with `padding` black pixels around each.
+pub fn make_grid(images: &Tensor, cols: usize, padding: i64) -> Result<Tensor> {
+    let dims = images.size();
+    let [n, 1, h, w] = dims.as_slice() else {
+        return Err(DataError::Shape {
+            what: "images for a grid",
+            expected: "[N, 1, H, W]".into(),
+            got: format!("{dims:?}"),
+        });
+    };
+    if *n == 0 || cols == 0 || padding < 0 {
+        return Err(DataError::config(
+            "grid",
+            format!("need at least one image, cols > 0 and padding >= 0 (got n={n}, cols={cols}, padding={padding})"),
+        ));
+    }
+    let cols = (cols as i64).min(*n);
+    let rows = (n + cols - 1) / cols;
+    let filler = Tensor::f_zeros([rows * cols - n, 1, *h, *w], (images.kind(), images.device()))?;
+    let (ph, pw) = (h + 2 * padding, w + 2 * padding);
+    let grid = Tensor::f_cat(&[images, &filler], 0)?
+        .f_constant_pad_nd([padding, padding, padding, padding])?
+        .f_view([rows, cols, ph, pw])?
+        .f_permute([0, 2, 1, 3])?
+        .f_reshape([rows * ph, cols * pw])?;
+    Ok(grid)
+}
+
+/// Saves a batch `[N, 1, H, W]` as one PNG grid with `cols` images per row.
+pub fn save_grid(images: &Tensor, cols: usize, path: impl AsRef<Path>) -> Result<()> {
+    save_png(&make_grid(images, cols, 2)?, path)
+}
+
+/// Writes a dataset as PNG files in class folders (`root/<class name>/<name>.png`), the layout
+/// [`ImageFolder`](crate::ImageFolder) reads with [`FolderConfig::plain`](crate::FolderConfig::plain).
+/// Refuses to overwrite an existing file unless `overwrite` is set. Returns the paths written.
+pub fn export_image_folder(ds: &TensorDataset, root: impl AsRef<Path>, overwrite: bool) -> Result<Vec<PathBuf>> {
+    let root = root.as_ref();
+    let labels = Vec::<i64>::try_from(&ds.labels.f_to_device(Device::Cpu)?)?;
+    let mut targets = Vec::with_capacity(ds.len());
+    for (name, &label) in ds.names.iter().zip(&labels) {
+        let stem = Path::new(name).file_stem().map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned());
+        let path = root.join(&ds.class_names[label as usize]).join(format!("{stem}.png"));
+        if !overwrite && path.exists() {
+            return Err(DataError::io(
+                &path,
+                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "refusing to overwrite an existing file"),
+            ));
+        }
+        targets.push(path);
+    }
+    for class in &ds.class_names {
+        let dir = root.join(class);
+        std::fs::create_dir_all(&dir).map_err(|e| DataError::io(&dir, e))?;
+    }
+    let images = ds.images.f_to_device(Device::Cpu)?;
+    for (i, path) in targets.iter().enumerate() {
+        save_png(&images.f_get(i as i64)?, path)?;
+    }
+    Ok(targets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_places_images_in_rows() {
+        let imgs = Tensor::arange(3, (Kind::Float, Device::Cpu)).view([3, 1, 1, 1]).expand([3, 1, 2, 2], false) + 1.0;
+        let grid = make_grid(&imgs, 2, 1).expect("grid");
+        assert_eq!(grid.size(), [8, 8]);
+        // Image 1 (value 2) sits in row 0, column 1, inside its 1-pixel border.
+        assert_eq!(grid.double_value(&[1, 5]), 2.0);
+        assert_eq!(grid.double_value(&[0, 5]), 0.0);
+        // The missing fourth image is black.
+        assert_eq!(grid.double_value(&[5, 5]), 0.0);
+    }
+
+    #[test]
+    fn png_round_trip_and_shape_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("x.png");
+        let img = Tensor::from_slice(&[0.0f32, 0.5, 1.0, 2.0]).view([1, 2, 2]);
+        save_png(&img, &p).expect("save");
+        let back = image::open(&p).expect("open").to_luma8();
+        assert_eq!(back.into_raw(), vec![0, 128, 255, 255]);
+        let bad = Tensor::zeros([3, 2, 2], (Kind::Float, Device::Cpu));
+        assert!(matches!(save_png(&bad, &p), Err(DataError::Shape { .. })));
+    }
+}

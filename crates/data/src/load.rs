@@ -1,0 +1,280 @@
+//! Decoding a set of entries into a [`TensorDataset`]: in parallel, through the disk cache.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use tch::{Device, Kind, Tensor};
+
+use crate::cache::{self, CacheBytes, CacheView, Stat};
+use crate::{decode, BadFile, DataError, Entry, ImageFolder, ImageSpec, OnBadFile, Result, Split, TensorDataset};
+
+/// How images are decoded and where the cache lives.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadOptions {
+    /// Output size, filter, aspect policy, size limit.
+    pub spec: ImageSpec,
+    /// Folder of the decoded-image cache; `None` decodes every time.
+    pub cache_dir: Option<PathBuf>,
+    /// What to do with a file that cannot be decoded.
+    pub on_bad_file: OnBadFile,
+    /// Device of the returned tensors.
+    pub device: Device,
+}
+
+impl Default for LoadOptions {
+    /// [`ImageSpec::default`], no cache, fail on bad files, CPU.
+    fn default() -> Self {
+        LoadOptions {
+            spec: ImageSpec::default(),
+            cache_dir: None,
+            on_bad_file: OnBadFile::Fail,
+            device: Device::Cpu,
+        }
+    }
+}
+
+impl LoadOptions {
+    /// Options producing `size x size` images.
+    pub fn with_size(size: u32) -> Self {
+        LoadOptions {
+            spec: ImageSpec::with_size(size),
+            ..Self::default()
+        }
+    }
+
+    /// Sets the image spec.
+    pub fn with_spec(mut self, spec: ImageSpec) -> Self {
+        self.spec = spec;
+        self
+    }
+
+    /// Caches decoded images in `dir`.
+    pub fn with_cache(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets the bad-file policy.
+    pub fn with_on_bad_file(mut self, policy: OnBadFile) -> Self {
+        self.on_bad_file = policy;
+        self
+    }
+
+    /// Sets the output device.
+    pub fn with_device(mut self, device: Device) -> Self {
+        self.device = device;
+        self
+    }
+}
+
+/// What a load did.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    /// Images decoded from their files.
+    pub decoded: usize,
+    /// Images taken from the cache.
+    pub from_cache: usize,
+    /// Files left out ([`OnBadFile::Skip`]), with their errors.
+    pub skipped: Vec<BadFile>,
+    /// The cache file used, if any.
+    pub cache_file: Option<PathBuf>,
+    /// Why an existing cache was ignored, or could not be written (never fatal).
+    pub cache_note: Option<String>,
+    /// Wall time of the load, in seconds.
+    pub seconds: f64,
+}
+
+/// The three splits of a dataset, decoded.
+#[derive(Debug)]
+pub struct Splits {
+    /// Training split.
+    pub train: TensorDataset,
+    /// Validation split.
+    pub val: TensorDataset,
+    /// Test split.
+    pub test: TensorDataset,
+    /// What the load did (all splits together).
+    pub report: LoadReport,
+}
+
+impl Splits {
+    /// The split by name.
+    pub fn get(&self, split: Split) -> &TensorDataset {
+        match split {
+            Split::Train => &self.train,
+            Split::Val => &self.val,
+            Split::Test => &self.test,
+        }
+    }
+}
+
+impl ImageFolder {
+    /// Decodes one split.
+    pub fn load(&self, split: Split, opts: &LoadOptions) -> Result<(TensorDataset, LoadReport)> {
+        let entries = self.split(split);
+        let desc = format!("{} {split} split at {}", self.class_names().join("/"), self.root().display());
+        load_entries(&entries, &self.class_names(), &desc, opts)
+    }
+
+    /// Decodes every split in one parallel pass (one cache read and write).
+    pub fn load_splits(&self, opts: &LoadOptions) -> Result<Splits> {
+        let (all, report, kept_splits) = decode_entries(self.entries(), &self.class_names(), "", opts)?;
+        let root = self.root().display().to_string();
+        let pick = |split: Split| -> Result<TensorDataset> {
+            let idx: Vec<i64> = (0..all.len() as i64)
+                .filter(|&i| kept_splits[i as usize] == split)
+                .collect();
+            let mut ds = all.subset(&idx)?;
+            ds.description = format!("image folder {root}, {split} split");
+            Ok(ds)
+        };
+        Ok(Splits {
+            train: pick(Split::Train)?,
+            val: pick(Split::Val)?,
+            test: pick(Split::Test)?,
+            report,
+        })
+    }
+}
+
+/// Outcome of fetching one entry.
+enum Pixels<'a> {
+    Cached(&'a [u8]),
+    Fresh(Vec<u8>),
+}
+
+struct Fetched<'a> {
+    pixels: Pixels<'a>,
+    stat: Stat,
+}
+
+fn fetch<'a>(entry: &Entry, spec: &ImageSpec, cache: &'a CacheView<'a>) -> Result<Fetched<'a>> {
+    let (size, mtime_ns) = cache::stat(&entry.path)?;
+    let key = entry.path.to_string_lossy();
+    if let Some(known) = cache.index.get(key.as_ref()) {
+        if known.same_file(size, mtime_ns) {
+            if let Some(px) = cache.get(&known.hash) {
+                return Ok(Fetched {
+                    pixels: Pixels::Cached(px),
+                    stat: known.clone(),
+                });
+            }
+        }
+    }
+    let bytes = std::fs::read(&entry.path).map_err(|e| DataError::io(&entry.path, e))?;
+    let hash = cache::content_hash(&bytes);
+    let pixels = match cache.get(&hash) {
+        Some(px) => Pixels::Cached(px),
+        None => {
+            let gray = decode::decode_gray(&bytes, &entry.path, spec.max_pixels)?;
+            Pixels::Fresh(decode::resize_square(&gray, spec)?)
+        }
+    };
+    Ok(Fetched {
+        pixels,
+        stat: Stat {
+            size,
+            mtime_ns,
+            hash,
+        },
+    })
+}
+
+/// Decodes `entries` (in order) into a dataset. Uses all rayon threads.
+pub fn load_entries(
+    entries: &[Entry],
+    class_names: &[String],
+    description: &str,
+    opts: &LoadOptions,
+) -> Result<(TensorDataset, LoadReport)> {
+    decode_entries(entries, class_names, description, opts).map(|(ds, report, _)| (ds, report))
+}
+
+/// [`load_entries`], also returning the split of each image kept.
+fn decode_entries(
+    entries: &[Entry],
+    class_names: &[String],
+    description: &str,
+    opts: &LoadOptions,
+) -> Result<(TensorDataset, LoadReport, Vec<Split>)> {
+    opts.spec.validate()?;
+    let start = Instant::now();
+    let spec = &opts.spec;
+    let mut report = LoadReport::default();
+    let cache_file = opts.cache_dir.as_ref().map(|d| cache::cache_path(d, spec));
+    let raw = cache_file.as_deref().map(CacheBytes::read).unwrap_or(CacheBytes(Vec::new()));
+    let empty = CacheBytes(Vec::new());
+    let view = match raw.view(spec) {
+        Ok(v) => v,
+        Err(why) => {
+            report.cache_note = Some(format!("ignored unreadable cache ({why}); rebuilt"));
+            empty.view(spec).map_err(|e| DataError::config("cache", e))?
+        }
+    };
+
+    let results: Vec<Result<Fetched<'_>>> = entries.par_iter().map(|e| fetch(e, spec, &view)).collect();
+
+    let side = spec.size as usize;
+    let mut pixels = Vec::with_capacity(entries.len() * side * side);
+    let mut kept: Vec<&Entry> = Vec::with_capacity(entries.len());
+    let mut index = view.index.clone();
+    let mut fresh: HashMap<String, Vec<u8>> = HashMap::new();
+    for (entry, result) in entries.iter().zip(results) {
+        match result {
+            Ok(f) => {
+                match f.pixels {
+                    Pixels::Cached(px) => {
+                        report.from_cache += 1;
+                        pixels.extend_from_slice(px);
+                    }
+                    Pixels::Fresh(px) => {
+                        report.decoded += 1;
+                        pixels.extend_from_slice(&px);
+                        fresh.insert(f.stat.hash.clone(), px);
+                    }
+                }
+                index.insert(entry.path.to_string_lossy().into_owned(), f.stat);
+                kept.push(entry);
+            }
+            Err(error) if opts.on_bad_file == OnBadFile::Skip && error.is_per_file() => {
+                report.skipped.push(BadFile {
+                    path: entry.path.clone(),
+                    error,
+                });
+            }
+            Err(error) => return Err(error),
+        }
+    }
+
+    if let Some(path) = &cache_file {
+        if !fresh.is_empty() || index != view.index {
+            let written = path
+                .parent()
+                .map_or(Ok(()), |d| std::fs::create_dir_all(d).map_err(|e| DataError::io(d, e)))
+                .and_then(|()| cache::write(path, &view, &index, &fresh, spec));
+            if let Err(e) = written {
+                report.cache_note = Some(format!("cache not written: {e}"));
+            }
+        }
+        report.cache_file = Some(path.clone());
+    }
+
+    let n = kept.len() as i64;
+    let images = Tensor::f_from_slice(&pixels)?
+        .f_view([n, 1, side as i64, side as i64])?
+        .f_to_device(opts.device)?
+        .f_to_kind(Kind::Float)?
+        .f_div_scalar_(255.0)?;
+    let labels = Tensor::f_from_slice(&kept.iter().map(|e| e.label).collect::<Vec<_>>())?.f_to_device(opts.device)?;
+    let ds = TensorDataset::new(
+        images,
+        labels,
+        kept.iter().map(|e| e.name.clone()).collect(),
+        class_names.to_vec(),
+        description,
+    )?;
+    report.seconds = start.elapsed().as_secs_f64();
+    Ok((ds, report, kept.iter().map(|e| e.split).collect()))
+}

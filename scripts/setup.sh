@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Sets up everything ganaug needs to build: libtorch 2.11.0 (from PyPI's torch wheel) in a
+# git-ignored virtualenv `.venv/` of the repository. Safe to run again: it only installs what is
+# missing. A user who already has libtorch 2.11 can export LIBTORCH=/path/to/libtorch instead.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+TORCH_VERSION="2.11.0"
+
+if [ -n "${LIBTORCH:-}" ]; then
+  if [ ! -e "$LIBTORCH/lib/libtorch_cpu.so" ]; then
+    echo "setup: LIBTORCH=$LIBTORCH has no lib/libtorch_cpu.so (expected a libtorch $TORCH_VERSION folder)" >&2
+    exit 1
+  fi
+  echo "setup: using LIBTORCH=$LIBTORCH"
+  exit 0
+fi
+
+command -v cargo >/dev/null || { echo "setup: cargo not found: install Rust from rustup.rs" >&2; exit 1; }
+py="${PYTHON:-python3}"
+command -v "$py" >/dev/null || { echo "setup: $py not found: install Python 3.9+" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating virtualenv .venv"
+  "$py" -m venv .venv
+fi
+
+if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] == '$TORCH_VERSION' else 1)" 2>/dev/null; then
+  echo "setup: installing torch==$TORCH_VERSION into .venv (about 4.6 GB, a minute or two)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "torch==$TORCH_VERSION"
+fi
+echo "setup: libtorch $TORCH_VERSION ready in .venv"

@@ -1,0 +1,15 @@
+//! # ganaug
+//!
+//! GAN-based data augmentation for medical image classification, on libtorch through `tch`:
+//! a reproduction of *Image classification with GAN-based data augmentation* (COVID-19 chest CT).
+//!
+//! This facade re-exports the workspace's crates, one role each:
+//! - [`data`] (`ganaug-data`): the COVID-CT image-folder dataset, caching, batching, the
+//!   synthetic phantom stand-in, PNG output.
+//!
+//! It also offers [`device`], the device selection every example uses.
+#![warn(missing_docs)]
+
+pub use ganaug_data as data;
+
+pub mod device;
