@@ -73,10 +73,19 @@ mod tests {
 
     #[test]
     fn parses_device_names() {
-        assert_eq!("auto".parse::<DeviceChoice>().ok(), Some(DeviceChoice::Auto));
+        assert_eq!(
+            "auto".parse::<DeviceChoice>().ok(),
+            Some(DeviceChoice::Auto)
+        );
         assert_eq!("CPU".parse::<DeviceChoice>().ok(), Some(DeviceChoice::Cpu));
-        assert_eq!("cuda".parse::<DeviceChoice>().ok(), Some(DeviceChoice::Cuda(0)));
-        assert_eq!("cuda:3".parse::<DeviceChoice>().ok(), Some(DeviceChoice::Cuda(3)));
+        assert_eq!(
+            "cuda".parse::<DeviceChoice>().ok(),
+            Some(DeviceChoice::Cuda(0))
+        );
+        assert_eq!(
+            "cuda:3".parse::<DeviceChoice>().ok(),
+            Some(DeviceChoice::Cuda(3))
+        );
         assert!("tpu".parse::<DeviceChoice>().is_err());
         assert!("cuda:x".parse::<DeviceChoice>().is_err());
     }

@@ -13,3 +13,9 @@
 pub use ganaug_data as data;
 
 pub mod device;
+
+/// The libtorch version this build linked against (`None` if the build could not tell).
+pub const LIBTORCH_VERSION: Option<&str> = option_env!("GANAUG_LIBTORCH_VERSION");
+
+/// The folder of the libtorch libraries this build linked against (its rpath).
+pub const LIBTORCH_LIB_DIR: Option<&str> = option_env!("GANAUG_LIBTORCH_LIB");

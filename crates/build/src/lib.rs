@@ -10,12 +10,7 @@
 //! [`link_libtorch`] from its own `build.rs` (and depends on `torch-sys` directly, which is what
 //! makes cargo hand it `DEP_TCH_LIBTORCH_LIB`).
 //!
-//! ```no_run
-//! // build.rs
-//! fn main() {
-//!     ganaug_build::link_libtorch();
-//! }
-//! ```
+//! In a crate's `build.rs`, `fn main` calls `ganaug_build::link_libtorch()`.
 
 use std::path::PathBuf;
 
@@ -34,13 +29,35 @@ pub fn link_libtorch() {
     if dir.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }
+    println!("cargo:rustc-env=GANAUG_LIBTORCH_LIB={}", dir.display());
+    if let Some(version) = libtorch_version(&dir) {
+        println!("cargo:rustc-env=GANAUG_LIBTORCH_VERSION={version}");
+    }
+}
+
+/// The libtorch version, from a standalone libtorch's `build-version` file or the PyTorch
+/// wheel's `version.py`, both one folder above `lib/`.
+pub fn libtorch_version(lib_dir: &std::path::Path) -> Option<String> {
+    let root = lib_dir.parent()?;
+    if let Ok(v) = std::fs::read_to_string(root.join("build-version")) {
+        return Some(v.trim().to_string());
+    }
+    let py = std::fs::read_to_string(root.join("version.py")).ok()?;
+    py.lines()
+        .find_map(|l| l.strip_prefix("__version__"))
+        .map(|rest| {
+            rest.trim_start_matches([' ', '='])
+                .trim()
+                .trim_matches(['\'', '"'])
+                .to_string()
+        })
 }
 
 /// The folder holding `libtorch*.so`, as reported by `torch-sys` through cargo's `links` metadata.
 pub fn libtorch_lib_dir() -> Option<PathBuf> {
     ["DEP_TCH_LIBTORCH_LIB", "DEP_TORCH_SYS_LIBTORCH_LIB"]
         .iter()
-        .find_map(|k| std::env::var_os(k))
+        .find_map(std::env::var_os)
         .map(PathBuf::from)
         .filter(|p| p.is_dir())
 }

@@ -4,13 +4,17 @@
 //! BLAKE3 hash of the source file's bytes, so a changed file simply misses. A stat index (path,
 //! size, modification time → hash) in the file's metadata avoids re-reading and re-hashing
 //! unchanged files, as git's index does; a changed size or time makes the file be hashed again.
-//! A cache that cannot be read is ignored (and rewritten), never an error.
+//! A cache that cannot be read is ignored (and rewritten), never an error. Reads memory-map the
+//! file through libtorch, so a warm cached load copies each byte only into its output tensor.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use safetensors::{tensor::TensorView, Dtype, SafeTensors};
+use std::io::Read;
+
+use safetensors::{tensor::Metadata, tensor::TensorView, Dtype};
 use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
 
 use crate::{DataError, ImageSpec, Result};
 
@@ -20,7 +24,11 @@ const CACHE_VERSION: u32 = 1;
 /// The default cache folder: `$GANAUG_CACHE_DIR`, else `$XDG_CACHE_HOME/ganaug`, else
 /// `~/.cache/ganaug`; `None` if none of them can be determined.
 pub fn default_cache_dir() -> Option<PathBuf> {
-    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let var = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
     var("GANAUG_CACHE_DIR")
         .or_else(|| var("XDG_CACHE_HOME").map(|p| p.join("ganaug")))
         .or_else(|| var("HOME").map(|p| p.join(".cache").join("ganaug")))
@@ -63,78 +71,172 @@ pub(crate) fn cache_path(dir: &Path, spec: &ImageSpec) -> PathBuf {
     dir.join(format!("images-{}px-{short}.safetensors", spec.size))
 }
 
-/// The cache's raw bytes, as read from disk.
-pub(crate) struct CacheBytes(pub Vec<u8>);
-
-/// A parsed view of the cache.
-pub(crate) struct CacheView<'a> {
-    pub index: HashMap<String, Stat>,
-    tensors: Option<SafeTensors<'a>>,
-    pub image_bytes: usize,
+/// A cache file opened for reading: the stat index, and the pixels memory-mapped as one
+/// `[K, size*size]` u8 tensor (no read copy; the rows a load needs are gathered by libtorch).
+pub(crate) struct CacheFile {
+    /// What is known about files and rows (shareable across decoding threads).
+    pub lookup: Lookup,
+    data: Option<Tensor>,
 }
 
-impl CacheBytes {
-    /// Reads the cache file; a missing file is an empty cache.
-    pub(crate) fn read(path: &Path) -> CacheBytes {
-        CacheBytes(std::fs::read(path).unwrap_or_default())
+/// The cache's stat index and the row of each content hash.
+pub(crate) struct Lookup {
+    pub index: HashMap<String, Stat>,
+    rows: HashMap<String, i64>,
+    /// When the cache file was written (ns since the epoch).
+    written_ns: i128,
+}
+
+/// Files modified this close to the cache's writing are re-hashed, not trusted by their stat
+/// ("racily clean" in git's words: a same-size rewrite within the clock's granularity).
+const RACY_NS: i128 = 2_000_000_000;
+
+impl Lookup {
+    /// The known content hash of a file whose size and modification time are unchanged.
+    pub(crate) fn known_hash(&self, path: &str, size: u64, mtime_ns: i128) -> Option<&Stat> {
+        self.index
+            .get(path)
+            .filter(|s| s.same_file(size, mtime_ns) && mtime_ns < self.written_ns - RACY_NS)
     }
 
-    /// Parses the cache; `Err` describes why it was unusable (the caller starts afresh).
-    pub(crate) fn view(&self, spec: &ImageSpec) -> std::result::Result<CacheView<'_>, String> {
-        let image_bytes = (spec.size as usize).pow(2);
-        if self.0.is_empty() {
-            return Ok(CacheView {
+    /// The row of the cached image with this content hash.
+    pub(crate) fn row(&self, hash: &str) -> Option<i64> {
+        self.rows.get(hash).copied()
+    }
+}
+
+impl CacheFile {
+    /// An empty cache.
+    pub(crate) fn empty() -> Self {
+        CacheFile {
+            lookup: Lookup {
                 index: HashMap::new(),
-                tensors: None,
-                image_bytes,
-            });
+                rows: HashMap::new(),
+                written_ns: 0,
+            },
+            data: None,
         }
-        let (_, meta) = SafeTensors::read_metadata(&self.0).map_err(|e| e.to_string())?;
+    }
+
+    /// Opens the cache file; a missing file is an empty cache. `Err` says why an existing file
+    /// is unusable (the caller then starts afresh).
+    pub(crate) fn open(path: &Path, spec: &ImageSpec) -> std::result::Result<Self, String> {
+        let mut file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::empty()),
+            Err(e) => return Err(e.to_string()),
+        };
+        let file_len = file.metadata().map_err(|e| e.to_string())?.len();
+        let (_, written_ns) = stat(path).map_err(|e| e.to_string())?;
+        let mut len8 = [0u8; 8];
+        file.read_exact(&mut len8).map_err(|e| e.to_string())?;
+        let header_len = u64::from_le_bytes(len8);
+        if header_len > 256 << 20 || 8 + header_len > file_len {
+            return Err(format!("bad header length {header_len}"));
+        }
+        let mut header = vec![0u8; header_len as usize];
+        file.read_exact(&mut header).map_err(|e| e.to_string())?;
+        let meta: Metadata = serde_json::from_slice(&header).map_err(|e| e.to_string())?;
         let info = meta.metadata().as_ref().ok_or("no metadata")?;
-        if info.get("ganaug_cache").map(String::as_str) != Some(&CACHE_VERSION.to_string()) {
-            return Err("cache written by another version".into());
+        if info.get("ganaug_cache") != Some(&CACHE_VERSION.to_string()) {
+            return Err("written by another version".into());
         }
         let index: HashMap<String, Stat> =
-            serde_json::from_str(info.get("index").ok_or("no index")?).map_err(|e| e.to_string())?;
-        let tensors = SafeTensors::deserialize(&self.0).map_err(|e| e.to_string())?;
-        Ok(CacheView {
-            index,
-            tensors: Some(tensors),
-            image_bytes,
+            serde_json::from_str(info.get("index").ok_or("no index")?)
+                .map_err(|e| e.to_string())?;
+        let image_bytes = (spec.size as usize).pow(2);
+        let data_len = (file_len - 8 - header_len) as usize;
+        if data_len % image_bytes != 0 {
+            return Err("data is not a whole number of images".into());
+        }
+        let k = data_len / image_bytes;
+        let mut rows = HashMap::new();
+        for (name, t) in meta.tensors() {
+            let (begin, end) = t.data_offsets;
+            if t.dtype != Dtype::U8
+                || end - begin != image_bytes
+                || begin % image_bytes != 0
+                || end > data_len
+            {
+                return Err(format!(
+                    "tensor {name} is not a {0}x{0} u8 image",
+                    spec.size
+                ));
+            }
+            rows.insert(name, (begin / image_bytes) as i64);
+        }
+        if k == 0 {
+            return Ok(CacheFile {
+                lookup: Lookup {
+                    index,
+                    rows,
+                    written_ns,
+                },
+                data: None,
+            });
+        }
+        let path_str = path.to_str().ok_or("cache path is not UTF-8")?;
+        // Not shared: a private read-only mapping, the file is never written through it.
+        let data = Tensor::f_from_file(
+            path_str,
+            false,
+            Some(file_len as i64),
+            (Kind::Uint8, Device::Cpu),
+        )
+        .and_then(|t| t.f_narrow(0, 8 + header_len as i64, data_len as i64))
+        .and_then(|t| t.f_view([k as i64, image_bytes as i64]))
+        .map_err(|e| e.to_string())?;
+        Ok(CacheFile {
+            lookup: Lookup {
+                index,
+                rows,
+                written_ns,
+            },
+            data: Some(data),
         })
     }
-}
 
-impl CacheView<'_> {
-    /// The cached pixels for a content hash, if present and of the right size.
-    pub(crate) fn get(&self, hash: &str) -> Option<&[u8]> {
-        let view = self.tensors.as_ref()?.tensor(hash).ok()?;
-        (view.dtype() == Dtype::U8 && view.data().len() == self.image_bytes).then(|| view.data())
+    /// The cached images at `rows`, as a `[rows.len(), size*size]` u8 tensor.
+    pub(crate) fn gather(&self, rows: &[i64]) -> Result<Tensor> {
+        match &self.data {
+            Some(data) => Ok(data.f_index_select(0, &Tensor::f_from_slice(rows)?)?),
+            None => Err(DataError::config("cache", "no cached images to gather")),
+        }
     }
 }
 
 /// Writes the cache atomically: every image still referenced by the index, old or new.
 pub(crate) fn write(
     path: &Path,
-    old: &CacheView<'_>,
+    old: &CacheFile,
     index: &HashMap<String, Stat>,
     fresh: &HashMap<String, Vec<u8>>,
     spec: &ImageSpec,
 ) -> Result<()> {
     let side = spec.size as usize;
+    let kept_old: Vec<(&str, i64)> = index
+        .values()
+        .filter(|s| !fresh.contains_key(&s.hash))
+        .filter_map(|s| old.lookup.row(&s.hash).map(|r| (s.hash.as_str(), r)))
+        .collect();
+    let old_pixels: Vec<u8> = if kept_old.is_empty() {
+        Vec::new()
+    } else {
+        let rows: Vec<i64> = kept_old.iter().map(|(_, r)| *r).collect();
+        Vec::<u8>::try_from(&old.gather(&rows)?.f_flatten(0, -1)?)?
+    };
     let mut tensors: HashMap<&str, TensorView<'_>> = HashMap::new();
-    for stat in index.values() {
-        let data = fresh
-            .get(&stat.hash)
-            .map(Vec::as_slice)
-            .or_else(|| old.get(&stat.hash));
-        if let Some(data) = data {
-            let view = TensorView::new(Dtype::U8, vec![side, side], data)
-                .map_err(|e| DataError::config("cache", e.to_string()))?;
-            tensors.insert(stat.hash.as_str(), view);
-        }
+    for (i, (hash, _)) in kept_old.iter().enumerate() {
+        tensors.insert(
+            hash,
+            u8_view(&old_pixels[i * side * side..(i + 1) * side * side], side)?,
+        );
     }
-    let index_json = serde_json::to_string(index).map_err(|e| DataError::config("cache", e.to_string()))?;
+    for (hash, data) in fresh {
+        tensors.insert(hash, u8_view(data, side)?);
+    }
+    let index_json =
+        serde_json::to_string(index).map_err(|e| DataError::config("cache", e.to_string()))?;
     let meta = HashMap::from([
         ("ganaug_cache".to_string(), CACHE_VERSION.to_string()),
         ("spec".to_string(), serde_json::json!(spec).to_string()),
@@ -143,4 +245,9 @@ pub(crate) fn write(
     let bytes = safetensors::serialize(tensors, &Some(meta))
         .map_err(|e| DataError::config("cache", e.to_string()))?;
     crate::io::write_atomic(path, &bytes)
+}
+
+fn u8_view(data: &[u8], side: usize) -> Result<TensorView<'_>> {
+    TensorView::new(Dtype::U8, vec![side, side], data)
+        .map_err(|e| DataError::config("cache", e.to_string()))
 }

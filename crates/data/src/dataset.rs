@@ -91,14 +91,23 @@ impl TensorDataset {
             });
         }
         if class_names.is_empty() {
-            return Err(DataError::config("class_names", "at least one class is needed"));
+            return Err(DataError::config(
+                "class_names",
+                "at least one class is needed",
+            ));
         }
         if n > 0 {
-            let (lo, hi) = (labels.f_min()?.int64_value(&[]), labels.f_max()?.int64_value(&[]));
+            let (lo, hi) = (
+                labels.f_min()?.int64_value(&[]),
+                labels.f_max()?.int64_value(&[]),
+            );
             if lo < 0 || hi >= class_names.len() as i64 {
                 return Err(DataError::config(
                     "labels",
-                    format!("labels span {lo}..={hi} but there are {} classes", class_names.len()),
+                    format!(
+                        "labels span {lo}..={hi} but there are {} classes",
+                        class_names.len()
+                    ),
                 ));
             }
         }
@@ -169,13 +178,19 @@ impl TensorDataset {
     pub fn subset(&self, indices: &[i64]) -> Result<Self> {
         let n = self.len() as i64;
         if let Some(bad) = indices.iter().find(|&&i| i < 0 || i >= n) {
-            return Err(DataError::config("indices", format!("index {bad} out of 0..{n}")));
+            return Err(DataError::config(
+                "indices",
+                format!("index {bad} out of 0..{n}"),
+            ));
         }
         let idx = Tensor::f_from_slice(indices)?.f_to_device(self.device())?;
         TensorDataset::new(
             self.images.f_index_select(0, &idx)?,
             self.labels.f_index_select(0, &idx)?,
-            indices.iter().map(|&i| self.names[i as usize].clone()).collect(),
+            indices
+                .iter()
+                .map(|&i| self.names[i as usize].clone())
+                .collect(),
             self.class_names.clone(),
             self.description.clone(),
         )
@@ -215,7 +230,12 @@ impl TensorDataset {
     }
 
     /// Mini-batches of `batch_size` (the last may be smaller unless `drop_last`).
-    pub fn batches(&self, batch_size: usize, order: BatchOrder, drop_last: bool) -> Result<Batches<'_>> {
+    pub fn batches(
+        &self,
+        batch_size: usize,
+        order: BatchOrder,
+        drop_last: bool,
+    ) -> Result<Batches<'_>> {
         if batch_size == 0 {
             return Err(DataError::config("batch_size", "must be positive"));
         }
@@ -234,7 +254,8 @@ impl TensorDataset {
 
     /// Copies the data out as ndarrays: images `[N, 1, H, W]` and labels `[N]`.
     pub fn to_ndarray(&self) -> Result<(Array4<f32>, Array1<i64>)> {
-        let images: ndarray::ArrayD<f32> = (&self.images.f_to_device(Device::Cpu)?.f_contiguous()?).try_into()?;
+        let images: ndarray::ArrayD<f32> =
+            (&self.images.f_to_device(Device::Cpu)?.f_contiguous()?).try_into()?;
         let labels: ndarray::ArrayD<i64> = (&self.labels.f_to_device(Device::Cpu)?).try_into()?;
         let bad = |what: &'static str, e: ndarray::ShapeError| DataError::Shape {
             what,
@@ -311,21 +332,40 @@ mod tests {
     fn shuffled_batches_cover_every_image_once_and_repeat_by_seed() {
         let ds = toy(10);
         let order = BatchOrder::Shuffled { seed: 3 };
-        let seen: Vec<i64> = ds.batches(4, order, false).expect("batches").flat_map(|b| b.indices).collect();
+        let seen: Vec<i64> = ds
+            .batches(4, order, false)
+            .expect("batches")
+            .flat_map(|b| b.indices)
+            .collect();
         let mut sorted = seen.clone();
         sorted.sort();
         assert_eq!(sorted, (0..10).collect::<Vec<_>>());
-        assert_ne!(seen, (0..10).collect::<Vec<_>>(), "a shuffle should move something");
-        let again: Vec<i64> = ds.batches(4, order, false).expect("batches").flat_map(|b| b.indices).collect();
+        assert_ne!(
+            seen,
+            (0..10).collect::<Vec<_>>(),
+            "a shuffle should move something"
+        );
+        let again: Vec<i64> = ds
+            .batches(4, order, false)
+            .expect("batches")
+            .flat_map(|b| b.indices)
+            .collect();
         assert_eq!(seen, again);
-        let sizes: Vec<usize> = ds.batches(4, order, true).expect("batches").map(|b| b.indices.len()).collect();
+        let sizes: Vec<usize> = ds
+            .batches(4, order, true)
+            .expect("batches")
+            .map(|b| b.indices.len())
+            .collect();
         assert_eq!(sizes, vec![4, 4]);
     }
 
     #[test]
     fn batch_contents_follow_indices() {
         let ds = toy(6);
-        for b in ds.batches(4, BatchOrder::Shuffled { seed: 1 }, false).expect("batches") {
+        for b in ds
+            .batches(4, BatchOrder::Shuffled { seed: 1 }, false)
+            .expect("batches")
+        {
             let labels = Vec::<i64>::try_from(&b.labels).expect("labels");
             let expect: Vec<i64> = b.indices.iter().map(|i| i % 2).collect();
             assert_eq!(labels, expect);
@@ -337,13 +377,34 @@ mod tests {
     fn invalid_datasets_are_typed_errors() {
         let images = Tensor::zeros([2, 3, 4, 4], (Kind::Float, Device::Cpu));
         let labels = Tensor::zeros([2], (Kind::Int64, Device::Cpu));
-        let r = TensorDataset::new(images, labels, vec!["a".into(), "b".into()], vec!["x".into()], "");
+        let r = TensorDataset::new(
+            images,
+            labels,
+            vec!["a".into(), "b".into()],
+            vec!["x".into()],
+            "",
+        );
         assert!(matches!(r, Err(DataError::Shape { what: "images", .. })));
         let images = Tensor::zeros([2, 1, 4, 4], (Kind::Float, Device::Cpu));
         let labels = Tensor::from_slice(&[0i64, 5]);
-        let r = TensorDataset::new(images, labels, vec!["a".into(), "b".into()], vec!["x".into(), "y".into()], "");
-        assert!(matches!(r, Err(DataError::Config { field: "labels", .. })));
-        assert!(matches!(toy(3).batches(0, BatchOrder::Sequential, false), Err(DataError::Config { .. })));
+        let r = TensorDataset::new(
+            images,
+            labels,
+            vec!["a".into(), "b".into()],
+            vec!["x".into(), "y".into()],
+            "",
+        );
+        assert!(matches!(
+            r,
+            Err(DataError::Config {
+                field: "labels",
+                ..
+            })
+        ));
+        assert!(matches!(
+            toy(3).batches(0, BatchOrder::Sequential, false),
+            Err(DataError::Config { .. })
+        ));
     }
 
     #[test]
@@ -351,13 +412,20 @@ mod tests {
         let ds = toy(5);
         let (x, y) = ds.to_ndarray().expect("to ndarray");
         assert_eq!(x.shape(), &[5, 1, 2, 2]);
-        let back = TensorDataset::from_ndarray(&x, &y, ds.names.clone(), ds.class_names.clone(), "back")
-            .expect("from ndarray");
-        assert_eq!(f64::try_from((&back.images - &ds.images).abs().max()).expect("max"), 0.0);
+        let back =
+            TensorDataset::from_ndarray(&x, &y, ds.names.clone(), ds.class_names.clone(), "back")
+                .expect("from ndarray");
+        assert_eq!(
+            f64::try_from((&back.images - &ds.images).abs().max()).expect("max"),
+            0.0
+        );
         let both = ds.concat(&back).expect("concat");
         assert_eq!(both.len(), 10);
         assert_eq!(both.class_counts(), vec![6, 4]);
-        assert_eq!(ds.class_subset(1).expect("subset").names, vec!["img1", "img3"]);
+        assert_eq!(
+            ds.class_subset(1).expect("subset").names,
+            vec!["img1", "img3"]
+        );
     }
 
     #[test]

@@ -7,7 +7,11 @@
 
 use std::path::Path;
 
-use fast_image_resize::{self as fir, images::{Image, ImageRef}, FilterType, PixelType, ResizeAlg};
+use fast_image_resize::{
+    self as fir,
+    images::{Image, ImageRef},
+    FilterType, PixelType, ResizeAlg,
+};
 use image::{DynamicImage, ImageDecoder};
 use serde::{Deserialize, Serialize};
 use zune_core::{colorspace::ColorSpace, options::DecoderOptions};
@@ -163,7 +167,8 @@ pub fn decode_gray(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<GrayIma
     if bytes.is_empty() {
         return Err(DataError::EmptyFile { path: path.into() });
     }
-    let format = Format::sniff(bytes).ok_or_else(|| DataError::UnknownFormat { path: path.into() })?;
+    let format =
+        Format::sniff(bytes).ok_or_else(|| DataError::UnknownFormat { path: path.into() })?;
     let fail = |reason: String| DataError::Decode {
         path: path.into(),
         format: format.name(),
@@ -195,7 +200,9 @@ pub fn decode_gray(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<GrayIma
                 options,
             );
             dec.decode_headers().map_err(|e| fail(e.to_string()))?;
-            let (w, h) = dec.dimensions().ok_or_else(|| fail("no frame header".into()))?;
+            let (w, h) = dec
+                .dimensions()
+                .ok_or_else(|| fail("no frame header".into()))?;
             check(w as u64, h as u64)?;
             let pixels = dec.decode().map_err(|e| fail(e.to_string()))?;
             if pixels.len() != w * h {
@@ -319,7 +326,11 @@ mod tests {
 
     #[test]
     fn every_policy_gives_a_square() {
-        for policy in [ResizePolicy::Stretch, ResizePolicy::Pad, ResizePolicy::CenterCrop] {
+        for policy in [
+            ResizePolicy::Stretch,
+            ResizePolicy::Pad,
+            ResizePolicy::CenterCrop,
+        ] {
             let spec = ImageSpec {
                 size: 32,
                 policy,

@@ -171,10 +171,15 @@ impl FolderConfig {
         if self.classes.is_empty() {
             return Err(DataError::config("classes", "at least one class is needed"));
         }
-        if self.ratios.iter().any(|r| !r.is_finite() || *r < 0.0) || self.ratios.iter().sum::<f64>() <= 0.0 {
+        if self.ratios.iter().any(|r| !r.is_finite() || *r < 0.0)
+            || self.ratios.iter().sum::<f64>() <= 0.0
+        {
             return Err(DataError::config(
                 "ratios",
-                format!("{:?} must be finite, non-negative, not all zero", self.ratios),
+                format!(
+                    "{:?} must be finite, non-negative, not all zero",
+                    self.ratios
+                ),
             ));
         }
         Ok(())
@@ -319,12 +324,14 @@ impl ImageFolder {
         for (label, (class, names)) in self.config.classes.iter().zip(files).enumerate() {
             let mut names = names.clone();
             // One stream per class, so adding a class does not reshuffle the others.
-            let mut rng =
-                rand_chacha::ChaCha8Rng::seed_from_u64(self.config.seed ^ (label as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(
+                self.config.seed ^ (label as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+            );
             names.shuffle(&mut rng);
             let n = names.len() as f64;
             let n_train = (n * self.config.ratios[0] / total).round() as usize;
-            let n_val = ((n * self.config.ratios[1] / total).round() as usize).min(names.len() - n_train.min(names.len()));
+            let n_val = ((n * self.config.ratios[1] / total).round() as usize)
+                .min(names.len() - n_train.min(names.len()));
             for (i, name) in names.into_iter().enumerate() {
                 let split = if i < n_train {
                     Split::Train
@@ -363,7 +370,11 @@ impl ImageFolder {
 
     /// The entries of one split.
     pub fn split(&self, split: Split) -> Vec<Entry> {
-        self.entries.iter().filter(|e| e.split == split).cloned().collect()
+        self.entries
+            .iter()
+            .filter(|e| e.split == split)
+            .cloned()
+            .collect()
     }
 
     /// Number of images per class in one split.
@@ -423,9 +434,19 @@ fn find_lists(root: &Path, config: &FolderConfig) -> Result<Option<Vec<Vec<PathB
     let lists: Vec<Vec<PathBuf>> = config
         .classes
         .iter()
-        .map(|c| Split::ALL.iter().map(|s| config.list_path(root, c, *s)).collect())
+        .map(|c| {
+            Split::ALL
+                .iter()
+                .map(|s| config.list_path(root, c, *s))
+                .collect()
+        })
         .collect();
-    let missing: Vec<PathBuf> = lists.iter().flatten().filter(|p| !p.is_file()).cloned().collect();
+    let missing: Vec<PathBuf> = lists
+        .iter()
+        .flatten()
+        .filter(|p| !p.is_file())
+        .cloned()
+        .collect();
     let expected = config.classes.len() * Split::ALL.len();
     match (missing.len(), config.split_source) {
         (0, _) => Ok(Some(lists)),
@@ -474,7 +495,11 @@ mod tests {
         let got = read_list(&p).expect("read");
         assert_eq!(
             got,
-            vec![(1, "a.png".into()), (3, "b%20c.jpg".into()), (4, "last.png".into())]
+            vec![
+                (1, "a.png".into()),
+                (3, "b%20c.jpg".into()),
+                (4, "last.png".into())
+            ]
         );
     }
 

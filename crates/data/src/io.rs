@@ -102,7 +102,10 @@ pub fn make_grid(images: &Tensor, cols: usize, padding: i64) -> Result<Tensor> {
     }
     let cols = (cols as i64).min(*n);
     let rows = (n + cols - 1) / cols;
-    let filler = Tensor::f_zeros([rows * cols - n, 1, *h, *w], (images.kind(), images.device()))?;
+    let filler = Tensor::f_zeros(
+        [rows * cols - n, 1, *h, *w],
+        (images.kind(), images.device()),
+    )?;
     let (ph, pw) = (h + 2 * padding, w + 2 * padding);
     let grid = Tensor::f_cat(&[images, &filler], 0)?
         .f_constant_pad_nd([padding, padding, padding, padding])?
@@ -120,17 +123,28 @@ pub fn save_grid(images: &Tensor, cols: usize, path: impl AsRef<Path>) -> Result
 /// Writes a dataset as PNG files in class folders (`root/<class name>/<name>.png`), the layout
 /// [`ImageFolder`](crate::ImageFolder) reads with [`FolderConfig::plain`](crate::FolderConfig::plain).
 /// Refuses to overwrite an existing file unless `overwrite` is set. Returns the paths written.
-pub fn export_image_folder(ds: &TensorDataset, root: impl AsRef<Path>, overwrite: bool) -> Result<Vec<PathBuf>> {
+pub fn export_image_folder(
+    ds: &TensorDataset,
+    root: impl AsRef<Path>,
+    overwrite: bool,
+) -> Result<Vec<PathBuf>> {
     let root = root.as_ref();
     let labels = Vec::<i64>::try_from(&ds.labels.f_to_device(Device::Cpu)?)?;
     let mut targets = Vec::with_capacity(ds.len());
     for (name, &label) in ds.names.iter().zip(&labels) {
-        let stem = Path::new(name).file_stem().map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned());
-        let path = root.join(&ds.class_names[label as usize]).join(format!("{stem}.png"));
+        let stem = Path::new(name)
+            .file_stem()
+            .map_or_else(|| name.clone(), |s| s.to_string_lossy().into_owned());
+        let path = root
+            .join(&ds.class_names[label as usize])
+            .join(format!("{stem}.png"));
         if !overwrite && path.exists() {
             return Err(DataError::io(
                 &path,
-                std::io::Error::new(std::io::ErrorKind::AlreadyExists, "refusing to overwrite an existing file"),
+                std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "refusing to overwrite an existing file",
+                ),
             ));
         }
         targets.push(path);
@@ -152,7 +166,10 @@ mod tests {
 
     #[test]
     fn grid_places_images_in_rows() {
-        let imgs = Tensor::arange(3, (Kind::Float, Device::Cpu)).view([3, 1, 1, 1]).expand([3, 1, 2, 2], false) + 1.0;
+        let imgs = Tensor::arange(3, (Kind::Float, Device::Cpu))
+            .view([3, 1, 1, 1])
+            .expand([3, 1, 2, 2], false)
+            + 1.0;
         let grid = make_grid(&imgs, 2, 1).expect("grid");
         assert_eq!(grid.size(), [8, 8]);
         // Image 1 (value 2) sits in row 0, column 1, inside its 1-pixel border.

@@ -7,8 +7,11 @@ use std::time::Instant;
 use rayon::prelude::*;
 use tch::{Device, Kind, Tensor};
 
-use crate::cache::{self, CacheBytes, CacheView, Stat};
-use crate::{decode, BadFile, DataError, Entry, ImageFolder, ImageSpec, OnBadFile, Result, Split, TensorDataset};
+use crate::cache::{self, CacheFile, Lookup, Stat};
+use crate::{
+    decode, BadFile, DataError, Entry, ImageFolder, ImageSpec, OnBadFile, Result, Split,
+    TensorDataset,
+};
 
 /// How images are decoded and where the cache lives.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,13 +117,18 @@ impl ImageFolder {
     /// Decodes one split.
     pub fn load(&self, split: Split, opts: &LoadOptions) -> Result<(TensorDataset, LoadReport)> {
         let entries = self.split(split);
-        let desc = format!("{} {split} split at {}", self.class_names().join("/"), self.root().display());
+        let desc = format!(
+            "{} {split} split at {}",
+            self.class_names().join("/"),
+            self.root().display()
+        );
         load_entries(&entries, &self.class_names(), &desc, opts)
     }
 
     /// Decodes every split in one parallel pass (one cache read and write).
     pub fn load_splits(&self, opts: &LoadOptions) -> Result<Splits> {
-        let (all, report, kept_splits) = decode_entries(self.entries(), &self.class_names(), "", opts)?;
+        let (all, report, kept_splits) =
+            decode_entries(self.entries(), &self.class_names(), "", opts)?;
         let root = self.root().display().to_string();
         let pick = |split: Split| -> Result<TensorDataset> {
             let idx: Vec<i64> = (0..all.len() as i64)
@@ -139,34 +147,31 @@ impl ImageFolder {
     }
 }
 
-/// Outcome of fetching one entry.
-enum Pixels<'a> {
-    Cached(&'a [u8]),
+/// Outcome of fetching one entry: a row of the cache, or freshly decoded pixels.
+enum Pixels {
+    Cached(i64),
     Fresh(Vec<u8>),
 }
 
-struct Fetched<'a> {
-    pixels: Pixels<'a>,
+struct Fetched {
+    pixels: Pixels,
     stat: Stat,
 }
 
-fn fetch<'a>(entry: &Entry, spec: &ImageSpec, cache: &'a CacheView<'a>) -> Result<Fetched<'a>> {
+fn fetch(entry: &Entry, spec: &ImageSpec, cache: &Lookup) -> Result<Fetched> {
     let (size, mtime_ns) = cache::stat(&entry.path)?;
-    let key = entry.path.to_string_lossy();
-    if let Some(known) = cache.index.get(key.as_ref()) {
-        if known.same_file(size, mtime_ns) {
-            if let Some(px) = cache.get(&known.hash) {
-                return Ok(Fetched {
-                    pixels: Pixels::Cached(px),
-                    stat: known.clone(),
-                });
-            }
+    if let Some(known) = cache.known_hash(&entry.path.to_string_lossy(), size, mtime_ns) {
+        if let Some(row) = cache.row(&known.hash) {
+            return Ok(Fetched {
+                pixels: Pixels::Cached(row),
+                stat: known.clone(),
+            });
         }
     }
     let bytes = std::fs::read(&entry.path).map_err(|e| DataError::io(&entry.path, e))?;
     let hash = cache::content_hash(&bytes);
-    let pixels = match cache.get(&hash) {
-        Some(px) => Pixels::Cached(px),
+    let pixels = match cache.row(&hash) {
+        Some(row) => Pixels::Cached(row),
         None => {
             let gray = decode::decode_gray(&bytes, &entry.path, spec.max_pixels)?;
             Pixels::Fresh(decode::resize_square(&gray, spec)?)
@@ -204,34 +209,38 @@ fn decode_entries(
     let spec = &opts.spec;
     let mut report = LoadReport::default();
     let cache_file = opts.cache_dir.as_ref().map(|d| cache::cache_path(d, spec));
-    let raw = cache_file.as_deref().map(CacheBytes::read).unwrap_or(CacheBytes(Vec::new()));
-    let empty = CacheBytes(Vec::new());
-    let view = match raw.view(spec) {
-        Ok(v) => v,
-        Err(why) => {
+    let cache = match cache_file.as_deref().map(|p| CacheFile::open(p, spec)) {
+        None => CacheFile::empty(),
+        Some(Ok(c)) => c,
+        Some(Err(why)) => {
             report.cache_note = Some(format!("ignored unreadable cache ({why}); rebuilt"));
-            empty.view(spec).map_err(|e| DataError::config("cache", e))?
+            CacheFile::empty()
         }
     };
 
-    let results: Vec<Result<Fetched<'_>>> = entries.par_iter().map(|e| fetch(e, spec, &view)).collect();
+    let results: Vec<Result<Fetched>> = entries
+        .par_iter()
+        .map(|e| fetch(e, spec, &cache.lookup))
+        .collect();
 
-    let side = spec.size as usize;
-    let mut pixels = Vec::with_capacity(entries.len() * side * side);
+    let side = spec.size as i64;
     let mut kept: Vec<&Entry> = Vec::with_capacity(entries.len());
-    let mut index = view.index.clone();
+    let mut index = cache.lookup.index.clone();
+    let (mut cached_pos, mut cached_rows, mut fresh_pos) = (Vec::new(), Vec::new(), Vec::new());
+    let mut fresh_pixels = Vec::new();
     let mut fresh: HashMap<String, Vec<u8>> = HashMap::new();
     for (entry, result) in entries.iter().zip(results) {
         match result {
             Ok(f) => {
+                let pos = kept.len() as i64;
                 match f.pixels {
-                    Pixels::Cached(px) => {
-                        report.from_cache += 1;
-                        pixels.extend_from_slice(px);
+                    Pixels::Cached(row) => {
+                        cached_pos.push(pos);
+                        cached_rows.push(row);
                     }
                     Pixels::Fresh(px) => {
-                        report.decoded += 1;
-                        pixels.extend_from_slice(&px);
+                        fresh_pos.push(pos);
+                        fresh_pixels.extend_from_slice(&px);
                         fresh.insert(f.stat.hash.clone(), px);
                     }
                 }
@@ -247,13 +256,40 @@ fn decode_entries(
             Err(error) => return Err(error),
         }
     }
+    report.from_cache = cached_pos.len();
+    report.decoded = fresh_pos.len();
+
+    // Gather cached rows straight from the mapped file; place fresh ones beside them.
+    let n = kept.len() as i64;
+    let fresh_t =
+        Tensor::f_from_slice(&fresh_pixels)?.f_view([fresh_pos.len() as i64, side * side])?;
+    let pixels = if fresh_pos.is_empty() && n > 0 {
+        cache.gather(&cached_rows)?
+    } else if cached_pos.is_empty() {
+        fresh_t
+    } else {
+        let out = Tensor::f_zeros([n, side * side], (Kind::Uint8, Device::Cpu))?;
+        out.f_index_copy(
+            0,
+            &Tensor::f_from_slice(&cached_pos)?,
+            &cache.gather(&cached_rows)?,
+        )?
+        .f_index_copy(0, &Tensor::f_from_slice(&fresh_pos)?, &fresh_t)?
+    };
+    let images = pixels
+        .f_view([n, 1, side, side])?
+        .f_to_device(opts.device)?
+        .f_to_kind(Kind::Float)?
+        .f_div_scalar_(255.0)?;
 
     if let Some(path) = &cache_file {
-        if !fresh.is_empty() || index != view.index {
+        if !fresh.is_empty() || index != cache.lookup.index {
             let written = path
                 .parent()
-                .map_or(Ok(()), |d| std::fs::create_dir_all(d).map_err(|e| DataError::io(d, e)))
-                .and_then(|()| cache::write(path, &view, &index, &fresh, spec));
+                .map_or(Ok(()), |d| {
+                    std::fs::create_dir_all(d).map_err(|e| DataError::io(d, e))
+                })
+                .and_then(|()| cache::write(path, &cache, &index, &fresh, spec));
             if let Err(e) = written {
                 report.cache_note = Some(format!("cache not written: {e}"));
             }
@@ -261,13 +297,8 @@ fn decode_entries(
         report.cache_file = Some(path.clone());
     }
 
-    let n = kept.len() as i64;
-    let images = Tensor::f_from_slice(&pixels)?
-        .f_view([n, 1, side as i64, side as i64])?
-        .f_to_device(opts.device)?
-        .f_to_kind(Kind::Float)?
-        .f_div_scalar_(255.0)?;
-    let labels = Tensor::f_from_slice(&kept.iter().map(|e| e.label).collect::<Vec<_>>())?.f_to_device(opts.device)?;
+    let labels = Tensor::f_from_slice(&kept.iter().map(|e| e.label).collect::<Vec<_>>())?
+        .f_to_device(opts.device)?;
     let ds = TensorDataset::new(
         images,
         labels,

@@ -60,7 +60,10 @@ impl PhantomConfig {
 /// Generates the three splits of the phantom dataset on `device`.
 pub fn phantom_splits(cfg: &PhantomConfig, device: Device) -> Result<Splits> {
     if cfg.size < 8 || cfg.size > 1024 {
-        return Err(DataError::config("size", format!("{} is not in 8..=1024", cfg.size)));
+        return Err(DataError::config(
+            "size",
+            format!("{} is not in 8..=1024", cfg.size),
+        ));
     }
     let make = |split_idx: usize| -> Result<TensorDataset> {
         let split = Split::ALL[split_idx];
@@ -103,19 +106,28 @@ pub fn phantom_splits(cfg: &PhantomConfig, device: Device) -> Result<Splits> {
 fn ellipse(xx: &Tensor, yy: &Tensor, c: (f64, f64), r: (f64, f64), edge: f64) -> Result<Tensor> {
     let dx = xx.f_sub_scalar(c.0)?.f_div_scalar(r.0)?;
     let dy = yy.f_sub_scalar(c.1)?.f_div_scalar(r.1)?;
-    let rho = (dx.f_square()? + dy.f_square()?).f_sqrt()?;
-    Ok(rho.f_neg()?.f_add_scalar(1.0)?.f_div_scalar(edge)?.f_sigmoid()?)
+    let rho = dx.f_square()?.f_add(&dy.f_square()?)?.f_sqrt()?;
+    Ok(rho
+        .f_neg()?
+        .f_add_scalar(1.0)?
+        .f_div_scalar(edge)?
+        .f_sigmoid()?)
 }
 
 /// A Gaussian bump of height 1.
 fn bump(xx: &Tensor, yy: &Tensor, c: (f64, f64), sigma: f64) -> Result<Tensor> {
-    let d2 = xx.f_sub_scalar(c.0)?.f_square()? + yy.f_sub_scalar(c.1)?.f_square()?;
+    let d2 = xx
+        .f_sub_scalar(c.0)?
+        .f_square()?
+        .f_add(&yy.f_sub_scalar(c.1)?.f_square()?)?;
     Ok(d2.f_div_scalar(-2.0 * sigma * sigma)?.f_exp()?)
 }
 
 /// Paints `value` over `img` where `mask` is 1.
 fn paint(img: &Tensor, mask: &Tensor, value: f64) -> Result<Tensor> {
-    Ok(img.f_mul(&mask.f_neg()?.f_add_scalar(1.0)?)? + mask.f_mul_scalar(value)?)
+    Ok(img
+        .f_mul(&mask.f_neg()?.f_add_scalar(1.0)?)?
+        .f_add(&mask.f_mul_scalar(value)?)?)
 }
 
 fn render(s: i64, covid: bool, rng: &mut ChaCha8Rng) -> Result<Tensor> {
@@ -127,7 +139,13 @@ fn render(s: i64, covid: bool, rng: &mut ChaCha8Rng) -> Result<Tensor> {
     let edge = 2.0 / s as f64;
 
     let mut img = Tensor::f_full([s, s], 0.02, opts)?;
-    let body = ellipse(&xx, &yy, (j(0.03), 0.05 + j(0.03)), (0.86 + j(0.05), 0.66 + j(0.05)), edge)?;
+    let body = ellipse(
+        &xx,
+        &yy,
+        (j(0.03), 0.05 + j(0.03)),
+        (0.86 + j(0.05), 0.66 + j(0.05)),
+        edge,
+    )?;
     img = paint(&img, &body, 0.55 + j(0.05))?;
     let lung_r = (0.27 + j(0.03), 0.42 + j(0.04));
     let lungs = [(-0.38 + j(0.03), j(0.04)), (0.38 + j(0.03), j(0.04))];
@@ -137,7 +155,13 @@ fn render(s: i64, covid: bool, rng: &mut ChaCha8Rng) -> Result<Tensor> {
         lung_mask = lung_mask.f_maximum(&m)?;
     }
     img = paint(&img, &lung_mask, 0.08 + j(0.03))?;
-    let heart = ellipse(&xx, &yy, (0.06 + j(0.03), 0.12 + j(0.03)), (0.17 + j(0.02), 0.22 + j(0.02)), edge)?;
+    let heart = ellipse(
+        &xx,
+        &yy,
+        (0.06 + j(0.03), 0.12 + j(0.03)),
+        (0.17 + j(0.02), 0.22 + j(0.02)),
+        edge,
+    )?;
     img = paint(&img, &heart, 0.62 + j(0.04))?;
     let spine = ellipse(&xx, &yy, (j(0.02), 0.56 + j(0.02)), (0.09, 0.09), edge)?;
     img = paint(&img, &spine, 0.95)?;
@@ -146,8 +170,12 @@ fn render(s: i64, covid: bool, rng: &mut ChaCha8Rng) -> Result<Tensor> {
     let mut vessels = Tensor::f_zeros([s, s], opts)?;
     for _ in 0..rng.random_range(6..14) {
         let lung = lungs[rng.random_range(0..2)];
-        let c = (lung.0 + rng.random_range(-0.7..0.7) * lung_r.0, lung.1 + rng.random_range(-0.7..0.7) * lung_r.1);
-        vessels = vessels + bump(&xx, &yy, c, rng.random_range(0.012..0.025))?.f_mul_scalar(0.3)?;
+        let c = (
+            lung.0 + rng.random_range(-0.7..0.7) * lung_r.0,
+            lung.1 + rng.random_range(-0.7..0.7) * lung_r.1,
+        );
+        vessels = vessels
+            .f_add(&bump(&xx, &yy, c, rng.random_range(0.012..0.025))?.f_mul_scalar(0.3)?)?;
     }
     // Ground-glass opacities: large soft blobs, towards the periphery and the lower lungs.
     let mut glass = Tensor::f_zeros([s, s], opts)?;
@@ -155,15 +183,21 @@ fn render(s: i64, covid: bool, rng: &mut ChaCha8Rng) -> Result<Tensor> {
         for _ in 0..rng.random_range(2..6) {
             let lung = lungs[rng.random_range(0..2)];
             let outward = lung.0.signum() * rng.random_range(0.1..0.6) * lung_r.0;
-            let c = (lung.0 + outward, lung.1 + rng.random_range(-0.3..0.7) * lung_r.1);
+            let c = (
+                lung.0 + outward,
+                lung.1 + rng.random_range(-0.3..0.7) * lung_r.1,
+            );
             let amp = rng.random_range(0.18..0.35);
-            glass = glass + bump(&xx, &yy, c, rng.random_range(0.07..0.15))?.f_mul_scalar(amp)?;
+            glass = glass
+                .f_add(&bump(&xx, &yy, c, rng.random_range(0.07..0.15))?.f_mul_scalar(amp)?)?;
         }
     }
-    img = img + (vessels + glass).f_mul(&lung_mask)?;
+    img = img.f_add(&vessels.f_add(&glass)?.f_mul(&lung_mask)?)?;
 
-    let noise: Vec<f32> = (0..s * s).map(|_| rng.random_range(-0.03f32..0.03)).collect();
-    img = img + Tensor::f_from_slice(&noise)?.f_view([s, s])?;
+    let noise: Vec<f32> = (0..s * s)
+        .map(|_| rng.random_range(-0.03f32..0.03))
+        .collect();
+    img = img.f_add(&Tensor::f_from_slice(&noise)?.f_view([s, s])?)?;
     Ok(img.f_clamp(0.0, 1.0)?)
 }
 
@@ -181,10 +215,16 @@ mod tests {
         assert!(a.test.description.contains("SYNTHETIC PHANTOM"));
         assert!(a.train.images.equal(&b.train.images));
         assert!(!a.train.images.equal(&a.val.images), "splits must differ");
-        let (lo, hi) = (a.train.images.min().double_value(&[]), a.train.images.max().double_value(&[]));
+        let (lo, hi) = (
+            a.train.images.min().double_value(&[]),
+            a.train.images.max().double_value(&[]),
+        );
         assert!((0.0..=1.0).contains(&lo) && (0.0..=1.0).contains(&hi));
         let other = phantom_splits(&PhantomConfig::tiny(32, 3, 6), Device::Cpu).expect("phantom");
-        assert!(!a.train.images.equal(&other.train.images), "seed must matter");
+        assert!(
+            !a.train.images.equal(&other.train.images),
+            "seed must matter"
+        );
     }
 
     #[test]
@@ -192,7 +232,18 @@ mod tests {
         // Ground-glass blobs raise the mean intensity: a separable signal for classifiers.
         let cfg = PhantomConfig::tiny(48, 20, 1);
         let ds = phantom_splits(&cfg, Device::Cpu).expect("phantom").train;
-        let mean = |label| ds.class_subset(label).expect("class").images.mean(Kind::Float).double_value(&[]);
-        assert!(mean(0) > mean(1) + 0.005, "covid {} vs non {}", mean(0), mean(1));
+        let mean = |label| {
+            ds.class_subset(label)
+                .expect("class")
+                .images
+                .mean(Kind::Float)
+                .double_value(&[])
+        };
+        assert!(
+            mean(0) > mean(1) + 0.005,
+            "covid {} vs non {}",
+            mean(0),
+            mean(1)
+        );
     }
 }
