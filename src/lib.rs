@@ -6,10 +6,13 @@
 //! This facade re-exports the workspace's crates, one role each:
 //! - [`data`] (`ganaug-data`): the COVID-CT image-folder dataset, caching, batching, the
 //!   synthetic phantom stand-in, PNG output.
+//! - [`augment`] (`ganaug-augment`): batched classical augmentation (one affine warp per
+//!   sample) and DiffAugment for GAN training.
 //!
 //! It also offers [`device`], the device selection every example uses.
 #![warn(missing_docs)]
 
+pub use ganaug_augment as augment;
 pub use ganaug_data as data;
 
 pub mod device;

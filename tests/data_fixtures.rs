@@ -539,7 +539,10 @@ fn exported_phantom_reads_back_as_an_image_folder() {
         ganaug::data::io::export_image_folder(&splits.train, dir.path(), false).expect("export");
     assert_eq!(written.len(), 8);
     let again = ganaug::data::io::export_image_folder(&splits.train, dir.path(), false);
-    assert!(again.is_err(), "must not overwrite without being asked");
+    assert!(
+        matches!(again, Err(DataError::WouldOverwrite { .. })),
+        "must not overwrite without being asked"
+    );
     let cfg = FolderConfig::plain(&["COVID", "NonCOVID"]).with_ratios([1.0, 0.0, 0.0], 0);
     let folder = ImageFolder::open(dir.path(), &cfg).expect("open export");
     let (back, _) = folder

@@ -22,8 +22,8 @@ pub enum DataError {
         /// Its folder.
         path: PathBuf,
     },
-    /// Reading a file or folder failed.
-    #[error("cannot read {path}: {source}")]
+    /// Reading or writing a file or folder failed.
+    #[error("I/O error on {path}: {source}")]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -135,6 +135,12 @@ pub enum DataError {
         /// The underlying error.
         #[source]
         source: image::ImageError,
+    },
+    /// Writing would replace an existing file, and overwriting was not asked for.
+    #[error("refusing to overwrite existing file {path}")]
+    WouldOverwrite {
+        /// The existing file.
+        path: PathBuf,
     },
     /// An error from libtorch.
     #[error(transparent)]

@@ -139,13 +139,7 @@ pub fn export_image_folder(
             .join(&ds.class_names[label as usize])
             .join(format!("{stem}.png"));
         if !overwrite && path.exists() {
-            return Err(DataError::io(
-                &path,
-                std::io::Error::new(
-                    std::io::ErrorKind::AlreadyExists,
-                    "refusing to overwrite an existing file",
-                ),
-            ));
+            return Err(DataError::WouldOverwrite { path });
         }
         targets.push(path);
     }
