@@ -8,12 +8,18 @@
 //!   synthetic phantom stand-in, PNG output.
 //! - [`augment`] (`ganaug-augment`): batched classical augmentation (one affine warp per
 //!   sample) and DiffAugment for GAN training.
+//! - [`gan`] (`ganaug-gan`): the paper's GAN, DCGAN and conditional GANs, training with exact
+//!   resume, synthesis with automatic selection.
+//! - [`metrics`] (`ganaug-metrics`): classification statistics with confidence intervals,
+//!   paired tests, FID / KID, memorisation distance.
 //!
 //! It also offers [`device`], the device selection every example uses.
 #![warn(missing_docs)]
 
 pub use ganaug_augment as augment;
 pub use ganaug_data as data;
+pub use ganaug_gan as gan;
+pub use ganaug_metrics as metrics;
 
 pub mod device;
 

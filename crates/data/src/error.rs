@@ -136,6 +136,14 @@ pub enum DataError {
         #[source]
         source: image::ImageError,
     },
+    /// A weights / checkpoint file is not a readable safetensors file of the expected tensors.
+    #[error("bad tensor file {path}: {reason}")]
+    TensorFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// Writing would replace an existing file, and overwriting was not asked for.
     #[error("refusing to overwrite existing file {path}")]
     WouldOverwrite {

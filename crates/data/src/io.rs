@@ -3,6 +3,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
+use safetensors::{tensor::TensorView, Dtype};
 use tch::{Device, Kind, Tensor};
 
 use crate::{DataError, Result, TensorDataset};
@@ -154,9 +157,125 @@ pub fn export_image_folder(
     Ok(targets)
 }
 
+/// Saves named tensors (any of f32, f64, i64, u8 on any device) with string metadata as one
+/// safetensors file, atomically: a checkpoint is either the old one or the complete new one.
+pub fn save_tensors(
+    path: impl AsRef<Path>,
+    tensors: &[(String, Tensor)],
+    metadata: &HashMap<String, String>,
+) -> Result<()> {
+    let path = path.as_ref();
+    let bad = |reason: String| DataError::TensorFile {
+        path: path.into(),
+        reason,
+    };
+    let mut raw: Vec<(String, Dtype, Vec<usize>, Vec<u8>)> = Vec::with_capacity(tensors.len());
+    for (name, t) in tensors {
+        let dtype = match t.kind() {
+            Kind::Float => Dtype::F32,
+            Kind::Double => Dtype::F64,
+            Kind::Int64 => Dtype::I64,
+            Kind::Uint8 => Dtype::U8,
+            other => {
+                return Err(bad(format!(
+                    "tensor {name} has unsupported dtype {other:?}"
+                )))
+            }
+        };
+        let t = t.f_to_device(Device::Cpu)?.f_contiguous()?;
+        let numel = t.numel();
+        let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut bytes, numel)?;
+        let shape = t.size().iter().map(|&d| d as usize).collect();
+        raw.push((name.clone(), dtype, shape, bytes));
+    }
+    let views = raw
+        .iter()
+        .map(|(name, dtype, shape, bytes)| {
+            TensorView::new(*dtype, shape.clone(), bytes)
+                .map(|v| (name.as_str(), v))
+                .map_err(|e| bad(e.to_string()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let bytes =
+        safetensors::serialize(views, &Some(metadata.clone())).map_err(|e| bad(e.to_string()))?;
+    write_atomic(path, &bytes)
+}
+
+/// Loads a safetensors file written by [`save_tensors`] (or any safetensors file of f32, f64,
+/// i64 or u8 tensors): the tensors on `device`, and the metadata. A missing, truncated or
+/// non-safetensors file is a [`DataError::TensorFile`] or [`DataError::Io`], never a panic.
+pub fn load_tensors(
+    path: impl AsRef<Path>,
+    device: Device,
+) -> Result<(HashMap<String, Tensor>, HashMap<String, String>)> {
+    let path = path.as_ref();
+    let bad = |reason: String| DataError::TensorFile {
+        path: path.into(),
+        reason,
+    };
+    let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
+    let (_, meta) =
+        safetensors::SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+    let metadata = meta.metadata().clone().unwrap_or_default();
+    let st = safetensors::SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
+    let mut out = HashMap::new();
+    for (name, view) in st.tensors() {
+        let kind = match view.dtype() {
+            Dtype::F32 => Kind::Float,
+            Dtype::F64 => Kind::Double,
+            Dtype::I64 => Kind::Int64,
+            Dtype::U8 => Kind::Uint8,
+            other => {
+                return Err(bad(format!(
+                    "tensor {name} has unsupported dtype {other:?}"
+                )))
+            }
+        };
+        let shape: Vec<i64> = view.shape().iter().map(|&d| d as i64).collect();
+        let t = Tensor::f_from_data_size(view.data(), &shape, kind)?.f_to_device(device)?;
+        out.insert(name, t);
+    }
+    Ok((out, metadata))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tensor_files_round_trip_and_bad_files_are_errors() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("ckpt.safetensors");
+        let w = Tensor::randn([3, 4], (Kind::Float, Device::Cpu));
+        let steps = Tensor::from_slice(&[7i64]);
+        let meta = HashMap::from([("epoch".to_string(), "12".to_string())]);
+        save_tensors(
+            &p,
+            &[("w".into(), w.shallow_clone()), ("steps".into(), steps)],
+            &meta,
+        )
+        .expect("save");
+        let (t, m) = load_tensors(&p, Device::Cpu).expect("load");
+        assert!(t["w"].equal(&w));
+        assert_eq!(t["steps"].int64_value(&[0]), 7);
+        assert_eq!(m["epoch"], "12");
+        let bytes = std::fs::read(&p).expect("read");
+        std::fs::write(&p, &bytes[..bytes.len() - 10]).expect("truncate");
+        assert!(matches!(
+            load_tensors(&p, Device::Cpu),
+            Err(DataError::TensorFile { .. })
+        ));
+        std::fs::write(&p, b"definitely not safetensors").expect("write");
+        assert!(matches!(
+            load_tensors(&p, Device::Cpu),
+            Err(DataError::TensorFile { .. })
+        ));
+        assert!(matches!(
+            load_tensors(dir.path().join("none"), Device::Cpu),
+            Err(DataError::Io { .. })
+        ));
+    }
 
     #[test]
     fn grid_places_images_in_rows() {

@@ -1,0 +1,494 @@
+//! Generator and discriminator networks: the paper's GAN and Radford's DCGAN, each optionally
+//! conditioned on a class label (Mirza & Osindero).
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module, ModuleT};
+use tch::Tensor;
+
+use crate::{GanError, Result};
+
+/// Which networks to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Arch {
+    /// The paper's GAN. Generator: dense `C·(S/4)²` from the latent, reshaped to `C` channels
+    /// of `(S/4)²` → LeakyReLU(0.2) → two 4×4 stride-2 transposed convolutions with 128
+    /// filters, each + LeakyReLU(0.2) → 7×7 convolution to one channel → sigmoid, where
+    /// `C` = [`GanConfig::paper_fc_channels`]. Discriminator: two 3×3 stride-2 convolutions with
+    /// 64 filters, each + LeakyReLU(0.2) + dropout 0.4, then one dense unit (a logit).
+    Paper,
+    /// Radford et al.'s DCGAN: 4×4 stride-2 (transposed) convolutions with batch norm, ReLU /
+    /// LeakyReLU(0.2), tanh output; `S` must be a power of two, at least 16.
+    Dcgan {
+        /// Generator width (filters of its last hidden layer).
+        ngf: i64,
+        /// Discriminator width (filters of its first layer).
+        ndf: i64,
+    },
+}
+
+/// Network configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GanConfig {
+    /// Architecture.
+    pub arch: Arch,
+    /// Image side `S` (images are `[N, 1, S, S]` in [0, 1]).
+    pub size: i64,
+    /// Latent dimension (the paper: 100).
+    pub latent_dim: i64,
+    /// `Some(n)`: a conditional GAN over `n` classes (label embedded into both networks).
+    pub n_classes: Option<i64>,
+    /// Size of the label embedding of a conditional GAN.
+    pub embed_dim: i64,
+    /// Channels `C` of the paper generator's dense layer (`C·(S/4)²` units). The paper states
+    /// 262,144 units at 256², i.e. `C` = 64 (the default); 128 gives the `128·(S/4)²` of the
+    /// issue text and of `shared/peer/torch_paper_models.py` (524,288 at 256²).
+    pub paper_fc_channels: i64,
+}
+
+impl Default for GanConfig {
+    /// The paper's GAN at 256×256, latent 100, unconditional.
+    fn default() -> Self {
+        GanConfig {
+            arch: Arch::Paper,
+            size: 256,
+            latent_dim: 100,
+            n_classes: None,
+            embed_dim: 50,
+            paper_fc_channels: 64,
+        }
+    }
+}
+
+impl GanConfig {
+    /// Checks that the architecture can be built at this size.
+    pub fn validate(&self) -> Result<()> {
+        if self.latent_dim < 1 || self.embed_dim < 1 || self.paper_fc_channels < 1 {
+            return Err(GanError::config(
+                "latent_dim",
+                "latent and embedding sizes must be positive",
+            ));
+        }
+        if matches!(self.n_classes, Some(n) if n < 2) {
+            return Err(GanError::config(
+                "n_classes",
+                "a conditional GAN needs at least 2 classes",
+            ));
+        }
+        match self.arch {
+            Arch::Paper if self.size < 4 || self.size % 4 != 0 => Err(GanError::config(
+                "size",
+                format!(
+                    "the paper's GAN needs a size divisible by 4, got {}",
+                    self.size
+                ),
+            )),
+            Arch::Dcgan { ngf, ndf } if ngf < 1 || ndf < 1 => {
+                Err(GanError::config("arch", "ngf and ndf must be positive"))
+            }
+            Arch::Dcgan { .. } if self.size < 16 || (self.size & (self.size - 1)) != 0 => {
+                Err(GanError::config(
+                    "size",
+                    format!(
+                        "DCGAN needs a power-of-two size of at least 16, got {}",
+                        self.size
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+fn leaky(x: &Tensor) -> Tensor {
+    // LeakyReLU with slope 0.2 (tch's `leaky_relu` has a fixed 0.01).
+    x.maximum(&(x * 0.2))
+}
+
+fn dcgan_init() -> nn::Init {
+    nn::Init::Randn {
+        mean: 0.0,
+        stdev: 0.02,
+    }
+}
+
+/// Generator network: latent `[N, latent_dim]` (+ labels) → images `[N, 1, S, S]` in [0, 1].
+#[derive(Debug)]
+pub struct Generator {
+    cfg: GanConfig,
+    embed: Option<nn::Embedding>,
+    body: GenBody,
+}
+
+#[derive(Debug)]
+enum GenBody {
+    Paper {
+        fc: nn::Linear,
+        up1: nn::ConvTranspose2D,
+        up2: nn::ConvTranspose2D,
+        out: nn::Conv2D,
+    },
+    Dcgan {
+        ups: Vec<(nn::ConvTranspose2D, Option<nn::BatchNorm>)>,
+    },
+}
+
+impl Generator {
+    /// Builds the generator under `p`.
+    pub fn new(p: &nn::Path, cfg: &GanConfig) -> Result<Self> {
+        cfg.validate()?;
+        let embed = cfg
+            .n_classes
+            .map(|n| nn::embedding(p / "embed", n, cfg.embed_dim, Default::default()));
+        let z_in = cfg.latent_dim + if embed.is_some() { cfg.embed_dim } else { 0 };
+        let body = match cfg.arch {
+            Arch::Paper => {
+                let (q, c) = (cfg.size / 4, cfg.paper_fc_channels);
+                let up = nn::ConvTransposeConfig {
+                    stride: 2,
+                    padding: 1,
+                    ..Default::default()
+                };
+                let out = nn::ConvConfig {
+                    padding: 3,
+                    ..Default::default()
+                };
+                GenBody::Paper {
+                    fc: nn::linear(p / "fc", z_in, c * q * q, Default::default()),
+                    up1: nn::conv_transpose2d(p / "up1", c, 128, 4, up),
+                    up2: nn::conv_transpose2d(p / "up2", 128, 128, 4, up),
+                    out: nn::conv2d(p / "out", 128, 1, 7, out),
+                }
+            }
+            Arch::Dcgan { ngf, .. } => {
+                let n_up = (cfg.size as f64).log2() as i64 - 2;
+                let mut ups = Vec::new();
+                let mut c_in = z_in;
+                for i in 0..=n_up {
+                    let last = i == n_up;
+                    let c_out = if last { 1 } else { ngf << (n_up - 1 - i) };
+                    let conv_cfg = nn::ConvTransposeConfig {
+                        stride: if i == 0 { 1 } else { 2 },
+                        padding: if i == 0 { 0 } else { 1 },
+                        bias: false,
+                        ws_init: dcgan_init(),
+                        ..Default::default()
+                    };
+                    let conv = nn::conv_transpose2d(p / format!("up{i}"), c_in, c_out, 4, conv_cfg);
+                    let bn = (!last).then(|| {
+                        let bn_cfg = nn::BatchNormConfig {
+                            ws_init: nn::Init::Randn {
+                                mean: 1.0,
+                                stdev: 0.02,
+                            },
+                            ..Default::default()
+                        };
+                        nn::batch_norm2d(p / format!("bn{i}"), c_out, bn_cfg)
+                    });
+                    ups.push((conv, bn));
+                    c_in = c_out;
+                }
+                GenBody::Dcgan { ups }
+            }
+        };
+        Ok(Generator {
+            cfg: cfg.clone(),
+            embed,
+            body,
+        })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &GanConfig {
+        &self.cfg
+    }
+
+    /// Generates images.
+    ///
+    /// # Shapes
+    /// `z: [N, latent_dim]`, `labels: [N]` (conditional only) → `[N, 1, S, S]` in [0, 1].
+    pub fn forward_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        let n = z.size().first().copied().unwrap_or(0);
+        if z.size() != [n, self.cfg.latent_dim] {
+            return Err(GanError::Shape {
+                what: "latent",
+                expected: format!("[N, {}]", self.cfg.latent_dim),
+                got: format!("{:?}", z.size()),
+            });
+        }
+        let z = match (&self.embed, labels) {
+            (Some(e), Some(y)) => Tensor::f_cat(&[z, &e.forward(y)], 1)?,
+            (None, None) => z.shallow_clone(),
+            (Some(_), None) => {
+                return Err(GanError::config(
+                    "labels",
+                    "a conditional generator needs labels",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(GanError::config(
+                    "labels",
+                    "this generator is not conditional",
+                ))
+            }
+        };
+        let s = self.cfg.size;
+        Ok(match &self.body {
+            GenBody::Paper { fc, up1, up2, out } => {
+                let c = self.cfg.paper_fc_channels;
+                let h = leaky(&fc.forward(&z)).f_view([-1, c, s / 4, s / 4])?;
+                let h = leaky(&up1.forward(&h));
+                let h = leaky(&up2.forward(&h));
+                out.forward(&h).sigmoid()
+            }
+            GenBody::Dcgan { ups } => {
+                let mut h = z.f_view([-1, z.size()[1], 1, 1])?;
+                for (conv, bn) in ups {
+                    h = conv.forward(&h);
+                    if let Some(bn) = bn {
+                        h = bn.forward_t(&h, train).relu();
+                    }
+                }
+                // tanh output, mapped to the data range [0, 1].
+                (h.tanh() + 1.0) * 0.5
+            }
+        })
+    }
+}
+
+/// Discriminator network: images `[N, 1, S, S]` in [0, 1] (+ labels) → logits `[N]`.
+#[derive(Debug)]
+pub struct Discriminator {
+    cfg: GanConfig,
+    label_map: Option<(nn::Embedding, nn::Linear)>,
+    body: DiscBody,
+}
+
+#[derive(Debug)]
+enum DiscBody {
+    Paper {
+        c1: nn::Conv2D,
+        c2: nn::Conv2D,
+        fc: nn::Linear,
+    },
+    Dcgan {
+        downs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)>,
+        out: nn::Conv2D,
+    },
+}
+
+impl Discriminator {
+    /// Builds the discriminator under `p`.
+    pub fn new(p: &nn::Path, cfg: &GanConfig) -> Result<Self> {
+        cfg.validate()?;
+        let s = cfg.size;
+        // A conditional discriminator sees the label as an extra image channel.
+        let label_map = cfg.n_classes.map(|n| {
+            (
+                nn::embedding(p / "embed", n, cfg.embed_dim, Default::default()),
+                nn::linear(p / "label_fc", cfg.embed_dim, s * s, Default::default()),
+            )
+        });
+        let c_in = if label_map.is_some() { 2 } else { 1 };
+        let body = match cfg.arch {
+            Arch::Paper => {
+                let conv = nn::ConvConfig {
+                    stride: 2,
+                    padding: 1,
+                    ..Default::default()
+                };
+                let q = (s + 3) / 4;
+                DiscBody::Paper {
+                    c1: nn::conv2d(p / "c1", c_in, 64, 3, conv),
+                    c2: nn::conv2d(p / "c2", 64, 64, 3, conv),
+                    fc: nn::linear(p / "fc", 64 * q * q, 1, Default::default()),
+                }
+            }
+            Arch::Dcgan { ndf, .. } => {
+                let n_down = (s as f64).log2() as i64 - 2;
+                let mut downs = Vec::new();
+                let mut c = c_in;
+                for i in 0..n_down {
+                    let c_out = ndf << i;
+                    let conv_cfg = nn::ConvConfig {
+                        stride: 2,
+                        padding: 1,
+                        bias: false,
+                        ws_init: dcgan_init(),
+                        ..Default::default()
+                    };
+                    let conv = nn::conv2d(p / format!("down{i}"), c, c_out, 4, conv_cfg);
+                    let bn = (i > 0).then(|| {
+                        let bn_cfg = nn::BatchNormConfig {
+                            ws_init: nn::Init::Randn {
+                                mean: 1.0,
+                                stdev: 0.02,
+                            },
+                            ..Default::default()
+                        };
+                        nn::batch_norm2d(p / format!("bn{i}"), c_out, bn_cfg)
+                    });
+                    downs.push((conv, bn));
+                    c = c_out;
+                }
+                let out_cfg = nn::ConvConfig {
+                    bias: false,
+                    ws_init: dcgan_init(),
+                    ..Default::default()
+                };
+                DiscBody::Dcgan {
+                    downs,
+                    out: nn::conv2d(p / "out", c, 1, 4, out_cfg),
+                }
+            }
+        };
+        Ok(Discriminator {
+            cfg: cfg.clone(),
+            label_map,
+            body,
+        })
+    }
+
+    /// Scores images; higher logits mean "real".
+    ///
+    /// # Shapes
+    /// `x: [N, 1, S, S]`, `labels: [N]` (conditional only) → `[N]` logits.
+    pub fn forward_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        let s = self.cfg.size;
+        let n = x.size().first().copied().unwrap_or(0);
+        if x.size() != [n, 1, s, s] {
+            return Err(GanError::Shape {
+                what: "discriminator input",
+                expected: format!("[N, 1, {s}, {s}]"),
+                got: format!("{:?}", x.size()),
+            });
+        }
+        let x = match (&self.label_map, labels) {
+            (Some((e, fc)), Some(y)) => {
+                let plane = fc.forward(&e.forward(y)).f_view([-1, 1, s, s])?;
+                Tensor::f_cat(&[x, &plane], 1)?
+            }
+            (None, None) => x.shallow_clone(),
+            (Some(_), None) => {
+                return Err(GanError::config(
+                    "labels",
+                    "a conditional discriminator needs labels",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(GanError::config(
+                    "labels",
+                    "this discriminator is not conditional",
+                ))
+            }
+        };
+        Ok(match &self.body {
+            DiscBody::Paper { c1, c2, fc } => {
+                let h = leaky(&c1.forward(&x)).dropout(0.4, train);
+                let h = leaky(&c2.forward(&h)).dropout(0.4, train);
+                fc.forward(&h.flatten(1, -1)).view([-1])
+            }
+            DiscBody::Dcgan { downs, out } => {
+                // DCGAN works on [-1, 1] data.
+                let mut h = x * 2.0 - 1.0;
+                for (conv, bn) in downs {
+                    h = conv.forward(&h);
+                    if let Some(bn) = bn {
+                        h = bn.forward_t(&h, train);
+                    }
+                    h = leaky(&h);
+                }
+                out.forward(&h).view([-1])
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind};
+
+    fn shapes(cfg: GanConfig) {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let g = Generator::new(&(vs.root() / "g"), &cfg).expect("generator");
+        let d = Discriminator::new(&(vs.root() / "d"), &cfg).expect("discriminator");
+        let z = Tensor::randn([3, cfg.latent_dim], (Kind::Float, Device::Cpu));
+        let y = cfg.n_classes.map(|_| Tensor::from_slice(&[0i64, 1, 0]));
+        let x = g.forward_t(&z, y.as_ref(), true).expect("generate");
+        assert_eq!(x.size(), [3, 1, cfg.size, cfg.size], "{cfg:?}");
+        assert!(x.min().double_value(&[]) >= 0.0 && x.max().double_value(&[]) <= 1.0);
+        assert_eq!(
+            d.forward_t(&x, y.as_ref(), true).expect("score").size(),
+            [3],
+            "{cfg:?}"
+        );
+    }
+
+    #[test]
+    fn output_shapes_at_several_resolutions() {
+        for size in [8, 28, 64] {
+            shapes(GanConfig {
+                arch: Arch::Paper,
+                size,
+                ..Default::default()
+            });
+        }
+        for size in [16, 32, 64] {
+            shapes(GanConfig {
+                arch: Arch::Dcgan { ngf: 8, ndf: 8 },
+                size,
+                ..Default::default()
+            });
+        }
+        shapes(GanConfig {
+            arch: Arch::Paper,
+            size: 16,
+            n_classes: Some(2),
+            ..Default::default()
+        });
+        shapes(GanConfig {
+            arch: Arch::Dcgan { ngf: 8, ndf: 8 },
+            size: 32,
+            n_classes: Some(3),
+            ..Default::default()
+        });
+    }
+
+    #[test]
+    fn paper_generator_has_the_papers_dense_layer_at_256() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let _g = Generator::new(&(vs.root() / "g"), &GanConfig::default()).expect("generator");
+        let fc = &vs.variables()["g.fc.weight"];
+        assert_eq!(fc.size(), [262_144, 100]);
+    }
+
+    #[test]
+    fn bad_configs_and_inputs_are_errors() {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let bad = GanConfig {
+            size: 30,
+            ..Default::default()
+        };
+        assert!(Generator::new(&vs.root(), &bad).is_err());
+        let bad = GanConfig {
+            arch: Arch::Dcgan { ngf: 8, ndf: 8 },
+            size: 48,
+            ..Default::default()
+        };
+        assert!(Discriminator::new(&vs.root(), &bad).is_err());
+        let cfg = GanConfig {
+            size: 8,
+            ..Default::default()
+        };
+        let g = Generator::new(&(vs.root() / "g"), &cfg).expect("generator");
+        let z = Tensor::zeros([2, 7], (Kind::Float, Device::Cpu));
+        assert!(matches!(
+            g.forward_t(&z, None, false),
+            Err(GanError::Shape { .. })
+        ));
+        let z = Tensor::zeros([2, 100], (Kind::Float, Device::Cpu));
+        assert!(g
+            .forward_t(&z, Some(&Tensor::from_slice(&[0i64, 1])), false)
+            .is_err());
+    }
+}

@@ -1,0 +1,107 @@
+//! Line plots as PNG (loss curves), with plotters' pure-Rust bitmap backend.
+//!
+//! Text needs a TrueType font: the first DejaVu / Liberation sans font found in the usual
+//! system folders is registered once. Without one, the plot is drawn without labels.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use plotters::prelude::*;
+
+use crate::{GanError, Result};
+
+const FONT_CANDIDATES: [&str; 4] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+];
+
+/// Whether a font could be registered for text.
+fn font_available() -> bool {
+    static FONT: OnceLock<bool> = OnceLock::new();
+    *FONT.get_or_init(|| {
+        FONT_CANDIDATES.iter().any(|p| {
+            std::fs::read(p).ok().is_some_and(|bytes| {
+                // plotters keeps fonts for the life of the process.
+                let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
+                plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok()
+            })
+        })
+    })
+}
+
+/// Plots named series against epochs into a PNG at `path` (written via a temporary file).
+pub fn line_plot(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+) -> Result<()> {
+    let plot_err = |e: String| GanError::Plot {
+        path: path.into(),
+        reason: e,
+    };
+    let points = series
+        .iter()
+        .flat_map(|(_, s)| s.iter())
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        return Err(plot_err("no finite points to plot".into()));
+    }
+    if x1 - x0 < 1e-9 {
+        x1 = x0 + 1.0;
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-6);
+    let tmp = path.with_extension("tmp.png");
+    {
+        let root = BitMapBackend::new(&tmp, (800, 480)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_err(e.to_string()))?;
+        let text = font_available();
+        let mut builder = ChartBuilder::on(&root);
+        builder
+            .margin(12)
+            .x_label_area_size(if text { 36 } else { 8 })
+            .y_label_area_size(if text { 56 } else { 8 });
+        if text {
+            builder.caption(title, ("sans-serif", 22));
+        }
+        let mut chart = builder
+            .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
+            .map_err(|e| plot_err(e.to_string()))?;
+        let mut mesh = chart.configure_mesh();
+        mesh.x_desc(x_label);
+        if !text {
+            mesh.disable_x_axis().disable_y_axis();
+        }
+        mesh.draw().map_err(|e| plot_err(e.to_string()))?;
+        for (i, (name, pts)) in series.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            let drawn = chart
+                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                .map_err(|e| plot_err(e.to_string()))?;
+            if text {
+                drawn.label(*name).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+            }
+        }
+        if text {
+            chart
+                .configure_series_labels()
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK)
+                .draw()
+                .map_err(|e| plot_err(e.to_string()))?;
+        }
+        root.present().map_err(|e| plot_err(e.to_string()))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|source| GanError::Io {
+        path: path.into(),
+        source,
+    })
+}

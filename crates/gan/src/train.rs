@@ -1,0 +1,499 @@
+//! GAN training: epochs over a dataset, one-sided label smoothing, DiffAugment, atomic
+//! checkpoints with exact resume, fixed-latent sample grids, loss history (JSON + PNG).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Kind, Reduction, Tensor};
+
+use ganaug_augment::DiffAugment;
+use ganaug_data::{epoch_seed, io, BatchOrder, TensorDataset};
+
+use crate::adam::Adam;
+use crate::{plot, Discriminator, GanConfig, GanError, Generator, Result};
+
+/// How to train.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Total epochs (a resumed run continues up to this number).
+    pub epochs: usize,
+    /// Mini-batch size (the last, smaller batch of an epoch is dropped).
+    pub batch_size: usize,
+    /// Adam learning rate of both networks (the paper: 2e-4).
+    pub lr: f64,
+    /// Adam betas (the paper: 0.5, 0.999).
+    pub betas: (f64, f64),
+    /// Target for real images in the discriminator loss; 0.9 is one-sided label smoothing.
+    pub real_label: f64,
+    /// Differentiable augmentation applied to real and fake images before the discriminator.
+    pub diffaugment: Option<DiffAugment>,
+    /// Write a checkpoint every this many epochs (0: only at the end).
+    pub checkpoint_every: usize,
+    /// Write a fixed-latent sample grid every this many epochs (0: only at the end).
+    pub sample_every: usize,
+    /// Images in the sample grid.
+    pub grid_samples: i64,
+    /// Seed of everything random (latents, shuffling, dropout, augmentation).
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    /// The paper: 3300 epochs, batch 32, Adam 2e-4 (β1 = 0.5), checkpoints every 300 epochs,
+    /// no smoothing, no DiffAugment.
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 3300,
+            batch_size: 32,
+            lr: 2e-4,
+            betas: (0.5, 0.999),
+            real_label: 1.0,
+            diffaugment: None,
+            checkpoint_every: 300,
+            sample_every: 300,
+            grid_samples: 32,
+            seed: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    fn validate(&self) -> Result<()> {
+        if self.batch_size < 2 {
+            return Err(GanError::config(
+                "batch_size",
+                "must be at least 2 (batch norm)",
+            ));
+        }
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(GanError::config(
+                "lr",
+                format!("{} must be positive", self.lr),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.betas.0) || !(0.0..1.0).contains(&self.betas.1) {
+            return Err(GanError::config(
+                "betas",
+                format!("{:?} must be in [0, 1)", self.betas),
+            ));
+        }
+        if !(0.5..=1.0).contains(&self.real_label) {
+            return Err(GanError::config(
+                "real_label",
+                format!("{} must be in [0.5, 1]", self.real_label),
+            ));
+        }
+        if self.grid_samples < 1 {
+            return Err(GanError::config("grid_samples", "must be positive"));
+        }
+        Ok(())
+    }
+}
+
+/// Losses of one epoch (means over its batches).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochStats {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Discriminator loss (real + fake BCE).
+    pub d_loss: f64,
+    /// Generator loss (BCE of fakes against "real").
+    pub g_loss: f64,
+    /// Mean discriminator probability on real images.
+    pub d_real: f64,
+    /// Mean discriminator probability on fakes.
+    pub d_fake: f64,
+    /// Wall time of the epoch, seconds.
+    pub seconds: f64,
+}
+
+/// A generator, a discriminator, their optimisers and the run's history.
+#[derive(Debug)]
+pub struct GanTrainer {
+    gan: GanConfig,
+    cfg: TrainConfig,
+    vs: nn::VarStore,
+    g: Generator,
+    d: Discriminator,
+    opt_g: Adam,
+    opt_d: Adam,
+    history: Vec<EpochStats>,
+    step: u64,
+    fixed_z: Tensor,
+    fixed_labels: Option<Tensor>,
+}
+
+impl GanTrainer {
+    /// A fresh run on `device`.
+    pub fn new(gan: GanConfig, cfg: TrainConfig, device: Device) -> Result<Self> {
+        cfg.validate()?;
+        tch::manual_seed(cfg.seed as i64);
+        let vs = nn::VarStore::new(device);
+        let g = Generator::new(&(vs.root() / "g"), &gan)?;
+        let d = Discriminator::new(&(vs.root() / "d"), &gan)?;
+        let opt_g = Adam::new(&vs, "g.", cfg.lr, cfg.betas)?;
+        let opt_d = Adam::new(&vs, "d.", cfg.lr, cfg.betas)?;
+        let n = cfg.grid_samples;
+        let fixed_z = Tensor::f_randn([n, gan.latent_dim], (Kind::Float, device))?;
+        // A conditional grid shows the classes in turn, one per row of 8.
+        let fixed_labels = gan
+            .n_classes
+            .map(|c| {
+                Tensor::f_arange(n, (Kind::Int64, device))
+                    .and_then(|t| t.f_div_scalar_mode(8, "floor")?.f_remainder(c))
+            })
+            .transpose()?;
+        Ok(GanTrainer {
+            gan,
+            cfg,
+            vs,
+            g,
+            d,
+            opt_g,
+            opt_d,
+            history: Vec::new(),
+            step: 0,
+            fixed_z,
+            fixed_labels,
+        })
+    }
+
+    /// Continues a run from a checkpoint written by [`GanTrainer::save_checkpoint`], with its
+    /// configuration; `epochs` (if given) raises the total to train to.
+    pub fn resume(path: impl AsRef<Path>, device: Device, epochs: Option<usize>) -> Result<Self> {
+        let path = path.as_ref();
+        let bad = |reason: String| GanError::Checkpoint {
+            path: path.into(),
+            reason,
+        };
+        let (tensors, meta) = io::load_tensors(path, device)?;
+        let field = |k: &str| {
+            meta.get(k)
+                .ok_or_else(|| bad(format!("metadata '{k}' missing")))
+        };
+        let gan: GanConfig = serde_json::from_str(field("gan")?).map_err(|e| bad(e.to_string()))?;
+        let mut cfg: TrainConfig =
+            serde_json::from_str(field("train")?).map_err(|e| bad(e.to_string()))?;
+        if let Some(e) = epochs {
+            cfg.epochs = e;
+        }
+        let mut t = GanTrainer::new(gan, cfg, device)?;
+        t.history = serde_json::from_str(field("history")?).map_err(|e| bad(e.to_string()))?;
+        t.step = field("step")?.parse().map_err(|_| bad("bad step".into()))?;
+        load_vars(&t.vs, &tensors, path)?;
+        t.opt_g.load_state("opt_g", &tensors)?;
+        t.opt_d.load_state("opt_d", &tensors)?;
+        t.fixed_z = tensors
+            .get("fixed_z")
+            .ok_or_else(|| bad("fixed_z missing".into()))?
+            .shallow_clone();
+        t.fixed_labels = tensors.get("fixed_labels").map(Tensor::shallow_clone);
+        Ok(t)
+    }
+
+    /// Epochs done so far.
+    pub fn epoch(&self) -> usize {
+        self.history.len()
+    }
+
+    /// Per-epoch losses so far.
+    pub fn history(&self) -> &[EpochStats] {
+        &self.history
+    }
+
+    /// The generator.
+    pub fn generator(&self) -> &Generator {
+        &self.g
+    }
+
+    /// The discriminator.
+    pub fn discriminator(&self) -> &Discriminator {
+        &self.d
+    }
+
+    /// The network configuration.
+    pub fn gan_config(&self) -> &GanConfig {
+        &self.gan
+    }
+
+    /// The variables (`g.*`, `d.*`).
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// Trains until `epochs` are done. With `out_dir`, writes checkpoints, sample grids,
+    /// `history.json` and `losses.png` there; a folder holding another run's history is refused
+    /// (resume that run instead). Stops with [`GanError::NonFinite`] on a NaN/inf loss.
+    pub fn fit(
+        &mut self,
+        data: &TensorDataset,
+        out_dir: Option<&Path>,
+        progress: bool,
+    ) -> Result<()> {
+        let s = self.gan.size;
+        if data.image_size() != (s, s) {
+            return Err(GanError::Shape {
+                what: "training images",
+                expected: format!("[N, 1, {s}, {s}]"),
+                got: format!("{:?}", data.images.size()),
+            });
+        }
+        if data.len() < self.cfg.batch_size {
+            return Err(GanError::config(
+                "batch_size",
+                format!(
+                    "{} is larger than the dataset ({} images)",
+                    self.cfg.batch_size,
+                    data.len()
+                ),
+            ));
+        }
+        if let Some(dir) = out_dir {
+            prepare_out_dir(dir, self.epoch())?;
+        }
+        let data = data.to_device(self.vs.device())?;
+        let bar = progress.then(|| {
+            let b = ProgressBar::new((self.cfg.epochs.saturating_sub(self.epoch())) as u64);
+            b.set_style(
+                ProgressStyle::with_template(
+                    "GAN {bar:30} {pos}/{len} epochs [{elapsed} < {eta}] {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            );
+            b
+        });
+        while self.epoch() < self.cfg.epochs {
+            let stats = self.train_epoch(&data)?;
+            if let Some(b) = &bar {
+                b.inc(1);
+                b.set_message(format!("D {:.3} G {:.3}", stats.d_loss, stats.g_loss));
+            }
+            let e = stats.epoch;
+            self.history.push(stats);
+            if let Some(dir) = out_dir {
+                let last = e == self.cfg.epochs;
+                let due = |every: usize| last || (every > 0 && e % every == 0);
+                if due(self.cfg.sample_every) {
+                    let grid = self.sample_grid()?;
+                    io::save_grid(
+                        &grid,
+                        8,
+                        dir.join("samples").join(format!("epoch_{e:05}.png")),
+                    )?;
+                }
+                if due(self.cfg.checkpoint_every) {
+                    self.save_checkpoint(
+                        dir.join("checkpoints")
+                            .join(format!("epoch_{e:05}.safetensors")),
+                    )?;
+                    self.write_history(dir)?;
+                }
+            }
+        }
+        if let Some(b) = bar {
+            b.finish();
+        }
+        Ok(())
+    }
+
+    fn train_epoch(&mut self, data: &TensorDataset) -> Result<EpochStats> {
+        let start = Instant::now();
+        let epoch = self.epoch();
+        let seed = epoch_seed(self.cfg.seed, epoch as u64);
+        // One seed per epoch drives latents, dropout, shuffling and augmentation: resuming
+        // at an epoch boundary replays exactly what an uninterrupted run would do.
+        tch::manual_seed(seed as i64);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let (mut sum_d, mut sum_g, mut sum_pr, mut sum_pf, mut batches) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        let device = self.vs.device();
+        for batch in data.batches(self.cfg.batch_size, BatchOrder::Shuffled { seed }, true)? {
+            let b = batch.indices.len() as i64;
+            let labels = self.gan.n_classes.map(|_| batch.labels.shallow_clone());
+            let z = Tensor::f_randn([b, self.gan.latent_dim], (Kind::Float, device))?;
+            let fake = self.g.forward_t(&z, labels.as_ref(), true)?;
+            let (real_in, fake_in) = match &self.cfg.diffaugment {
+                Some(p) => (
+                    p.apply(&batch.images, &mut rng)?,
+                    p.apply(&fake.detach(), &mut rng)?,
+                ),
+                None => (batch.images.shallow_clone(), fake.detach()),
+            };
+            let d_real = self.d.forward_t(&real_in, labels.as_ref(), true)?;
+            let d_fake = self.d.forward_t(&fake_in, labels.as_ref(), true)?;
+            let real_target = d_real.f_full_like(self.cfg.real_label)?;
+            let loss_d =
+                bce(&d_real, &real_target)?.f_add(&bce(&d_fake, &d_fake.f_zeros_like()?)?)?;
+            self.check(&loss_d, "discriminator", epoch)?;
+            self.opt_d.zero_grad()?;
+            loss_d.backward();
+            self.opt_d.step()?;
+
+            let fake_for_g = match &self.cfg.diffaugment {
+                Some(p) => p.apply(&fake, &mut rng)?,
+                None => fake,
+            };
+            let d_gen = self.d.forward_t(&fake_for_g, labels.as_ref(), true)?;
+            let loss_g = bce(&d_gen, &d_gen.f_ones_like()?)?;
+            self.check(&loss_g, "generator", epoch)?;
+            self.opt_g.zero_grad()?;
+            loss_g.backward();
+            self.opt_g.step()?;
+
+            self.step += 1;
+            batches += 1.0;
+            sum_d += loss_d.f_double_value(&[])?;
+            sum_g += loss_g.f_double_value(&[])?;
+            sum_pr += d_real
+                .f_sigmoid()?
+                .f_mean(Kind::Float)?
+                .f_double_value(&[])?;
+            sum_pf += d_fake
+                .f_sigmoid()?
+                .f_mean(Kind::Float)?
+                .f_double_value(&[])?;
+        }
+        let n = f64::max(batches, 1.0);
+        Ok(EpochStats {
+            epoch: epoch + 1,
+            d_loss: sum_d / n,
+            g_loss: sum_g / n,
+            d_real: sum_pr / n,
+            d_fake: sum_pf / n,
+            seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    fn check(&self, loss: &Tensor, which: &'static str, epoch: usize) -> Result<()> {
+        let value = loss.f_double_value(&[])?;
+        if value.is_finite() {
+            Ok(())
+        } else {
+            Err(GanError::NonFinite {
+                which,
+                value,
+                epoch,
+                step: self.step,
+            })
+        }
+    }
+
+    /// Images from the run's fixed latents (the same ones at every epoch), in eval mode.
+    pub fn sample_grid(&self) -> Result<Tensor> {
+        tch::no_grad(|| {
+            self.g
+                .forward_t(&self.fixed_z, self.fixed_labels.as_ref(), false)
+        })
+    }
+
+    /// Writes everything needed to continue exactly: weights, optimiser moments, history,
+    /// configs, fixed latents. Atomic.
+    pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
+        let path = path.as_ref();
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|source| GanError::Io {
+                path: dir.into(),
+                source,
+            })?;
+        }
+        let mut tensors: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        tensors.extend(self.opt_g.state("opt_g"));
+        tensors.extend(self.opt_d.state("opt_d"));
+        tensors.push(("fixed_z".into(), self.fixed_z.shallow_clone()));
+        if let Some(l) = &self.fixed_labels {
+            tensors.push(("fixed_labels".into(), l.shallow_clone()));
+        }
+        let json = |v: serde_json::Result<String>| {
+            v.map_err(|e| GanError::config("checkpoint", e.to_string()))
+        };
+        let meta = HashMap::from([
+            ("format".to_string(), "ganaug-gan-checkpoint-1".to_string()),
+            ("gan".to_string(), json(serde_json::to_string(&self.gan))?),
+            ("train".to_string(), json(serde_json::to_string(&self.cfg))?),
+            (
+                "history".to_string(),
+                json(serde_json::to_string(&self.history))?,
+            ),
+            ("step".to_string(), self.step.to_string()),
+        ]);
+        Ok(io::save_tensors(path, &tensors, &meta)?)
+    }
+
+    /// Writes `history.json` and `losses.png` into `dir`.
+    pub fn write_history(&self, dir: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(&self.history)
+            .map_err(|e| GanError::config("history", e.to_string()))?;
+        io::write_atomic(&dir.join("history.json"), &json)?;
+        let series = |f: fn(&EpochStats) -> f64| {
+            self.history
+                .iter()
+                .map(|h| (h.epoch as f64, f(h)))
+                .collect::<Vec<_>>()
+        };
+        plot::line_plot(
+            &dir.join("losses.png"),
+            "GAN losses",
+            "epoch",
+            &[
+                ("discriminator", series(|h| h.d_loss)),
+                ("generator", series(|h| h.g_loss)),
+            ],
+        )
+    }
+}
+
+fn bce(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
+    Ok(logits.f_binary_cross_entropy_with_logits::<Tensor>(target, None, None, Reduction::Mean)?)
+}
+
+/// Copies saved tensors into a var store's variables; every variable must be present with its
+/// shape.
+pub(crate) fn load_vars(
+    vs: &nn::VarStore,
+    saved: &HashMap<String, Tensor>,
+    path: &Path,
+) -> Result<()> {
+    let mut missing = Vec::new();
+    let mut misshaped = Vec::new();
+    let vars = vs.variables();
+    for (name, var) in &vars {
+        match saved.get(name) {
+            None => missing.push(name.clone()),
+            Some(t) if t.size() != var.size() => {
+                misshaped.push(format!("{name}: {:?} vs {:?}", t.size(), var.size()))
+            }
+            Some(_) => {}
+        }
+    }
+    if !missing.is_empty() || !misshaped.is_empty() {
+        missing.sort();
+        return Err(GanError::Checkpoint {
+            path: path.into(),
+            reason: format!("missing {missing:?}, mis-shaped {misshaped:?}"),
+        });
+    }
+    tch::no_grad(|| -> Result<()> {
+        for (name, mut var) in vars {
+            var.f_copy_(&saved[&name])?;
+        }
+        Ok(())
+    })
+}
+
+/// Refuses to mix two runs in one folder.
+fn prepare_out_dir(dir: &Path, epochs_done: usize) -> Result<()> {
+    let history: PathBuf = dir.join("history.json");
+    if epochs_done == 0 && history.exists() {
+        return Err(GanError::config(
+            "out_dir",
+            format!("{} already holds a training run: resume from its checkpoint or choose another folder", dir.display()),
+        ));
+    }
+    for sub in ["samples", "checkpoints"] {
+        let p = dir.join(sub);
+        std::fs::create_dir_all(&p).map_err(|source| GanError::Io { path: p, source })?;
+    }
+    Ok(())
+}
