@@ -163,6 +163,59 @@ impl Default for Fill {
     }
 }
 
+thread_local! {
+    /// The last CPU grid buffer of this thread. A 256×224² grid is 100 MB, and on a CPU most of
+    /// the cost of a fresh one is the kernel zeroing and mapping its pages; reusing it makes a
+    /// warp about a third cheaper. Only CPU buffers are kept, one per thread.
+    static GRID: std::cell::RefCell<Option<Tensor>> = const { std::cell::RefCell::new(None) };
+}
+
+/// An uninitialised `[N, H, W, 2]` buffer, reused across calls on the CPU. The grid is consumed
+/// by `grid_sampler` before the warp returns, so no caller ever sees the shared buffer.
+fn grid_buffer(size: [i64; 4], opts: (tch::Kind, tch::Device)) -> Result<Tensor> {
+    if opts.1 != tch::Device::Cpu {
+        return Ok(Tensor::f_empty(size, opts)?);
+    }
+    GRID.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        if let Some(t) = slot
+            .as_ref()
+            .filter(|t| t.size() == size && t.kind() == opts.0)
+        {
+            return Ok(t.shallow_clone());
+        }
+        let t = Tensor::f_empty(size, opts)?;
+        *slot = Some(t.shallow_clone());
+        Ok(t)
+    })
+}
+
+/// The `[N, H, W, 2]` sampling grid of `theta` (`[N, 2, 3]`), as `affine_grid` with
+/// `align_corners = false` computes it, but by broadcasting instead of a batched matrix
+/// product: on a CPU `affine_grid` took three times as long as the resampling itself.
+fn sampling_grid(theta: &Tensor, h: i64, w: i64) -> Result<Tensor> {
+    let n = theta.size()[0];
+    let opts = (theta.kind(), theta.device());
+    // Pixel centres in normalised coordinates: (2i + 1) / size - 1.
+    let centres = |len: i64| -> Result<Tensor> {
+        Ok(Tensor::f_arange(len, opts)?
+            .f_mul_scalar(2.0)?
+            .f_add_scalar(1.0)?
+            .f_div_scalar(len as f64)?
+            .f_sub_scalar(1.0)?)
+    };
+    let xs = centres(w)?.f_view([1, 1, w])?;
+    let ys = centres(h)?.f_view([1, h, 1])?;
+    // Each coordinate is written straight into its strided slot of the grid: no stacking copy.
+    let grid = grid_buffer([n, h, w, 2], opts)?;
+    for row in 0..2 {
+        let t = |col: i64| theta.f_select(1, row)?.f_select(1, col)?.f_view([n, 1, 1]);
+        let along_x = xs.f_mul(&t(0)?)?.f_add(&t(2)?)?;
+        let _ = along_x.f_add_out(&grid.f_select(3, row)?, &ys.f_mul(&t(1)?)?)?;
+    }
+    Ok(grid)
+}
+
 /// Warps every sample of `x` (`[N, C, H, W]`) by its own affine map, in one resampling pass.
 ///
 /// # Shapes
@@ -173,7 +226,7 @@ pub fn warp(
     interpolation: Interpolation,
     fill: Fill,
 ) -> Result<Tensor> {
-    let (n, c, h, w) = check_batch(x)?;
+    let (n, _, h, w) = check_batch(x)?;
     if maps.len() as i64 != n {
         return Err(AugmentError::Shape {
             expected: format!("{n} affine maps (one per sample)"),
@@ -191,7 +244,7 @@ pub fn warp(
         .f_view([n, 2, 3])?
         .f_to_kind(x.kind())?
         .f_to_device(x.device())?;
-    let grid = Tensor::f_affine_grid_generator(&theta, [n, c, h, w], false)?;
+    let grid = sampling_grid(&theta, h, w)?;
     let mode = interpolation.code();
     Ok(match fill {
         Fill::Value(v) if v == 0.0 => x.f_grid_sampler(&grid, mode, 0, false)?,

@@ -306,6 +306,9 @@ impl Pipeline {
             out = self.intensity_step(&out, step, n, (wf, hf), rng)?;
         }
         match self.clamp {
+            // A tensor the pipeline made is clamped in place (no second 4-byte-per-pixel
+            // buffer); the caller's own tensor, returned when nothing moved, never is.
+            Some((lo, hi)) if out.data_ptr() != x.data_ptr() => Ok(out.f_clamp_(lo, hi)?),
             Some((lo, hi)) => Ok(out.f_clamp(lo, hi)?),
             None => Ok(out),
         }
@@ -495,6 +498,22 @@ mod tests {
             Kind::Float,
         );
         assert!(means.std(true).double_value(&[]) > 0.01);
+    }
+
+    #[test]
+    fn the_callers_tensor_is_never_modified() {
+        let x = batch() * 3.0 - 1.0;
+        let before = x.copy();
+        let nothing = Pipeline::new(vec![Step {
+            transform: Transform::HFlip,
+            p: 0.0,
+        }])
+        .expect("valid");
+        let y = nothing.apply_seeded(&x, 0).expect("apply");
+        assert!(x.equal(&before));
+        assert!(y.max().double_value(&[]) <= 1.0);
+        let _ = Pipeline::paper().apply_seeded(&x, 0).expect("apply");
+        assert!(x.equal(&before));
     }
 
     #[test]

@@ -34,6 +34,7 @@ mod adam;
 mod error;
 mod models;
 pub mod plot;
+pub mod subpixel;
 mod synth;
 mod train;
 
@@ -42,4 +43,4 @@ pub use models::{Arch, Discriminator, GanConfig, Generator};
 pub use synth::{
     nearest_rms, synthesize_class, synthetic_dataset, ClassModel, ClassSynthReport, SynthConfig,
 };
-pub use train::{EpochStats, GanTrainer, TrainConfig};
+pub use train::{EpochStats, GanTrainer, StepStats, TrainConfig};

@@ -110,6 +110,19 @@ pub struct EpochStats {
     pub seconds: f64,
 }
 
+/// Losses of one training step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepStats {
+    /// Discriminator loss.
+    pub d_loss: f64,
+    /// Generator loss.
+    pub g_loss: f64,
+    /// Mean discriminator probability on the real batch.
+    pub d_real: f64,
+    /// Mean discriminator probability on the fakes.
+    pub d_fake: f64,
+}
+
 /// A generator, a discriminator, their optimisers and the run's history.
 #[derive(Debug)]
 pub struct GanTrainer {
@@ -308,52 +321,14 @@ impl GanTrainer {
         tch::manual_seed(seed as i64);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
         let (mut sum_d, mut sum_g, mut sum_pr, mut sum_pf, mut batches) = (0.0, 0.0, 0.0, 0.0, 0.0);
-        let device = self.vs.device();
         for batch in data.batches(self.cfg.batch_size, BatchOrder::Shuffled { seed }, true)? {
-            let b = batch.indices.len() as i64;
             let labels = self.gan.n_classes.map(|_| batch.labels.shallow_clone());
-            let z = Tensor::f_randn([b, self.gan.latent_dim], (Kind::Float, device))?;
-            let fake = self.g.forward_t(&z, labels.as_ref(), true)?;
-            let (real_in, fake_in) = match &self.cfg.diffaugment {
-                Some(p) => (
-                    p.apply(&batch.images, &mut rng)?,
-                    p.apply(&fake.detach(), &mut rng)?,
-                ),
-                None => (batch.images.shallow_clone(), fake.detach()),
-            };
-            let d_real = self.d.forward_t(&real_in, labels.as_ref(), true)?;
-            let d_fake = self.d.forward_t(&fake_in, labels.as_ref(), true)?;
-            let real_target = d_real.f_full_like(self.cfg.real_label)?;
-            let loss_d =
-                bce(&d_real, &real_target)?.f_add(&bce(&d_fake, &d_fake.f_zeros_like()?)?)?;
-            self.check(&loss_d, "discriminator", epoch)?;
-            self.opt_d.zero_grad()?;
-            loss_d.backward();
-            self.opt_d.step()?;
-
-            let fake_for_g = match &self.cfg.diffaugment {
-                Some(p) => p.apply(&fake, &mut rng)?,
-                None => fake,
-            };
-            let d_gen = self.d.forward_t(&fake_for_g, labels.as_ref(), true)?;
-            let loss_g = bce(&d_gen, &d_gen.f_ones_like()?)?;
-            self.check(&loss_g, "generator", epoch)?;
-            self.opt_g.zero_grad()?;
-            loss_g.backward();
-            self.opt_g.step()?;
-
-            self.step += 1;
+            let step = self.train_step(&batch.images, labels.as_ref(), &mut rng)?;
             batches += 1.0;
-            sum_d += loss_d.f_double_value(&[])?;
-            sum_g += loss_g.f_double_value(&[])?;
-            sum_pr += d_real
-                .f_sigmoid()?
-                .f_mean(Kind::Float)?
-                .f_double_value(&[])?;
-            sum_pf += d_fake
-                .f_sigmoid()?
-                .f_mean(Kind::Float)?
-                .f_double_value(&[])?;
+            sum_d += step.d_loss;
+            sum_g += step.g_loss;
+            sum_pr += step.d_real;
+            sum_pf += step.d_fake;
         }
         let n = f64::max(batches, 1.0);
         Ok(EpochStats {
@@ -363,6 +338,57 @@ impl GanTrainer {
             d_real: sum_pr / n,
             d_fake: sum_pf / n,
             seconds: start.elapsed().as_secs_f64(),
+        })
+    }
+
+    /// One optimisation step of both networks on a batch of real images (`[B, 1, S, S]`, on
+    /// the trainer's device; `labels` `[B]` for a conditional GAN): discriminator first, then
+    /// generator. Returns the batch's losses and mean discriminator probabilities.
+    pub fn train_step(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&Tensor>,
+        rng: &mut impl rand::Rng,
+    ) -> Result<StepStats> {
+        let epoch = self.epoch();
+        let b = real.size().first().copied().unwrap_or(0);
+        let z = Tensor::f_randn([b, self.gan.latent_dim], (Kind::Float, self.vs.device()))?;
+        let fake = self.g.forward_t(&z, labels, true)?;
+        let (real_in, fake_in) = match &self.cfg.diffaugment {
+            Some(p) => (p.apply(real, rng)?, p.apply(&fake.detach(), rng)?),
+            None => (real.shallow_clone(), fake.detach()),
+        };
+        let d_real = self.d.forward_t(&real_in, labels, true)?;
+        let d_fake = self.d.forward_t(&fake_in, labels, true)?;
+        let real_target = d_real.f_full_like(self.cfg.real_label)?;
+        let loss_d = bce(&d_real, &real_target)?.f_add(&bce(&d_fake, &d_fake.f_zeros_like()?)?)?;
+        self.check(&loss_d, "discriminator", epoch)?;
+        self.opt_d.zero_grad()?;
+        loss_d.backward();
+        self.opt_d.step()?;
+
+        let fake_for_g = match &self.cfg.diffaugment {
+            Some(p) => p.apply(&fake, rng)?,
+            None => fake,
+        };
+        let d_gen = self.d.forward_t(&fake_for_g, labels, true)?;
+        let loss_g = bce(&d_gen, &d_gen.f_ones_like()?)?;
+        self.check(&loss_g, "generator", epoch)?;
+        self.opt_g.zero_grad()?;
+        loss_g.backward();
+        self.opt_g.step()?;
+        self.step += 1;
+        Ok(StepStats {
+            d_loss: loss_d.f_double_value(&[])?,
+            g_loss: loss_g.f_double_value(&[])?,
+            d_real: d_real
+                .f_sigmoid()?
+                .f_mean(Kind::Float)?
+                .f_double_value(&[])?,
+            d_fake: d_fake
+                .f_sigmoid()?
+                .f_mean(Kind::Float)?
+                .f_double_value(&[])?,
         })
     }
 

@@ -55,6 +55,7 @@ fn small(arch: Arch, size: i64, n_classes: Option<i64>) -> GanConfig {
         n_classes,
         embed_dim: 8,
         paper_fc_channels: 16,
+        subpixel: true,
     }
 }
 

@@ -1,0 +1,82 @@
+//! One GAN training step (discriminator + generator, Adam, BCE), batch 32, at 64² and 256².
+//! `paper_fc128` is the model of `../shared/peer/torch_paper_models.py` (dense 128·(S/4)²);
+//! `paper` is the paper's stated 262,144-unit dense layer at 256² (64 channels); `dcgan32` is
+//! the CPU preset's networks, and
+//! `dcgan32_diffaug` the CPU preset's full step (with DiffAugment translation + cutout).
+//! `_convT` variants use libtorch's transposed convolution instead of the sub-pixel form.
+//! `GANAUG_BENCH_SMALL=1` skips 256². Compare with
+//! `python ../shared/peer/torch_paper_models.py --models gan --size 64` (and `--size 256`).
+#![allow(missing_docs)] // criterion_group! generates undocumented items
+
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use ganaug::augment::DiffAugment;
+use ganaug::gan::{Arch, GanConfig, GanTrainer, TrainConfig};
+use rand::SeedableRng;
+use tch::{Device, Kind, Tensor};
+
+fn bench_gan_step(c: &mut Criterion) {
+    let device = Device::cuda_if_available();
+    let dev = if device.is_cuda() { "cuda" } else { "cpu" };
+    let mut group = c.benchmark_group("gan_step");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    let sizes: &[i64] = if std::env::var_os("GANAUG_BENCH_SMALL").is_some() {
+        &[64]
+    } else {
+        &[64, 256]
+    };
+    for &size in sizes {
+        let dcgan = Arch::Dcgan { ngf: 32, ndf: 32 };
+        // (name, arch, dense channels, DiffAugment, sub-pixel transposed convolutions)
+        let models = [
+            ("paper_fc128", Arch::Paper, 128, false, true),
+            ("paper_fc128_convT", Arch::Paper, 128, false, false),
+            ("paper", Arch::Paper, 64, false, true),
+            ("dcgan32", dcgan, 64, false, true),
+            ("dcgan32_convT", dcgan, 64, false, false),
+            ("dcgan32_diffaug", dcgan, 64, true, true),
+        ];
+        for (name, arch, fc, diffaug, subpixel) in models {
+            // At 256² only the paper's model (the DCGAN presets are 64²); its transposed-
+            // convolution baseline takes tens of seconds a step on a CPU: see the peer script.
+            if size == 256 && (matches!(arch, Arch::Dcgan { .. }) || !subpixel) {
+                continue;
+            }
+            let gan = GanConfig {
+                arch,
+                size,
+                paper_fc_channels: fc,
+                subpixel,
+                ..GanConfig::default()
+            };
+            let cfg = TrainConfig {
+                batch_size: 32,
+                // The CPU preset's policy: translation + cutout.
+                diffaugment: diffaug
+                    .then(|| DiffAugment::parse("translation,cutout").expect("policy")),
+                ..TrainConfig::default()
+            };
+            let mut trainer = GanTrainer::new(gan, cfg, device).expect("trainer");
+            let real = Tensor::rand([32, 1, size, size], (Kind::Float, device));
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            let grid = trainer.sample_grid().expect("generate");
+            assert_eq!(grid.size()[1..], [1, size, size]);
+            group.bench_function(format!("{dev}/{name}_{size}px_b32"), |b| {
+                b.iter(|| {
+                    let s = trainer.train_step(&real, None, &mut rng).expect("step");
+                    if device.is_cuda() {
+                        tch::Cuda::synchronize(0);
+                    }
+                    s
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_gan_step);
+criterion_main!(benches);
