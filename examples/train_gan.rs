@@ -46,6 +46,9 @@ struct Args {
     /// `conditional` (one GAN over all classes, label embedded in both networks).
     #[arg(long, value_enum)]
     mode: Option<Mode>,
+    /// In per-class mode, train only this class (by name, e.g. `COVID`).
+    #[arg(long)]
+    class: Option<String>,
     /// One-sided label smoothing: real target 0.9 (the paper's advice).
     #[arg(long)]
     smooth: bool,
@@ -241,8 +244,16 @@ fn main() -> Result<()> {
             }
         }
     } else {
+        if let Some(only) = &args.class {
+            if !data.class_names.contains(only) {
+                bail!("--class {only}: not one of {:?}", data.class_names);
+            }
+        }
         for label in 0..n_classes {
             let class = data.class_names[label as usize].clone();
+            if args.class.as_ref().is_some_and(|only| *only != class) {
+                continue;
+            }
             let subset = data.class_subset(label)?;
             let trainer = train_one(
                 &args,

@@ -247,7 +247,7 @@ pub fn warp(
     let grid = sampling_grid(&theta, h, w)?;
     let mode = interpolation.code();
     Ok(match fill {
-        Fill::Value(v) if v == 0.0 => x.f_grid_sampler(&grid, mode, 0, false)?,
+        Fill::Value(0.0) => x.f_grid_sampler(&grid, mode, 0, false)?,
         // Zero padding of (x - v), then + v: a constant fill, exactly.
         Fill::Value(v) => x
             .f_sub_scalar(v)?

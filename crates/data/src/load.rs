@@ -155,35 +155,45 @@ enum Pixels {
 
 struct Fetched {
     pixels: Pixels,
-    stat: Stat,
+    /// What the cache index should remember (`None` when loading without a cache).
+    stat: Option<Stat>,
 }
 
-fn fetch(entry: &Entry, spec: &ImageSpec, cache: &Lookup) -> Result<Fetched> {
+/// Decodes one entry, or finds it in the cache. Without a cache nothing is stat'ed or hashed.
+fn fetch(entry: &Entry, spec: &ImageSpec, cache: Option<&Lookup>) -> Result<Fetched> {
+    let decode = |bytes: &[u8]| -> Result<Pixels> {
+        let gray = decode::decode_gray(bytes, &entry.path, spec.max_pixels)?;
+        Ok(Pixels::Fresh(decode::resize_square(&gray, spec)?))
+    };
+    let read = || std::fs::read(&entry.path).map_err(|e| DataError::io(&entry.path, e));
+    let Some(cache) = cache else {
+        return Ok(Fetched {
+            pixels: decode(&read()?)?,
+            stat: None,
+        });
+    };
     let (size, mtime_ns) = cache::stat(&entry.path)?;
     if let Some(known) = cache.known_hash(&entry.path.to_string_lossy(), size, mtime_ns) {
         if let Some(row) = cache.row(&known.hash) {
             return Ok(Fetched {
                 pixels: Pixels::Cached(row),
-                stat: known.clone(),
+                stat: Some(known.clone()),
             });
         }
     }
-    let bytes = std::fs::read(&entry.path).map_err(|e| DataError::io(&entry.path, e))?;
+    let bytes = read()?;
     let hash = cache::content_hash(&bytes);
     let pixels = match cache.row(&hash) {
         Some(row) => Pixels::Cached(row),
-        None => {
-            let gray = decode::decode_gray(&bytes, &entry.path, spec.max_pixels)?;
-            Pixels::Fresh(decode::resize_square(&gray, spec)?)
-        }
+        None => decode(&bytes)?,
     };
     Ok(Fetched {
         pixels,
-        stat: Stat {
+        stat: Some(Stat {
             size,
             mtime_ns,
             hash,
-        },
+        }),
     })
 }
 
@@ -220,7 +230,7 @@ fn decode_entries(
 
     let results: Vec<Result<Fetched>> = entries
         .par_iter()
-        .map(|e| fetch(e, spec, &cache.lookup))
+        .map(|e| fetch(e, spec, cache_file.as_ref().map(|_| &cache.lookup)))
         .collect();
 
     let side = spec.size as i64;
@@ -241,10 +251,14 @@ fn decode_entries(
                     Pixels::Fresh(px) => {
                         fresh_pos.push(pos);
                         fresh_pixels.extend_from_slice(&px);
-                        fresh.insert(f.stat.hash.clone(), px);
+                        if let Some(stat) = &f.stat {
+                            fresh.insert(stat.hash.clone(), px);
+                        }
                     }
                 }
-                index.insert(entry.path.to_string_lossy().into_owned(), f.stat);
+                if let Some(stat) = f.stat {
+                    index.insert(entry.path.to_string_lossy().into_owned(), stat);
+                }
                 kept.push(entry);
             }
             Err(error) if opts.on_bad_file == OnBadFile::Skip && error.is_per_file() => {

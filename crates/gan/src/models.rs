@@ -117,6 +117,18 @@ fn leaky(x: &Tensor) -> Tensor {
     x.maximum(&(x * 0.2))
 }
 
+/// Batch norm with DCGAN's initialisation (scale ~ N(1, 0.02)).
+fn dcgan_batch_norm(p: &nn::Path, channels: i64) -> nn::BatchNorm {
+    let cfg = nn::BatchNormConfig {
+        ws_init: nn::Init::Randn {
+            mean: 1.0,
+            stdev: 0.02,
+        },
+        ..Default::default()
+    };
+    nn::batch_norm2d(p, channels, cfg)
+}
+
 fn dcgan_init() -> nn::Init {
     nn::Init::Randn {
         mean: 0.0,
@@ -132,6 +144,8 @@ pub struct Generator {
     body: GenBody,
 }
 
+// One body per model: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum GenBody {
     Paper {
@@ -187,16 +201,7 @@ impl Generator {
                         ..Default::default()
                     };
                     let conv = nn::conv_transpose2d(p / format!("up{i}"), c_in, c_out, 4, conv_cfg);
-                    let bn = (!last).then(|| {
-                        let bn_cfg = nn::BatchNormConfig {
-                            ws_init: nn::Init::Randn {
-                                mean: 1.0,
-                                stdev: 0.02,
-                            },
-                            ..Default::default()
-                        };
-                        nn::batch_norm2d(p / format!("bn{i}"), c_out, bn_cfg)
-                    });
+                    let bn = (!last).then(|| dcgan_batch_norm(&(p / format!("bn{i}")), c_out));
                     ups.push((conv, bn));
                     c_in = c_out;
                 }
@@ -290,6 +295,7 @@ pub struct Discriminator {
     body: DiscBody,
 }
 
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 enum DiscBody {
     Paper {
@@ -344,16 +350,7 @@ impl Discriminator {
                         ..Default::default()
                     };
                     let conv = nn::conv2d(p / format!("down{i}"), c, c_out, 4, conv_cfg);
-                    let bn = (i > 0).then(|| {
-                        let bn_cfg = nn::BatchNormConfig {
-                            ws_init: nn::Init::Randn {
-                                mean: 1.0,
-                                stdev: 0.02,
-                            },
-                            ..Default::default()
-                        };
-                        nn::batch_norm2d(p / format!("bn{i}"), c_out, bn_cfg)
-                    });
+                    let bn = (i > 0).then(|| dcgan_batch_norm(&(p / format!("bn{i}")), c_out));
                     downs.push((conv, bn));
                     c = c_out;
                 }
