@@ -267,6 +267,11 @@ mod tests {
         Tensor::rand([n, 1, h, w], (Kind::Float, Device::Cpu))
     }
 
+    /// Bilinear warp with black fill, the tests' usual case.
+    fn bilinear(x: &Tensor, maps: &[Affine]) -> Tensor {
+        warp(x, maps, Interpolation::Bilinear, Fill::default()).expect("warp")
+    }
+
     fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
         (a - b).abs().max().double_value(&[])
     }
@@ -274,29 +279,11 @@ mod tests {
     #[test]
     fn flips_are_exact_and_flip_twice_is_identity() {
         let x = img(2, 7, 9);
-        let h = warp(
-            &x,
-            &[Affine::hflip(); 2],
-            Interpolation::Bilinear,
-            Fill::default(),
-        )
-        .expect("warp");
+        let h = bilinear(&x, &[Affine::hflip(); 2]);
         assert!(max_diff(&h, &x.flip([3])) < 1e-6);
-        let v = warp(
-            &x,
-            &[Affine::vflip(); 2],
-            Interpolation::Bilinear,
-            Fill::default(),
-        )
-        .expect("warp");
+        let v = bilinear(&x, &[Affine::vflip(); 2]);
         assert!(max_diff(&v, &x.flip([2])) < 1e-6);
-        let twice = warp(
-            &h,
-            &[Affine::hflip(); 2],
-            Interpolation::Bilinear,
-            Fill::default(),
-        )
-        .expect("warp");
+        let twice = bilinear(&h, &[Affine::hflip(); 2]);
         assert!(max_diff(&twice, &x) < 1e-6);
     }
 
@@ -317,13 +304,7 @@ mod tests {
     #[test]
     fn identity_is_identity_and_composition_matches_sequence() {
         let x = img(1, 16, 16);
-        let same = warp(
-            &x,
-            &[Affine::IDENTITY],
-            Interpolation::Bilinear,
-            Fill::default(),
-        )
-        .expect("warp");
+        let same = bilinear(&x, &[Affine::IDENTITY]);
         assert!(max_diff(&same, &x) == 0.0);
         // Exact steps (flip, 90° turn, whole-pixel shift): one pass equals step-by-step.
         let steps = [
@@ -333,10 +314,10 @@ mod tests {
         ];
         let mut seq = x.shallow_clone();
         for s in &steps {
-            seq = warp(&seq, &[*s], Interpolation::Bilinear, Fill::default()).expect("warp");
+            seq = bilinear(&seq, &[*s]);
         }
         let composed = steps.iter().fold(Affine::IDENTITY, |acc, s| acc.then(s));
-        let once = warp(&x, &[composed], Interpolation::Bilinear, Fill::default()).expect("warp");
+        let once = bilinear(&x, &[composed]);
         assert!(max_diff(&once, &seq) < 1e-5);
     }
 
