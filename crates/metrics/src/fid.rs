@@ -54,7 +54,7 @@ impl FeatureStats {
 
 /// Centred samples and their mean, after checking there are at least two finite samples.
 fn centre(x: Array2<f64>) -> Result<(Array2<f64>, Array1<f64>)> {
-    let (n, d) = x.dim();
+    let n = x.nrows();
     if n < 2 {
         return Err(MetricsError::TooFewSamples {
             what: "feature covariance",
@@ -62,7 +62,13 @@ fn centre(x: Array2<f64>) -> Result<(Array2<f64>, Array1<f64>)> {
             got: n,
         });
     }
-    if d == 0 {
+    centre_rows(&x)
+}
+
+/// Centred rows and their mean, after checking the features are non-empty and finite (shared
+/// with the streaming accumulator).
+pub(crate) fn centre_rows(x: &Array2<f64>) -> Result<(Array2<f64>, Array1<f64>)> {
+    if x.ncols() == 0 {
         return Err(MetricsError::Empty {
             what: "feature dimensions",
         });

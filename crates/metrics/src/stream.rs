@@ -1,10 +1,9 @@
 //! Streaming accumulators (`update` per batch, `compute`, `reset`) for evaluation loops that see
 //! the test set one batch at a time. Each `update` validates its batch and adds nothing on error.
 
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array1, Array2};
 
 use crate::confusion::{Average, ConfusionMatrix};
-use crate::error::check_finite;
 use crate::fid::FeatureStats;
 use crate::input::{argmax_rows, check_probs, MatrixInput};
 use crate::report::{ClassificationReport, ReportConfig};
@@ -180,16 +179,7 @@ impl FeatureStatsAccumulator {
         if x.nrows() == 0 {
             return Ok(());
         }
-        if x.ncols() == 0 {
-            return Err(MetricsError::Empty {
-                what: "feature dimensions",
-            });
-        }
-        check_finite("features", x.iter())?;
-        let mean = x
-            .mean_axis(Axis(0))
-            .ok_or(MetricsError::Empty { what: "features" })?;
-        let centred = &x - &mean;
+        let (centred, mean) = crate::fid::centre_rows(&x)?;
         let comoment = centred.t().dot(&centred);
         self.merge_parts(x.nrows(), mean, comoment)
     }
@@ -261,7 +251,7 @@ mod tests {
     use super::*;
     use crate::testutil::gaussian;
     use crate::{roc_auc_ovr, ClassificationReport};
-    use ndarray::{Array2, Slice};
+    use ndarray::{Axis, Slice};
 
     fn data() -> (Vec<usize>, Array2<f64>) {
         let x = gaussian(23, 3, 0.0, 1.0, 31).mapv(f64::exp);
