@@ -20,6 +20,7 @@ pub use ganaug_augment as augment;
 pub use ganaug_data as data;
 pub use ganaug_gan as gan;
 pub use ganaug_metrics as metrics;
+pub use ganaug_models as models;
 
 pub mod device;
 

@@ -239,6 +239,81 @@ pub fn load_tensors(
     Ok((out, metadata))
 }
 
+/// Which differences between a weights file and a model [`copy_into_vars`] accepts.
+#[derive(Debug, Clone, Default)]
+pub struct VarMatch<'a> {
+    /// Model variables under these name prefixes may be absent from the file (they keep their
+    /// initial values): the explicit form of partial loading, e.g. `["head."]` for a new head.
+    pub allow_missing: &'a [&'a str],
+    /// File tensors under these name prefixes are skipped (e.g. the replaced ImageNet
+    /// classifier, an optimiser's state); any other tensor without a model variable is an error.
+    pub ignore_unexpected: &'a [&'a str],
+}
+
+/// What [`copy_into_vars`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VarCopyReport {
+    /// Variables copied from the file.
+    pub loaded: Vec<String>,
+    /// Variables left at their initial values (allowed by [`VarMatch::allow_missing`]).
+    pub kept: Vec<String>,
+    /// File tensors skipped (allowed by [`VarMatch::ignore_unexpected`]).
+    pub skipped: Vec<String>,
+}
+
+/// Copies `saved` tensors into `vars` by name. Every variable must find a tensor of its shape,
+/// and every tensor a variable, except as `rules` allow; otherwise nothing is copied and the
+/// error lists every missing, unexpected and mis-shaped name. `path` names the file in errors.
+pub fn copy_into_vars(
+    vars: &HashMap<String, Tensor>,
+    saved: &HashMap<String, Tensor>,
+    rules: &VarMatch<'_>,
+    path: &Path,
+) -> Result<VarCopyReport> {
+    let under = |name: &str, prefixes: &[&str]| prefixes.iter().any(|p| name.starts_with(p));
+    let mut report = VarCopyReport::default();
+    let (mut missing, mut unexpected, mut misshaped) = (Vec::new(), Vec::new(), Vec::new());
+    for (name, var) in vars {
+        match saved.get(name) {
+            None if under(name, rules.allow_missing) => report.kept.push(name.clone()),
+            None => missing.push(name.clone()),
+            Some(t) if t.size() != var.size() => {
+                misshaped.push(format!("{name}: {:?} vs {:?}", t.size(), var.size()))
+            }
+            Some(_) => report.loaded.push(name.clone()),
+        }
+    }
+    for name in saved.keys().filter(|n| !vars.contains_key(*n)) {
+        if under(name, rules.ignore_unexpected) {
+            report.skipped.push(name.clone());
+        } else {
+            unexpected.push(name.clone());
+        }
+    }
+    if !(missing.is_empty() && unexpected.is_empty() && misshaped.is_empty()) {
+        for v in [&mut missing, &mut unexpected, &mut misshaped] {
+            v.sort();
+        }
+        return Err(DataError::WeightMismatch {
+            path: path.into(),
+            missing,
+            unexpected,
+            misshaped,
+        });
+    }
+    tch::no_grad(|| -> Result<()> {
+        for name in &report.loaded {
+            let mut var = vars[name].shallow_clone();
+            var.f_copy_(&saved[name].f_to_kind(var.kind())?)?;
+        }
+        Ok(())
+    })?;
+    for v in [&mut report.loaded, &mut report.kept, &mut report.skipped] {
+        v.sort();
+    }
+    Ok(report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -44,14 +44,9 @@ pub enum GanError {
         /// What does not fit (missing, unexpected or mis-shaped tensors, config mismatch).
         reason: String,
     },
-    /// Writing a plot failed.
-    #[error("cannot plot {path}: {reason}")]
-    Plot {
-        /// The destination.
-        path: PathBuf,
-        /// The plotting library's message.
-        reason: String,
-    },
+    /// A plotting or statistics error.
+    #[error(transparent)]
+    Metrics(#[from] ganaug_metrics::MetricsError),
     /// A dataset or file error.
     #[error(transparent)]
     Data(#[from] ganaug_data::DataError),

@@ -33,7 +33,6 @@
 mod adam;
 mod error;
 mod models;
-pub mod plot;
 pub mod subpixel;
 mod synth;
 mod train;

@@ -12,9 +12,10 @@ use tch::{nn, Device, Kind, Reduction, Tensor};
 
 use ganaug_augment::DiffAugment;
 use ganaug_data::{epoch_seed, io, BatchOrder, TensorDataset};
+use ganaug_metrics::plot::line_plot;
 
 use crate::adam::Adam;
-use crate::{plot, Discriminator, GanConfig, GanError, Generator, Result};
+use crate::{Discriminator, GanConfig, GanError, Generator, Result};
 
 /// How to train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -458,7 +459,7 @@ impl GanTrainer {
                 .map(|h| (h.epoch as f64, f(h)))
                 .collect::<Vec<_>>()
         };
-        plot::line_plot(
+        Ok(line_plot(
             &dir.join("losses.png"),
             "GAN losses",
             "epoch",
@@ -466,7 +467,7 @@ impl GanTrainer {
                 ("discriminator", series(|h| h.d_loss)),
                 ("generator", series(|h| h.g_loss)),
             ],
-        )
+        )?)
     }
 }
 
@@ -475,37 +476,18 @@ fn bce(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
 }
 
 /// Copies saved tensors into a var store's variables; every variable must be present with its
-/// shape.
+/// shape (the checkpoint's optimiser state and fixed latents are read separately).
 pub(crate) fn load_vars(
     vs: &nn::VarStore,
     saved: &HashMap<String, Tensor>,
     path: &Path,
 ) -> Result<()> {
-    let mut missing = Vec::new();
-    let mut misshaped = Vec::new();
-    let vars = vs.variables();
-    for (name, var) in &vars {
-        match saved.get(name) {
-            None => missing.push(name.clone()),
-            Some(t) if t.size() != var.size() => {
-                misshaped.push(format!("{name}: {:?} vs {:?}", t.size(), var.size()))
-            }
-            Some(_) => {}
-        }
-    }
-    if !missing.is_empty() || !misshaped.is_empty() {
-        missing.sort();
-        return Err(GanError::Checkpoint {
-            path: path.into(),
-            reason: format!("missing {missing:?}, mis-shaped {misshaped:?}"),
-        });
-    }
-    tch::no_grad(|| -> Result<()> {
-        for (name, mut var) in vars {
-            var.f_copy_(&saved[&name])?;
-        }
-        Ok(())
-    })
+    let rules = io::VarMatch {
+        allow_missing: &[],
+        ignore_unexpected: &["opt_g.", "opt_d.", "fixed_"],
+    };
+    io::copy_into_vars(&vs.variables(), saved, &rules, path)?;
+    Ok(())
 }
 
 /// Refuses to mix two runs in one folder.

@@ -67,6 +67,7 @@ mod intervals;
 mod kid;
 mod nearest;
 mod paired;
+pub mod plot;
 mod report;
 mod roc;
 mod stream;

@@ -1,4 +1,4 @@
-//! Line plots as PNG (loss curves), with plotters' pure-Rust bitmap backend.
+//! Line plots as PNG (loss curves, ROC curves), with plotters' pure-Rust bitmap backend.
 //!
 //! Text needs a TrueType font: the first DejaVu / Liberation sans font found in the usual
 //! system folders is registered once. Without one, the plot is drawn without labels.
@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-use crate::{GanError, Result};
+use crate::{MetricsError, Result};
 
 const FONT_CANDIDATES: [&str; 4] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -31,14 +31,14 @@ fn font_available() -> bool {
     })
 }
 
-/// Plots named series against epochs into a PNG at `path` (written via a temporary file).
+/// Plots named `(x, y)` series into a PNG at `path` (written via a temporary file).
 pub fn line_plot(
     path: &Path,
     title: &str,
     x_label: &str,
     series: &[(&str, Vec<(f64, f64)>)],
 ) -> Result<()> {
-    let plot_err = |e: String| GanError::Plot {
+    let plot_err = |e: String| MetricsError::Plot {
         path: path.into(),
         reason: e,
     };
@@ -100,8 +100,5 @@ pub fn line_plot(
         }
         root.present().map_err(|e| plot_err(e.to_string()))?;
     }
-    std::fs::rename(&tmp, path).map_err(|source| GanError::Io {
-        path: path.into(),
-        source,
-    })
+    std::fs::rename(&tmp, path).map_err(|e| plot_err(e.to_string()))
 }

