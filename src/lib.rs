@@ -13,7 +13,11 @@
 //! - [`metrics`] (`ganaug-metrics`): classification statistics with confidence intervals,
 //!   paired tests, FID / KID, memorisation distance.
 //!
-//! It also offers [`device`], the device selection every example uses.
+//! - [`models`] (`ganaug-models`): the paper's CNN, VGG-16, ResNet-50, EfficientNet-Lite0 and
+//!   their training loop.
+//!
+//! It also offers [`repro`], the paper's whole experiment in one call (what
+//! `examples/reproduce.rs` runs), and [`device`], the device selection every example uses.
 #![warn(missing_docs)]
 
 pub use ganaug_augment as augment;
@@ -23,6 +27,7 @@ pub use ganaug_metrics as metrics;
 pub use ganaug_models as models;
 
 pub mod device;
+pub mod repro;
 
 /// The libtorch version this build linked against (`None` if the build could not tell).
 pub const LIBTORCH_VERSION: Option<&str> = option_env!("GANAUG_LIBTORCH_VERSION");
