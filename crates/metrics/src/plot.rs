@@ -31,12 +31,27 @@ fn font_available() -> bool {
     })
 }
 
-/// Plots named `(x, y)` series into a PNG at `path` (written via a temporary file).
+/// Plots named `(x, y)` series into a PNG at `path` (written via a temporary file). Without a
+/// system font the plot is drawn without text.
 pub fn line_plot(
     path: &Path,
     title: &str,
     x_label: &str,
     series: &[(&str, Vec<(f64, f64)>)],
+) -> Result<()> {
+    let drawn = draw(path, title, x_label, series, font_available());
+    if drawn.is_err() {
+        let _ = std::fs::remove_file(path.with_extension("tmp.png"));
+    }
+    drawn
+}
+
+fn draw(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+    text: bool,
 ) -> Result<()> {
     let plot_err = |e: String| MetricsError::Plot {
         path: path.into(),
@@ -61,7 +76,6 @@ pub fn line_plot(
     {
         let root = BitMapBackend::new(&tmp, (800, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| plot_err(e.to_string()))?;
-        let text = font_available();
         let mut builder = ChartBuilder::on(&root);
         builder
             .margin(12)
@@ -74,9 +88,11 @@ pub fn line_plot(
             .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
             .map_err(|e| plot_err(e.to_string()))?;
         let mut mesh = chart.configure_mesh();
-        mesh.x_desc(x_label);
-        if !text {
-            mesh.disable_x_axis().disable_y_axis();
+        if text {
+            mesh.x_desc(x_label);
+        } else {
+            // Any text needs a font: no labels, no axis descriptions.
+            mesh.x_labels(0).y_labels(0);
         }
         mesh.draw().map_err(|e| plot_err(e.to_string()))?;
         for (i, (name, pts)) in series.iter().enumerate() {
@@ -101,4 +117,27 @@ pub fn line_plot(
         root.present().map_err(|e| plot_err(e.to_string()))?;
     }
     std::fs::rename(&tmp, path).map_err(|e| plot_err(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plots_with_and_without_a_font() {
+        let dir = std::env::temp_dir().join(format!("ganaug-plot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let series = [("a", vec![(0.0, 1.0), (1.0, 0.5), (2.0, 0.25)])];
+        for text in [false, font_available()] {
+            let p = dir.join(format!("plot-{text}.png"));
+            draw(&p, "title", "epoch", &series, text).expect("plot");
+            assert!(p.is_file() && !p.with_extension("tmp.png").exists());
+        }
+        let empty: [(&str, Vec<(f64, f64)>); 1] = [("nan", vec![(f64::NAN, 1.0)])];
+        assert!(matches!(
+            draw(&dir.join("e.png"), "t", "x", &empty, false),
+            Err(MetricsError::Plot { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -43,6 +43,7 @@ mod train;
 
 pub use error::{ModelError, Result};
 pub use model::{pretrained_weights, weights_dir, Classifier, ModelConfig, ModelKind};
+pub use sgd::Sgd;
 pub use train::{
     fit, predict, write_history, BackboneMode, EpochRecord, FitOptions, FitReport, LrSchedule,
     Predictions, StopReason, TrainConfig,

@@ -7,17 +7,30 @@ use tch::Tensor;
 
 use crate::Result;
 
-/// Momentum buffers keyed by variable name, so the parameter set may grow (unfreezing).
+/// SGD (`torch.optim.SGD`'s update) whose momentum buffers are keyed by variable name, so the
+/// parameter set may grow (unfreezing) and the state can be saved. What [`fit`](crate::fit)
+/// uses; public for benchmarks and custom loops.
 #[derive(Debug, Default)]
-pub(crate) struct Sgd {
-    pub(crate) momentum: f64,
-    pub(crate) weight_decay: f64,
+pub struct Sgd {
+    /// Momentum (0: plain SGD).
+    pub momentum: f64,
+    /// L2 weight decay.
+    pub weight_decay: f64,
     buffers: HashMap<String, Tensor>,
 }
 
 impl Sgd {
+    /// SGD with `momentum` and `weight_decay`.
+    pub fn new(momentum: f64, weight_decay: f64) -> Self {
+        Sgd {
+            momentum,
+            weight_decay,
+            buffers: HashMap::new(),
+        }
+    }
+
     /// Clears the gradients of `params`.
-    pub(crate) fn zero_grad(params: &[(String, Tensor)]) -> Result<()> {
+    pub fn zero_grad(params: &[(String, Tensor)]) -> Result<()> {
         for (_, p) in params {
             let mut g = p.grad();
             if g.defined() {
@@ -28,7 +41,7 @@ impl Sgd {
     }
 
     /// One update of `params` with learning rate `lr`.
-    pub(crate) fn step(&mut self, params: &[(String, Tensor)], lr: f64) -> Result<()> {
+    pub fn step(&mut self, params: &[(String, Tensor)], lr: f64) -> Result<()> {
         tch::no_grad(|| -> Result<()> {
             for (name, p) in params {
                 let g = p.grad();
