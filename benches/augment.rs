@@ -4,7 +4,7 @@
 //! whose `RandomRotation` resamples with nearest neighbour by default).
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
-use std::time::Duration;
+mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ganaug::augment::{Interpolation, Pipeline};
@@ -17,7 +17,7 @@ fn bench_paper_pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("augment");
     group
         .sample_size(10)
-        .measurement_time(Duration::from_secs(10))
+        .measurement_time(common::measurement_time(10))
         .throughput(Throughput::Elements(256));
     for (name, interp) in [
         ("nearest", Interpolation::Nearest),

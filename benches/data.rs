@@ -4,8 +4,9 @@
 
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
+mod common;
+
 use std::path::PathBuf;
-use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ganaug::data::{load_entries, FolderConfig, ImageFolder, LoadOptions};
@@ -32,7 +33,7 @@ fn bench_loading(c: &mut Criterion) {
     let mut group = c.benchmark_group("data");
     group
         .sample_size(10)
-        .measurement_time(Duration::from_secs(15));
+        .measurement_time(common::measurement_time(15));
     group.bench_function("cpu/decode_gray_resize_746_to_224_cold", |b| {
         b.iter(|| load_entries(&entries, &classes, "bench", &cold).expect("load"))
     });

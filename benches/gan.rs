@@ -8,7 +8,7 @@
 //! `python ../shared/peer/torch_paper_models.py --models gan --size 64` (and `--size 256`).
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
-use std::time::Duration;
+mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ganaug::augment::DiffAugment;
@@ -22,7 +22,7 @@ fn bench_gan_step(c: &mut Criterion) {
     let mut group = c.benchmark_group("gan_step");
     group
         .sample_size(10)
-        .measurement_time(Duration::from_secs(20));
+        .measurement_time(common::measurement_time(20));
     let sizes: &[i64] = if std::env::var_os("GANAUG_BENCH_SMALL").is_some() {
         &[64]
     } else {

@@ -6,7 +6,7 @@
 //! `GANAUG_BENCH_SMALL=1` skips the 224² networks and 256².
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
-use std::time::Duration;
+mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ganaug::models::{Classifier, ModelConfig, ModelKind, Sgd};
@@ -25,33 +25,39 @@ fn bench_training_steps(c: &mut Criterion) {
     let mut group = c.benchmark_group("classifier");
     group
         .sample_size(10)
-        .measurement_time(Duration::from_secs(15));
+        .measurement_time(common::measurement_time(15));
     let big_batch = if device.is_cuda() { 32 } else { 8 };
-    // (model, size, batch, channels-last); the `_nchw` variant shows what the layout buys.
+    // (model, size, batch, channels-last, bf16): `_nchw` shows what the layout buys, `_bf16`
+    // the autocast-style bf16 mode.
     let mut cases = vec![
-        (ModelKind::PaperCnn, 64, 32, true),
-        (ModelKind::PaperCnn, 64, 32, false),
+        (ModelKind::PaperCnn, 64, 32, true, false),
+        (ModelKind::PaperCnn, 64, 32, false, false),
+        (ModelKind::PaperCnn, 64, 32, true, true),
     ];
     if !small {
-        cases.push((ModelKind::PaperCnn, 256, 32, true));
+        cases.push((ModelKind::PaperCnn, 256, 32, true, false));
         for kind in [
             ModelKind::Vgg16,
             ModelKind::ResNet50,
             ModelKind::EfficientNetLite0,
         ] {
-            cases.push((kind, 224, big_batch, true));
+            cases.push((kind, 224, big_batch, true, false));
+            if device.is_cuda() {
+                cases.push((kind, 224, big_batch, true, true));
+            }
         }
     }
-    for (kind, size, batch, channels_last) in cases {
+    for (kind, size, batch, channels_last, bf16) in cases {
         let cfg = ModelConfig {
             channels_last,
+            bf16,
             ..ModelConfig::new(kind, size)
         };
         let model = Classifier::new(cfg, device).expect("model");
-        let kind_name = if channels_last {
-            kind.to_string()
-        } else {
-            format!("{kind}_nchw")
+        let kind_name = match (channels_last, bf16) {
+            (_, true) => format!("{kind}_bf16"),
+            (false, _) => format!("{kind}_nchw"),
+            _ => kind.to_string(),
         };
         let x = Tensor::rand([batch, 1, size, size], (Kind::Float, device));
         let y = Tensor::randint(2, [batch], (Kind::Int64, device));
@@ -95,7 +101,7 @@ fn bench_fid(c: &mut Criterion) {
     let mut group = c.benchmark_group("fid");
     group
         .sample_size(10)
-        .measurement_time(Duration::from_secs(15));
+        .measurement_time(common::measurement_time(15));
     let feats = |seed: i64| {
         tch::manual_seed(seed);
         let t = Tensor::randn([1000, 1280], (Kind::Double, Device::Cpu));

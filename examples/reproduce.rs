@@ -58,6 +58,10 @@ struct Args {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// Train the classifiers with autocast-style bf16 convolutions / dense layers (f32 weights).
+    /// Fast on GPUs and on CPUs with bf16 instructions; slow on others.
+    #[arg(long)]
+    bf16: bool,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -99,6 +103,11 @@ fn main() -> Result<()> {
             .iter()
             .map(|s| Scenario::parse(s).with_context(|| format!("unknown scenario {s:?}")))
             .collect::<Result<_>>()?;
+    }
+    if args.bf16 {
+        for m in &mut cfg.models {
+            m.bf16 = true;
+        }
     }
     let data = match &args.data {
         Some(dir) => {

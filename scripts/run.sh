@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Sets up (if needed) and runs ganaug's main job. Arguments go to the example, e.g.
+# Sets up (if needed) and runs ganaug's main job, the paper reproduction (examples/reproduce.rs,
+# cpu preset unless --preset says otherwise). Arguments go to the example, e.g.
 #   scripts/run.sh --data path/to/covid-ct
+#   scripts/run.sh --data path/to/covid-ct --preset paper --device cuda
 # With no --data it uses the embedded synthetic phantom dataset (a stand-in, not real CT).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -10,4 +12,4 @@ scripts/setup.sh
 # Transparent huge pages for libtorch's CPU allocator: large fresh tensors (a decoded dataset,
 # augmentation grids) then cost far fewer page faults.
 export THP_MEM_ALLOC_ENABLE="${THP_MEM_ALLOC_ENABLE:-1}"
-cargo run --release --example dataset_summary -- "$@"
+cargo run --release --example reproduce -- "$@"

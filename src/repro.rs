@@ -171,6 +171,9 @@ pub struct ModelPlan {
     pub pretrained_backbone: BackboneMode,
     /// Training settings.
     pub train: ganaug_models::TrainConfig,
+    /// Autocast-style bf16 convolutions and dense layers (see `ModelConfig::bf16`).
+    #[serde(default)]
+    pub bf16: bool,
 }
 
 /// Everything that defines a reproduction run.
@@ -236,6 +239,7 @@ impl ReproConfig {
                     image_size: 64,
                     imagenet: false,
                     pretrained_backbone: BackboneMode::Train,
+                    bf16: false,
                     train: cnn,
                 },
                 ModelPlan {
@@ -243,6 +247,7 @@ impl ReproConfig {
                     image_size: 224,
                     imagenet: true,
                     pretrained_backbone: BackboneMode::Frozen,
+                    bf16: false,
                     train: ganaug_models::TrainConfig {
                         lr: ModelKind::EfficientNetLite0.paper_lr(),
                         max_epochs: 100,
@@ -266,6 +271,7 @@ impl ReproConfig {
             image_size: 224,
             imagenet: true,
             pretrained_backbone: BackboneMode::Train,
+            bf16: false,
             train: ganaug_models::TrainConfig {
                 lr: kind.paper_lr(),
                 ..Default::default()
@@ -292,6 +298,7 @@ impl ReproConfig {
                     image_size: 224,
                     imagenet: false,
                     pretrained_backbone: BackboneMode::Train,
+                    bf16: false,
                     train: ganaug_models::TrainConfig::default(),
                 },
                 transfer(ModelKind::Vgg16),
@@ -336,6 +343,7 @@ impl ReproConfig {
                     image_size: 32,
                     imagenet: false,
                     pretrained_backbone: BackboneMode::Train,
+                    bf16: false,
                     train: ganaug_models::TrainConfig {
                         max_epochs: 2,
                         ..Default::default()
@@ -346,6 +354,7 @@ impl ReproConfig {
                     image_size: 32,
                     imagenet: true,
                     pretrained_backbone: BackboneMode::Frozen,
+                    bf16: false,
                     train: ganaug_models::TrainConfig {
                         max_epochs: 2,
                         lr: 5e-3,
@@ -836,7 +845,10 @@ fn run_cell(
             .concat(&copies)
             .ctx(|| step("adding augmented copies"))?;
     }
-    let mcfg = ModelConfig::new(plan.kind, plan.image_size);
+    let mcfg = ModelConfig {
+        bf16: plan.bf16,
+        ..ModelConfig::new(plan.kind, plan.image_size)
+    };
     tch::manual_seed(ganaug_data::epoch_seed(seed, 1 << 20) as i64);
     let mut model = Classifier::new(mcfg, device).ctx(|| step("building the model"))?;
     let mut tcfg = plan.train.clone();

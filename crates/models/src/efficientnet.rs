@@ -8,6 +8,8 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
+use crate::layers::{conv, Conv};
+
 /// One MBConv block: `(kernel, stride, expand ratio, in, out)`.
 const BLOCKS: [(i64, i64, i64, i64, i64); 16] = [
     (3, 1, 1, 32, 16),
@@ -39,16 +41,6 @@ fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
     nn::batch_norm2d(p, c, cfg)
 }
 
-fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, groups: i64) -> nn::Conv2D {
-    let cfg = nn::ConvConfig {
-        stride,
-        groups,
-        bias: false,
-        ..Default::default()
-    };
-    nn::conv2d(p, c_in, c_out, k, cfg)
-}
-
 /// TensorFlow "same" padding `[left, right, top, bottom]` for a `k`×`k`, stride-`s` convolution.
 fn same_pad(h: i64, w: i64, k: i64, s: i64) -> [i64; 4] {
     let pad = |i: i64| {
@@ -63,7 +55,7 @@ fn relu6(x: Tensor) -> Tensor {
     x.clamp(0.0, 6.0)
 }
 
-fn same_conv(x: &Tensor, c: &nn::Conv2D, k: i64, s: i64) -> Tensor {
+fn same_conv(x: &Tensor, c: &Conv, k: i64, s: i64) -> Tensor {
     let size = x.size();
     let p = same_pad(size[2], size[3], k, s);
     if p.iter().all(|&v| v == 0) {
@@ -75,9 +67,9 @@ fn same_conv(x: &Tensor, c: &nn::Conv2D, k: i64, s: i64) -> Tensor {
 
 #[derive(Debug)]
 struct MbConv {
-    expand: Option<(nn::Conv2D, nn::BatchNorm)>,
-    depthwise: (nn::Conv2D, nn::BatchNorm),
-    project: (nn::Conv2D, nn::BatchNorm),
+    expand: Option<(Conv, nn::BatchNorm)>,
+    depthwise: (Conv, nn::BatchNorm),
+    project: (Conv, nn::BatchNorm),
     kernel: i64,
     stride: i64,
     skip: bool,
@@ -113,15 +105,15 @@ impl ModuleT for MbConv {
 /// EfficientNet-Lite0 up to its global average pool: 1,280 features.
 #[derive(Debug)]
 pub(crate) struct EfficientNetLite0Features {
-    stem: (nn::Conv2D, nn::BatchNorm),
+    stem: (Conv, nn::BatchNorm),
     blocks: Vec<MbConv>,
-    head: (nn::Conv2D, nn::BatchNorm),
+    head: (Conv, nn::BatchNorm),
 }
 
 impl EfficientNetLite0Features {
     pub(crate) const DIM: i64 = 1280;
 
-    pub(crate) fn new(p: &nn::Path) -> Self {
+    pub(crate) fn new(p: &nn::Path, bf16: bool) -> Self {
         let blocks = BLOCKS
             .iter()
             .enumerate()
@@ -131,16 +123,16 @@ impl EfficientNetLite0Features {
                 MbConv {
                     expand: (e != 1).then(|| {
                         (
-                            conv(&b / "_expand_conv", c_in, mid, 1, 1, 1),
+                            conv(&b / "_expand_conv", c_in, mid, 1, 1, 0, 1, false, bf16),
                             bn(&b / "_bn0", mid),
                         )
                     }),
                     depthwise: (
-                        conv(&b / "_depthwise_conv", mid, mid, k, s, mid),
+                        conv(&b / "_depthwise_conv", mid, mid, k, s, 0, mid, false, bf16),
                         bn(&b / "_bn1", mid),
                     ),
                     project: (
-                        conv(&b / "_project_conv", mid, c_out, 1, 1, 1),
+                        conv(&b / "_project_conv", mid, c_out, 1, 1, 0, 1, false, bf16),
                         bn(&b / "_bn2", c_out),
                     ),
                     kernel: k,
@@ -151,10 +143,13 @@ impl EfficientNetLite0Features {
             })
             .collect();
         EfficientNetLite0Features {
-            stem: (conv(p / "_conv_stem", 3, 32, 3, 2, 1), bn(p / "_bn0", 32)),
+            stem: (
+                conv(p / "_conv_stem", 3, 32, 3, 2, 0, 1, false, bf16),
+                bn(p / "_bn0", 32),
+            ),
             blocks,
             head: (
-                conv(p / "_conv_head", 320, 1280, 1, 1, 1),
+                conv(p / "_conv_head", 320, 1280, 1, 1, 0, 1, false, bf16),
                 bn(p / "_bn1", 1280),
             ),
         }

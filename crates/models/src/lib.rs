@@ -36,6 +36,7 @@
 
 mod efficientnet;
 mod error;
+mod layers;
 mod model;
 mod nets;
 mod sgd;

@@ -119,6 +119,11 @@ pub struct ModelConfig {
     /// same numbers, but oneDNN's CPU convolutions run about 1.6× faster on it.
     #[serde(default = "yes")]
     pub channels_last: bool,
+    /// Compute convolutions and dense layers in bf16, autocast-style (`f32` weights, batch
+    /// norm and loss). Off by default: only worth it on CPUs with bf16 instructions (AVX512-BF16,
+    /// AMX) and on GPUs.
+    #[serde(default)]
+    pub bf16: bool,
 }
 
 fn yes() -> bool {
@@ -134,6 +139,7 @@ impl ModelConfig {
             n_classes: 2,
             dropout: 0.25,
             channels_last: true,
+            bf16: false,
         }
     }
 
@@ -203,29 +209,30 @@ impl Classifier {
         cfg.validate()?;
         let vs = nn::VarStore::new(device);
         let root = vs.root();
+        let lp = cfg.bf16;
         let (backbone, dim, norm): (Box<dyn ModuleT>, i64, InputNorm) = match cfg.kind {
             ModelKind::PaperCnn => (
-                Box::new(PaperCnnFeatures::new(&root)),
+                Box::new(PaperCnnFeatures::new(&root, lp)),
                 PaperCnnFeatures::dim(cfg.image_size),
                 InputNorm::Raw,
             ),
             ModelKind::Vgg16 => (
-                Box::new(Vgg16Features::new(&root)),
+                Box::new(Vgg16Features::new(&root, lp)),
                 Vgg16Features::DIM,
                 InputNorm::ImageNet,
             ),
             ModelKind::ResNet50 => (
-                Box::new(ResNet50Features::new(&root)),
+                Box::new(ResNet50Features::new(&root, lp)),
                 ResNet50Features::DIM,
                 InputNorm::ImageNet,
             ),
             ModelKind::EfficientNetLite0 => (
-                Box::new(EfficientNetLite0Features::new(&root)),
+                Box::new(EfficientNetLite0Features::new(&root, lp)),
                 EfficientNetLite0Features::DIM,
                 InputNorm::Lite,
             ),
         };
-        let head = DenseHead::new(&(&root / "head"), dim, cfg.n_classes, cfg.dropout);
+        let head = DenseHead::new(&(&root / "head"), dim, cfg.n_classes, cfg.dropout, lp);
         if cfg.channels_last {
             tch::no_grad(|| -> Result<()> {
                 for (_, mut w) in vs.variables().into_iter().filter(|(_, t)| t.dim() == 4) {
@@ -510,13 +517,17 @@ impl Classifier {
     }
 }
 
-/// The same `[N, C, H, W]` values with channels-last (NHWC) strides, set explicitly so that
-/// one-channel tensors are channels-last too (a permute would leave them ambiguous).
+/// A copy of `[N, C, H, W]` values with channels-last (NHWC) strides, set explicitly so that
+/// one-channel tensors are channels-last too (a permute would leave them ambiguous). Always a
+/// fresh tensor: reinterpreting a view's storage would lose its offset.
 fn to_channels_last(x: &Tensor) -> Result<Tensor> {
     let s = x.size();
     let (c, h, w) = (s[1], s[2], s[3]);
-    let nhwc = x.f_permute([0, 2, 3, 1])?.f_contiguous()?;
-    Ok(nhwc.f_as_strided(s.as_slice(), [h * w * c, 1, w * c, c].as_slice(), 0)?)
+    let strides = [h * w * c, 1, w * c, c];
+    let mut out =
+        Tensor::f_empty_strided(s.as_slice(), strides.as_slice(), (x.kind(), x.device()))?;
+    out.f_copy_(x)?;
+    Ok(out)
 }
 
 pub(crate) fn config_json<T: Serialize>(v: &T) -> Result<String> {

@@ -4,23 +4,7 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-fn conv(
-    p: nn::Path,
-    c_in: i64,
-    c_out: i64,
-    k: i64,
-    stride: i64,
-    pad: i64,
-    bias: bool,
-) -> nn::Conv2D {
-    let cfg = nn::ConvConfig {
-        stride,
-        padding: pad,
-        bias,
-        ..Default::default()
-    };
-    nn::conv2d(p, c_in, c_out, k, cfg)
-}
+use crate::layers::{conv, dense, Conv, Dense};
 
 fn bn(p: nn::Path, c: i64, eps: f64) -> nn::BatchNorm {
     let cfg = nn::BatchNormConfig {
@@ -35,13 +19,13 @@ fn bn(p: nn::Path, c: i64, eps: f64) -> nn::BatchNorm {
 /// `nn.Sequential` numbering (`features.0` conv, `features.1` batch norm, `features.4` …).
 #[derive(Debug)]
 pub(crate) struct PaperCnnFeatures {
-    blocks: Vec<(nn::Conv2D, nn::BatchNorm)>,
+    blocks: Vec<(Conv, nn::BatchNorm)>,
 }
 
 impl PaperCnnFeatures {
     pub(crate) const FILTERS: [i64; 5] = [32, 32, 64, 64, 128];
 
-    pub(crate) fn new(p: &nn::Path) -> Self {
+    pub(crate) fn new(p: &nn::Path, bf16: bool) -> Self {
         let f = p / "features";
         let mut c_in = 1;
         let blocks = Self::FILTERS
@@ -49,7 +33,7 @@ impl PaperCnnFeatures {
             .enumerate()
             .map(|(i, &c)| {
                 let block = (
-                    conv(&f / (4 * i), c_in, c, 3, 1, 1, true),
+                    conv(&f / (4 * i), c_in, c, 3, 1, 1, 1, true, bf16),
                     bn(&f / (4 * i + 1), c, 1e-5),
                 );
                 c_in = c;
@@ -86,7 +70,7 @@ impl ModuleT for PaperCnnFeatures {
 /// 7×7 adaptive average pool, flattened to 25,088 values.
 #[derive(Debug)]
 pub(crate) struct Vgg16Features {
-    layers: Vec<Option<nn::Conv2D>>,
+    layers: Vec<Option<Conv>>,
 }
 
 impl Vgg16Features {
@@ -95,7 +79,7 @@ impl Vgg16Features {
     ];
     pub(crate) const DIM: i64 = 512 * 7 * 7;
 
-    pub(crate) fn new(p: &nn::Path) -> Self {
+    pub(crate) fn new(p: &nn::Path, bf16: bool) -> Self {
         let f = p / "features";
         let (mut c_in, mut idx) = (3, 0);
         let mut layers = Vec::new();
@@ -104,7 +88,7 @@ impl Vgg16Features {
                 layers.push(None);
                 idx += 1;
             } else {
-                layers.push(Some(conv(&f / idx, c_in, c, 3, 1, 1, true)));
+                layers.push(Some(conv(&f / idx, c_in, c, 3, 1, 1, 1, true, bf16)));
                 c_in = c;
                 idx += 2; // conv, ReLU
             }
@@ -128,26 +112,26 @@ impl ModuleT for Vgg16Features {
 
 #[derive(Debug)]
 struct Bottleneck {
-    convs: [nn::Conv2D; 3],
+    convs: [Conv; 3],
     bns: [nn::BatchNorm; 3],
-    downsample: Option<(nn::Conv2D, nn::BatchNorm)>,
+    downsample: Option<(Conv, nn::BatchNorm)>,
 }
 
 impl Bottleneck {
-    fn new(p: &nn::Path, c_in: i64, planes: i64, stride: i64) -> Self {
+    fn new(p: &nn::Path, c_in: i64, planes: i64, stride: i64, bf16: bool) -> Self {
         let out = planes * 4;
         let downsample = (stride != 1 || c_in != out).then(|| {
             let d = p / "downsample";
             (
-                conv(&d / 0, c_in, out, 1, stride, 0, false),
+                conv(&d / 0, c_in, out, 1, stride, 0, 1, false, bf16),
                 bn(&d / 1, out, 1e-5),
             )
         });
         Bottleneck {
             convs: [
-                conv(p / "conv1", c_in, planes, 1, 1, 0, false),
-                conv(p / "conv2", planes, planes, 3, stride, 1, false),
-                conv(p / "conv3", planes, out, 1, 1, 0, false),
+                conv(p / "conv1", c_in, planes, 1, 1, 0, 1, false, bf16),
+                conv(p / "conv2", planes, planes, 3, stride, 1, 1, false, bf16),
+                conv(p / "conv3", planes, out, 1, 1, 0, 1, false, bf16),
             ],
             bns: [
                 bn(p / "bn1", planes, 1e-5),
@@ -180,7 +164,7 @@ impl ModuleT for Bottleneck {
 /// average pool: 2,048 features.
 #[derive(Debug)]
 pub(crate) struct ResNet50Features {
-    conv1: nn::Conv2D,
+    conv1: Conv,
     bn1: nn::BatchNorm,
     blocks: Vec<Bottleneck>,
 }
@@ -188,7 +172,7 @@ pub(crate) struct ResNet50Features {
 impl ResNet50Features {
     pub(crate) const DIM: i64 = 2048;
 
-    pub(crate) fn new(p: &nn::Path) -> Self {
+    pub(crate) fn new(p: &nn::Path, bf16: bool) -> Self {
         let mut blocks = Vec::new();
         let mut c_in = 64;
         for (layer, (planes, n)) in [(64, 3), (128, 4), (256, 6), (512, 3)]
@@ -198,12 +182,12 @@ impl ResNet50Features {
             let lp = p / format!("layer{}", layer + 1);
             for i in 0..n {
                 let stride = if i == 0 && layer > 0 { 2 } else { 1 };
-                blocks.push(Bottleneck::new(&(&lp / i), c_in, planes, stride));
+                blocks.push(Bottleneck::new(&(&lp / i), c_in, planes, stride, bf16));
                 c_in = planes * 4;
             }
         }
         ResNet50Features {
-            conv1: conv(p / "conv1", 3, 64, 7, 2, 3, false),
+            conv1: conv(p / "conv1", 3, 64, 7, 2, 3, 1, false, bf16),
             bn1: bn(p / "bn1", 64, 1e-5),
             blocks,
         }
@@ -230,18 +214,18 @@ impl ModuleT for ResNet50Features {
 /// `head.1`, `head.4`, `head.6`.
 #[derive(Debug)]
 pub(crate) struct DenseHead {
-    fc1: nn::Linear,
-    fc2: nn::Linear,
-    out: nn::Linear,
+    fc1: Dense,
+    fc2: Dense,
+    out: Dense,
     dropout: f64,
 }
 
 impl DenseHead {
-    pub(crate) fn new(p: &nn::Path, dim: i64, n_classes: i64, dropout: f64) -> Self {
+    pub(crate) fn new(p: &nn::Path, dim: i64, n_classes: i64, dropout: f64, bf16: bool) -> Self {
         DenseHead {
-            fc1: nn::linear(p / 1, dim, 256, Default::default()),
-            fc2: nn::linear(p / 4, 256, 128, Default::default()),
-            out: nn::linear(p / 6, 128, n_classes, Default::default()),
+            fc1: dense(p / 1, dim, 256, bf16),
+            fc2: dense(p / 4, 256, 128, bf16),
+            out: dense(p / 6, 128, n_classes, bf16),
             dropout,
         }
     }

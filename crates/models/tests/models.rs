@@ -415,3 +415,87 @@ fn efficientnet_lite0_reproduces_the_reference_imagenet_logits() {
         assert!((got - w).abs() < 1e-3, "logit {k}: {got} vs {w}");
     }
 }
+
+#[test]
+fn bf16_mode_matches_f32_within_bf16_precision_and_trains() {
+    let _g = rng_lock();
+    tch::manual_seed(11);
+    let f32_model = cnn(32);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("w.safetensors");
+    f32_model.save(&path).expect("save");
+    let cfg = ModelConfig {
+        bf16: true,
+        ..ModelConfig::new(ModelKind::PaperCnn, 32)
+    };
+    let bf16 = Classifier::new(cfg, Device::Cpu).expect("bf16 model");
+    let (saved, _) = io::load_tensors(&path, Device::Cpu).expect("load");
+    let report = io::copy_into_vars(
+        &bf16.var_store().variables(),
+        &saved,
+        &Default::default(),
+        &path,
+    )
+    .expect("copy");
+    assert!(!report.loaded.is_empty());
+    let x = Tensor::rand([4, 1, 32, 32], (Kind::Float, Device::Cpu));
+    let (a, b) = tch::no_grad(|| {
+        (
+            f32_model.forward_t(&x, false).expect("f32"),
+            bf16.forward_t(&x, false).expect("bf16"),
+        )
+    });
+    assert_eq!(b.kind(), Kind::Float, "outputs come back as f32");
+    let diff = (&a - &b).abs().max().double_value(&[]);
+    assert!(
+        diff > 0.0 && diff < 0.05,
+        "bf16 vs f32 logits differ by {diff}"
+    );
+    // Weights stay f32 and training moves them.
+    let mut m = bf16;
+    let train = halves(8, 32, 12);
+    let r = fit(
+        &mut m,
+        &train,
+        &halves(2, 32, 13),
+        &TrainConfig {
+            max_epochs: 2,
+            lr: 0.05,
+            ..Default::default()
+        },
+        &FitOptions::default(),
+    )
+    .expect("fit");
+    assert!(r.history.iter().all(|h| h.train_loss.is_finite()));
+    assert!(m
+        .var_store()
+        .variables()
+        .values()
+        .all(|t| t.kind() == Kind::Float));
+}
+
+/// Regression: batched inference over views (`narrow`) must see each batch's own images (a
+/// channels-last conversion that reused a view's storage read the first batch every time).
+#[test]
+fn batched_prediction_matches_one_image_at_a_time() {
+    let _g = rng_lock();
+    for kind in [ModelKind::PaperCnn, ModelKind::EfficientNetLite0] {
+        let m = Classifier::new(ModelConfig::new(kind, 32), Device::Cpu).expect("model");
+        let x = Tensor::rand([70, 1, 32, 32], (Kind::Float, Device::Cpu));
+        let batched = m.predict_proba(&x, 64).expect("batched");
+        let single: Vec<Tensor> = (0..70)
+            .map(|i| m.predict_proba(&x.narrow(0, i, 1), 1).expect("single"))
+            .collect();
+        let diff = (batched - Tensor::cat(&single, 0))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(
+            diff < 1e-5,
+            "{kind}: batched vs single predictions differ by {diff}"
+        );
+        let f = m.extract_features(&x, 64).expect("features");
+        let f_last = m.extract_features(&x.narrow(0, 69, 1), 1).expect("one");
+        assert!((f.narrow(0, 69, 1) - f_last).abs().max().double_value(&[]) < 1e-5);
+    }
+}

@@ -1,0 +1,13 @@
+//! Shared by the benches.
+
+use std::time::Duration;
+
+/// Measurement time per bench: `default` seconds, or `GANAUG_BENCH_SECS` (short runs on a
+/// borrowed GPU, quick looks).
+pub fn measurement_time(default: u64) -> Duration {
+    let secs = std::env::var("GANAUG_BENCH_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(default);
+    Duration::from_secs(secs)
+}

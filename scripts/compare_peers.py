@@ -1,0 +1,72 @@
+#!/usr/bin/env python3
+"""Side-by-side timings: ganaug's criterion benches vs the PyTorch / Pillow / torchvision
+reference scripts in ../shared/peer (or PEER_DIR), run in one go on this machine, as ratios.
+
+Usage (after scripts/setup.sh; scripts/compare_peers.sh installs the peers' Python packages):
+    .venv/bin/python scripts/compare_peers.py [--full] [--data DIR]
+
+Each pair runs back to back (ours, then the peer) so that both see the same machine load.
+A ratio below 1 means ganaug is faster. --full adds the 256² GAN and CNN steps (slow on a CPU).
+"""
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ours(bench, group, name):
+    """Runs one criterion bench and returns its median in seconds."""
+    env = dict(os.environ, LIBTORCH_USE_PYTORCH="1", THP_MEM_ALLOC_ENABLE=os.environ.get("THP_MEM_ALLOC_ENABLE", "0"))
+    subprocess.run(["cargo", "bench", "--bench", bench, "--", f"^{group}/{re.escape(name)}$"],
+                   cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    path = os.path.join(ROOT, "target", "criterion", group, name.replace("/", "_"), "new", "estimates.json")
+    with open(path) as f:
+        return json.load(f)["median"]["point_estimate"] / 1e9
+
+
+def peer(script, *args, pattern):
+    """Runs a reference script and parses seconds from its output with `pattern`."""
+    out = subprocess.run([sys.executable, os.path.join(PEER, script), *map(str, args)],
+                         check=True, capture_output=True, text=True).stdout
+    m = re.search(pattern, out)
+    if not m:
+        raise SystemExit(f"compare_peers: cannot read the time from {script}'s output:\n{out}")
+    return float(m.group(1))
+
+
+def main():
+    global PEER
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--full", action="store_true", help="also the 256² GAN and CNN steps")
+    ap.add_argument("--data", default=os.environ.get("COVID_CT_DIR"), help="COVID-CT folder (data loading pair)")
+    ap.add_argument("--peer-dir", default=os.environ.get("PEER_DIR", os.path.join(ROOT, "..", "shared", "peer")))
+    a = ap.parse_args()
+    PEER = a.peer_dir
+    rows = []
+    if a.data:
+        os.environ["COVID_CT_DIR"] = a.data
+        rows.append(("decode+gray+resize 746 images to 224²", ours("data", "data", "cpu/decode_gray_resize_746_to_224_cold"),
+                     peer("pil_load.py", a.data, 224, pattern=r"seconds=([\d.]+)"), "Pillow"))
+    else:
+        print("(no --data / COVID_CT_DIR: data loading pair skipped)")
+    rows.append(("flips + rotation ≤45°, 256 images 224²", ours("augment", "augment", "cpu/paper_flip_flip_rot45_224_b256_nearest"),
+                 peer("tv_augment.py", 224, 256, pattern=r" s=([\d.]+)"), "torchvision v2"))
+    sizes = [64, 256] if a.full else [64]
+    for s in sizes:
+        rows.append((f"paper GAN training step {s}² b32", ours("gan", "gan_step", f"cpu/paper_fc128_{s}px_b32"),
+                     peer("torch_paper_models.py", "--models", "gan", "--size", s, pattern=r"s/step=([\d.]+)"), "PyTorch"))
+        rows.append((f"paper CNN training step {s}² b32", ours("models", "classifier", f"cpu/cnn_train_step_{s}px_b32"),
+                     peer("torch_paper_models.py", "--models", "cnn", "--size", s, pattern=r"s/step=([\d.]+)"), "PyTorch"))
+    w = max(len(r[0]) for r in rows)
+    print(f"{'work':<{w}}  {'ganaug':>10}  {'peer':>10}  {'ratio':>6}  peer")
+    for name, o, p, who in rows:
+        print(f"{name:<{w}}  {o:>9.4f}s  {p:>9.4f}s  {o / p:>6.2f}  {who}")
+
+
+if __name__ == "__main__":
+    main()
