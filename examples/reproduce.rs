@@ -79,11 +79,12 @@ fn main() -> Result<()> {
         cfg.seeds = k;
     }
     if !args.models.is_empty() {
-        let wanted: Vec<ModelKind> = args
+        let mut wanted: Vec<ModelKind> = args
             .models
             .iter()
             .map(|m| ModelKind::parse(m))
             .collect::<Result<_, _>>()?;
+        wanted.dedup();
         let all = ReproConfig::paper().models;
         cfg.models = wanted
             .iter()

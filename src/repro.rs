@@ -389,11 +389,25 @@ pub enum DataSource {
 }
 
 impl DataSource {
-    fn identity(&self) -> String {
-        match self {
-            DataSource::Folder(p) => format!("folder:{}", p.display()),
+    /// Where the data comes from plus a fingerprint of what was loaded (image names, labels and
+    /// the sum of all pixels), so that changed data never reuses a finished cell.
+    fn identity(&self, loaded: &Splits) -> Result<String> {
+        let source = match self {
+            DataSource::Folder(p) => {
+                format!("folder:{}", p.canonicalize().unwrap_or(p.clone()).display())
+            }
             DataSource::Phantom(c) => format!("phantom:{}:{:?}", c.seed, c.counts),
+        };
+        let mut parts = vec![source];
+        for d in [&loaded.train, &loaded.val, &loaded.test] {
+            let sum = d
+                .images
+                .f_sum(Kind::Double)
+                .and_then(|t| t.f_double_value(&[]))
+                .ctx(|| "fingerprinting the data".into())?;
+            parts.push(format!("{:?} {:?} {sum:.6}", d.names, d.class_counts()));
         }
+        hash_of(&parts)
     }
 
     fn load(&self, size: i64, device: Device) -> Result<Splits> {
@@ -595,11 +609,33 @@ pub fn run(
 ) -> Result<ReproResults> {
     let started = Instant::now();
     std::fs::create_dir_all(out).map_err(|e| io_err(out, e))?;
+    let invalid = |why: &str| ReproError {
+        step: "checking the configuration".into(),
+        source: why.into(),
+    };
     if cfg.seeds == 0 || cfg.models.is_empty() || cfg.scenarios.is_empty() {
-        return Err(ReproError {
-            step: "checking the configuration".into(),
-            source: "needs at least one seed, model and scenario".into(),
-        });
+        return Err(invalid("needs at least one seed, model and scenario"));
+    }
+    let mut kinds: Vec<ModelKind> = cfg.models.iter().map(|m| m.kind).collect();
+    kinds.sort_by_key(|k| k.name());
+    kinds.dedup();
+    if kinds.len() != cfg.models.len() {
+        return Err(invalid("each model may appear once"));
+    }
+    // Never replace another configuration's results silently.
+    let results_file = out.join("results.json");
+    if let Ok(bytes) = std::fs::read(&results_file) {
+        let same = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v.get("config").cloned())
+            .zip(serde_json::to_value(cfg).ok())
+            .is_some_and(|(a, b)| a == b);
+        if !same {
+            return Err(invalid(&format!(
+                "{} holds the results of another configuration: choose another output folder",
+                out.display()
+            )));
+        }
     }
     let say = |msg: String| {
         if progress {
@@ -617,7 +653,7 @@ pub fn run(
     }
     let base = &splits[&cfg.gan.gan.size];
     let class_names = base.train.class_names.clone();
-    let data_id = data.identity();
+    let data_id = data.identity(base)?;
     say(format!(
         "data: {} (train {}, val {}, test {})",
         base.train.description,
@@ -633,7 +669,19 @@ pub fn run(
     let mut gans = Vec::new();
     let mut synthetic = Vec::new();
     let mut synth_sets: BTreeMap<&str, TensorDataset> = BTreeMap::new();
-    let gan_hash = hash_of(&(&cfg.gan, &data_id))?;
+    // Each GAN's folder is keyed by what defines that GAN alone.
+    let cgan_config = (
+        GanConfig {
+            n_classes: Some(class_names.len() as i64),
+            ..cfg.gan.gan.clone()
+        },
+        ganaug_gan::TrainConfig {
+            epochs: cfg.gan.cgan_epochs,
+            ..cfg.gan.train.clone()
+        },
+    );
+    let gan_hash = hash_of(&(&cfg.gan.gan, &cfg.gan.train, &data_id))?;
+    let cgan_hash = hash_of(&(&cgan_config, &data_id))?;
     if needs_gan {
         let mut parts = Vec::new();
         for label in 0..class_names.len() as i64 {
@@ -656,22 +704,16 @@ pub fn run(
             )?;
             say(format!("GAN per-class/{class}: {} epochs", summary.epochs));
             gans.push(summary);
-            let model = ClassModel {
-                generator: trainer.generator(),
-                discriminator: trainer.discriminator(),
-                condition: None,
-            };
-            let (images, sel) = synthesize_class(model, &train.images, class, &cfg.gan.synth)
-                .ctx(|| format!("synthesizing {class}"))?;
-            synthetic.push(describe_synth(
-                "per-class",
+            let images = synthesize(
+                &trainer,
+                None,
                 class,
-                &images,
                 &train.images,
-                sel,
+                &cfg.gan.synth,
                 &feature_net,
                 out,
-            )?);
+                &mut synthetic,
+            )?;
             parts.push((label, images));
         }
         let set = synthetic_dataset(&parts, &class_names, "one GAN per class")
@@ -679,15 +721,8 @@ pub fn run(
         synth_sets.insert("gan", set);
     }
     if needs_cgan {
-        let gan = GanConfig {
-            n_classes: Some(class_names.len() as i64),
-            ..cfg.gan.gan.clone()
-        };
-        let train_cfg = ganaug_gan::TrainConfig {
-            epochs: cfg.gan.cgan_epochs,
-            ..cfg.gan.train.clone()
-        };
-        let dir = out.join("gan").join(format!("conditional-{gan_hash}"));
+        let (gan, train_cfg) = cgan_config;
+        let dir = out.join("gan").join(format!("conditional-{cgan_hash}"));
         let (trainer, summary) = train_gan(
             gan,
             train_cfg,
@@ -706,22 +741,16 @@ pub fn run(
                 .train
                 .class_subset(label)
                 .ctx(|| format!("selecting {class}"))?;
-            let model = ClassModel {
-                generator: trainer.generator(),
-                discriminator: trainer.discriminator(),
-                condition: Some(label),
-            };
-            let (images, sel) = synthesize_class(model, &train.images, class, &cfg.gan.synth)
-                .ctx(|| format!("synthesizing {class} with the conditional GAN"))?;
-            synthetic.push(describe_synth(
-                "conditional",
+            let images = synthesize(
+                &trainer,
+                Some(label),
                 class,
-                &images,
                 &train.images,
-                sel,
+                &cfg.gan.synth,
                 &feature_net,
                 out,
-            )?);
+                &mut synthetic,
+            )?;
             parts.push((label, images));
         }
         let set = synthetic_dataset(&parts, &class_names, "one conditional GAN")
@@ -743,8 +772,12 @@ pub fn run(
                     seed,
                     &data_id,
                     cfg.classic_copies,
-                    (scenario.uses_gan() || scenario == Scenario::Cgan).then_some(&gan_hash),
-                    pretrained_weights(plan.kind).is_some(),
+                    match scenario {
+                        Scenario::Gan | Scenario::GanClassic => Some((&gan_hash, &cfg.gan.synth)),
+                        Scenario::Cgan => Some((&cgan_hash, &cfg.gan.synth)),
+                        _ => None,
+                    },
+                    weights_identity(plan),
                 ))?;
                 let name = format!("{}-{}-s{seed}-{key}", plan.kind, scenario.name());
                 let dir = cells_dir.join(&name);
@@ -922,6 +955,18 @@ fn run_cell(
     })
 }
 
+/// The ImageNet weight file a plan would use (path, size, modification time), if any.
+fn weights_identity(plan: &ModelPlan) -> Option<String> {
+    let path = pretrained_weights(plan.kind).filter(|_| plan.imagenet)?;
+    let meta = std::fs::metadata(&path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    Some(format!("{} {} {modified}", path.display(), meta.len()))
+}
+
 fn train_gan(
     gan: GanConfig,
     train_cfg: ganaug_gan::TrainConfig,
@@ -962,6 +1007,35 @@ fn train_gan(
         dir: dir.display().to_string(),
     };
     Ok((trainer, summary))
+}
+
+/// Generates and selects one class's synthetic images (`condition`: the conditional GAN's
+/// label), records their quality in `summaries`, and returns them.
+#[allow(clippy::too_many_arguments)]
+fn synthesize(
+    trainer: &GanTrainer,
+    condition: Option<i64>,
+    class: &str,
+    train: &Tensor,
+    cfg: &SynthConfig,
+    net: &Option<Classifier>,
+    out: &Path,
+    summaries: &mut Vec<SynthSummary>,
+) -> Result<Tensor> {
+    let gan = if condition.is_some() {
+        "conditional"
+    } else {
+        "per-class"
+    };
+    let model = ClassModel {
+        generator: trainer.generator(),
+        discriminator: trainer.discriminator(),
+        condition,
+    };
+    let (images, sel) = synthesize_class(model, train, class, cfg)
+        .ctx(|| format!("synthesizing {class} with the {gan} GAN"))?;
+    summaries.push(describe_synth(gan, class, &images, train, sel, net, out)?);
+    Ok(images)
 }
 
 /// EfficientNet-Lite0 with its ImageNet weights, for FID/KID features (None without weights).

@@ -79,6 +79,14 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
         assert!(dir.path().join(&f).is_file(), "{f} missing");
     }
 
+    // Another configuration into the same folder is refused before any work.
+    let other = ReproConfig {
+        seeds: 2,
+        ..cfg.clone()
+    };
+    let err = repro::run(&other, &data, dir.path(), tch::Device::Cpu, false);
+    assert!(err.is_err_and(|e| e.to_string().contains("another configuration")));
+
     // A second run reuses every finished cell and GAN: same numbers, no training.
     let again = repro::run(&cfg, &data, dir.path(), tch::Device::Cpu, false).expect("rerun");
     assert!(again.gans.iter().all(|g| g.seconds == 0.0));

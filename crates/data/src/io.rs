@@ -301,10 +301,29 @@ pub fn copy_into_vars(
             misshaped,
         });
     }
+    let bad = |name: &str, reason: String| DataError::TensorFile {
+        path: path.into(),
+        reason: format!("tensor {name}: {reason}"),
+    };
+    // Convert everything first, so that a failure leaves the model untouched.
+    let mut converted = Vec::with_capacity(report.loaded.len());
+    for name in &report.loaded {
+        let (src, var) = (&saved[name], &vars[name]);
+        if src.is_floating_point() != var.is_floating_point() {
+            return Err(bad(
+                name,
+                format!("{:?} cannot fill a {:?} variable", src.kind(), var.kind()),
+            ));
+        }
+        let t = src
+            .f_to_device(var.device())
+            .and_then(|t| t.f_to_kind(var.kind()))
+            .map_err(|e| bad(name, e.to_string()))?;
+        converted.push((var.shallow_clone(), t));
+    }
     tch::no_grad(|| -> Result<()> {
-        for name in &report.loaded {
-            let mut var = vars[name].shallow_clone();
-            var.f_copy_(&saved[name].f_to_kind(var.kind())?)?;
+        for (mut var, t) in converted {
+            var.f_copy_(&t)?;
         }
         Ok(())
     })?;

@@ -39,15 +39,24 @@ pub fn line_plot(
     x_label: &str,
     series: &[(&str, Vec<(f64, f64)>)],
 ) -> Result<()> {
-    let drawn = draw(path, title, x_label, series, font_available());
+    let tmp = tmp_path(path);
+    let drawn = draw(path, &tmp, title, x_label, series, font_available());
     if drawn.is_err() {
-        let _ = std::fs::remove_file(path.with_extension("tmp.png"));
+        let _ = std::fs::remove_file(&tmp);
     }
     drawn
 }
 
+/// A temporary file beside `path`, unique to this process and call.
+fn tmp_path(path: &Path) -> std::path::PathBuf {
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_extension(format!("tmp{}-{n}.png", std::process::id()))
+}
+
 fn draw(
     path: &Path,
+    tmp: &Path,
     title: &str,
     x_label: &str,
     series: &[(&str, Vec<(f64, f64)>)],
@@ -72,7 +81,6 @@ fn draw(
         x1 = x0 + 1.0;
     }
     let pad = ((y1 - y0) * 0.05).max(1e-6);
-    let tmp = path.with_extension("tmp.png");
     {
         let root = BitMapBackend::new(&tmp, (800, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| plot_err(e.to_string()))?;
@@ -130,12 +138,19 @@ mod tests {
         let series = [("a", vec![(0.0, 1.0), (1.0, 0.5), (2.0, 0.25)])];
         for text in [false, font_available()] {
             let p = dir.join(format!("plot-{text}.png"));
-            draw(&p, "title", "epoch", &series, text).expect("plot");
-            assert!(p.is_file() && !p.with_extension("tmp.png").exists());
+            draw(&p, &tmp_path(&p), "title", "epoch", &series, text).expect("plot");
+            assert!(p.is_file());
         }
         let empty: [(&str, Vec<(f64, f64)>); 1] = [("nan", vec![(f64::NAN, 1.0)])];
         assert!(matches!(
-            draw(&dir.join("e.png"), "t", "x", &empty, false),
+            draw(
+                &dir.join("e.png"),
+                &dir.join("e.tmp.png"),
+                "t",
+                "x",
+                &empty,
+                false
+            ),
             Err(MetricsError::Plot { .. })
         ));
         let _ = std::fs::remove_dir_all(&dir);

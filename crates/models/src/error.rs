@@ -24,11 +24,11 @@ pub enum ModelError {
         /// Shape received.
         got: String,
     },
-    /// The training loss became NaN or infinite: training stopped.
-    #[error(
-        "non-finite training loss ({value}) at epoch {epoch}, batch {batch}: training stopped"
-    )]
+    /// A loss became NaN or infinite: training stopped.
+    #[error("non-finite {phase} loss ({value}) at epoch {epoch}, batch {batch}: training stopped")]
     NonFinite {
+        /// `"training"` or `"validation"`.
+        phase: &'static str,
         /// The value.
         value: f64,
         /// Epoch (0-based).

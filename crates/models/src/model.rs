@@ -407,48 +407,42 @@ impl Classifier {
 
     /// Class probabilities `[N, classes]` (inference mode, no gradients), in batches.
     pub fn predict_proba(&self, images: &Tensor, batch_size: i64) -> Result<Tensor> {
-        let n = images.size().first().copied().unwrap_or(0);
-        let mut out = Vec::new();
-        tch::no_grad(|| -> Result<()> {
-            let mut i = 0;
-            while i < n {
-                let b = batch_size.min(n - i);
-                let x = images.f_narrow(0, i, b)?;
-                out.push(self.forward_t(&x, false)?.f_softmax(-1, Kind::Float)?);
-                i += b;
-            }
-            Ok(())
-        })?;
-        if out.is_empty() {
-            return Ok(Tensor::f_zeros(
-                [0, self.cfg.n_classes],
-                (Kind::Float, self.device()),
-            )?);
-        }
-        Ok(Tensor::f_cat(&out, 0)?)
+        self.in_batches(images, batch_size, self.cfg.n_classes, |x| {
+            Ok(self.forward_t(x, false)?.f_softmax(-1, Kind::Float)?)
+        })
     }
 
     /// Backbone features of many images (inference mode, no gradients), in batches, on the
     /// model's device: what the trainer caches for a frozen backbone.
     pub fn extract_features(&self, images: &Tensor, batch_size: i64) -> Result<Tensor> {
+        self.in_batches(images, batch_size, self.feature_dim(), |x| {
+            self.check_input(x)?;
+            Ok(self.backbone.forward_t(&self.normalise(x)?, false))
+        })
+    }
+
+    /// `f` over batches of `images` without gradients, concatenated (`[0, cols]` when empty).
+    fn in_batches(
+        &self,
+        images: &Tensor,
+        batch_size: i64,
+        cols: i64,
+        f: impl Fn(&Tensor) -> Result<Tensor>,
+    ) -> Result<Tensor> {
         let n = images.size().first().copied().unwrap_or(0);
+        let batch_size = batch_size.max(1);
         let mut out = Vec::new();
         tch::no_grad(|| -> Result<()> {
             let mut i = 0;
             while i < n {
                 let b = batch_size.min(n - i);
-                let x = images.f_narrow(0, i, b)?;
-                self.check_input(&x)?;
-                out.push(self.backbone.forward_t(&self.normalise(&x)?, false));
+                out.push(f(&images.f_narrow(0, i, b)?)?);
                 i += b;
             }
             Ok(())
         })?;
         if out.is_empty() {
-            return Ok(Tensor::f_zeros(
-                [0, self.feature_dim()],
-                (Kind::Float, self.device()),
-            )?);
+            return Ok(Tensor::f_zeros([0, cols], (Kind::Float, self.device()))?);
         }
         Ok(Tensor::f_cat(&out, 0)?)
     }
@@ -489,13 +483,24 @@ impl Classifier {
     pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Self> {
         let path = path.as_ref();
         let (saved, meta) = io::load_tensors(path, device)?;
-        let cfg: ModelConfig = meta
-            .get("model")
-            .and_then(|m| serde_json::from_str(m).ok())
-            .ok_or_else(|| ModelError::Checkpoint {
-                path: path.into(),
-                reason: "no ganaug classifier architecture in its metadata".into(),
-            })?;
+        let bad = |reason: String| ModelError::Checkpoint {
+            path: path.into(),
+            reason,
+        };
+        match meta.get("format").map(String::as_str) {
+            Some("ganaug-classifier-1") => {}
+            Some("ganaug-classifier-train-1") => {
+                return Err(bad(
+                    "this is a training checkpoint: resume it with `fit`, or load the model.safetensors written after training".into(),
+                ))
+            }
+            other => return Err(bad(format!("not a ganaug classifier file (format {other:?})"))),
+        }
+        let cfg: ModelConfig = serde_json::from_str(
+            meta.get("model")
+                .ok_or_else(|| bad("no architecture in its metadata".into()))?,
+        )
+        .map_err(|e| bad(format!("bad architecture metadata: {e}")))?;
         let model = Classifier::new(cfg, device)?;
         model.copy_from(&saved, path, &[])?;
         Ok(model)

@@ -122,6 +122,9 @@ impl TrainConfig {
                 ));
             }
         }
+        if self.patience == Some(0) {
+            return Err(ModelError::config("patience", "must be at least 1 epoch"));
+        }
         if let LrSchedule::Step { every: 0, .. } = self.schedule {
             return Err(ModelError::config(
                 "schedule",
@@ -262,6 +265,7 @@ pub fn fit(
 
     let ckpt = opts.out_dir.map(|d| d.join("checkpoint.safetensors"));
     let mut state = TrainState::new(model);
+    state.data = data_fingerprint(train, val, opts.augment);
     if let (Some(dir), Some(ckpt)) = (opts.out_dir, &ckpt) {
         if ckpt.exists() && opts.resume {
             state.restore(model, ckpt, cfg)?;
@@ -315,11 +319,12 @@ pub fn fit(
     };
 
     let bar = progress_bar(opts.progress, cfg.max_epochs, state.history.len(), model);
-    let mut stop = StopReason::MaxEpochs;
+    let mut stop = state.stop.clone().unwrap_or(StopReason::MaxEpochs);
     let mut sgd = std::mem::take(&mut state.sgd);
     sgd.momentum = cfg.momentum;
     sgd.weight_decay = cfg.weight_decay;
-    while state.history.len() < cfg.max_epochs {
+    // A resumed run that had already stopped stays stopped.
+    while state.stop.is_none() && state.history.len() < cfg.max_epochs {
         let epoch = state.history.len();
         if !cache {
             model.set_backbone_trainable(!cfg.frozen_at(epoch));
@@ -336,7 +341,7 @@ pub fn fit(
         };
         let lr = cfg.lr_at(epoch);
         let params = model.trainable_variables();
-        let (mut loss_sum, mut correct) = (0.0, 0i64);
+        let (mut loss_sum, mut weight_sum, mut correct) = (0.0, 0.0, 0i64);
         for (b, idx) in perm.chunks(cfg.batch_size).enumerate() {
             let idx_t = Tensor::from_slice(idx);
             let mut x = train_s
@@ -347,16 +352,12 @@ pub fn fit(
             }
             let y = train_s.y.f_index_select(0, &idx_t.f_to(device)?)?;
             let logits = forward(model, &x, true)?;
-            let loss = logits.f_cross_entropy_loss::<&Tensor>(
-                &y,
-                weights.as_ref(),
-                Reduction::Mean,
-                -100,
-                0.0,
-            )?;
+            let (sum, weight) = weighted_loss_sum(&logits, &y, weights.as_ref())?;
+            let loss = sum.f_div_scalar(weight)?;
             let value = loss.f_double_value(&[])?;
             if !value.is_finite() {
                 return Err(ModelError::NonFinite {
+                    phase: "training",
                     value,
                     epoch,
                     batch: b,
@@ -365,7 +366,8 @@ pub fn fit(
             Sgd::zero_grad(&params)?;
             loss.f_backward()?;
             sgd.step(&params, lr)?;
-            loss_sum += value * idx.len() as f64;
+            loss_sum += value * weight;
+            weight_sum += weight;
             correct += logits
                 .f_argmax(-1, false)?
                 .f_eq_tensor(&y)?
@@ -376,7 +378,7 @@ pub fn fit(
         let (val_loss, val_correct) = evaluate_split(model, &val_s, weights.as_ref(), &forward)?;
         let rec = EpochRecord {
             epoch,
-            train_loss: loss_sum / n,
+            train_loss: loss_sum / weight_sum,
             train_accuracy: correct as f64 / n,
             val_loss,
             val_accuracy: val_correct as f64 / val_s.len() as f64,
@@ -385,6 +387,7 @@ pub fn fit(
         };
         if !rec.val_loss.is_finite() {
             return Err(ModelError::NonFinite {
+                phase: "validation",
                 value: rec.val_loss,
                 epoch,
                 batch: 0,
@@ -404,18 +407,21 @@ pub fn fit(
             .stop_at_train_accuracy
             .is_some_and(|t| rec.train_accuracy >= t);
         state.history.push(rec);
+        if reached {
+            state.stop = Some(StopReason::TrainAccuracy);
+        } else if cfg
+            .patience
+            .is_some_and(|p| epoch.saturating_sub(state.best_epoch) >= p)
+        {
+            state.stop = Some(StopReason::Patience);
+        }
         state.sgd = sgd;
         if let Some(ckpt) = &ckpt {
             state.save(model, ckpt, cfg)?;
         }
         sgd = std::mem::take(&mut state.sgd);
-        if reached {
-            stop = StopReason::TrainAccuracy;
-            break;
-        }
-        if cfg.patience.is_some_and(|p| epoch - state.best_epoch >= p) {
-            stop = StopReason::Patience;
-            break;
+        if let Some(s) = &state.stop {
+            stop = s.clone();
         }
     }
     bar.finish_and_clear();
@@ -441,16 +447,15 @@ fn evaluate_split(
     forward: &dyn Fn(&Classifier, &Tensor, bool) -> Result<Tensor>,
 ) -> Result<(f64, i64)> {
     tch::no_grad(|| {
-        let (mut loss, mut correct, mut i) = (0.0, 0, 0);
+        let (mut loss, mut weight, mut correct, mut i) = (0.0, 0.0, 0, 0);
         while i < s.len() {
             let b = 64.min(s.len() - i);
             let x = s.x.f_narrow(0, i, b)?;
             let y = s.y.f_narrow(0, i, b)?;
             let logits = forward(model, &x, false)?;
-            loss += logits
-                .f_cross_entropy_loss::<&Tensor>(&y, weights, Reduction::Mean, -100, 0.0)?
-                .f_double_value(&[])?
-                * b as f64;
+            let (sum, w) = weighted_loss_sum(&logits, &y, weights)?;
+            loss += sum.f_double_value(&[])?;
+            weight += w;
             correct += logits
                 .f_argmax(-1, false)?
                 .f_eq_tensor(&y)?
@@ -458,8 +463,47 @@ fn evaluate_split(
                 .f_int64_value(&[])?;
             i += b;
         }
-        Ok((loss / s.len() as f64, correct))
+        Ok((loss / weight, correct))
     })
+}
+
+/// Sum of the (class-weighted) cross-entropy over a batch and the sum of its weights, so that
+/// means over a whole set weight every image the same whatever the batch composition.
+fn weighted_loss_sum(
+    logits: &Tensor,
+    y: &Tensor,
+    weights: Option<&Tensor>,
+) -> Result<(Tensor, f64)> {
+    let sum = logits.f_cross_entropy_loss::<&Tensor>(y, weights, Reduction::Sum, -100, 0.0)?;
+    let weight = match weights {
+        Some(w) => w
+            .f_index_select(0, y)?
+            .f_sum(Kind::Double)?
+            .f_double_value(&[])?,
+        None => y.size()[0] as f64,
+    };
+    Ok((sum, weight))
+}
+
+/// What a checkpoint was trained on, so that a resume with other data is refused.
+fn data_fingerprint(
+    train: &TensorDataset,
+    val: &TensorDataset,
+    augment: Option<&Pipeline>,
+) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for d in [train, val] {
+        d.names.hash(&mut h);
+        d.class_counts().hash(&mut h);
+    }
+    format!(
+        "train {} val {} names {:016x} augment {:?}",
+        train.len(),
+        val.len(),
+        h.finish(),
+        augment
+    )
 }
 
 fn progress_bar(show: bool, total: usize, done: usize, model: &Classifier) -> ProgressBar {
@@ -497,6 +541,10 @@ struct TrainState {
     best_epoch: usize,
     best_val_loss: f64,
     sgd: Sgd,
+    /// Why the run stopped, once it has.
+    stop: Option<StopReason>,
+    /// [`data_fingerprint`] of the run's data.
+    data: String,
 }
 
 impl TrainState {
@@ -507,6 +555,8 @@ impl TrainState {
             best_epoch: 0,
             best_val_loss: f64::INFINITY,
             sgd: Sgd::default(),
+            stop: None,
+            data: String::new(),
         }
     }
 
@@ -533,6 +583,8 @@ impl TrainState {
             ("history".to_string(), config_json(&self.history)?),
             ("best_epoch".to_string(), self.best_epoch.to_string()),
             ("best_val_loss".to_string(), self.best_val_loss.to_string()),
+            ("stop".to_string(), config_json(&self.stop)?),
+            ("data".to_string(), self.data.clone()),
         ]);
         Ok(io::save_tensors(path, &tensors, &meta)?)
     }
@@ -555,10 +607,20 @@ impl TrainState {
         }
         let mut saved_cfg: TrainConfig =
             serde_json::from_str(field("train")?).map_err(|e| bad(e.to_string()))?;
-        saved_cfg.max_epochs = cfg.max_epochs;
+        if cfg.schedule != LrSchedule::Cosine {
+            saved_cfg.max_epochs = cfg.max_epochs; // the only setting a resume may change
+        }
         if &saved_cfg != cfg {
             return Err(bad("it was written with other training settings".into()));
         }
+        if field("data")? != &self.data {
+            return Err(bad(format!(
+                "it was trained on other data ({}; now {})",
+                field("data")?,
+                self.data
+            )));
+        }
+        self.stop = serde_json::from_str(field("stop")?).map_err(|e| bad(e.to_string()))?;
         self.history = serde_json::from_str(field("history")?).map_err(|e| bad(e.to_string()))?;
         self.best_epoch = field("best_epoch")?
             .parse()
@@ -566,6 +628,11 @@ impl TrainState {
         self.best_val_loss = field("best_val_loss")?
             .parse()
             .map_err(|_| bad("bad best_val_loss".into()))?;
+        let consistent = self.best_epoch < self.history.len().max(1)
+            && self.history.iter().enumerate().all(|(i, h)| h.epoch == i);
+        if !consistent {
+            return Err(bad("its history and best epoch disagree".into()));
+        }
         let strip = |prefix: &str| -> HashMap<String, Tensor> {
             saved
                 .iter()

@@ -137,6 +137,19 @@ fn the_95_percent_rule_stops_training_and_best_val_weights_are_restored() {
     assert!(r.history[..r.history.len() - 1]
         .iter()
         .all(|h| h.train_accuracy < 0.95));
+    // A run that stopped stays stopped when resumed.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let opts = FitOptions {
+        out_dir: Some(dir.path()),
+        resume: true,
+        ..Default::default()
+    };
+    let first = fit(&mut cnn(32), &train, &val, &cfg, &opts).expect("fit");
+    let again = fit(&mut cnn(32), &train, &val, &cfg, &opts).expect("resume");
+    assert_eq!(
+        (again.history.len(), again.stop.clone()),
+        (first.history.len(), first.stop.clone())
+    );
 
     // Without the rule: the restored weights are the best-validation-loss epoch's.
     let mut m = cnn(32);
@@ -215,6 +228,11 @@ fn resume_continues_exactly_and_other_runs_are_refused() {
             (x.train_loss - y.train_loss).abs() < 1e-6 && (x.val_loss - y.val_loss).abs() < 1e-6
         );
     }
+    // Resuming with other training data is refused.
+    let other = halves(13, 32, 4);
+    let err = fit(&mut cnn(32), &other, &val, &cfg, &opts);
+    assert!(matches!(err, Err(ModelError::Checkpoint { .. })), "{err:?}");
+
     let fresh = FitOptions {
         out_dir: Some(dir.path()),
         ..Default::default()
