@@ -82,7 +82,7 @@ fn draw(
     }
     let pad = ((y1 - y0) * 0.05).max(1e-6);
     {
-        let root = BitMapBackend::new(&tmp, (800, 480)).into_drawing_area();
+        let root = BitMapBackend::new(tmp, (800, 480)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| plot_err(e.to_string()))?;
         let mut builder = ChartBuilder::on(&root);
         builder
@@ -124,7 +124,7 @@ fn draw(
         }
         root.present().map_err(|e| plot_err(e.to_string()))?;
     }
-    std::fs::rename(&tmp, path).map_err(|e| plot_err(e.to_string()))
+    std::fs::rename(tmp, path).map_err(|e| plot_err(e.to_string()))
 }
 
 #[cfg(test)]
