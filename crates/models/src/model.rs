@@ -144,10 +144,7 @@ impl ModelConfig {
     }
 
     fn validate(&self) -> Result<()> {
-        let min = match self.kind {
-            ModelKind::PaperCnn => 32,
-            _ => 32,
-        };
+        let min = 32; // five stride-2 stages
         if self.image_size < min || (self.kind == ModelKind::PaperCnn && self.image_size % 32 != 0)
         {
             return Err(ModelError::config(
@@ -179,12 +176,13 @@ impl ModelConfig {
 
 /// Input normalisation applied inside the model, so callers always pass `[N, 1, H, W]` in
 /// [0, 1].
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 enum InputNorm {
     /// The paper's CNN: raw intensities (it relies on batch norm).
     Raw,
-    /// ImageNet mean/std per channel, grayscale repeated to 3 channels.
-    ImageNet,
+    /// ImageNet mean/std per channel (`[1, 3, 1, 1]` on the model's device, made once),
+    /// grayscale repeated to 3 channels.
+    ImageNet { mean: Tensor, std: Tensor },
     /// `(255·x − 127)/128`, grayscale repeated to 3 channels (EfficientNet-Lite's training).
     Lite,
 }
@@ -198,6 +196,8 @@ pub struct Classifier {
     backbone: Box<dyn ModuleT>,
     head: DenseHead,
     norm: InputNorm,
+    /// Length of the backbone's feature vector.
+    dim: i64,
     backbone_trainable: bool,
     /// Names of the learnable variables (not batch-norm running statistics), sorted.
     params: Vec<String>,
@@ -210,6 +210,17 @@ impl Classifier {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let lp = cfg.bf16;
+        let imagenet = || -> Result<InputNorm> {
+            let stats = |v: [f32; 3]| -> Result<Tensor> {
+                Ok(Tensor::f_from_slice(&v)?
+                    .f_to(device)?
+                    .f_view([1, 3, 1, 1])?)
+            };
+            Ok(InputNorm::ImageNet {
+                mean: stats([0.485, 0.456, 0.406])?,
+                std: stats([0.229, 0.224, 0.225])?,
+            })
+        };
         let (backbone, dim, norm): (Box<dyn ModuleT>, i64, InputNorm) = match cfg.kind {
             ModelKind::PaperCnn => (
                 Box::new(PaperCnnFeatures::new(&root, lp)),
@@ -219,12 +230,12 @@ impl Classifier {
             ModelKind::Vgg16 => (
                 Box::new(Vgg16Features::new(&root, lp)),
                 Vgg16Features::DIM,
-                InputNorm::ImageNet,
+                imagenet()?,
             ),
             ModelKind::ResNet50 => (
                 Box::new(ResNet50Features::new(&root, lp)),
                 ResNet50Features::DIM,
-                InputNorm::ImageNet,
+                imagenet()?,
             ),
             ModelKind::EfficientNetLite0 => (
                 Box::new(EfficientNetLite0Features::new(&root, lp)),
@@ -255,6 +266,7 @@ impl Classifier {
             backbone,
             head,
             norm,
+            dim,
             backbone_trainable: true,
             params,
         })
@@ -277,12 +289,7 @@ impl Classifier {
 
     /// Length of the backbone's feature vector (the head's input).
     pub fn feature_dim(&self) -> i64 {
-        match self.cfg.kind {
-            ModelKind::PaperCnn => PaperCnnFeatures::dim(self.cfg.image_size),
-            ModelKind::Vgg16 => Vgg16Features::DIM,
-            ModelKind::ResNet50 => ResNet50Features::DIM,
-            ModelKind::EfficientNetLite0 => EfficientNetLite0Features::DIM,
-        }
+        self.dim
     }
 
     /// Whether the backbone's weights are trained (see [`Classifier::set_backbone_trainable`]).
@@ -326,20 +333,12 @@ impl Classifier {
 
     fn normalise(&self, x: &Tensor) -> Result<Tensor> {
         let x = x.f_to_device(self.device())?;
-        let x = match self.norm {
+        let x = match &self.norm {
             InputNorm::Raw => x,
-            InputNorm::ImageNet => {
-                let opts = (Kind::Float, self.device());
-                let mean = Tensor::f_from_slice(&[0.485f32, 0.456, 0.406])?
-                    .f_to(opts.1)?
-                    .f_view([1, 3, 1, 1])?;
-                let std = Tensor::f_from_slice(&[0.229f32, 0.224, 0.225])?
-                    .f_to(opts.1)?
-                    .f_view([1, 3, 1, 1])?;
-                x.f_expand([-1, 3, -1, -1], false)?
-                    .f_sub(&mean)?
-                    .f_div(&std)?
-            }
+            InputNorm::ImageNet { mean, std } => x
+                .f_expand([-1, 3, -1, -1], false)?
+                .f_sub(mean)?
+                .f_div(std)?,
             InputNorm::Lite => x
                 .f_mul_scalar(255.0)?
                 .f_sub_scalar(127.0)?

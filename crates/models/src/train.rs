@@ -264,7 +264,7 @@ pub fn fit(
     };
 
     let ckpt = opts.out_dir.map(|d| d.join("checkpoint.safetensors"));
-    let mut state = TrainState::new(model);
+    let mut state = TrainState::new();
     state.data = data_fingerprint(train, val, opts.augment);
     if let (Some(dir), Some(ckpt)) = (opts.out_dir, &ckpt) {
         if ckpt.exists() && opts.resume {
@@ -320,9 +320,8 @@ pub fn fit(
 
     let bar = progress_bar(opts.progress, cfg.max_epochs, state.history.len(), model);
     let mut stop = state.stop.clone().unwrap_or(StopReason::MaxEpochs);
-    let mut sgd = std::mem::take(&mut state.sgd);
-    sgd.momentum = cfg.momentum;
-    sgd.weight_decay = cfg.weight_decay;
+    state.sgd.momentum = cfg.momentum;
+    state.sgd.weight_decay = cfg.weight_decay;
     // A resumed run that had already stopped stays stopped.
     while state.stop.is_none() && state.history.len() < cfg.max_epochs {
         let epoch = state.history.len();
@@ -365,14 +364,10 @@ pub fn fit(
             }
             Sgd::zero_grad(&params)?;
             loss.f_backward()?;
-            sgd.step(&params, lr)?;
+            state.sgd.step(&params, lr)?;
             loss_sum += value * weight;
             weight_sum += weight;
-            correct += logits
-                .f_argmax(-1, false)?
-                .f_eq_tensor(&y)?
-                .f_sum(Kind::Int64)?
-                .f_int64_value(&[])?;
+            correct += count_correct(&logits, &y)?;
         }
         let n = train_s.len() as f64;
         let (val_loss, val_correct) = evaluate_split(model, &val_s, weights.as_ref(), &forward)?;
@@ -415,11 +410,9 @@ pub fn fit(
         {
             state.stop = Some(StopReason::Patience);
         }
-        state.sgd = sgd;
         if let Some(ckpt) = &ckpt {
             state.save(model, ckpt, cfg)?;
         }
-        sgd = std::mem::take(&mut state.sgd);
         if let Some(s) = &state.stop {
             stop = s.clone();
         }
@@ -456,15 +449,20 @@ fn evaluate_split(
             let (sum, w) = weighted_loss_sum(&logits, &y, weights)?;
             loss += sum.f_double_value(&[])?;
             weight += w;
-            correct += logits
-                .f_argmax(-1, false)?
-                .f_eq_tensor(&y)?
-                .f_sum(Kind::Int64)?
-                .f_int64_value(&[])?;
+            correct += count_correct(&logits, &y)?;
             i += b;
         }
         Ok((loss / weight, correct))
     })
+}
+
+/// How many rows of `logits` have their largest value at the label.
+fn count_correct(logits: &Tensor, y: &Tensor) -> Result<i64> {
+    Ok(logits
+        .f_argmax(-1, false)?
+        .f_eq_tensor(y)?
+        .f_sum(Kind::Int64)?
+        .f_int64_value(&[])?)
 }
 
 /// Sum of the (class-weighted) cross-entropy over a batch and the sum of its weights, so that
@@ -548,10 +546,12 @@ struct TrainState {
 }
 
 impl TrainState {
-    fn new(model: &Classifier) -> Self {
+    /// An empty state: the first finished epoch always becomes the best (its validation loss
+    /// beats +∞; a non-finite one stops training), so no copy of the initial weights is kept.
+    fn new() -> Self {
         TrainState {
             history: Vec::new(),
-            best: snapshot(model).unwrap_or_default(),
+            best: HashMap::new(),
             best_epoch: 0,
             best_val_loss: f64::INFINITY,
             sgd: Sgd::default(),
