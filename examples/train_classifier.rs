@@ -15,15 +15,14 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ganaug::augment::{expand, Pipeline};
-use ganaug::data::{
-    self, load_entries, FolderConfig, ImageFolder, LoadOptions, PhantomConfig, Splits,
-};
+use ganaug::data::{load_entries, FolderConfig, ImageFolder, LoadOptions, PhantomConfig};
 use ganaug::device::DeviceChoice;
 use ganaug::metrics::{ClassificationReport, ReportConfig};
 use ganaug::models::{
     fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig, ModelKind,
     TrainConfig,
 };
+use ganaug::repro::DataSource;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -76,7 +75,14 @@ fn main() -> Result<()> {
     let kind = ModelKind::parse(&args.model)?;
     let device = args.device.resolve()?;
     println!("device: {device:?}");
-    let splits = load(&args, device)?;
+    let source = match &args.data {
+        Some(dir) => DataSource::Folder(dir.clone()),
+        None => {
+            println!("No --data: using the SYNTHETIC PHANTOM stand-in dataset (not real CT).");
+            DataSource::Phantom(PhantomConfig::default())
+        }
+    };
+    let splits = source.load(i64::from(args.size), device)?;
     let mut train = splits.train.shallow_clone();
     if let Some(dir) = &args.synthetic {
         let classes: Vec<&str> = train.class_names.iter().map(String::as_str).collect();
@@ -149,26 +155,4 @@ fn main() -> Result<()> {
     );
     println!("history, curves and weights in {}", args.out.display());
     Ok(())
-}
-
-fn load(args: &Args, device: tch::Device) -> Result<Splits> {
-    Ok(match &args.data {
-        Some(dir) => {
-            let folder = ImageFolder::open(dir, &FolderConfig::covid_ct())
-                .with_context(|| format!("opening {}", dir.display()))?;
-            let mut opts = LoadOptions::with_size(args.size).with_device(device);
-            opts.cache_dir = data::default_cache_dir();
-            folder.load_splits(&opts)?
-        }
-        None => {
-            println!("No --data: using the SYNTHETIC PHANTOM stand-in dataset (not real CT).");
-            data::phantom_splits(
-                &PhantomConfig {
-                    size: args.size,
-                    ..PhantomConfig::default()
-                },
-                device,
-            )?
-        }
-    })
 }

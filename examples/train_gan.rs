@@ -125,16 +125,6 @@ fn configs(args: &Args, n_classes: i64) -> (GanConfig, TrainConfig) {
     (gan, train)
 }
 
-fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("checkpoints"))
-        .ok()?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-        .collect();
-    found.sort();
-    found.pop()
-}
-
 fn load_train(args: &Args, size: u32, device: tch::Device) -> Result<TensorDataset> {
     Ok(match &args.data {
         Some(dir) => {
@@ -165,7 +155,7 @@ fn train_one(
     dir: &Path,
     device: tch::Device,
 ) -> Result<GanTrainer> {
-    let mut trainer = match (args.resume, latest_checkpoint(dir)) {
+    let mut trainer = match (args.resume, GanTrainer::latest_checkpoint(dir)) {
         (true, Some(ckpt)) => {
             println!("resuming from {}", ckpt.display());
             GanTrainer::resume(&ckpt, device, Some(cfg.epochs))?

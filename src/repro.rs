@@ -115,13 +115,27 @@ impl Scenario {
         Scenario::ALL.into_iter().find(|x| x.name() == s)
     }
 
-    fn uses_gan(self) -> bool {
-        matches!(self, Scenario::Gan | Scenario::GanClassic)
+    /// The synthetic set this scenario adds, if any.
+    fn synthetic(self) -> Option<Synthetic> {
+        match self {
+            Scenario::Gan | Scenario::GanClassic => Some(Synthetic::PerClass),
+            Scenario::Cgan => Some(Synthetic::Conditional),
+            Scenario::Raw | Scenario::Classic => None,
+        }
     }
 
     fn uses_classic(self) -> bool {
         matches!(self, Scenario::Classic | Scenario::GanClassic)
     }
+}
+
+/// Where a scenario's synthetic images come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Synthetic {
+    /// One GAN per class (the paper's).
+    PerClass,
+    /// One conditional GAN.
+    Conditional,
 }
 
 /// The paper's test accuracies (its tables; starred values are Loey et al.'s, which the paper
@@ -410,7 +424,9 @@ impl DataSource {
         hash_of(&parts)
     }
 
-    fn load(&self, size: i64, device: Device) -> Result<Splits> {
+    /// Loads the train / validation / test splits at `size`² on `device` (the COVID-CT folder
+    /// through the default decode cache).
+    pub fn load(&self, size: i64, device: Device) -> Result<Splits> {
         let step = || format!("loading the data at {size}²");
         match self {
             DataSource::Folder(dir) => {
@@ -663,12 +679,16 @@ pub fn run(
     ));
 
     // GANs and synthetic sets.
-    let needs_gan = cfg.scenarios.iter().any(|s| s.uses_gan());
-    let needs_cgan = cfg.scenarios.contains(&Scenario::Cgan);
-    let feature_net = feature_network(device)?;
+    let needs = |w: Synthetic| cfg.scenarios.iter().any(|s| s.synthetic() == Some(w));
+    let (needs_gan, needs_cgan) = (needs(Synthetic::PerClass), needs(Synthetic::Conditional));
+    let mut quality = if needs_gan || needs_cgan {
+        Quality::new(device)?
+    } else {
+        Quality::default()
+    };
     let mut gans = Vec::new();
     let mut synthetic = Vec::new();
-    let mut synth_sets: BTreeMap<&str, TensorDataset> = BTreeMap::new();
+    let mut synth_sets: BTreeMap<Synthetic, TensorDataset> = BTreeMap::new();
     // Each GAN's folder is keyed by what defines that GAN alone.
     let cgan_config = (
         GanConfig {
@@ -710,7 +730,7 @@ pub fn run(
                 class,
                 &train.images,
                 &cfg.gan.synth,
-                &feature_net,
+                &mut quality,
                 out,
                 &mut synthetic,
             )?;
@@ -718,7 +738,7 @@ pub fn run(
         }
         let set = synthetic_dataset(&parts, &class_names, "one GAN per class")
             .ctx(|| "assembling the per-class synthetic set".into())?;
-        synth_sets.insert("gan", set);
+        synth_sets.insert(Synthetic::PerClass, set);
     }
     if needs_cgan {
         let (gan, train_cfg) = cgan_config;
@@ -747,7 +767,7 @@ pub fn run(
                 class,
                 &train.images,
                 &cfg.gan.synth,
-                &feature_net,
+                &mut quality,
                 out,
                 &mut synthetic,
             )?;
@@ -755,7 +775,7 @@ pub fn run(
         }
         let set = synthetic_dataset(&parts, &class_names, "one conditional GAN")
             .ctx(|| "assembling the conditional synthetic set".into())?;
-        synth_sets.insert("cgan", set);
+        synth_sets.insert(Synthetic::Conditional, set);
     }
 
     // Cells.
@@ -772,11 +792,13 @@ pub fn run(
                     seed,
                     &data_id,
                     cfg.classic_copies,
-                    match scenario {
-                        Scenario::Gan | Scenario::GanClassic => Some((&gan_hash, &cfg.gan.synth)),
-                        Scenario::Cgan => Some((&cgan_hash, &cfg.gan.synth)),
-                        _ => None,
-                    },
+                    scenario.synthetic().map(|w| {
+                        let gan = match w {
+                            Synthetic::PerClass => &gan_hash,
+                            Synthetic::Conditional => &cgan_hash,
+                        };
+                        (gan, &cfg.gan.synth)
+                    }),
                     weights_identity(plan),
                 ))?;
                 let name = format!("{}-{}-s{seed}-{key}", plan.kind, scenario.name());
@@ -844,7 +866,7 @@ fn run_cell(
     scenario: Scenario,
     seed: u64,
     sp: &Splits,
-    synth: &BTreeMap<&str, TensorDataset>,
+    synth: &BTreeMap<Synthetic, TensorDataset>,
     cfg: &ReproConfig,
     dir: &Path,
     device: Device,
@@ -853,13 +875,8 @@ fn run_cell(
     let t0 = Instant::now();
     let step = |what: &str| format!("{} × {}: {what}", plan.kind, scenario.name());
     let mut train = sp.train.shallow_clone();
-    let key = match scenario {
-        Scenario::Gan | Scenario::GanClassic => Some("gan"),
-        Scenario::Cgan => Some("cgan"),
-        _ => None,
-    };
-    if let Some(k) = key {
-        let s = &synth[k];
+    if let Some(k) = scenario.synthetic() {
+        let s = &synth[&k];
         let images = resize(&s.images, plan.image_size)?;
         let s = TensorDataset::new(
             images,
@@ -977,16 +994,7 @@ fn train_gan(
     name: String,
 ) -> Result<(GanTrainer, GanSummary)> {
     let step = || format!("training GAN {name}");
-    let latest = std::fs::read_dir(dir.join("checkpoints"))
-        .ok()
-        .and_then(|rd| {
-            let mut v: Vec<PathBuf> = rd
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-                .collect();
-            v.sort();
-            v.pop()
-        });
+    let latest = GanTrainer::latest_checkpoint(dir);
     let epochs = train_cfg.epochs;
     let mut trainer = match latest {
         Some(ckpt) => GanTrainer::resume(&ckpt, device, Some(epochs)).ctx(step)?,
@@ -1018,7 +1026,7 @@ fn synthesize(
     class: &str,
     train: &Tensor,
     cfg: &SynthConfig,
-    net: &Option<Classifier>,
+    quality: &mut Quality,
     out: &Path,
     summaries: &mut Vec<SynthSummary>,
 ) -> Result<Tensor> {
@@ -1034,20 +1042,64 @@ fn synthesize(
     };
     let (images, sel) = synthesize_class(model, train, class, cfg)
         .ctx(|| format!("synthesizing {class} with the {gan} GAN"))?;
-    summaries.push(describe_synth(gan, class, &images, train, sel, net, out)?);
+    summaries.push(describe_synth(
+        gan, class, &images, train, sel, quality, out,
+    )?);
     Ok(images)
 }
 
-/// EfficientNet-Lite0 with its ImageNet weights, for FID/KID features (None without weights).
-fn feature_network(device: Device) -> Result<Option<Classifier>> {
-    let Some(path) = pretrained_weights(ModelKind::EfficientNetLite0) else {
-        return Ok(None);
-    };
-    let mut m = Classifier::new(ModelConfig::new(ModelKind::EfficientNetLite0, 224), device)
-        .ctx(|| "building the FID feature network".into())?;
-    m.load_backbone_weights(&path)
-        .ctx(|| "loading the FID feature network".into())?;
-    Ok(Some(m))
+/// Scores synthetic images against their class's training images: FID and KID on
+/// EfficientNet-Lite0 ImageNet features (none without its weights), each class's training
+/// features computed once for both GANs.
+#[derive(Default)]
+struct Quality {
+    net: Option<Classifier>,
+    train_features: BTreeMap<String, ndarray::Array2<f64>>,
+}
+
+impl Quality {
+    fn new(device: Device) -> Result<Self> {
+        let Some(path) = pretrained_weights(ModelKind::EfficientNetLite0) else {
+            return Ok(Quality::default());
+        };
+        let mut net = Classifier::new(ModelConfig::new(ModelKind::EfficientNetLite0, 224), device)
+            .ctx(|| "building the FID feature network".into())?;
+        net.load_backbone_weights(&path)
+            .ctx(|| "loading the FID feature network".into())?;
+        Ok(Quality {
+            net: Some(net),
+            train_features: BTreeMap::new(),
+        })
+    }
+
+    /// FID and KID (mean) of `images` against `train`, the training images of `class`.
+    fn fid_kid(
+        &mut self,
+        class: &str,
+        train: &Tensor,
+        images: &Tensor,
+    ) -> Result<(Option<f64>, Option<f64>)> {
+        let Some(net) = &self.net else {
+            return Ok((None, None));
+        };
+        if !self.train_features.contains_key(class) {
+            self.train_features
+                .insert(class.into(), features(net, train)?);
+        }
+        let a = &self.train_features[class];
+        let b = features(net, images)?;
+        let m = a.nrows().min(b.nrows());
+        let kid_cfg = KidConfig {
+            subset_size: m.min(100),
+            subsets: 50,
+            ..KidConfig::default()
+        };
+        let k = (m >= 2)
+            .then(|| kid(a, &b, &kid_cfg).ok())
+            .flatten()
+            .map(|k| k.mean);
+        Ok((fid(a, &b).ok(), k))
+    }
 }
 
 fn features(net: &Classifier, images: &Tensor) -> Result<ndarray::Array2<f64>> {
@@ -1066,36 +1118,13 @@ fn describe_synth(
     images: &Tensor,
     train: &Tensor,
     selection: ClassSynthReport,
-    net: &Option<Classifier>,
+    quality: &mut Quality,
     out: &Path,
 ) -> Result<SynthSummary> {
     let grid = format!("synthetic_{gan}_{class}.png");
     let n = images.size()[0].min(64);
     io::save_grid(&images.narrow(0, 0, n), 8, out.join(&grid)).ctx(|| format!("writing {grid}"))?;
-    let (fid_v, kid_v) = match net {
-        Some(net) => {
-            let (a, b) = (features(net, train)?, features(net, images)?);
-            let m = a.nrows().min(b.nrows());
-            let f = fid(&a, &b).ok();
-            let k = (m >= 2)
-                .then(|| {
-                    kid(
-                        &a,
-                        &b,
-                        &KidConfig {
-                            subset_size: m.min(100),
-                            subsets: 50,
-                            ..KidConfig::default()
-                        },
-                    )
-                    .ok()
-                })
-                .flatten()
-                .map(|k| k.mean);
-            (f, k)
-        }
-        None => (None, None),
-    };
+    let (fid_v, kid_v) = quality.fid_kid(class, train, images)?;
     Ok(SynthSummary {
         gan: gan.into(),
         class: class.into(),

@@ -175,6 +175,18 @@ impl GanTrainer {
         })
     }
 
+    /// The newest checkpoint that [`GanTrainer::fit`] wrote into a run folder
+    /// (`dir/checkpoints/epoch_*.safetensors`; the zero-padded names sort by epoch), if any.
+    pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
+        let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("checkpoints"))
+            .ok()?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+            .collect();
+        found.sort();
+        found.pop()
+    }
+
     /// Continues a run from a checkpoint written by [`GanTrainer::save_checkpoint`], with its
     /// configuration; `epochs` (if given) raises the total to train to.
     pub fn resume(path: impl AsRef<Path>, device: Device, epochs: Option<usize>) -> Result<Self> {
