@@ -11,6 +11,7 @@ use ganaug::augment::{Interpolation, Pipeline};
 use tch::{Device, Kind, Tensor};
 
 fn bench_paper_pipeline(c: &mut Criterion) {
+    common::setup();
     let device = Device::cuda_if_available();
     let dev = if device.is_cuda() { "cuda" } else { "cpu" };
     let x = Tensor::rand([256, 1, 224, 224], (Kind::Float, device));

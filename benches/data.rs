@@ -18,6 +18,7 @@ fn dataset_dir() -> Option<PathBuf> {
 }
 
 fn bench_loading(c: &mut Criterion) {
+    common::setup();
     let Some(dir) = dataset_dir() else {
         eprintln!("benches/data: COVID_CT_DIR not set to the COVID-CT folder; skipping");
         return;

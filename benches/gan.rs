@@ -17,6 +17,7 @@ use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
 fn bench_gan_step(c: &mut Criterion) {
+    common::setup();
     let device = Device::cuda_if_available();
     let dev = if device.is_cuda() { "cuda" } else { "cpu" };
     let mut group = c.benchmark_group("gan_step");

@@ -19,6 +19,7 @@ fn sync(device: Device) {
 }
 
 fn bench_training_steps(c: &mut Criterion) {
+    common::setup();
     let device = Device::cuda_if_available();
     let dev = if device.is_cuda() { "cuda" } else { "cpu" };
     let small = std::env::var_os("GANAUG_BENCH_SMALL").is_some();
@@ -96,6 +97,7 @@ fn bench_training_steps(c: &mut Criterion) {
 }
 
 fn bench_fid(c: &mut Criterion) {
+    common::setup();
     let device = Device::cuda_if_available();
     let dev = if device.is_cuda() { "cuda" } else { "cpu" };
     let mut group = c.benchmark_group("fid");

@@ -43,6 +43,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
+    ganaug::init_process();
     let args = Args::parse();
     let device = args.device.resolve()?;
     println!("device: {device:?}");

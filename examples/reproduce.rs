@@ -68,6 +68,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
+    ganaug::init_process();
     let args = Args::parse();
     let Some(mut cfg) = ReproConfig::preset(&args.preset) else {
         bail!(

@@ -71,6 +71,7 @@ struct Args {
 }
 
 fn main() -> Result<()> {
+    ganaug::init_process();
     let args = Args::parse();
     let kind = ModelKind::parse(&args.model)?;
     let device = args.device.resolve()?;

@@ -185,6 +185,7 @@ fn train_one(
 }
 
 fn main() -> Result<()> {
+    ganaug::init_process();
     let args = Args::parse();
     let device = args.device.resolve()?;
     println!("device: {device:?}");

@@ -15,6 +15,9 @@
 //!
 //! - [`models`] (`ganaug-models`): the paper's CNN, VGG-16, ResNet-50, EfficientNet-Lite0 and
 //!   their training loop.
+//! - [`ops`] (`ganaug-ops`): tensor operations the model crates share (LeakyReLU with any
+//!   slope and fused Adam through a small C++ shim, GEMM-form convolutions, channels-last,
+//!   bf16 layers).
 //!
 //! It also offers [`repro`], the paper's whole experiment in one call (what
 //! `examples/reproduce.rs` runs), and [`device`], the device selection every example uses.
@@ -25,9 +28,18 @@ pub use ganaug_data as data;
 pub use ganaug_gan as gan;
 pub use ganaug_metrics as metrics;
 pub use ganaug_models as models;
+pub use ganaug_ops as ops;
 
 pub mod device;
 pub mod repro;
+
+/// Process set-up every example and bench runs first: unless `GANAUG_DEFAULT_MALLOC` is set,
+/// tells glibc's allocator to keep freed memory for reuse ([`ops::keep_freed_memory`]: large
+/// per-step activations otherwise come back as fresh, page-faulted memory each step). Returns
+/// whether the allocator setting is in effect.
+pub fn init_process() -> bool {
+    std::env::var_os("GANAUG_DEFAULT_MALLOC").is_none() && ops::keep_freed_memory()
+}
 
 /// The libtorch version this build linked against (`None` if the build could not tell).
 pub const LIBTORCH_VERSION: Option<&str> = option_env!("GANAUG_LIBTORCH_VERSION");

@@ -47,6 +47,11 @@ impl Adam {
         })
     }
 
+    /// The variables this optimiser updates.
+    pub(crate) fn params(&self) -> &[Tensor] {
+        &self.params
+    }
+
     pub(crate) fn zero_grad(&mut self) -> Result<()> {
         for p in &self.params {
             let mut g = p.grad();
@@ -57,32 +62,29 @@ impl Adam {
         Ok(())
     }
 
+    /// One update of every parameter that has a gradient, by libtorch's fused Adam kernel
+    /// (see [`ganaug_ops::adam_step`]).
     pub(crate) fn step(&mut self) -> Result<()> {
         self.step += 1;
-        let (b1, b2) = self.betas;
-        let bc1 = 1.0 - b1.powi(self.step as i32);
-        let bc2 = 1.0 - b2.powi(self.step as i32);
-        tch::no_grad(|| -> Result<()> {
-            for ((p, m), v) in self.params.iter_mut().zip(&mut self.m).zip(&mut self.v) {
-                let g = p.grad();
-                if !g.defined() {
-                    continue;
-                }
-                let _ = m.f_mul_scalar_(b1)?.f_add_(&g.f_mul_scalar(1.0 - b1)?)?;
-                let _ = v
-                    .f_mul_scalar_(b2)?
-                    .f_add_(&g.f_square()?.f_mul_scalar(1.0 - b2)?)?;
-                let denom = v
-                    .f_sqrt()?
-                    .f_div_scalar(bc2.sqrt())?
-                    .f_add_scalar(self.eps)?;
-                let _ = p.f_sub_(&m.f_div(&denom)?.f_mul_scalar(self.lr / bc1)?)?;
+        let (mut p, mut g, mut m, mut v) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for ((param, exp_avg), exp_avg_sq) in self.params.iter().zip(&self.m).zip(&self.v) {
+            let grad = param.grad();
+            if grad.defined() {
+                p.push(param.shallow_clone());
+                g.push(grad);
+                m.push(exp_avg.shallow_clone());
+                v.push(exp_avg_sq.shallow_clone());
             }
-            Ok(())
-        })
+        }
+        let hyper = ganaug_ops::AdamHyper {
+            lr: self.lr,
+            betas: self.betas,
+            eps: self.eps,
+        };
+        tch::no_grad(|| ganaug_ops::adam_step(&p, &g, &m, &v, self.step, hyper))?;
+        Ok(())
     }
 
-    /// Moments and step count as named tensors under `prefix`.
     pub(crate) fn state(&self, prefix: &str) -> Vec<(String, Tensor)> {
         let mut out = Vec::with_capacity(2 * self.names.len() + 1);
         for ((n, m), v) in self.names.iter().zip(&self.m).zip(&self.v) {

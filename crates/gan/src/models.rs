@@ -1,6 +1,7 @@
 //! Generator and discriminator networks: the paper's GAN and Radford's DCGAN, each optionally
 //! conditioned on a class label (Mirza & Osindero).
 
+use ganaug_ops::{Conv, ConvTranspose, Dense, Precision};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
@@ -51,6 +52,19 @@ pub struct GanConfig {
     /// multiply-adds.
     #[serde(default)]
     pub subpixel: bool,
+    /// Keep images and convolution weights channels-last (NHWC), the layout oneDNN's CPU
+    /// convolutions run fastest in (on by default; the same numbers either way).
+    #[serde(default = "default_true")]
+    pub channels_last: bool,
+    /// Compute convolutions and dense layers in bf16 (autocast-style: `f32` weights, optimiser
+    /// state, activations and loss; see [`ganaug_ops::Precision`]). Off by default: only worth
+    /// it where the hardware has bf16 matrix units.
+    #[serde(default)]
+    pub bf16: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_fc_channels() -> i64 {
@@ -68,6 +82,8 @@ impl Default for GanConfig {
             embed_dim: 50,
             paper_fc_channels: 64,
             subpixel: false,
+            channels_last: true,
+            bf16: false,
         }
     }
 }
@@ -112,9 +128,76 @@ impl GanConfig {
     }
 }
 
-fn leaky(x: &Tensor) -> Tensor {
-    // LeakyReLU with slope 0.2 (tch's `leaky_relu` has a fixed 0.01).
-    x.maximum(&(x * 0.2))
+/// LeakyReLU with slope 0.2 (tch's own `leaky_relu` has a fixed 0.01; `max(x, 0.2x)` is six
+/// times slower than libtorch's fused kernel, which `ganaug-ops` calls).
+fn leaky(x: &Tensor) -> Result<Tensor> {
+    Ok(ganaug_ops::leaky_relu(x, 0.2)?)
+}
+
+impl GanConfig {
+    fn precision(&self) -> Precision {
+        Precision::from_bf16(self.bf16)
+    }
+
+    /// Puts an image batch in the configured layout.
+    fn layout(&self, x: &Tensor) -> Result<Tensor> {
+        if self.channels_last && !ganaug_ops::is_channels_last(x) {
+            Ok(ganaug_ops::to_channels_last(x)?)
+        } else {
+            Ok(x.shallow_clone())
+        }
+    }
+
+    /// Gives a convolution weight the configured layout, in place (the variable keeps its
+    /// identity, so optimisers and checkpoints are unaffected).
+    fn layout_weight(&self, w: &Tensor) -> Result<()> {
+        if self.channels_last {
+            let cl = ganaug_ops::to_channels_last(w)?;
+            tch::no_grad(|| w.shallow_clone().f_set_data(&cl))?;
+        }
+        Ok(())
+    }
+}
+
+fn conv_layer(
+    p: nn::Path,
+    cfg: &GanConfig,
+    (c_in, c_out, k): (i64, i64, i64),
+    (stride, padding): (i64, i64),
+    conv_cfg: nn::ConvConfig,
+) -> Result<Conv> {
+    let conv_cfg = nn::ConvConfig {
+        stride,
+        padding,
+        ..conv_cfg
+    };
+    let c = nn::conv2d(p, c_in, c_out, k, conv_cfg);
+    cfg.layout_weight(&c.ws)?;
+    Ok(Conv::new(c.ws, c.bs, stride, padding, 1, cfg.precision()))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn up_layer(
+    p: nn::Path,
+    cfg: &GanConfig,
+    (c_in, c_out): (i64, i64),
+    (stride, padding): (i64, i64),
+    bias: bool,
+    init: Option<nn::Init>,
+) -> Result<ConvTranspose> {
+    let layer = ganaug_ops::conv_transpose(
+        p,
+        c_in,
+        c_out,
+        4,
+        stride,
+        padding,
+        bias,
+        init,
+        cfg.precision(),
+    );
+    cfg.layout_weight(&layer.ws)?;
+    Ok(layer)
 }
 
 /// Batch norm with DCGAN's initialisation (scale ~ N(1, 0.02)).
@@ -127,6 +210,14 @@ fn dcgan_batch_norm(p: &nn::Path, channels: i64) -> nn::BatchNorm {
         ..Default::default()
     };
     nn::batch_norm2d(p, channels, cfg)
+}
+
+fn dcgan_conv_config() -> nn::ConvConfig {
+    nn::ConvConfig {
+        bias: false,
+        ws_init: dcgan_init(),
+        ..Default::default()
+    }
 }
 
 fn dcgan_init() -> nn::Init {
@@ -149,13 +240,13 @@ pub struct Generator {
 #[derive(Debug)]
 enum GenBody {
     Paper {
-        fc: nn::Linear,
-        up1: nn::ConvTranspose2D,
-        up2: nn::ConvTranspose2D,
-        out: nn::Conv2D,
+        fc: Dense,
+        up1: ConvTranspose,
+        up2: ConvTranspose,
+        out: Conv,
     },
     Dcgan {
-        ups: Vec<(nn::ConvTranspose2D, Option<nn::BatchNorm>)>,
+        ups: Vec<(ConvTranspose, Option<nn::BatchNorm>)>,
     },
 }
 
@@ -170,20 +261,11 @@ impl Generator {
         let body = match cfg.arch {
             Arch::Paper => {
                 let (q, c) = (cfg.size / 4, cfg.paper_fc_channels);
-                let up = nn::ConvTransposeConfig {
-                    stride: 2,
-                    padding: 1,
-                    ..Default::default()
-                };
-                let out = nn::ConvConfig {
-                    padding: 3,
-                    ..Default::default()
-                };
                 GenBody::Paper {
-                    fc: nn::linear(p / "fc", z_in, c * q * q, Default::default()),
-                    up1: nn::conv_transpose2d(p / "up1", c, 128, 4, up),
-                    up2: nn::conv_transpose2d(p / "up2", 128, 128, 4, up),
-                    out: nn::conv2d(p / "out", 128, 1, 7, out),
+                    fc: ganaug_ops::dense(p / "fc", z_in, c * q * q, cfg.precision()),
+                    up1: up_layer(p / "up1", cfg, (c, 128), (2, 1), true, None)?,
+                    up2: up_layer(p / "up2", cfg, (128, 128), (2, 1), true, None)?,
+                    out: conv_layer(p / "out", cfg, (128, 1, 7), (1, 3), Default::default())?,
                 }
             }
             Arch::Dcgan { ngf, .. } => {
@@ -193,14 +275,15 @@ impl Generator {
                 for i in 0..=n_up {
                     let last = i == n_up;
                     let c_out = if last { 1 } else { ngf << (n_up - 1 - i) };
-                    let conv_cfg = nn::ConvTransposeConfig {
-                        stride: if i == 0 { 1 } else { 2 },
-                        padding: if i == 0 { 0 } else { 1 },
-                        bias: false,
-                        ws_init: dcgan_init(),
-                        ..Default::default()
-                    };
-                    let conv = nn::conv_transpose2d(p / format!("up{i}"), c_in, c_out, 4, conv_cfg);
+                    let (stride, padding) = if i == 0 { (1, 0) } else { (2, 1) };
+                    let conv = up_layer(
+                        p / format!("up{i}"),
+                        cfg,
+                        (c_in, c_out),
+                        (stride, padding),
+                        false,
+                        Some(dcgan_init()),
+                    )?;
                     let bn = (!last).then(|| dcgan_batch_norm(&(p / format!("bn{i}")), c_out));
                     ups.push((conv, bn));
                     c_in = c_out;
@@ -221,12 +304,22 @@ impl Generator {
     }
 
     /// A stride-2, kernel-4, padding-1 transposed convolution, by the configured method.
-    fn up(&self, conv: &nn::ConvTranspose2D, h: &Tensor) -> Result<Tensor> {
+    fn up(&self, conv: &ConvTranspose, h: &Tensor) -> Result<Tensor> {
         if self.cfg.subpixel {
             crate::subpixel::conv_transpose_s2k4(h, &conv.ws, conv.bs.as_ref())
         } else {
             Ok(conv.forward(h))
         }
+    }
+
+    /// The paper generator's 7×7 output convolution to one channel, as the matrix product +
+    /// `col2im` form of `ganaug-ops` (half the time of oneDNN's direct kernel on a CPU; see
+    /// [`ganaug_ops::conv2d_one_output`]).
+    fn out_layer(&self, out: &Conv, h: &Tensor) -> Result<Tensor> {
+        if self.cfg.bf16 {
+            return Ok(out.forward(h));
+        }
+        Ok(ganaug_ops::conv2d_one_output(h, &out.ws, out.bs.as_ref())?)
     }
 
     /// Generates images.
@@ -262,17 +355,18 @@ impl Generator {
         Ok(match &self.body {
             GenBody::Paper { fc, up1, up2, out } => {
                 let c = self.cfg.paper_fc_channels;
-                let h = leaky(&fc.forward(&z)).f_view([-1, c, s / 4, s / 4])?;
-                let h = leaky(&self.up(up1, &h)?);
-                let h = leaky(&self.up(up2, &h)?);
-                out.forward(&h).sigmoid()
+                let h = leaky(&fc.forward(&z))?.f_view([-1, c, s / 4, s / 4])?;
+                let h = self.cfg.layout(&h)?;
+                let h = leaky(&self.up(up1, &h)?)?;
+                let h = leaky(&self.up(up2, &h)?)?;
+                self.out_layer(out, &h)?.sigmoid()
             }
             GenBody::Dcgan { ups } => {
                 let mut h = z.f_view([-1, z.size()[1], 1, 1])?;
                 for (i, (conv, bn)) in ups.iter().enumerate() {
                     // The first layer (1×1 → 4×4, stride 1) is not a stride-2 upsampling.
                     h = if i == 0 {
-                        conv.forward(&h)
+                        self.cfg.layout(&conv.forward(&h))?
                     } else {
                         self.up(conv, &h)?
                     };
@@ -299,13 +393,13 @@ pub struct Discriminator {
 #[derive(Debug)]
 enum DiscBody {
     Paper {
-        c1: nn::Conv2D,
-        c2: nn::Conv2D,
-        fc: nn::Linear,
+        c1: Conv,
+        c2: Conv,
+        fc: Dense,
     },
     Dcgan {
-        downs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)>,
-        out: nn::Conv2D,
+        downs: Vec<(Conv, Option<nn::BatchNorm>)>,
+        out: Conv,
     },
 }
 
@@ -324,16 +418,12 @@ impl Discriminator {
         let c_in = if label_map.is_some() { 2 } else { 1 };
         let body = match cfg.arch {
             Arch::Paper => {
-                let conv = nn::ConvConfig {
-                    stride: 2,
-                    padding: 1,
-                    ..Default::default()
-                };
                 let q = (s + 3) / 4;
+                let d = Default::default();
                 DiscBody::Paper {
-                    c1: nn::conv2d(p / "c1", c_in, 64, 3, conv),
-                    c2: nn::conv2d(p / "c2", 64, 64, 3, conv),
-                    fc: nn::linear(p / "fc", 64 * q * q, 1, Default::default()),
+                    c1: conv_layer(p / "c1", cfg, (c_in, 64, 3), (2, 1), d)?,
+                    c2: conv_layer(p / "c2", cfg, (64, 64, 3), (2, 1), d)?,
+                    fc: ganaug_ops::dense(p / "fc", 64 * q * q, 1, cfg.precision()),
                 }
             }
             Arch::Dcgan { ndf, .. } => {
@@ -342,26 +432,20 @@ impl Discriminator {
                 let mut c = c_in;
                 for i in 0..n_down {
                     let c_out = ndf << i;
-                    let conv_cfg = nn::ConvConfig {
-                        stride: 2,
-                        padding: 1,
-                        bias: false,
-                        ws_init: dcgan_init(),
-                        ..Default::default()
-                    };
-                    let conv = nn::conv2d(p / format!("down{i}"), c, c_out, 4, conv_cfg);
+                    let conv = conv_layer(
+                        p / format!("down{i}"),
+                        cfg,
+                        (c, c_out, 4),
+                        (2, 1),
+                        dcgan_conv_config(),
+                    )?;
                     let bn = (i > 0).then(|| dcgan_batch_norm(&(p / format!("bn{i}")), c_out));
                     downs.push((conv, bn));
                     c = c_out;
                 }
-                let out_cfg = nn::ConvConfig {
-                    bias: false,
-                    ws_init: dcgan_init(),
-                    ..Default::default()
-                };
                 DiscBody::Dcgan {
                     downs,
-                    out: nn::conv2d(p / "out", c, 1, 4, out_cfg),
+                    out: conv_layer(p / "out", cfg, (c, 1, 4), (1, 0), dcgan_conv_config())?,
                 }
             }
         };
@@ -407,19 +491,20 @@ impl Discriminator {
         };
         Ok(match &self.body {
             DiscBody::Paper { c1, c2, fc } => {
-                let h = leaky(&c1.forward(&x)).dropout(0.4, train);
-                let h = leaky(&c2.forward(&h)).dropout(0.4, train);
+                let x = self.cfg.layout(&x)?;
+                let h = ganaug_ops::dropout(&leaky(&c1.forward(&x))?, 0.4, train)?;
+                let h = ganaug_ops::dropout(&leaky(&c2.forward(&h))?, 0.4, train)?;
                 fc.forward(&h.flatten(1, -1)).view([-1])
             }
             DiscBody::Dcgan { downs, out } => {
                 // DCGAN works on [-1, 1] data.
-                let mut h = x * 2.0 - 1.0;
+                let mut h = self.cfg.layout(&(x * 2.0 - 1.0))?;
                 for (conv, bn) in downs {
                     h = conv.forward(&h);
                     if let Some(bn) = bn {
                         h = bn.forward_t(&h, train);
                     }
-                    h = leaky(&h);
+                    h = leaky(&h)?;
                 }
                 out.forward(&h).view([-1])
             }

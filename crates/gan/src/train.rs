@@ -15,7 +15,7 @@ use ganaug_data::{epoch_seed, io, BatchOrder, TensorDataset};
 use ganaug_metrics::plot::line_plot;
 
 use crate::adam::Adam;
-use crate::{Discriminator, GanConfig, GanError, Generator, Result};
+use crate::{Arch, Discriminator, GanConfig, GanError, Generator, Result};
 
 /// How to train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -371,8 +371,20 @@ impl GanTrainer {
             Some(p) => (p.apply(real, rng)?, p.apply(&fake.detach(), rng)?),
             None => (real.shallow_clone(), fake.detach()),
         };
-        let d_real = self.d.forward_t(&real_in, labels, true)?;
-        let d_fake = self.d.forward_t(&fake_in, labels, true)?;
+        let (d_real, d_fake) = if matches!(self.gan.arch, Arch::Paper) {
+            // No batch norm: one pass over real and fake together is the same function of
+            // each image, with one set of larger matrix products instead of two.
+            let both = Tensor::f_cat(&[&real_in, &fake_in], 0)?;
+            let both_labels = labels.map(|y| Tensor::f_cat(&[y, y], 0)).transpose()?;
+            let logits = self.d.forward_t(&both, both_labels.as_ref(), true)?;
+            (logits.f_narrow(0, 0, b)?, logits.f_narrow(0, b, b)?)
+        } else {
+            // DCGAN's batch norm must see real and fake batches apart (Radford et al.).
+            (
+                self.d.forward_t(&real_in, labels, true)?,
+                self.d.forward_t(&fake_in, labels, true)?,
+            )
+        };
         let real_target = d_real.f_full_like(self.cfg.real_label)?;
         let loss_d = bce(&d_real, &real_target)?.f_add(&bce(&d_fake, &d_fake.f_zeros_like()?)?)?;
         self.check(&loss_d, "discriminator", epoch)?;
@@ -384,11 +396,17 @@ impl GanTrainer {
             Some(p) => p.apply(&fake, rng)?,
             None => fake,
         };
-        let d_gen = self.d.forward_t(&fake_for_g, labels, true)?;
-        let loss_g = bce(&d_gen, &d_gen.f_ones_like()?)?;
-        self.check(&loss_g, "generator", epoch)?;
-        self.opt_g.zero_grad()?;
-        loss_g.backward();
+        // The generator's loss needs gradients through the discriminator, not for its
+        // weights: frozen for this pass (restored however the block exits).
+        let loss_g = {
+            let _frozen = Frozen::new(self.opt_d.params());
+            let d_gen = self.d.forward_t(&fake_for_g, labels, true)?;
+            let loss_g = bce(&d_gen, &d_gen.f_ones_like()?)?;
+            self.check(&loss_g, "generator", epoch)?;
+            self.opt_g.zero_grad()?;
+            loss_g.backward();
+            loss_g
+        };
         self.opt_g.step()?;
         self.step += 1;
         Ok(StepStats {
@@ -480,6 +498,26 @@ impl GanTrainer {
                 ("generator", series(|h| h.g_loss)),
             ],
         )?)
+    }
+}
+
+/// Turns gradient tracking off for some variables while alive, back on when dropped.
+struct Frozen<'a>(&'a [Tensor]);
+
+impl<'a> Frozen<'a> {
+    fn new(vars: &'a [Tensor]) -> Self {
+        for v in vars {
+            let _ = v.set_requires_grad(false);
+        }
+        Frozen(vars)
+    }
+}
+
+impl Drop for Frozen<'_> {
+    fn drop(&mut self) {
+        for v in self.0 {
+            let _ = v.set_requires_grad(true);
+        }
     }
 }
 

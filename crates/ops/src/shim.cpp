@@ -1,0 +1,85 @@
+// Operations libtorch has and tch's generated C API leaves without arguments this project needs.
+// Tensors cross the boundary as `at::Tensor*`, the representation torch-sys uses for its
+// `C_tensor`, so a returned pointer becomes a tch `Tensor` that owns (and later deletes) it.
+// Errors never unwind into Rust: each function returns null on success or a heap-allocated
+// message that the caller frees with `ganaug_free_error`.
+#include <ATen/ATen.h>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <vector>
+
+namespace {
+// Same element order in memory: equal sizes and equal strides on every dimension longer than
+// one (a length-1 dimension's stride is arbitrary).
+bool same_layout(const at::Tensor& a, const at::Tensor& b) {
+    if (a.sizes() != b.sizes()) return false;
+    for (int64_t d = 0; d < a.dim(); ++d) {
+        if (a.size(d) > 1 && a.stride(d) != b.stride(d)) return false;
+    }
+    return true;
+}
+
+char* error_message(const char* what) {
+    char* copy = static_cast<char*>(std::malloc(std::strlen(what) + 1));
+    if (copy != nullptr) std::strcpy(copy, what);
+    return copy;
+}
+}  // namespace
+
+extern "C" {
+
+// `at::leaky_relu(x, slope)`: one fused kernel forward and backward (autograd records it like
+// any other ATen call).
+char* ganaug_leaky_relu(const at::Tensor* x, double slope, at::Tensor** out) {
+    try {
+        *out = new at::Tensor(at::leaky_relu(*x, slope));
+        return nullptr;
+    } catch (const c10::Error& e) {
+        return error_message(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+        return error_message(e.what());
+    } catch (...) {
+        return error_message("unknown C++ exception in ganaug_leaky_relu");
+    }
+}
+
+// One Adam step (PyTorch's update, no weight decay) over `n` parameters with libtorch's fused
+// multi-tensor kernel: a single pass over each parameter, its gradient and both moments.
+// `step` is the step number after this update (1 for the first).
+char* ganaug_adam_step(at::Tensor* const* params, const at::Tensor* const* grads,
+                       at::Tensor* const* exp_avgs, at::Tensor* const* exp_avg_sqs, int64_t n,
+                       double step, double lr, double beta1, double beta2, double eps) {
+    try {
+        std::vector<at::Tensor> p, g, m, v, steps;
+        for (int64_t i = 0; i < n; ++i) {
+            const at::Tensor& param = *params[i];
+            const at::Tensor* others[] = {grads[i], exp_avgs[i], exp_avg_sqs[i]};
+            for (const at::Tensor* t : others) {
+                TORCH_CHECK(same_layout(*t, param) && t->is_non_overlapping_and_dense(),
+                            "adam: parameter ", i, " and its gradient or moments differ in shape "
+                            "or layout");
+            }
+            TORCH_CHECK(param.is_non_overlapping_and_dense(), "adam: parameter ", i,
+                        " is not dense");
+            p.push_back(param);
+            g.push_back(*grads[i]);
+            m.push_back(*exp_avgs[i]);
+            v.push_back(*exp_avg_sqs[i]);
+            steps.push_back(at::full({}, step, param.options().dtype(at::kFloat)));
+        }
+        at::_fused_adam_(p, g, m, v, {}, steps, lr, beta1, beta2, /*weight_decay=*/0.0, eps,
+                         /*amsgrad=*/false, /*maximize=*/false);
+        return nullptr;
+    } catch (const c10::Error& e) {
+        return error_message(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+        return error_message(e.what());
+    } catch (...) {
+        return error_message("unknown C++ exception in ganaug_adam_step");
+    }
+}
+
+void ganaug_free_error(char* message) { std::free(message); }
+
+}  // extern "C"

@@ -1,0 +1,197 @@
+use super::*;
+use tch::nn::{Module, VarStore};
+use tch::Device;
+
+fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+#[test]
+fn leaky_relu_has_the_slope_asked_for_and_its_gradient() {
+    let x = Tensor::from_slice(&[-2.0f32, -0.5, 0.0, 0.5, 3.0]).set_requires_grad(true);
+    let y = leaky_relu(&x, 0.2).expect("leaky_relu");
+    let want = Tensor::from_slice(&[-0.4f32, -0.1, 0.0, 0.5, 3.0]);
+    assert!(max_abs(&y, &want) < 1e-7, "{y}");
+    y.sum(Kind::Float).backward();
+    let grad_want = Tensor::from_slice(&[0.2f32, 0.2, 0.2, 1.0, 1.0]);
+    // At 0 libtorch takes the negative side's slope.
+    assert!(max_abs(&x.grad(), &grad_want) < 1e-7, "{}", x.grad());
+}
+
+#[test]
+fn leaky_relu_reports_libtorch_errors() {
+    let ints = Tensor::from_slice(&[1i64, -2]);
+    let err = leaky_relu(&ints, 0.2).expect_err("integer input");
+    assert!(err.to_string().contains("leaky_relu"), "{err}");
+}
+
+#[test]
+fn conv2d_one_output_matches_the_convolution_and_its_gradients() {
+    tch::manual_seed(1);
+    let opts = (Kind::Float, Device::Cpu);
+    for (k, c, h, w) in [(7, 5, 9, 11), (3, 2, 4, 4), (1, 3, 2, 5)] {
+        let x = to_channels_last(&Tensor::randn([2, c, h, w], opts))
+            .expect("layout")
+            .set_requires_grad(true);
+        let wt = Tensor::randn([1, c, k, k], opts).set_requires_grad(true);
+        let b = Tensor::randn([1], opts).set_requires_grad(true);
+        let reference = x.conv2d(&wt, Some(&b), [1, 1], [k / 2, k / 2], [1, 1], 1);
+        let ours = conv2d_one_output(&x, &wt, Some(&b)).expect("conv");
+        assert_eq!(ours.size(), [2, 1, h, w]);
+        assert!(max_abs(&ours, &reference) < 1e-4, "k={k}");
+        let upstream = Tensor::randn([2, 1, h, w], opts);
+        let grads = |y: &Tensor| {
+            Tensor::run_backward(
+                &[(y * &upstream).sum(Kind::Float)],
+                &[&x, &wt, &b],
+                false,
+                false,
+            )
+        };
+        for (g, r) in grads(&ours).iter().zip(grads(&reference).iter()) {
+            assert!(
+                max_abs(g, r) < 1e-3 * (1.0 + r.abs().max().double_value(&[])),
+                "k={k}"
+            );
+        }
+    }
+}
+
+#[test]
+fn conv2d_one_output_rejects_other_shapes() {
+    let opts = (Kind::Float, Device::Cpu);
+    let x = Tensor::zeros([1, 3, 4, 4], opts);
+    for w in [[2, 3, 3, 3], [1, 2, 3, 3], [1, 3, 2, 2], [1, 3, 3, 5]] {
+        assert!(
+            conv2d_one_output(&x, &Tensor::zeros(w, opts), None).is_err(),
+            "{w:?}"
+        );
+    }
+    assert!(conv2d_one_output(
+        &Tensor::zeros([3, 4, 4], opts),
+        &Tensor::zeros([1, 3, 3, 3], opts),
+        None
+    )
+    .is_err());
+}
+
+#[test]
+fn dropout_keeps_the_expected_share_and_scales_it() {
+    tch::manual_seed(2);
+    let x = Tensor::ones([200_000], (Kind::Float, Device::Cpu));
+    let y = dropout(&x, 0.4, true).expect("dropout");
+    let kept = y
+        .gt(0.0)
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[]);
+    assert!((kept - 0.6).abs() < 0.01, "kept {kept}");
+    // Kept values are scaled so the mean is unchanged.
+    assert!((y.mean(Kind::Float).double_value(&[]) - 1.0).abs() < 0.02);
+    let nonzero = y.masked_select(&y.gt(0.0));
+    assert!(max_abs(&nonzero, &Tensor::full_like(&nonzero, 1.0 / 0.6)) < 1e-6);
+    assert!(max_abs(&dropout(&x, 0.4, false).expect("eval"), &x) == 0.0);
+    assert!(dropout(&x, 1.0, true).is_err() && dropout(&x, -0.1, true).is_err());
+}
+
+#[test]
+fn channels_last_copies_values_with_nhwc_strides() {
+    let x = Tensor::arange(2 * 3 * 4 * 5, (Kind::Float, Device::Cpu)).view([2, 3, 4, 5]);
+    // A view with an offset: the copy must start at the view, not at its storage.
+    let part = x.narrow(0, 1, 1);
+    let cl = to_channels_last(&part).expect("layout");
+    assert!(is_channels_last(&cl) && !is_channels_last(&part));
+    assert_eq!(max_abs(&cl, &part), 0.0);
+    assert!(to_channels_last(&Tensor::zeros([3, 4], (Kind::Float, Device::Cpu))).is_err());
+}
+
+#[test]
+fn transposed_convolution_with_a_separate_bias_is_the_same_map() {
+    tch::manual_seed(3);
+    let vs = VarStore::new(Device::Cpu);
+    let layer = conv_transpose(vs.root() / "up", 4, 3, 4, 2, 1, true, None, Precision::F32);
+    let x = Tensor::randn([2, 4, 5, 5], (Kind::Float, Device::Cpu));
+    let bs = layer.bs.as_ref().expect("bias");
+    let reference = x.conv_transpose2d(&layer.ws, Some(bs), [2, 2], [1, 1], [0, 0], 1, [1, 1]);
+    let y = layer.forward(&x);
+    assert_eq!(y.size(), [2, 3, 10, 10]);
+    assert!(max_abs(&y, &reference) < 1e-5);
+    let names: Vec<String> = vs.variables().into_keys().collect();
+    assert!(names.contains(&"up.weight".to_string()) && names.contains(&"up.bias".to_string()));
+}
+
+#[test]
+fn bf16_layers_stay_close_to_f32_and_return_f32() {
+    tch::manual_seed(4);
+    let vs = VarStore::new(Device::Cpu);
+    let root = vs.root();
+    let mut layer = conv(&root / "c", 3, 8, 3, 1, 1, 1, true, Precision::F32);
+    let x = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu));
+    let a = layer.forward(&x);
+    layer.set_precision(Precision::Bf16);
+    let b = layer.forward(&x);
+    assert_eq!(b.kind(), Kind::Float);
+    let rel = max_abs(&a, &b) / a.abs().max().double_value(&[]);
+    assert!(rel > 0.0 && rel < 2e-2, "bf16 relative error {rel}");
+    let d = dense(&root / "d", 6, 2, Precision::Bf16);
+    let out = d.forward(&Tensor::randn([4, 6], (Kind::Float, Device::Cpu)));
+    assert_eq!((out.size(), out.kind()), (vec![4, 2], Kind::Float));
+}
+
+#[test]
+fn fused_adam_step_is_torch_adams_update_for_any_layout() {
+    tch::manual_seed(5);
+    let opts = (Kind::Float, Device::Cpu);
+    let hyper = AdamHyper {
+        lr: 2e-4,
+        betas: (0.5, 0.999),
+        eps: 1e-8,
+    };
+    let p0 = [
+        Tensor::randn([3, 4], opts),
+        to_channels_last(&Tensor::randn([2, 3, 4, 5], opts)).expect("layout"),
+    ];
+    let params: Vec<Tensor> = p0.iter().map(|t| t.copy()).collect();
+    let m: Vec<Tensor> = params.iter().map(|t| t.zeros_like()).collect();
+    let v: Vec<Tensor> = params.iter().map(|t| t.zeros_like()).collect();
+    let (mut rm, mut rv, mut rp): (Vec<Tensor>, Vec<Tensor>, Vec<Tensor>) = (
+        m.iter().map(Tensor::copy).collect(),
+        v.iter().map(Tensor::copy).collect(),
+        p0.iter().map(Tensor::copy).collect(),
+    );
+    for step in 1..=3i64 {
+        let grads: Vec<Tensor> = params.iter().map(|t| t.randn_like()).collect();
+        adam_step(&params, &grads, &m, &v, step, hyper).expect("adam");
+        // The textbook update, one operation at a time.
+        let (b1, b2) = hyper.betas;
+        for i in 0..2 {
+            let g = &grads[i];
+            rm[i] = &rm[i] * b1 + g * (1.0 - b1);
+            rv[i] = &rv[i] * b2 + g.square() * (1.0 - b2);
+            let (c1, c2) = (1.0 - b1.powi(step as i32), 1.0 - b2.powi(step as i32));
+            let denom = (&rv[i] / c2).sqrt() + hyper.eps;
+            rp[i] = &rp[i] - (&rm[i] / c1) / denom * hyper.lr;
+        }
+    }
+    for i in 0..2 {
+        assert!(max_abs(&params[i], &rp[i]) < 1e-6, "parameter {i}");
+        assert!(max_abs(&m[i], &rm[i]) < 1e-6 && max_abs(&v[i], &rv[i]) < 1e-6);
+        assert!(
+            max_abs(&params[i], &p0[i]) > 1e-5,
+            "parameter {i} did not move"
+        );
+    }
+    assert!(is_channels_last(&params[1]));
+    // A moment with another layout is refused rather than updated element-for-wrong-element.
+    let nchw = params[1].contiguous().zeros_like();
+    let err = adam_step(
+        &params[1..],
+        &[params[1].zeros_like()],
+        &[nchw],
+        &v[1..],
+        4,
+        hyper,
+    );
+    assert!(err.is_err());
+    assert!(adam_step(&params, &[], &m, &v, 1, hyper).is_err());
+}
