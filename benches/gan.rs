@@ -3,7 +3,8 @@
 //! `paper` is the paper's stated 262,144-unit dense layer at 256² (64 channels); `dcgan32` is
 //! the CPU preset's networks, and
 //! `dcgan32_diffaug` the CPU preset's full step (with DiffAugment translation + cutout).
-//! `_subpixel` variants compute the transposed convolutions as 3×3 convolutions + pixel shuffle.
+//! `_subpixel` variants compute the transposed convolutions as 3×3 convolutions + pixel shuffle;
+//! `_bf16` ones compute convolutions and dense layers in bf16 (autocast-style).
 //! `GANAUG_BENCH_SMALL=1` skips 256². Compare with
 //! `python ../shared/peer/torch_paper_models.py --models gan --size 64` (and `--size 256`).
 #![allow(missing_docs)] // criterion_group! generates undocumented items
@@ -31,19 +32,21 @@ fn bench_gan_step(c: &mut Criterion) {
     };
     for &size in sizes {
         let dcgan = Arch::Dcgan { ngf: 32, ndf: 32 };
-        // (name, arch, dense channels, DiffAugment, sub-pixel transposed convolutions)
+        // (name, arch, dense channels, DiffAugment, sub-pixel transposed convolutions, bf16)
         let models = [
-            ("paper_fc128", Arch::Paper, 128, false, false),
-            ("paper_fc128_subpixel", Arch::Paper, 128, false, true),
-            ("paper", Arch::Paper, 64, false, false),
-            ("dcgan32", dcgan, 64, false, false),
-            ("dcgan32_subpixel", dcgan, 64, false, true),
-            ("dcgan32_diffaug", dcgan, 64, true, false),
+            ("paper_fc128", Arch::Paper, 128, false, false, false),
+            ("paper_fc128_subpixel", Arch::Paper, 128, false, true, false),
+            ("paper_fc128_bf16", Arch::Paper, 128, false, false, true),
+            ("paper", Arch::Paper, 64, false, false, false),
+            ("dcgan32", dcgan, 64, false, false, false),
+            ("dcgan32_subpixel", dcgan, 64, false, true, false),
+            ("dcgan32_bf16", dcgan, 64, false, false, true),
+            ("dcgan32_diffaug", dcgan, 64, true, false, false),
         ];
-        for (name, arch, fc, diffaug, subpixel) in models {
-            // At 256² only the paper's models (the DCGAN presets are 64²), each step taking
-            // tens of seconds on a CPU.
-            if size == 256 && (matches!(arch, Arch::Dcgan { .. }) || subpixel) {
+        for (name, arch, fc, diffaug, subpixel, bf16) in models {
+            // At 256² only the paper's f32 models (the DCGAN presets are 64²), each step taking
+            // seconds on a CPU.
+            if size == 256 && (matches!(arch, Arch::Dcgan { .. }) || subpixel || bf16) {
                 continue;
             }
             let gan = GanConfig {
@@ -51,6 +54,7 @@ fn bench_gan_step(c: &mut Criterion) {
                 size,
                 paper_fc_channels: fc,
                 subpixel,
+                bf16,
                 ..GanConfig::default()
             };
             let cfg = TrainConfig {

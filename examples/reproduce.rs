@@ -58,8 +58,8 @@ struct Args {
     /// auto, cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
-    /// Train the classifiers with autocast-style bf16 convolutions / dense layers (f32 weights).
-    /// Fast on GPUs and on CPUs with bf16 instructions; slow on others.
+    /// Train the GANs and classifiers with autocast-style bf16 convolutions / dense layers (f32
+    /// weights). Fast on GPUs and on CPUs with bf16 instructions; slow on others.
     #[arg(long)]
     bf16: bool,
     /// No progress output.
@@ -107,6 +107,7 @@ fn main() -> Result<()> {
             .collect::<Result<_>>()?;
     }
     if args.bf16 {
+        cfg.gan.gan.bf16 = true;
         for m in &mut cfg.models {
             m.bf16 = true;
         }

@@ -68,6 +68,10 @@ struct Args {
     /// Device: auto, cpu, cuda, cuda:N.
     #[arg(long, default_value = "auto")]
     device: DeviceChoice,
+    /// Autocast-style bf16 convolutions / dense layers (f32 weights, optimiser and loss). Fast
+    /// on GPUs and CPUs with bf16 instructions; slow on others.
+    #[arg(long)]
+    bf16: bool,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -120,6 +124,7 @@ fn configs(args: &Args, n_classes: i64) -> (GanConfig, TrainConfig) {
     }
     let gan = GanConfig {
         n_classes: args.conditional().then_some(n_classes),
+        bf16: args.bf16,
         ..gan
     };
     (gan, train)

@@ -600,4 +600,48 @@ mod tests {
             .forward_t(&z, Some(&Tensor::from_slice(&[0i64, 1])), false)
             .is_err());
     }
+
+    #[test]
+    fn bf16_networks_match_f32_up_to_bf16_rounding() {
+        for arch in [Arch::Paper, Arch::Dcgan { ngf: 8, ndf: 8 }] {
+            let base = GanConfig {
+                arch,
+                size: 16,
+                latent_dim: 16,
+                paper_fc_channels: 16,
+                ..Default::default()
+            };
+            let build = |bf16: bool| {
+                let vs = nn::VarStore::new(Device::Cpu);
+                let cfg = GanConfig {
+                    bf16,
+                    ..base.clone()
+                };
+                let g = Generator::new(&(vs.root() / "g"), &cfg).expect("generator");
+                let d = Discriminator::new(&(vs.root() / "d"), &cfg).expect("discriminator");
+                (vs, g, d)
+            };
+            let ((v32, g32, d32), (mut v16, g16, d16)) = (build(false), build(true));
+            // Same weights; only the compute precision differs.
+            v16.copy(&v32).expect("copy weights");
+            let z = Tensor::randn([4, 16], (Kind::Float, Device::Cpu));
+            let (x32, x16) = (
+                g32.forward_t(&z, None, false).expect("f32"),
+                g16.forward_t(&z, None, false).expect("bf16"),
+            );
+            assert_eq!(x16.kind(), Kind::Float);
+            let dx = (&x32 - &x16).abs().max().double_value(&[]);
+            assert!(dx > 0.0 && dx < 0.03, "{arch:?}: images differ by {dx}");
+            let (s32, s16) = (
+                d32.forward_t(&x32, None, false).expect("f32"),
+                d16.forward_t(&x32, None, false).expect("bf16"),
+            );
+            let ds = (&s32 - &s16).abs().max().double_value(&[]);
+            let scale = s32.abs().max().double_value(&[]).max(0.1);
+            assert!(
+                ds > 0.0 && ds < 0.05 * scale,
+                "{arch:?}: scores differ by {ds}"
+            );
+        }
+    }
 }

@@ -521,17 +521,8 @@ impl Classifier {
     }
 }
 
-/// A copy of `[N, C, H, W]` values with channels-last (NHWC) strides, set explicitly so that
-/// one-channel tensors are channels-last too (a permute would leave them ambiguous). Always a
-/// fresh tensor: reinterpreting a view's storage would lose its offset.
 fn to_channels_last(x: &Tensor) -> Result<Tensor> {
-    let s = x.size();
-    let (c, h, w) = (s[1], s[2], s[3]);
-    let strides = [h * w * c, 1, w * c, c];
-    let mut out =
-        Tensor::f_empty_strided(s.as_slice(), strides.as_slice(), (x.kind(), x.device()))?;
-    out.f_copy_(x)?;
-    Ok(out)
+    Ok(ganaug_ops::to_channels_last(x)?)
 }
 
 pub(crate) fn config_json<T: Serialize>(v: &T) -> Result<String> {

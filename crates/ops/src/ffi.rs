@@ -27,6 +27,11 @@ extern "C" {
         beta2: c_double,
         eps: c_double,
     ) -> *mut c_char;
+    fn ganaug_dropout_mask(
+        like: *const C_tensor,
+        p: c_double,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
     fn ganaug_free_error(message: *mut c_char);
 }
 
@@ -56,6 +61,25 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
         check(ganaug_leaky_relu(x.as_ptr(), slope, &mut out), "leaky_relu")?;
         if out.is_null() {
             return Err(TchError::Torch("leaky_relu: no result".into()));
+        }
+        Ok(Tensor::from_ptr(out))
+    }
+}
+
+/// A float dropout mask shaped and laid out like the CPU tensor `like`: 0 with probability
+/// `p` (to 1/65536), else the scale that makes its mean exactly 1. Drawn by a counter-based
+/// SplitMix64 hash seeded from libtorch's generator (so `tch::manual_seed` fixes it, for any
+/// thread count): 7 M values in ~2 ms where libtorch's serial Mersenne Twister takes ~35 ms.
+pub fn dropout_mask(like: &Tensor, p: f64) -> Result<Tensor> {
+    let mut out: *mut C_tensor = std::ptr::null_mut();
+    // SAFETY: as in `leaky_relu`: a live tensor in, a new owned tensor out.
+    unsafe {
+        check(
+            ganaug_dropout_mask(like.as_ptr(), p, &mut out),
+            "dropout_mask",
+        )?;
+        if out.is_null() {
+            return Err(TchError::Torch("dropout_mask: no result".into()));
         }
         Ok(Tensor::from_ptr(out))
     }

@@ -4,7 +4,11 @@
 // Errors never unwind into Rust: each function returns null on success or a heap-allocated
 // message that the caller frees with `ganaug_free_error`.
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <cmath>
+#include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <cstring>
 #include <exception>
 #include <vector>
@@ -77,6 +81,49 @@ char* ganaug_adam_step(at::Tensor* const* params, const at::Tensor* const* grads
         return error_message(e.what());
     } catch (...) {
         return error_message("unknown C++ exception in ganaug_adam_step");
+    }
+}
+
+// A dropout mask for a dense float CPU tensor shaped and laid out like `like`: each value is 0
+// with probability t / 65536 (t = round(p * 65536)) and 65536 / (65536 - t) otherwise, so its
+// mean is exactly 1. The bits come from SplitMix64 over (seed, block index), four 16-bit draws
+// per 64-bit hash, with the seed taken from libtorch's default generator: seeded by
+// `manual_seed`, identical for any thread count, and one multiply-xorshift chain per four
+// values instead of libtorch's serial Mersenne Twister per value.
+char* ganaug_dropout_mask(const at::Tensor* like, double p, at::Tensor** out) {
+    try {
+        TORCH_CHECK(p >= 0.0 && p < 1.0, "dropout probability must be in [0, 1), got ", p);
+        TORCH_CHECK(like->device().is_cpu(), "dropout_mask: CPU tensors only");
+        at::Tensor mask = at::empty_like(*like, like->options().dtype(at::kFloat));
+        TORCH_CHECK(mask.is_non_overlapping_and_dense(), "dropout_mask: mask is not dense");
+        const uint64_t seed = static_cast<uint64_t>(
+            at::randint(std::numeric_limits<int64_t>::max(), {1}, at::kLong).item<int64_t>());
+        const uint32_t t = static_cast<uint32_t>(std::lround(p * 65536.0));
+        const float keep = static_cast<float>(65536.0 / (65536.0 - t));
+        float* data = mask.data_ptr<float>();
+        const int64_t n = mask.numel();
+        const int64_t blocks = (n + 3) / 4;
+        at::parallel_for(0, blocks, 4096, [&](int64_t begin, int64_t end) {
+            for (int64_t b = begin; b < end; ++b) {
+                uint64_t z = seed + static_cast<uint64_t>(b) * 0x9E3779B97F4A7C15ull;
+                z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+                z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+                z ^= z >> 31;
+                const int64_t base = b * 4;
+                for (int64_t k = 0; k < 4 && base + k < n; ++k) {
+                    const uint32_t r = static_cast<uint32_t>((z >> (16 * k)) & 0xFFFFu);
+                    data[base + k] = r >= t ? keep : 0.0f;
+                }
+            }
+        });
+        *out = new at::Tensor(mask);
+        return nullptr;
+    } catch (const c10::Error& e) {
+        return error_message(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+        return error_message(e.what());
+    } catch (...) {
+        return error_message("unknown C++ exception in ganaug_dropout_mask");
     }
 }
 
