@@ -134,22 +134,28 @@ fn a_few_steps_move_both_networks_the_right_way() {
 fn conditional_gan_generates_the_requested_class() {
     let _turn = rng_lock();
     let data = bright_dark(64, 16, 2);
-    let gan = small(Arch::Dcgan { ngf: 16, ndf: 16 }, 16, Some(2));
-    let mut t = GanTrainer::new(gan, cfg(25, 32, 3), Device::Cpu).expect("trainer");
-    t.fit(&data, None, false).expect("fit");
-    let z = Tensor::randn([64, 16], (Kind::Float, Device::Cpu));
-    let gen = |label: i64| {
-        let y = Tensor::full([64], label, (Kind::Int64, Device::Cpu));
-        tch::no_grad(|| t.generator().forward_t(&z, Some(&y), false))
-            .expect("generate")
-            .mean(Kind::Float)
-            .double_value(&[])
-    };
-    let (bright, dark) = (gen(0), gen(1));
-    assert!(
-        bright > dark + 0.3,
-        "label 0 (bright) mean {bright}, label 1 (dark) mean {dark}"
-    );
+    // bf16 (autocast-style) training must learn the same thing.
+    for bf16 in [false, true] {
+        let gan = GanConfig {
+            bf16,
+            ..small(Arch::Dcgan { ngf: 16, ndf: 16 }, 16, Some(2))
+        };
+        let mut t = GanTrainer::new(gan, cfg(25, 32, 3), Device::Cpu).expect("trainer");
+        t.fit(&data, None, false).expect("fit");
+        let z = Tensor::randn([64, 16], (Kind::Float, Device::Cpu));
+        let gen = |label: i64| {
+            let y = Tensor::full([64], label, (Kind::Int64, Device::Cpu));
+            tch::no_grad(|| t.generator().forward_t(&z, Some(&y), false))
+                .expect("generate")
+                .mean(Kind::Float)
+                .double_value(&[])
+        };
+        let (bright, dark) = (gen(0), gen(1));
+        assert!(
+            bright > dark + 0.3,
+            "bf16 {bf16}: label 0 (bright) mean {bright}, label 1 (dark) mean {dark}"
+        );
+    }
 }
 
 #[test]
