@@ -7,6 +7,10 @@ Usage (after scripts/setup.sh; scripts/compare_peers.sh installs the peers' Pyth
 
 Each pair runs back to back (ours, then the peer) so that both see the same machine load.
 A ratio below 1 means ganaug is faster. --full adds the 256² GAN and CNN steps (slow on a CPU).
+
+ganaug's benches (like its examples) tell glibc's allocator to keep freed memory
+(`ganaug::init_process`); the PyTorch pairs are therefore also timed with the same setting given
+to PyTorch through GLIBC_TUNABLES, in a second column, so both ratios are on the table.
 """
 
 import argparse
@@ -29,10 +33,17 @@ def ours(bench, group, name):
         return json.load(f)["median"]["point_estimate"] / 1e9
 
 
-def peer(script, *args, pattern):
+# What `ganaug_ops::keep_freed_memory` sets in-process, as glibc tunables for another program.
+SAME_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647"
+
+
+def peer(script, *args, pattern, same_malloc=False):
     """Runs a reference script and parses seconds from its output with `pattern`."""
+    env = dict(os.environ)
+    if same_malloc:
+        env["GLIBC_TUNABLES"] = SAME_MALLOC
     out = subprocess.run([sys.executable, os.path.join(PEER, script), *map(str, args)],
-                         check=True, capture_output=True, text=True).stdout
+                         check=True, capture_output=True, text=True, env=env).stdout
     m = re.search(pattern, out)
     if not m:
         raise SystemExit(f"compare_peers: cannot read the time from {script}'s output:\n{out}")
@@ -58,14 +69,19 @@ def main():
                  peer("tv_augment.py", 224, 256, pattern=r" s=([\d.]+)"), "torchvision v2"))
     sizes = [64, 256] if a.full else [64]
     for s in sizes:
-        rows.append((f"paper GAN training step {s}² b32", ours("gan", "gan_step", f"cpu/paper_fc128_{s}px_b32"),
-                     peer("torch_paper_models.py", "--models", "gan", "--size", s, pattern=r"s/step=([\d.]+)"), "PyTorch"))
-        rows.append((f"paper CNN training step {s}² b32", ours("models", "classifier", f"cpu/cnn_train_step_{s}px_b32"),
-                     peer("torch_paper_models.py", "--models", "cnn", "--size", s, pattern=r"s/step=([\d.]+)"), "PyTorch"))
+        for model, group, bench in [("gan", "gan_step", f"cpu/paper_fc128_{s}px_b32"),
+                                    ("cnn", "classifier", f"cpu/cnn_train_step_{s}px_b32")]:
+            o = ours("models" if model == "cnn" else "gan", group, bench)
+            args = ("torch_paper_models.py", "--models", model, "--size", s)
+            p = peer(*args, pattern=r"s/step=([\d.]+)")
+            p_same = peer(*args, pattern=r"s/step=([\d.]+)", same_malloc=True)
+            rows.append((f"paper {model.upper()} training step {s}² b32", o, p, "PyTorch", p_same))
     w = max(len(r[0]) for r in rows)
-    print(f"{'work':<{w}}  {'ganaug':>10}  {'peer':>10}  {'ratio':>6}  peer")
-    for name, o, p, who in rows:
-        print(f"{name:<{w}}  {o:>9.4f}s  {p:>9.4f}s  {o / p:>6.2f}  {who}")
+    print(f"{'work':<{w}}  {'ganaug':>10}  {'peer':>10}  {'ratio':>6}  {'peer*':>10}  {'ratio*':>6}  peer")
+    for name, o, p, who, *same in rows:
+        extra = f"  {same[0]:>9.4f}s  {o / same[0]:>6.2f}" if same else f"  {'':>10}  {'':>6}"
+        print(f"{name:<{w}}  {o:>9.4f}s  {p:>9.4f}s  {o / p:>6.2f}{extra}  {who}")
+    print("* the peer run with the allocator setting ganaug's benches use (GLIBC_TUNABLES)")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,9 @@ pub enum ModelError {
     /// An error from libtorch.
     #[error(transparent)]
     Tch(#[from] tch::TchError),
+    /// An error from a shared tensor operation (`ganaug-ops`).
+    #[error(transparent)]
+    Ops(#[from] ganaug_ops::OpsError),
     /// An I/O error.
     #[error("I/O error on {path}: {source}")]
     Io {

@@ -3,10 +3,10 @@
 
 use std::ffi::{c_char, c_double, CStr};
 
-use tch::{TchError, Tensor};
+use tch::Tensor;
 use torch_sys::C_tensor;
 
-use crate::Result;
+use crate::{OpsError, Result};
 
 extern "C" {
     fn ganaug_leaky_relu(
@@ -39,7 +39,7 @@ extern "C" {
 ///
 /// # Safety
 /// `message` is null or a string allocated by the shim and not freed yet.
-unsafe fn check(message: *mut c_char, op: &str) -> Result<()> {
+unsafe fn check(message: *mut c_char, op: &'static str) -> Result<()> {
     if message.is_null() {
         return Ok(());
     }
@@ -48,7 +48,14 @@ unsafe fn check(message: *mut c_char, op: &str) -> Result<()> {
         .to_string_lossy()
         .into_owned();
     unsafe { ganaug_free_error(message) };
-    Err(TchError::Torch(format!("{op}: {text}")))
+    Err(OpsError::Shim { op, message: text })
+}
+
+fn no_result(op: &'static str) -> OpsError {
+    OpsError::Shim {
+        op,
+        message: "no result".into(),
+    }
 }
 
 /// LeakyReLU with negative slope `slope`: `x` where `x ≥ 0`, `slope · x` elsewhere, as
@@ -60,7 +67,7 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     unsafe {
         check(ganaug_leaky_relu(x.as_ptr(), slope, &mut out), "leaky_relu")?;
         if out.is_null() {
-            return Err(TchError::Torch("leaky_relu: no result".into()));
+            return Err(no_result("leaky_relu"));
         }
         Ok(Tensor::from_ptr(out))
     }
@@ -79,7 +86,7 @@ pub fn dropout_mask(like: &Tensor, p: f64) -> Result<Tensor> {
             "dropout_mask",
         )?;
         if out.is_null() {
-            return Err(TchError::Torch("dropout_mask: no result".into()));
+            return Err(no_result("dropout_mask"));
         }
         Ok(Tensor::from_ptr(out))
     }
@@ -111,17 +118,22 @@ pub fn adam_step(
 ) -> Result<()> {
     let n = params.len();
     if grads.len() != n || exp_avgs.len() != n || exp_avg_sqs.len() != n {
-        return Err(TchError::Shape(format!(
-            "adam_step: {n} parameters but {} gradients, {} and {} moments",
-            grads.len(),
-            exp_avgs.len(),
-            exp_avg_sqs.len()
-        )));
+        return Err(OpsError::Shape {
+            op: "adam_step",
+            expected: format!("{n} gradients and moments, one per parameter"),
+            got: format!(
+                "{} gradients, {} and {} moments",
+                grads.len(),
+                exp_avgs.len(),
+                exp_avg_sqs.len()
+            ),
+        });
     }
     if step < 1 {
-        return Err(TchError::Kind(format!(
-            "adam_step: step must be at least 1, got {step}"
-        )));
+        return Err(OpsError::Argument {
+            op: "adam_step",
+            reason: format!("step must be at least 1, got {step}"),
+        });
     }
     let mut_ptrs = |ts: &[Tensor]| {
         ts.iter()

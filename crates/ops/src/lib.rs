@@ -14,17 +14,27 @@
 //! - [`keep_freed_memory`]: tells glibc's allocator to reuse freed blocks instead of returning
 //!   them to the kernel (large activations otherwise cost a page fault per 4 KiB every step).
 //! - [`Precision`]: an autocast-style bf16 mode for convolution and dense layers.
+//!
+//! ```
+//! use ganaug_ops::{leaky_relu, to_channels_last, is_channels_last};
+//! use tch::{Device, Kind, Tensor};
+//!
+//! let y = leaky_relu(&Tensor::from_slice(&[-1.0f32, 2.0]), 0.2)?;
+//! assert_eq!(Vec::<f32>::try_from(&y).unwrap(), [-0.2, 2.0]);
+//! let cl = to_channels_last(&Tensor::zeros([2, 3, 4, 4], (Kind::Float, Device::Cpu)))?;
+//! assert!(is_channels_last(&cl));
+//! # Ok::<(), ganaug_ops::OpsError>(())
+//! ```
 
+mod error;
 mod ffi;
 mod layers;
 
+pub use error::{OpsError, Result};
 pub use ffi::{adam_step, dropout_mask, keep_freed_memory, leaky_relu, AdamHyper};
 pub use layers::{conv, conv_transpose, dense, Conv, ConvTranspose, Dense, Precision};
 
-use tch::{Kind, TchError, Tensor};
-
-/// Result of the operations here: libtorch's own error type.
-pub type Result<T> = std::result::Result<T, TchError>;
+use tch::{Kind, Tensor};
 
 /// A copy of `[N, C, H, W]` values with channels-last (NHWC) strides, set explicitly so that
 /// one-channel tensors are channels-last too (a permute would leave them ambiguous). Always a
@@ -32,9 +42,11 @@ pub type Result<T> = std::result::Result<T, TchError>;
 pub fn to_channels_last(x: &Tensor) -> Result<Tensor> {
     let s = x.size();
     let [_, c, h, w] = s.as_slice() else {
-        return Err(TchError::Shape(format!(
-            "to_channels_last needs a [N, C, H, W] tensor, got {s:?}"
-        )));
+        return Err(OpsError::Shape {
+            op: "to_channels_last",
+            expected: "[N, C, H, W]".into(),
+            got: format!("{s:?}"),
+        });
     };
     let strides = [h * w * c, 1, w * c, *c];
     let mut out =
@@ -55,17 +67,18 @@ pub fn is_channels_last(x: &Tensor) -> bool {
 /// element: 35 ms of the paper GAN's 64² step); elsewhere it is libtorch's own `dropout`.
 pub fn dropout(x: &Tensor, p: f64, train: bool) -> Result<Tensor> {
     if !(0.0..1.0).contains(&p) {
-        return Err(TchError::Kind(format!(
-            "dropout probability must be in [0, 1), got {p}"
-        )));
+        return Err(OpsError::Argument {
+            op: "dropout",
+            reason: format!("probability must be in [0, 1), got {p}"),
+        });
     }
     if !train || p == 0.0 {
         return Ok(x.shallow_clone());
     }
     if x.device() == tch::Device::Cpu && x.kind() == Kind::Float {
-        x.f_mul(&dropout_mask(x, p)?)
+        Ok(x.f_mul(&dropout_mask(x, p)?)?)
     } else {
-        x.f_dropout(p, true)
+        Ok(x.f_dropout(p, true)?)
     }
 }
 
@@ -83,15 +96,19 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Result<Tensor> {
 pub fn conv2d_one_output(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> Result<Tensor> {
     let (xs, ws) = (x.size(), weight.size());
     let ([n, c, h, w], [1, wc, k, k2]) = (xs.as_slice(), ws.as_slice()) else {
-        return Err(TchError::Shape(format!(
-            "conv2d_one_output needs x [N, C, H, W] and weight [1, C, k, k], got {xs:?} and {ws:?}"
-        )));
+        return Err(OpsError::Shape {
+            op: "conv2d_one_output",
+            expected: "x [N, C, H, W] and weight [1, C, k, k]".into(),
+            got: format!("{xs:?} and {ws:?}"),
+        });
     };
     let (n, c, h, w, k) = (*n, *c, *h, *w, *k);
     if *wc != c || *k2 != k || k % 2 == 0 {
-        return Err(TchError::Shape(format!(
-            "conv2d_one_output needs weight [1, {c}, k, k] with odd k, got {ws:?}"
-        )));
+        return Err(OpsError::Shape {
+            op: "conv2d_one_output",
+            expected: format!("weight [1, {c}, k, k] with odd k"),
+            got: format!("{ws:?}"),
+        });
     }
     // col2im adds column (dy, dx) of pixel p into output pixel p + (dy, dx) − k/2: that is a
     // transposed correlation, so the kernel is flipped to make it a correlation again.
@@ -104,10 +121,10 @@ pub fn conv2d_one_output(x: &Tensor, weight: &Tensor, bias: Option<&Tensor>) -> 
     let pixels = x.f_permute([0, 2, 3, 1])?.f_reshape([n, h * w, c])?;
     let cols = taps.f_matmul(&pixels.f_transpose(1, 2)?)?; // [N, k², H·W]
     let y = cols.f_col2im([h, w], [k, k], [1, 1], [k / 2, k / 2], [1, 1])?;
-    match bias {
-        Some(b) => y.f_add(&b.f_view([1, 1, 1, 1])?),
-        None => Ok(y),
-    }
+    Ok(match bias {
+        Some(b) => y.f_add(&b.f_view([1, 1, 1, 1])?)?,
+        None => y,
+    })
 }
 
 /// The element type bf16 mode computes in.
