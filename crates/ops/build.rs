@@ -22,6 +22,7 @@ fn main() {
         .cpp(true)
         .file("src/shim.cpp")
         .include(&include)
+        .include(include.join("torch/csrc/api/include"))
         .flag("-std=c++17")
         .flag(format!("-D_GLIBCXX_USE_CXX11_ABI={abi}"))
         .flag_if_supported("-Wno-unused-parameter")

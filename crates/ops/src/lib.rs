@@ -31,7 +31,9 @@ mod ffi;
 mod layers;
 
 pub use error::{OpsError, Result};
-pub use ffi::{adam_step, dropout_mask, keep_freed_memory, leaky_relu, AdamHyper};
+pub use ffi::{
+    adam_step, conv_transpose2d_nchw_wgrad, dropout_mask, keep_freed_memory, leaky_relu, AdamHyper,
+};
 pub use layers::{conv, conv_transpose, dense, Conv, ConvTranspose, Dense, Precision};
 
 use tch::{Kind, Tensor};

@@ -130,6 +130,15 @@ fn transposed_convolution_with_a_separate_bias_is_the_same_map() {
     let y = layer.forward(&x);
     assert_eq!(y.size(), [2, 3, 10, 10]);
     assert!(max_abs(&y, &reference) < 1e-5);
+    // Large maps take the NCHW weight-gradient path: same map, same gradients.
+    let big = Tensor::randn([1, 4, 64, 64], (Kind::Float, Device::Cpu));
+    let reference = big.conv_transpose2d(&layer.ws, Some(bs), [2, 2], [1, 1], [0, 0], 1, [1, 1]);
+    let y = layer.forward(&big);
+    assert!(max_abs(&y, &reference) < 1e-4);
+    let w_grad = |y: &Tensor| {
+        Tensor::run_backward(&[y.square().sum(Kind::Float)], &[&layer.ws], false, false)
+    };
+    assert!(max_abs(&w_grad(&y)[0], &w_grad(&reference)[0]) < 1e-2);
     let names: Vec<String> = vs.variables().into_keys().collect();
     assert!(names.contains(&"up.weight".to_string()) && names.contains(&"up.bias".to_string()));
 }
@@ -208,4 +217,53 @@ fn fused_adam_step_is_torch_adams_update_for_any_layout() {
     );
     assert!(err.is_err());
     assert!(adam_step(&params, &[], &m, &v, 1, hyper).is_err());
+}
+
+#[test]
+fn transposed_convolution_with_nchw_weight_gradient_has_libtorchs_gradients() {
+    tch::manual_seed(6);
+    let opts = (Kind::Float, Device::Cpu);
+    for (channels_last, stride, padding, k) in [(true, 2, 1, 4), (false, 2, 1, 4), (true, 1, 0, 4)]
+    {
+        let mut x = Tensor::randn([2, 5, 6, 7], opts);
+        let mut w = Tensor::randn([5, 3, k, k], opts);
+        if channels_last {
+            x = to_channels_last(&x).expect("layout");
+            w = to_channels_last(&w).expect("layout");
+        }
+        let (x, w) = (x.set_requires_grad(true), w.set_requires_grad(true));
+        let reference = x.conv_transpose2d(
+            &w,
+            None::<&Tensor>,
+            [stride; 2],
+            [padding; 2],
+            [0, 0],
+            1,
+            [1, 1],
+        );
+        let ours = conv_transpose2d_nchw_wgrad(&x, &w, stride, padding).expect("deconv");
+        assert_eq!(ours.size(), reference.size());
+        assert!(max_abs(&ours, &reference) < 1e-4);
+        let upstream = Tensor::randn(ours.size(), opts);
+        let grads = |y: &Tensor| {
+            Tensor::run_backward(&[(y * &upstream).sum(Kind::Float)], &[&x, &w], false, false)
+        };
+        let (g, r) = (grads(&ours), grads(&reference));
+        for (a, b) in g.iter().zip(r.iter()) {
+            assert!(
+                max_abs(a, b) < 1e-3,
+                "channels_last {channels_last}, stride {stride}"
+            );
+        }
+        // The weight gradient keeps the weight's layout (what the fused Adam step checks).
+        assert_eq!(is_channels_last(&g[1]), channels_last);
+    }
+    // Only the input needs a gradient: the weight's is not computed.
+    let x = Tensor::randn([1, 2, 3, 3], opts).set_requires_grad(true);
+    let w = Tensor::randn([2, 2, 4, 4], opts);
+    let y = conv_transpose2d_nchw_wgrad(&x, &w, 2, 1).expect("deconv");
+    y.sum(Kind::Float).backward();
+    assert!(x.grad().defined() && !w.grad().defined());
+    let bad = conv_transpose2d_nchw_wgrad(&x, &Tensor::zeros([3, 2, 4, 4], opts), 2, 1);
+    assert!(matches!(bad, Err(OpsError::Shim { .. })), "{bad:?}");
 }
