@@ -50,23 +50,34 @@ fn classifiers_give_the_same_outputs_on_cpu_and_gpu() {
 fn gan_and_classifier_train_on_the_gpu() {
     let d = gpu();
     let splits = phantom_splits(&PhantomConfig::tiny(64, 16, 0), d).expect("data");
-    let gan = GanConfig {
-        arch: Arch::Dcgan { ngf: 16, ndf: 16 },
-        size: 64,
-        ..Default::default()
-    };
-    let cfg = TrainConfig {
-        epochs: 3,
-        batch_size: 8,
-        ..Default::default()
-    };
-    let mut t = GanTrainer::new(gan, cfg, d).expect("gan");
-    t.fit(&splits.train, None, false).expect("gan training");
-    assert_eq!(t.history().len(), 3);
-    assert!(t
-        .history()
-        .iter()
-        .all(|h| h.d_loss.is_finite() && h.g_loss.is_finite()));
+    // Both architectures, f32 and bf16 (the shim's operations on CUDA tensors included).
+    for (arch, bf16) in [
+        (Arch::Dcgan { ngf: 16, ndf: 16 }, false),
+        (Arch::Dcgan { ngf: 16, ndf: 16 }, true),
+        (Arch::Paper, false),
+        (Arch::Paper, true),
+    ] {
+        let gan = GanConfig {
+            arch,
+            size: 64,
+            bf16,
+            ..Default::default()
+        };
+        let cfg = TrainConfig {
+            epochs: 3,
+            batch_size: 8,
+            ..Default::default()
+        };
+        let mut t = GanTrainer::new(gan, cfg, d).expect("gan");
+        t.fit(&splits.train, None, false).expect("gan training");
+        assert_eq!(t.history().len(), 3);
+        assert!(
+            t.history()
+                .iter()
+                .all(|h| h.d_loss.is_finite() && h.g_loss.is_finite()),
+            "{arch:?}, bf16 {bf16}"
+        );
+    }
 
     let mut m = Classifier::new(ModelConfig::new(ModelKind::PaperCnn, 64), d).expect("cnn");
     let tc = ganaug::models::TrainConfig {
