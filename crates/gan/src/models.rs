@@ -308,7 +308,7 @@ impl Generator {
         if self.cfg.subpixel {
             crate::subpixel::conv_transpose_s2k4(h, &conv.ws, conv.bs.as_ref())
         } else {
-            Ok(conv.forward(h))
+            conv.forward(h).map_err(Into::into)
         }
     }
 
@@ -366,7 +366,7 @@ impl Generator {
                 for (i, (conv, bn)) in ups.iter().enumerate() {
                     // The first layer (1×1 → 4×4, stride 1) is not a stride-2 upsampling.
                     h = if i == 0 {
-                        self.cfg.layout(&conv.forward(&h))?
+                        self.cfg.layout(&conv.forward(&h)?)?
                     } else {
                         self.up(conv, &h)?
                     };

@@ -7,7 +7,7 @@
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
-use crate::BF16;
+use crate::{Result, BF16};
 
 /// Whether a layer computes its product in `f32` or bf16.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -183,25 +183,26 @@ impl ConvTranspose {
     }
 }
 
-impl Module for ConvTranspose {
-    fn forward(&self, x: &Tensor) -> Tensor {
+impl ConvTranspose {
+    /// Applies the layer; a shape libtorch refuses is an error, not a panic.
+    ///
+    /// # Shapes
+    /// `x: [N, C_in, H, W]` → `[N, C_out, (H − 1)·stride − 2·padding + k, …]`.
+    pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let pr = self.precision;
-        // Panics only where libtorch's own `conv_transpose2d` would (tch's `Module` API).
         let (x, w) = (pr.cast(x), pr.cast(&self.ws));
         let size = x.size();
         let y = if size.len() == 4 && size[2] * size[3] >= NCHW_WGRAD_MIN_PIXELS {
-            // Panics only where libtorch's own `conv_transpose2d` would (tch's `Module` API).
-            crate::conv_transpose2d_nchw_wgrad(&x, &w, self.stride, self.padding)
-                .unwrap_or_else(|e| panic!("transposed convolution: {e}"))
+            crate::conv_transpose2d_nchw_wgrad(&x, &w, self.stride, self.padding)?
         } else {
             let (s, p) = ([self.stride; 2], [self.padding; 2]);
-            x.conv_transpose2d(&w, None::<&Tensor>, s, p, [0, 0], 1, [1, 1])
+            x.f_conv_transpose2d(&w, None::<&Tensor>, s, p, [0, 0], 1, [1, 1])?
         };
         let y = pr.back(y);
-        match &self.bs {
-            Some(b) => y + b.view([1, -1, 1, 1]),
+        Ok(match &self.bs {
+            Some(b) => y.f_add(&b.f_view([1, -1, 1, 1])?)?,
             None => y,
-        }
+        })
     }
 }
 

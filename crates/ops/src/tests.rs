@@ -127,13 +127,17 @@ fn transposed_convolution_with_a_separate_bias_is_the_same_map() {
     let x = Tensor::randn([2, 4, 5, 5], (Kind::Float, Device::Cpu));
     let bs = layer.bs.as_ref().expect("bias");
     let reference = x.conv_transpose2d(&layer.ws, Some(bs), [2, 2], [1, 1], [0, 0], 1, [1, 1]);
-    let y = layer.forward(&x);
+    let y = layer.forward(&x).expect("forward");
     assert_eq!(y.size(), [2, 3, 10, 10]);
     assert!(max_abs(&y, &reference) < 1e-5);
     // Large maps take the NCHW weight-gradient path: same map, same gradients.
     let big = Tensor::randn([1, 4, 64, 64], (Kind::Float, Device::Cpu));
     let reference = big.conv_transpose2d(&layer.ws, Some(bs), [2, 2], [1, 1], [0, 0], 1, [1, 1]);
-    let y = layer.forward(&big);
+    let y = layer.forward(&big).expect("forward");
+    // A wrong channel count is an error, not a panic.
+    assert!(layer
+        .forward(&Tensor::zeros([1, 3, 5, 5], (Kind::Float, Device::Cpu)))
+        .is_err());
     assert!(max_abs(&y, &reference) < 1e-4);
     let w_grad = |y: &Tensor| {
         Tensor::run_backward(&[y.square().sum(Kind::Float)], &[&layer.ws], false, false)
