@@ -58,26 +58,34 @@ unsafe fn check(message: *mut c_char, op: &'static str) -> Result<()> {
     Err(OpsError::Shim { op, message: text })
 }
 
-fn no_result(op: &'static str) -> OpsError {
-    OpsError::Shim {
-        op,
-        message: "no result".into(),
+/// Runs a shim function that stores a new tensor through its last argument, and takes
+/// ownership of that tensor.
+fn new_tensor(
+    op: &'static str,
+    call: impl FnOnce(*mut *mut C_tensor) -> *mut c_char,
+) -> Result<Tensor> {
+    let mut out: *mut C_tensor = std::ptr::null_mut();
+    // SAFETY: `call` returns null or a shim message; on success the shim stored a new heap
+    // `at::Tensor*` in `out`, which `Tensor::from_ptr` owns from here on.
+    unsafe {
+        check(call(&mut out), op)?;
+        if out.is_null() {
+            return Err(OpsError::Shim {
+                op,
+                message: "no result".into(),
+            });
+        }
+        Ok(Tensor::from_ptr(out))
     }
 }
 
 /// LeakyReLU with negative slope `slope`: `x` where `x ≥ 0`, `slope · x` elsewhere, as
 /// libtorch's single fused kernel (tracked by autograd like any libtorch operation).
 pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
-    let mut out: *mut C_tensor = std::ptr::null_mut();
-    // SAFETY: `x.as_ptr()` is a live `at::Tensor*` for the duration of the call; on success the
-    // shim stores a new heap `at::Tensor*` in `out`, which `Tensor::from_ptr` takes ownership of.
-    unsafe {
-        check(ganaug_leaky_relu(x.as_ptr(), slope, &mut out), "leaky_relu")?;
-        if out.is_null() {
-            return Err(no_result("leaky_relu"));
-        }
-        Ok(Tensor::from_ptr(out))
-    }
+    // SAFETY: `x` is a live tensor for the duration of the call.
+    new_tensor("leaky_relu", |out| unsafe {
+        ganaug_leaky_relu(x.as_ptr(), slope, out)
+    })
 }
 
 /// A float dropout mask shaped and laid out like the CPU tensor `like`: 0 with probability
@@ -85,18 +93,10 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
 /// SplitMix64 hash seeded from libtorch's generator (so `tch::manual_seed` fixes it, for any
 /// thread count): 7 M values in ~2 ms where libtorch's serial Mersenne Twister takes ~35 ms.
 pub fn dropout_mask(like: &Tensor, p: f64) -> Result<Tensor> {
-    let mut out: *mut C_tensor = std::ptr::null_mut();
-    // SAFETY: as in `leaky_relu`: a live tensor in, a new owned tensor out.
-    unsafe {
-        check(
-            ganaug_dropout_mask(like.as_ptr(), p, &mut out),
-            "dropout_mask",
-        )?;
-        if out.is_null() {
-            return Err(no_result("dropout_mask"));
-        }
-        Ok(Tensor::from_ptr(out))
-    }
+    // SAFETY: `like` is a live tensor for the duration of the call.
+    new_tensor("dropout_mask", |out| unsafe {
+        ganaug_dropout_mask(like.as_ptr(), p, out)
+    })
 }
 
 /// `x.conv_transpose2d(w, None, stride, padding)` (square stride and padding, no bias, output
@@ -115,18 +115,10 @@ pub fn conv_transpose2d_nchw_wgrad(
     stride: i64,
     padding: i64,
 ) -> Result<Tensor> {
-    let mut out: *mut C_tensor = std::ptr::null_mut();
-    // SAFETY: as in `leaky_relu`: live tensors in, a new owned tensor out.
-    unsafe {
-        check(
-            ganaug_conv_transpose_nchw_wgrad(x.as_ptr(), w.as_ptr(), stride, padding, &mut out),
-            "conv_transpose2d_nchw_wgrad",
-        )?;
-        if out.is_null() {
-            return Err(no_result("conv_transpose2d_nchw_wgrad"));
-        }
-        Ok(Tensor::from_ptr(out))
-    }
+    // SAFETY: `x` and `w` are live tensors for the duration of the call.
+    new_tensor("conv_transpose2d_nchw_wgrad", |out| unsafe {
+        ganaug_conv_transpose_nchw_wgrad(x.as_ptr(), w.as_ptr(), stride, padding, out)
+    })
 }
 
 /// Hyper-parameters of [`adam_step`].

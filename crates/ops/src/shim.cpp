@@ -30,6 +30,21 @@ char* error_message(const char* what) {
     if (copy != nullptr) std::strcpy(copy, what);
     return copy;
 }
+
+// Runs `body`, turning any exception into a message for Rust (null when it succeeded).
+template <typename F>
+char* guarded(F&& body) {
+    try {
+        body();
+        return nullptr;
+    } catch (const c10::Error& e) {
+        return error_message(e.what_without_backtrace());
+    } catch (const std::exception& e) {
+        return error_message(e.what());
+    } catch (...) {
+        return error_message("unknown C++ exception");
+    }
+}
 }  // namespace
 
 // A transposed convolution (no bias) whose CPU weight gradient is computed from NCHW copies of
@@ -82,31 +97,17 @@ extern "C" {
 // `conv_transpose2d(x, w, stride, padding)` through `ConvTransposeNchwWgrad` (autograd-aware).
 char* ganaug_conv_transpose_nchw_wgrad(const at::Tensor* x, const at::Tensor* w, int64_t stride,
                                        int64_t padding, at::Tensor** out) {
-    try {
+    return guarded([&] {
         *out = new at::Tensor(ConvTransposeNchwWgrad::apply(*x, *w, stride, padding));
-        return nullptr;
-    } catch (const c10::Error& e) {
-        return error_message(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-        return error_message(e.what());
-    } catch (...) {
-        return error_message("unknown C++ exception in ganaug_conv_transpose_nchw_wgrad");
-    }
+    });
 }
 
 // `at::leaky_relu(x, slope)`: one fused kernel forward and backward (autograd records it like
 // any other ATen call).
 char* ganaug_leaky_relu(const at::Tensor* x, double slope, at::Tensor** out) {
-    try {
+    return guarded([&] {
         *out = new at::Tensor(at::leaky_relu(*x, slope));
-        return nullptr;
-    } catch (const c10::Error& e) {
-        return error_message(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-        return error_message(e.what());
-    } catch (...) {
-        return error_message("unknown C++ exception in ganaug_leaky_relu");
-    }
+    });
 }
 
 // One Adam step (PyTorch's update, no weight decay) over `n` parameters with libtorch's fused
@@ -115,7 +116,7 @@ char* ganaug_leaky_relu(const at::Tensor* x, double slope, at::Tensor** out) {
 char* ganaug_adam_step(at::Tensor* const* params, const at::Tensor* const* grads,
                        at::Tensor* const* exp_avgs, at::Tensor* const* exp_avg_sqs, int64_t n,
                        double step, double lr, double beta1, double beta2, double eps) {
-    try {
+    return guarded([&] {
         std::vector<at::Tensor> p, g, m, v, steps;
         for (int64_t i = 0; i < n; ++i) {
             const at::Tensor& param = *params[i];
@@ -135,14 +136,7 @@ char* ganaug_adam_step(at::Tensor* const* params, const at::Tensor* const* grads
         }
         at::_fused_adam_(p, g, m, v, {}, steps, lr, beta1, beta2, /*weight_decay=*/0.0, eps,
                          /*amsgrad=*/false, /*maximize=*/false);
-        return nullptr;
-    } catch (const c10::Error& e) {
-        return error_message(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-        return error_message(e.what());
-    } catch (...) {
-        return error_message("unknown C++ exception in ganaug_adam_step");
-    }
+    });
 }
 
 // A dropout mask for a dense float CPU tensor shaped and laid out like `like`: each value is 0
@@ -152,7 +146,7 @@ char* ganaug_adam_step(at::Tensor* const* params, const at::Tensor* const* grads
 // `manual_seed`, identical for any thread count, and one multiply-xorshift chain per four
 // values instead of libtorch's serial Mersenne Twister per value.
 char* ganaug_dropout_mask(const at::Tensor* like, double p, at::Tensor** out) {
-    try {
+    return guarded([&] {
         TORCH_CHECK(p >= 0.0 && p < 1.0, "dropout probability must be in [0, 1), got ", p);
         TORCH_CHECK(like->device().is_cpu(), "dropout_mask: CPU tensors only");
         at::Tensor mask = at::empty_like(*like, like->options().dtype(at::kFloat));
@@ -178,14 +172,7 @@ char* ganaug_dropout_mask(const at::Tensor* like, double p, at::Tensor** out) {
             }
         });
         *out = new at::Tensor(mask);
-        return nullptr;
-    } catch (const c10::Error& e) {
-        return error_message(e.what_without_backtrace());
-    } catch (const std::exception& e) {
-        return error_message(e.what());
-    } catch (...) {
-        return error_message("unknown C++ exception in ganaug_dropout_mask");
-    }
+    });
 }
 
 void ganaug_free_error(char* message) { std::free(message); }
