@@ -8,7 +8,7 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
-use crate::layers::{conv, Conv};
+use ganaug_ops::{conv, Conv, Precision};
 
 /// One MBConv block: `(kernel, stride, expand ratio, in, out)`.
 const BLOCKS: [(i64, i64, i64, i64, i64); 16] = [
@@ -113,7 +113,7 @@ pub(crate) struct EfficientNetLite0Features {
 impl EfficientNetLite0Features {
     pub(crate) const DIM: i64 = 1280;
 
-    pub(crate) fn new(p: &nn::Path, bf16: bool) -> Self {
+    pub(crate) fn new(p: &nn::Path, pr: Precision) -> Self {
         let blocks = BLOCKS
             .iter()
             .enumerate()
@@ -123,16 +123,16 @@ impl EfficientNetLite0Features {
                 MbConv {
                     expand: (e != 1).then(|| {
                         (
-                            conv(&b / "_expand_conv", c_in, mid, 1, 1, 0, 1, false, bf16),
+                            conv(&b / "_expand_conv", c_in, mid, 1, 1, 0, 1, false, pr),
                             bn(&b / "_bn0", mid),
                         )
                     }),
                     depthwise: (
-                        conv(&b / "_depthwise_conv", mid, mid, k, s, 0, mid, false, bf16),
+                        conv(&b / "_depthwise_conv", mid, mid, k, s, 0, mid, false, pr),
                         bn(&b / "_bn1", mid),
                     ),
                     project: (
-                        conv(&b / "_project_conv", mid, c_out, 1, 1, 0, 1, false, bf16),
+                        conv(&b / "_project_conv", mid, c_out, 1, 1, 0, 1, false, pr),
                         bn(&b / "_bn2", c_out),
                     ),
                     kernel: k,
@@ -144,12 +144,12 @@ impl EfficientNetLite0Features {
             .collect();
         EfficientNetLite0Features {
             stem: (
-                conv(p / "_conv_stem", 3, 32, 3, 2, 0, 1, false, bf16),
+                conv(p / "_conv_stem", 3, 32, 3, 2, 0, 1, false, pr),
                 bn(p / "_bn0", 32),
             ),
             blocks,
             head: (
-                conv(p / "_conv_head", 320, 1280, 1, 1, 0, 1, false, bf16),
+                conv(p / "_conv_head", 320, 1280, 1, 1, 0, 1, false, pr),
                 bn(p / "_bn1", 1280),
             ),
         }

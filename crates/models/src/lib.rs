@@ -36,7 +36,6 @@
 
 mod efficientnet;
 mod error;
-mod layers;
 mod model;
 mod nets;
 mod sgd;

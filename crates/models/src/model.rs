@@ -209,7 +209,7 @@ impl Classifier {
         cfg.validate()?;
         let vs = nn::VarStore::new(device);
         let root = vs.root();
-        let lp = cfg.bf16;
+        let lp = ganaug_ops::Precision::from_bf16(cfg.bf16);
         let imagenet = || -> Result<InputNorm> {
             let stats = |v: [f32; 3]| -> Result<Tensor> {
                 Ok(Tensor::f_from_slice(&v)?
@@ -247,7 +247,7 @@ impl Classifier {
         if cfg.channels_last {
             tch::no_grad(|| -> Result<()> {
                 for (_, mut w) in vs.variables().into_iter().filter(|(_, t)| t.dim() == 4) {
-                    let cl = to_channels_last(&w)?;
+                    let cl = ganaug_ops::to_channels_last(&w)?;
                     w.f_set_data(&cl)?;
                 }
                 Ok(())
@@ -346,7 +346,7 @@ impl Classifier {
                 .f_expand([-1, 3, -1, -1], false)?,
         };
         if self.cfg.channels_last {
-            to_channels_last(&x)
+            Ok(ganaug_ops::to_channels_last(&x)?)
         } else {
             Ok(x.f_contiguous()?)
         }
@@ -519,10 +519,6 @@ impl Classifier {
         io::copy_into_vars(&self.vs.variables(), saved, &rules, path)?;
         Ok(())
     }
-}
-
-fn to_channels_last(x: &Tensor) -> Result<Tensor> {
-    Ok(ganaug_ops::to_channels_last(x)?)
 }
 
 pub(crate) fn config_json<T: Serialize>(v: &T) -> Result<String> {

@@ -4,7 +4,7 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use crate::layers::{conv, dense, Conv, Dense};
+use ganaug_ops::{conv, dense, Conv, Dense, Precision};
 
 fn bn(p: nn::Path, c: i64, eps: f64) -> nn::BatchNorm {
     let cfg = nn::BatchNormConfig {
@@ -25,7 +25,7 @@ pub(crate) struct PaperCnnFeatures {
 impl PaperCnnFeatures {
     pub(crate) const FILTERS: [i64; 5] = [32, 32, 64, 64, 128];
 
-    pub(crate) fn new(p: &nn::Path, bf16: bool) -> Self {
+    pub(crate) fn new(p: &nn::Path, pr: Precision) -> Self {
         let f = p / "features";
         let mut c_in = 1;
         let blocks = Self::FILTERS
@@ -33,7 +33,7 @@ impl PaperCnnFeatures {
             .enumerate()
             .map(|(i, &c)| {
                 let block = (
-                    conv(&f / (4 * i), c_in, c, 3, 1, 1, 1, true, bf16),
+                    conv(&f / (4 * i), c_in, c, 3, 1, 1, 1, true, pr),
                     bn(&f / (4 * i + 1), c, 1e-5),
                 );
                 c_in = c;
@@ -79,7 +79,7 @@ impl Vgg16Features {
     ];
     pub(crate) const DIM: i64 = 512 * 7 * 7;
 
-    pub(crate) fn new(p: &nn::Path, bf16: bool) -> Self {
+    pub(crate) fn new(p: &nn::Path, pr: Precision) -> Self {
         let f = p / "features";
         let (mut c_in, mut idx) = (3, 0);
         let mut layers = Vec::new();
@@ -88,7 +88,7 @@ impl Vgg16Features {
                 layers.push(None);
                 idx += 1;
             } else {
-                layers.push(Some(conv(&f / idx, c_in, c, 3, 1, 1, 1, true, bf16)));
+                layers.push(Some(conv(&f / idx, c_in, c, 3, 1, 1, 1, true, pr)));
                 c_in = c;
                 idx += 2; // conv, ReLU
             }
@@ -118,20 +118,20 @@ struct Bottleneck {
 }
 
 impl Bottleneck {
-    fn new(p: &nn::Path, c_in: i64, planes: i64, stride: i64, bf16: bool) -> Self {
+    fn new(p: &nn::Path, c_in: i64, planes: i64, stride: i64, pr: Precision) -> Self {
         let out = planes * 4;
         let downsample = (stride != 1 || c_in != out).then(|| {
             let d = p / "downsample";
             (
-                conv(&d / 0, c_in, out, 1, stride, 0, 1, false, bf16),
+                conv(&d / 0, c_in, out, 1, stride, 0, 1, false, pr),
                 bn(&d / 1, out, 1e-5),
             )
         });
         Bottleneck {
             convs: [
-                conv(p / "conv1", c_in, planes, 1, 1, 0, 1, false, bf16),
-                conv(p / "conv2", planes, planes, 3, stride, 1, 1, false, bf16),
-                conv(p / "conv3", planes, out, 1, 1, 0, 1, false, bf16),
+                conv(p / "conv1", c_in, planes, 1, 1, 0, 1, false, pr),
+                conv(p / "conv2", planes, planes, 3, stride, 1, 1, false, pr),
+                conv(p / "conv3", planes, out, 1, 1, 0, 1, false, pr),
             ],
             bns: [
                 bn(p / "bn1", planes, 1e-5),
@@ -172,7 +172,7 @@ pub(crate) struct ResNet50Features {
 impl ResNet50Features {
     pub(crate) const DIM: i64 = 2048;
 
-    pub(crate) fn new(p: &nn::Path, bf16: bool) -> Self {
+    pub(crate) fn new(p: &nn::Path, pr: Precision) -> Self {
         let mut blocks = Vec::new();
         let mut c_in = 64;
         for (layer, (planes, n)) in [(64, 3), (128, 4), (256, 6), (512, 3)]
@@ -182,12 +182,12 @@ impl ResNet50Features {
             let lp = p / format!("layer{}", layer + 1);
             for i in 0..n {
                 let stride = if i == 0 && layer > 0 { 2 } else { 1 };
-                blocks.push(Bottleneck::new(&(&lp / i), c_in, planes, stride, bf16));
+                blocks.push(Bottleneck::new(&(&lp / i), c_in, planes, stride, pr));
                 c_in = planes * 4;
             }
         }
         ResNet50Features {
-            conv1: conv(p / "conv1", 3, 64, 7, 2, 3, 1, false, bf16),
+            conv1: conv(p / "conv1", 3, 64, 7, 2, 3, 1, false, pr),
             bn1: bn(p / "bn1", 64, 1e-5),
             blocks,
         }
@@ -221,11 +221,11 @@ pub(crate) struct DenseHead {
 }
 
 impl DenseHead {
-    pub(crate) fn new(p: &nn::Path, dim: i64, n_classes: i64, dropout: f64, bf16: bool) -> Self {
+    pub(crate) fn new(p: &nn::Path, dim: i64, n_classes: i64, dropout: f64, pr: Precision) -> Self {
         DenseHead {
-            fc1: dense(p / 1, dim, 256, bf16),
-            fc2: dense(p / 4, 256, 128, bf16),
-            out: dense(p / 6, 128, n_classes, bf16),
+            fc1: dense(p / 1, dim, 256, pr),
+            fc2: dense(p / 4, 256, 128, pr),
+            out: dense(p / 6, 128, n_classes, pr),
             dropout,
         }
     }
