@@ -124,10 +124,12 @@ fn main() -> Result<()> {
         }
     };
     let device = args.device.resolve()?;
-    // Faster steps for more memory: not for the 256² paper preset on a CPU (see `init_process`).
-    if !(args.preset == "paper" && device == tch::Device::Cpu) {
-        ganaug::init_process();
-    }
+    let largest = cfg
+        .models
+        .iter()
+        .map(|m| m.image_size)
+        .fold(cfg.gan.gan.size, i64::max);
+    ganaug::init_process_for(device, largest);
     println!("device: {device:?}");
     let out = args
         .out

@@ -192,12 +192,9 @@ fn train_one(
 fn main() -> Result<()> {
     let args = Args::parse();
     let device = args.device.resolve()?;
-    // Faster steps for more memory: not for the 256² paper GAN on a CPU (see `init_process`).
-    if !(matches!(args.preset, Preset::Paper) && device == tch::Device::Cpu) {
-        ganaug::init_process();
-    }
-    println!("device: {device:?}");
     let (probe, _) = configs(&args, 2);
+    ganaug::init_process_for(device, probe.size);
+    println!("device: {device:?}");
     let data = load_train(&args, probe.size as u32, device)?;
     println!(
         "training data: {} ({} images, per class {:?})",

@@ -33,17 +33,28 @@ pub use ganaug_ops as ops;
 pub mod device;
 pub mod repro;
 
-/// Process set-up the examples and benches run: unless `GANAUG_DEFAULT_MALLOC` is set, tells
-/// glibc's allocator to keep freed memory for reuse ([`ops::keep_freed_memory`]: large per-step
-/// activations otherwise come back as fresh, page-faulted memory each step). Returns whether the
-/// setting is in effect.
-///
-/// It trades memory for speed: on the development CPU the paper GAN at 256² ran an epoch 21%
-/// faster with it but peaked at 15.4 GB instead of 5.6 GB (the heap fragments around huge
-/// tensors), while the `cpu` preset went from 2.8 to 3.6 GB. The examples therefore skip it for
-/// the `paper` preset on a CPU.
+/// Process set-up the benches and small examples run: unless `GANAUG_DEFAULT_MALLOC` is set,
+/// tells glibc's allocator to keep freed memory for reuse ([`ops::keep_freed_memory`]: large
+/// per-step activations otherwise come back as fresh, page-faulted memory each step). Returns
+/// whether the setting is in effect. Programs that train on images should call
+/// [`init_process_for`] instead.
 pub fn init_process() -> bool {
     std::env::var_os("GANAUG_DEFAULT_MALLOC").is_none() && ops::keep_freed_memory()
+}
+
+/// Images from this side up, on a CPU, make [`init_process_for`] leave the allocator alone.
+pub const KEEP_FREED_MEMORY_MAX_SIZE: i64 = 255;
+
+/// [`init_process`] where it pays: it trades memory for speed, and on a CPU with images of 256²
+/// and more the heap fragments around the huge tensors (the paper GAN at 256² ran an epoch 21%
+/// faster with it but peaked at 15.4 GB instead of 5.6 GB on the development CPU, while the
+/// `cpu` preset at 64² went from 2.8 to 3.6 GB). On a GPU the host holds no activations.
+/// `largest_image` is the side of the largest images the program will train on.
+pub fn init_process_for(device: tch::Device, largest_image: i64) -> bool {
+    if device == tch::Device::Cpu && largest_image > KEEP_FREED_MEMORY_MAX_SIZE {
+        return false;
+    }
+    init_process()
 }
 
 /// The libtorch version this build linked against (`None` if the build could not tell).
@@ -51,3 +62,14 @@ pub const LIBTORCH_VERSION: Option<&str> = option_env!("GANAUG_LIBTORCH_VERSION"
 
 /// The folder of the libtorch libraries this build linked against (its rpath).
 pub const LIBTORCH_LIB_DIR: Option<&str> = option_env!("GANAUG_LIBTORCH_LIB");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_images_on_a_cpu_keep_the_default_allocator() {
+        assert!(!init_process_for(tch::Device::Cpu, 256));
+        assert!(!init_process_for(tch::Device::Cpu, 512));
+    }
+}
