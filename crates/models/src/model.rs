@@ -245,13 +245,9 @@ impl Classifier {
         };
         let head = DenseHead::new(&(&root / "head"), dim, cfg.n_classes, cfg.dropout, lp);
         if cfg.channels_last {
-            tch::no_grad(|| -> Result<()> {
-                for (_, mut w) in vs.variables().into_iter().filter(|(_, t)| t.dim() == 4) {
-                    let cl = ganaug_ops::to_channels_last(&w)?;
-                    w.f_set_data(&cl)?;
-                }
-                Ok(())
-            })?;
+            for (_, w) in vs.variables().into_iter().filter(|(_, t)| t.dim() == 4) {
+                ganaug_ops::set_channels_last(&w)?;
+            }
         }
         let mut params: Vec<String> = vs
             .variables()

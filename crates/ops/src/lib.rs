@@ -57,6 +57,14 @@ pub fn to_channels_last(x: &Tensor) -> Result<Tensor> {
     Ok(out)
 }
 
+/// Gives a `[N, C, H, W]` variable channels-last strides in place: same values, same tensor
+/// (optimisers and var stores holding it see the new layout).
+pub fn set_channels_last(var: &Tensor) -> Result<()> {
+    let cl = to_channels_last(var)?;
+    tch::no_grad(|| var.shallow_clone().f_set_data(&cl))?;
+    Ok(())
+}
+
 /// Whether `x` is `[N, C, H, W]` with channels-last strides.
 pub fn is_channels_last(x: &Tensor) -> bool {
     let (s, st) = (x.size(), x.stride());

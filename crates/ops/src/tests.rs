@@ -117,6 +117,11 @@ fn channels_last_copies_values_with_nhwc_strides() {
     assert!(is_channels_last(&cl) && !is_channels_last(&part));
     assert_eq!(max_abs(&cl, &part), 0.0);
     assert!(to_channels_last(&Tensor::zeros([3, 4], (Kind::Float, Device::Cpu))).is_err());
+    // In place: the same variable, now channels-last, values unchanged.
+    let var = x.copy().set_requires_grad(true);
+    let alias = var.shallow_clone();
+    set_channels_last(&var).expect("in place");
+    assert!(is_channels_last(&alias) && max_abs(&alias, &x) == 0.0 && alias.requires_grad());
 }
 
 #[test]
