@@ -96,3 +96,105 @@ fn gan_and_classifier_train_on_the_gpu() {
     let p = predict(&m, &splits.test).expect("predict");
     assert_eq!(p.probs.nrows(), splits.test.len());
 }
+
+/// Runs `f` on CPU copies and on GPU copies of the same inputs (each made a leaf that needs a
+/// gradient) and returns the largest difference over the outputs and the inputs' gradients,
+/// each relative to that tensor's largest CPU magnitude: libtorch lets cuDNN compute float
+/// convolutions in TF32 (10-bit mantissa), so sums over thousands of terms differ by ~1e-3 of
+/// their scale, while a wrong layout or a missing term differs by order one.
+fn cpu_gpu_gap(inputs: &[Tensor], f: impl Fn(&[Tensor]) -> Tensor) -> f64 {
+    let run = |device: Device| {
+        let xs: Vec<Tensor> = inputs
+            .iter()
+            .map(|t| t.to_device(device).detach().set_requires_grad(true))
+            .collect();
+        let y = f(&xs);
+        // A fixed, non-uniform upstream gradient so every output element matters.
+        let w = Tensor::arange(y.numel() as i64, (Kind::Float, device))
+            .remainder(7.0)
+            .view(y.size().as_slice());
+        (&y * &w).sum(Kind::Float).backward();
+        let mut out = vec![y.detach().to_device(Device::Cpu)];
+        out.extend(xs.iter().map(|x| x.grad().to_device(Device::Cpu)));
+        out
+    };
+    let (a, b) = (run(Device::Cpu), run(gpu()));
+    a.iter()
+        .zip(&b)
+        .map(|(a, b)| {
+            let scale = a.abs().max().double_value(&[]).max(1e-6);
+            (a - b).abs().max().double_value(&[]) / scale
+        })
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn ganaug_ops_agree_on_cpu_and_gpu_with_their_gradients() {
+    use ganaug::ops;
+    tch::manual_seed(3);
+    let x = Tensor::randn([2, 8, 20, 20], (Kind::Float, Device::Cpu));
+    let gap = cpu_gpu_gap(&[x.shallow_clone()], |t| {
+        ops::leaky_relu(&t[0], 0.2).expect("leaky_relu")
+    });
+    assert!(
+        gap < 1e-4,
+        "leaky_relu: CPU vs GPU differ by {gap} of the scale"
+    );
+
+    let w7 = Tensor::randn([1, 8, 7, 7], (Kind::Float, Device::Cpu)) * 0.1;
+    let b = Tensor::randn([1], (Kind::Float, Device::Cpu));
+    let gap = cpu_gpu_gap(&[x.shallow_clone(), w7, b], |t| {
+        ops::conv2d_one_output(&t[0], &t[1], Some(&t[2])).expect("conv2d_one_output")
+    });
+    assert!(
+        gap < 1e-2,
+        "conv2d_one_output: CPU vs GPU differ by {gap} of the scale"
+    );
+
+    // 64×64 input: the size at which the layers take the NCHW weight-gradient function.
+    let xl = Tensor::randn([2, 4, 64, 64], (Kind::Float, Device::Cpu));
+    let wt = Tensor::randn([4, 3, 4, 4], (Kind::Float, Device::Cpu)) * 0.1;
+    let gap = cpu_gpu_gap(&[xl, wt], |t| {
+        ops::conv_transpose2d_nchw_wgrad(&t[0], &t[1], 2, 1).expect("conv_transpose")
+    });
+    assert!(
+        gap < 1e-2,
+        "conv_transpose2d_nchw_wgrad: CPU vs GPU differ by {gap} of the scale"
+    );
+
+    // One fused Adam step from the same state on both devices.
+    let hyper = ops::AdamHyper {
+        lr: 1e-2,
+        betas: (0.5, 0.999),
+        eps: 1e-8,
+    };
+    let state: Vec<Tensor> = (0..4)
+        .map(|_| Tensor::randn([5, 3], (Kind::Float, Device::Cpu)))
+        .collect();
+    let step_on = |device: Device| {
+        // Deep copies: `to_device` to the CPU would alias the CPU state the step updates.
+        let [p, g, m, v] = [0, 1, 2, 3].map(|i| state[i].to_device(device).copy());
+        let v = v.abs();
+        ops::adam_step(&[p.shallow_clone()], &[g], &[m], &[v], 3, hyper).expect("adam");
+        p.to_device(Device::Cpu)
+    };
+    let gap = (step_on(Device::Cpu) - step_on(gpu()))
+        .abs()
+        .max()
+        .double_value(&[]);
+    assert!(gap < 1e-5, "adam_step: CPU vs GPU differ by {gap}");
+
+    // Dropout on the GPU is libtorch's: zeros at about the rate asked, mean kept.
+    let ones = Tensor::ones([1 << 20], (Kind::Float, gpu()));
+    let d = ops::dropout(&ones, 0.4, true).expect("dropout");
+    let zeros = d
+        .eq(0.0)
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[]);
+    let mean = d.mean(Kind::Float).double_value(&[]);
+    assert!(
+        (zeros - 0.4).abs() < 0.01 && (mean - 1.0).abs() < 0.01,
+        "{zeros} {mean}"
+    );
+}
