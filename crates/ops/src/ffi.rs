@@ -39,6 +39,11 @@ extern "C" {
         padding: i64,
         out: *mut *mut C_tensor,
     ) -> *mut c_char;
+    fn ganaug_conv_one_output(
+        x: *const C_tensor,
+        w: *const C_tensor,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
     fn ganaug_free_error(message: *mut c_char);
 }
 
@@ -85,6 +90,15 @@ pub fn leaky_relu(x: &Tensor, slope: f64) -> Result<Tensor> {
     // SAFETY: `x` is a live tensor for the duration of the call.
     new_tensor("leaky_relu", |out| unsafe {
         ganaug_leaky_relu(x.as_ptr(), slope, out)
+    })
+}
+
+/// `x.conv2d(w, None, 1, k / 2)` for `w: [1, C, k, k]` (odd `k`), differentiable, as batched
+/// matrix products and `col2im` / `im2col` (see [`crate::conv2d_one_output`]).
+pub(crate) fn conv_one_output(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    // SAFETY: `x` and `w` are live tensors for the duration of the call.
+    new_tensor("conv2d_one_output", |out| unsafe {
+        ganaug_conv_one_output(x.as_ptr(), w.as_ptr(), out)
     })
 }
 

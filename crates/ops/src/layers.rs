@@ -121,10 +121,11 @@ impl Module for Conv {
 }
 
 /// Input maps of at least this many pixels take [`crate::conv_transpose2d_nchw_wgrad`]'s weight
-/// gradient. Measured on the development CPU (batch 32, 128 → 128 channels, 4×4, stride 2):
-/// 32² inputs 281 ms channels-last against 246 + 57 ms of copies in NCHW (no gain), 64² inputs
-/// 1.01 s against 0.60 + 0.20 s, 128² inputs 7.6 s against 2.8 + 1.8 s.
-const NCHW_WGRAD_MIN_PIXELS: i64 = 64 * 64;
+/// gradient. Measured on the development CPU with the allocator set up as the examples do
+/// (batch 32, 128 → 128 channels, 4×4, stride 2): 16² inputs 35.0 ms channels-last against 35.4
+/// ms in NCHW with the copies (no gain); 32² inputs 165 ms against 149 ms; 128² inputs 7.6 s
+/// against 2.8 + 1.8 s.
+const NCHW_WGRAD_MIN_PIXELS: i64 = 32 * 32;
 
 /// A 2-D transposed convolution (`p.weight` `[C_in, C_out, k, k]`, `p.bias` `[C_out]`).
 ///

@@ -92,6 +92,61 @@ struct ConvTransposeNchwWgrad : public torch::autograd::Function<ConvTransposeNc
     }
 };
 
+// A stride-1 "same" convolution from C channels to one (odd k), as batched matrix products and
+// col2im / im2col with every layout chosen here: forward, each image's [k², C] × [C, H·W]
+// product (a view of a channels-last or NCHW input, no copy) gives col2im its columns directly;
+// backward, the input gradient comes out in the input's own layout and the weight gradient from
+// the same columns. libtorch's generic matmul instead copies the columns (and their gradient)
+// into place, and oneDNN's direct convolution is slower still for one output channel.
+struct ConvOneOutput : public torch::autograd::Function<ConvOneOutput> {
+    static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                              const at::Tensor& w) {
+        const int64_t n = x.size(0), c = x.size(1), h = x.size(2), wd = x.size(3), k = w.size(2);
+        const bool cl = x.suggest_memory_format() == at::MemoryFormat::ChannelsLast;
+        // Taps in col2im's order: col2im sums column (dy, dx) into pixel p + (dy, dx) - k/2, a
+        // transposed correlation, so the kernel is flipped to make it a correlation again.
+        const at::Tensor taps = w.flip({2, 3}).reshape({c, k * k}).t().contiguous();  // [k², C]
+        // [N, C, H·W]: a view of either layout (strides (HWC, 1, C) when channels-last).
+        const at::Tensor pixels = cl ? x.permute({0, 2, 3, 1}).reshape({n, h * wd, c}).transpose(1, 2)
+                                     : x.reshape({n, c, h * wd});
+        const at::Tensor cols = at::bmm(taps.expand({n, k * k, c}), pixels);  // [N, k², H·W]
+        ctx->save_for_backward({pixels, taps});
+        ctx->saved_data["h"] = h;
+        ctx->saved_data["w"] = wd;
+        ctx->saved_data["cl"] = cl;
+        return at::col2im(cols, {h, wd}, {k, k}, {1, 1}, {k / 2, k / 2}, {1, 1});
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        const auto saved = ctx->get_saved_variables();
+        const at::Tensor& pixels = saved[0];  // [N, C, H·W]
+        const at::Tensor& taps = saved[1];    // [k², C]
+        const int64_t h = ctx->saved_data["h"].toInt(), wd = ctx->saved_data["w"].toInt();
+        const bool cl = ctx->saved_data["cl"].toBool();
+        const int64_t n = pixels.size(0), c = pixels.size(1), kk = taps.size(0);
+        const int64_t k = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(kk))));
+        // [N, k², H·W]: the output gradient at every tap's offset.
+        const at::Tensor gcols =
+            at::im2col(grads[0].contiguous(), {k, k}, {1, 1}, {k / 2, k / 2}, {1, 1});
+        at::Tensor gx, gw;
+        if (ctx->needs_input_grad(0)) {
+            if (cl) {  // [N, H·W, C] = channels-last memory
+                gx = at::bmm(gcols.transpose(1, 2), taps.expand({n, kk, c}))
+                         .view({n, h, wd, c})
+                         .permute({0, 3, 1, 2});
+            } else {  // [N, C, H·W]
+                gx = at::bmm(taps.t().expand({n, c, kk}), gcols).view({n, c, h, wd});
+            }
+        }
+        if (ctx->needs_input_grad(1)) {
+            // Σ over images of [k², H·W] × [H·W, C], back to the weight's [1, C, k, k].
+            gw = at::bmm(gcols, pixels.transpose(1, 2)).sum(0).t().reshape({1, c, k, k}).flip({2, 3});
+        }
+        return {gx, gw};
+    }
+};
+
 extern "C" {
 
 // `conv_transpose2d(x, w, stride, padding)` through `ConvTransposeNchwWgrad` (autograd-aware).
@@ -99,6 +154,16 @@ char* ganaug_conv_transpose_nchw_wgrad(const at::Tensor* x, const at::Tensor* w,
                                        int64_t padding, at::Tensor** out) {
     return guarded([&] {
         *out = new at::Tensor(ConvTransposeNchwWgrad::apply(*x, *w, stride, padding));
+    });
+}
+
+// `conv2d(x, w, padding = k / 2)` for `w: [1, C, k, k]` through `ConvOneOutput` (autograd-aware).
+char* ganaug_conv_one_output(const at::Tensor* x, const at::Tensor* w, at::Tensor** out) {
+    return guarded([&] {
+        TORCH_CHECK(x->dim() == 4 && w->dim() == 4 && w->size(0) == 1 && w->size(1) == x->size(1) &&
+                        w->size(2) == w->size(3) && w->size(2) % 2 == 1,
+                    "conv_one_output: x [N, C, H, W] and weight [1, C, k, k] with odd k expected");
+        *out = new at::Tensor(ConvOneOutput::apply(*x, *w));
     });
 }
 

@@ -29,10 +29,19 @@ fn leaky_relu_reports_libtorch_errors() {
 fn conv2d_one_output_matches_the_convolution_and_its_gradients() {
     tch::manual_seed(1);
     let opts = (Kind::Float, Device::Cpu);
-    for (k, c, h, w) in [(7, 5, 9, 11), (3, 2, 4, 4), (1, 3, 2, 5)] {
-        let x = to_channels_last(&Tensor::randn([2, c, h, w], opts))
-            .expect("layout")
-            .set_requires_grad(true);
+    for (k, c, h, w, cl) in [
+        (7, 5, 9, 11, true),
+        (7, 5, 9, 11, false),
+        (3, 2, 4, 4, true),
+        (1, 3, 2, 5, false),
+    ] {
+        let x = Tensor::randn([2, c, h, w], opts);
+        let x = if cl {
+            to_channels_last(&x).expect("layout")
+        } else {
+            x
+        };
+        let x = x.set_requires_grad(true);
         let wt = Tensor::randn([1, c, k, k], opts).set_requires_grad(true);
         let b = Tensor::randn([1], opts).set_requires_grad(true);
         let reference = x.conv2d(&wt, Some(&b), [1, 1], [k / 2, k / 2], [1, 1], 1);
@@ -48,12 +57,15 @@ fn conv2d_one_output_matches_the_convolution_and_its_gradients() {
                 false,
             )
         };
-        for (g, r) in grads(&ours).iter().zip(grads(&reference).iter()) {
+        let ours_grads = grads(&ours);
+        for (g, r) in ours_grads.iter().zip(grads(&reference).iter()) {
             assert!(
                 max_abs(g, r) < 1e-3 * (1.0 + r.abs().max().double_value(&[])),
-                "k={k}"
+                "k={k}, channels-last {cl}"
             );
         }
+        // The input gradient keeps the input's layout (no conversion before the layer below).
+        assert_eq!(is_channels_last(&ours_grads[0]), cl, "k={k}");
     }
 }
 
