@@ -310,6 +310,15 @@ impl Generator {
         }
     }
 
+    /// [`Self::up`] followed by LeakyReLU(0.2), bias and activation fused where they can be.
+    fn up_leaky(&self, conv: &ConvTranspose, h: &Tensor) -> Result<Tensor> {
+        if self.cfg.subpixel {
+            leaky(&self.up(conv, h)?)
+        } else {
+            Ok(conv.forward_leaky_relu(h, 0.2)?)
+        }
+    }
+
     /// The paper generator's 7×7 output convolution to one channel, as the matrix product +
     /// `col2im` form of `ganaug-ops` (half the time of oneDNN's direct kernel on a CPU; see
     /// [`ganaug_ops::conv2d_one_output`]).
@@ -355,8 +364,8 @@ impl Generator {
                 let c = self.cfg.paper_fc_channels;
                 let h = leaky(&fc.forward(&z))?.f_view([-1, c, s / 4, s / 4])?;
                 let h = self.cfg.layout(&h)?;
-                let h = leaky(&self.up(up1, &h)?)?;
-                let h = leaky(&self.up(up2, &h)?)?;
+                let h = self.up_leaky(up1, &h)?;
+                let h = self.up_leaky(up2, &h)?;
                 self.out_layer(out, &h)?.sigmoid()
             }
             GenBody::Dcgan { ups } => {

@@ -44,6 +44,12 @@ extern "C" {
         w: *const C_tensor,
         out: *mut *mut C_tensor,
     ) -> *mut c_char;
+    fn ganaug_bias_leaky_relu(
+        x: *const C_tensor,
+        bias: *const C_tensor,
+        slope: c_double,
+        out: *mut *mut C_tensor,
+    ) -> *mut c_char;
     fn ganaug_free_error(message: *mut c_char);
 }
 
@@ -99,6 +105,15 @@ pub(crate) fn conv_one_output(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     // SAFETY: `x` and `w` are live tensors for the duration of the call.
     new_tensor("conv2d_one_output", |out| unsafe {
         ganaug_conv_one_output(x.as_ptr(), w.as_ptr(), out)
+    })
+}
+
+/// `leaky_relu(x + bias[channel], slope)` fused forward and backward; float CPU tensors only,
+/// `slope ≥ 0` (see [`crate::bias_leaky_relu`]).
+pub(crate) fn fused_bias_leaky_relu(x: &Tensor, bias: &Tensor, slope: f64) -> Result<Tensor> {
+    // SAFETY: `x` and `bias` are live tensors for the duration of the call.
+    new_tensor("bias_leaky_relu", |out| unsafe {
+        ganaug_bias_leaky_relu(x.as_ptr(), bias.as_ptr(), slope, out)
     })
 }
 

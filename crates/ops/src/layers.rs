@@ -190,6 +190,21 @@ impl ConvTranspose {
     /// # Shapes
     /// `x: [N, C_in, H, W]` → `[N, C_out, (H − 1)·stride − 2·padding + k, …]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        let y = self.without_bias(x)?;
+        Ok(match &self.bs {
+            Some(b) => y.f_add(&b.f_view([1, -1, 1, 1])?)?,
+            None => y,
+        })
+    }
+
+    /// `leaky_relu(self.forward(x), slope)`, with the bias and the activation fused into one
+    /// pass each way where [`crate::bias_leaky_relu`] can.
+    pub fn forward_leaky_relu(&self, x: &Tensor, slope: f64) -> Result<Tensor> {
+        crate::bias_leaky_relu(&self.without_bias(x)?, self.bs.as_ref(), slope)
+    }
+
+    /// The transposed convolution without the bias, in `f32`.
+    fn without_bias(&self, x: &Tensor) -> Result<Tensor> {
         let pr = self.precision;
         let (x, w) = (pr.cast(x), pr.cast(&self.ws));
         let size = x.size();
@@ -199,11 +214,7 @@ impl ConvTranspose {
             let (s, p) = ([self.stride; 2], [self.padding; 2]);
             x.f_conv_transpose2d(&w, None::<&Tensor>, s, p, [0, 0], 1, [1, 1])?
         };
-        let y = pr.back(y);
-        Ok(match &self.bs {
-            Some(b) => y.f_add(&b.f_view([1, -1, 1, 1])?)?,
-            None => y,
-        })
+        Ok(pr.back(y))
     }
 }
 

@@ -6,6 +6,7 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <ATen/Parallel.h>
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -147,6 +148,128 @@ struct ConvOneOutput : public torch::autograd::Function<ConvOneOutput> {
     }
 };
 
+namespace {
+// Branch-free (vectorisable) inner loops of `BiasLeakyRelu`: random signs made the compiler's
+// branchy version mispredict on every other value. For 0 ≤ s ≤ 1, leaky(v) = max(v, 0) +
+// s·min(v, 0) exactly.
+void bias_leaky_row(const float* __restrict x, const float* __restrict b, float* __restrict y,
+                    int64_t len, float s) {
+    for (int64_t k = 0; k < len; ++k) {
+        const float v = x[k] + b[k];
+        y[k] = std::max(v, 0.0f) + s * std::min(v, 0.0f);
+    }
+}
+
+void bias_leaky_plane(const float* __restrict x, float b, float* __restrict y, int64_t len,
+                      float s) {
+    for (int64_t k = 0; k < len; ++k) {
+        const float v = x[k] + b;
+        y[k] = std::max(v, 0.0f) + s * std::min(v, 0.0f);
+    }
+}
+
+// Gradient through the activation (the output's sign is the input's) and its running sum.
+void leaky_grad_row(const float* __restrict out, const float* __restrict g, float* __restrict gx,
+                    float* __restrict acc, int64_t len, float s) {
+    for (int64_t k = 0; k < len; ++k) {
+        const float m = out[k] > 0.0f ? 1.0f : s;  // a select of constants: vectorises
+        const float v = g[k] * m;
+        gx[k] = v;
+        acc[k] += v;
+    }
+}
+
+float leaky_grad_plane(const float* __restrict out, const float* __restrict g,
+                       float* __restrict gx, int64_t len, float s) {
+    float acc = 0.0f;
+    for (int64_t k = 0; k < len; ++k) {
+        const float m = out[k] > 0.0f ? 1.0f : s;  // a select of constants: vectorises
+        const float v = g[k] * m;
+        gx[k] = v;
+        acc += v;
+    }
+    return acc;
+}
+}  // namespace
+
+// leaky_relu(x + b[channel], slope) in one pass over a float CPU tensor (channels-last or
+// NCHW-contiguous), and in the backward pass the input gradient and the bias gradient in one
+// more: the separate bias addition, activation and bias reduction each read and wrote the whole
+// map. Only the output is saved: for slope ≥ 0 its sign is the input's (zero counts as
+// negative, as in libtorch's own backward).
+struct BiasLeakyRelu : public torch::autograd::Function<BiasLeakyRelu> {
+    // Rows of `c` contiguous channel values (channels-last) or planes of `hw` values of one
+    // channel (NCHW); `grain` rows or planes per task.
+    static constexpr int64_t kGrainValues = 1 << 15;
+
+    static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x,
+                              const at::Tensor& bias, double slope) {
+        const bool cl = x.is_contiguous(at::MemoryFormat::ChannelsLast);
+        const at::Tensor xc = cl ? x : x.contiguous();
+        const at::Tensor b = bias.contiguous();
+        at::Tensor out = at::empty_like(xc);
+        const int64_t n = xc.size(0), c = xc.size(1), hw = xc.size(2) * xc.size(3);
+        const float* src = xc.const_data_ptr<float>();
+        const float* bp = b.const_data_ptr<float>();
+        float* dst = out.mutable_data_ptr<float>();
+        const float s = static_cast<float>(slope);
+        if (cl) {
+            at::parallel_for(0, n * hw, std::max<int64_t>(1, kGrainValues / c), [&](int64_t r0, int64_t r1) {
+                for (int64_t r = r0; r < r1; ++r) bias_leaky_row(src + r * c, bp, dst + r * c, c, s);
+            });
+        } else {
+            at::parallel_for(0, n * c, std::max<int64_t>(1, kGrainValues / hw), [&](int64_t p0, int64_t p1) {
+                for (int64_t p = p0; p < p1; ++p)
+                    bias_leaky_plane(src + p * hw, bp[p % c], dst + p * hw, hw, s);
+            });
+        }
+        ctx->save_for_backward({out});
+        ctx->saved_data["slope"] = slope;
+        return out;
+    }
+
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grads) {
+        const at::Tensor out = ctx->get_saved_variables()[0];
+        const float s = static_cast<float>(ctx->saved_data["slope"].toDouble());
+        const bool cl = out.is_contiguous(at::MemoryFormat::ChannelsLast);
+        const at::Tensor g = grads[0].contiguous(cl ? at::MemoryFormat::ChannelsLast
+                                                    : at::MemoryFormat::Contiguous);
+        const int64_t n = out.size(0), c = out.size(1), hw = out.size(2) * out.size(3);
+        at::Tensor gx = at::empty_like(out);
+        const float* op = out.const_data_ptr<float>();
+        const float* gp = g.const_data_ptr<float>();
+        float* gxp = gx.mutable_data_ptr<float>();
+        // Per-task partial sums of the bias gradient (float within a task, double across).
+        std::vector<double> gb(c, 0.0);
+        if (cl) {
+            const int64_t rows = n * hw, grain = std::max<int64_t>(1, kGrainValues / c);
+            const int64_t tasks = (rows + grain - 1) / grain;
+            std::vector<float> partial(tasks * c, 0.0f);
+            at::parallel_for(0, tasks, 1, [&](int64_t t0, int64_t t1) {
+                for (int64_t t = t0; t < t1; ++t) {
+                    float* acc = partial.data() + t * c;
+                    for (int64_t r = t * grain; r < std::min(rows, (t + 1) * grain); ++r)
+                        leaky_grad_row(op + r * c, gp + r * c, gxp + r * c, acc, c, s);
+                }
+            });
+            for (int64_t t = 0; t < tasks; ++t)
+                for (int64_t k = 0; k < c; ++k) gb[k] += partial[t * c + k];
+        } else {
+            std::vector<double> partial(n * c, 0.0);
+            at::parallel_for(0, n * c, std::max<int64_t>(1, kGrainValues / hw), [&](int64_t p0, int64_t p1) {
+                for (int64_t p = p0; p < p1; ++p)
+                    partial[p] = leaky_grad_plane(op + p * hw, gp + p * hw, gxp + p * hw, hw, s);
+            });
+            for (int64_t p = 0; p < n * c; ++p) gb[p % c] += partial[p];
+        }
+        at::Tensor gbias = at::empty({c}, out.options());
+        float* gbp = gbias.mutable_data_ptr<float>();
+        for (int64_t k = 0; k < c; ++k) gbp[k] = static_cast<float>(gb[k]);
+        return {gx, gbias, at::Tensor()};
+    }
+};
+
 extern "C" {
 
 // `conv_transpose2d(x, w, stride, padding)` through `ConvTransposeNchwWgrad` (autograd-aware).
@@ -164,6 +287,21 @@ char* ganaug_conv_one_output(const at::Tensor* x, const at::Tensor* w, at::Tenso
                         w->size(2) == w->size(3) && w->size(2) % 2 == 1,
                     "conv_one_output: x [N, C, H, W] and weight [1, C, k, k] with odd k expected");
         *out = new at::Tensor(ConvOneOutput::apply(*x, *w));
+    });
+}
+
+// `leaky_relu(x + bias.view(1, -1, 1, 1), slope)` through `BiasLeakyRelu` (autograd-aware):
+// float CPU tensors, `x` [N, C, H, W], `bias` [C], slope ≥ 0.
+char* ganaug_bias_leaky_relu(const at::Tensor* x, const at::Tensor* bias, double slope,
+                             at::Tensor** out) {
+    return guarded([&] {
+        TORCH_CHECK(x->dim() == 4 && bias->dim() == 1 && bias->size(0) == x->size(1),
+                    "bias_leaky_relu: x [N, C, H, W] and bias [C] expected");
+        TORCH_CHECK(x->device().is_cpu() && bias->device().is_cpu() &&
+                        x->scalar_type() == at::kFloat && bias->scalar_type() == at::kFloat,
+                    "bias_leaky_relu: float CPU tensors only");
+        TORCH_CHECK(slope >= 0.0, "bias_leaky_relu: slope must be >= 0, got ", slope);
+        *out = new at::Tensor(BiasLeakyRelu::apply(*x, *bias, slope));
     });
 }
 

@@ -288,3 +288,57 @@ fn transposed_convolution_with_nchw_weight_gradient_has_libtorchs_gradients() {
     let bad = conv_transpose2d_nchw_wgrad(&x, &Tensor::zeros([3, 2, 4, 4], opts), 2, 1);
     assert!(matches!(bad, Err(OpsError::Shim { .. })), "{bad:?}");
 }
+
+#[test]
+fn fused_bias_leaky_relu_is_the_separate_ops_with_their_gradients() {
+    tch::manual_seed(4);
+    let opts = (Kind::Float, Device::Cpu);
+    // Channels-last and NCHW, a map large enough to split into several parallel tasks, and
+    // slope 0 (plain ReLU) where the output's sign must still give the gradient.
+    for (shape, cl, slope) in [
+        ([3, 5, 7, 6], true, 0.2),
+        ([3, 5, 7, 6], false, 0.2),
+        ([4, 64, 24, 24], true, 0.2),
+        ([4, 64, 24, 24], false, 0.0),
+    ] {
+        let x = Tensor::randn(shape, opts);
+        let x = if cl {
+            to_channels_last(&x).expect("layout")
+        } else {
+            x
+        };
+        let x = x.set_requires_grad(true);
+        let b = Tensor::randn([shape[1]], opts).set_requires_grad(true);
+        let ours = bias_leaky_relu(&x, Some(&b), slope).expect("fused");
+        let reference = reference_leaky(&(&x + b.view([1, -1, 1, 1])), slope);
+        assert_eq!(is_channels_last(&ours), cl, "{shape:?}");
+        assert!(max_abs(&ours, &reference) < 1e-6, "{shape:?} cl {cl}");
+        let upstream = Tensor::randn(shape, opts);
+        let grads = |y: &Tensor| {
+            Tensor::run_backward(&[(y * &upstream).sum(Kind::Float)], &[&x, &b], false, false)
+        };
+        for (g, r) in grads(&ours).iter().zip(grads(&reference).iter()) {
+            let tol = 1e-5 * (1.0 + r.abs().max().double_value(&[]));
+            assert!(max_abs(g, r) < tol, "{shape:?} cl {cl}: {}", max_abs(g, r));
+        }
+    }
+    // Off the fused path (negative slope, no bias) it is still the same map.
+    let x = Tensor::randn([2, 3, 4, 4], opts);
+    let b = Tensor::randn([3], opts);
+    let want = reference_leaky(&(&x + b.view([1, -1, 1, 1])), -0.1);
+    let got = bias_leaky_relu(&x, Some(&b), -0.1).expect("negative slope");
+    assert!(max_abs(&got, &want) < 1e-6);
+    assert!(
+        max_abs(
+            &bias_leaky_relu(&x, None, 0.2).expect("no bias"),
+            &leaky_relu(&x, 0.2).expect("leaky")
+        ) < 1e-7
+    );
+    assert!(bias_leaky_relu(&x, Some(&Tensor::zeros([4], opts)), 0.2).is_err());
+}
+
+/// LeakyReLU from elementary libtorch operations, its gradient at 0 being the slope as in
+/// libtorch's own kernel.
+fn reference_leaky(x: &Tensor, slope: f64) -> Tensor {
+    (x * slope).where_self(&x.le(0.0), x)
+}
