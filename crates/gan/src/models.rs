@@ -4,7 +4,7 @@
 use ganaug_ops::{Conv, ConvTranspose, Dense, Precision};
 use serde::{Deserialize, Serialize};
 use tch::nn::{self, Module, ModuleT};
-use tch::Tensor;
+use tch::{Device, Kind, Tensor};
 
 use crate::{GanError, Result};
 
@@ -146,6 +146,50 @@ impl GanConfig {
         } else {
             Ok(x.shallow_clone())
         }
+    }
+
+    /// Checks a batch of images for these networks — `[N, 1, S, S]`, float, at least
+    /// `min_n` of them — and returns `N`.
+    pub(crate) fn check_images(&self, what: &'static str, x: &Tensor, min_n: i64) -> Result<i64> {
+        let (s, size) = (self.size, x.size());
+        let n = size.first().copied().unwrap_or(0);
+        if size != [n, 1, s, s] || n < min_n || x.kind() != Kind::Float {
+            return Err(GanError::Shape {
+                what,
+                expected: match min_n {
+                    0 => format!("[N, 1, {s}, {s}] Float"),
+                    _ => format!("[N, 1, {s}, {s}] Float, N ≥ {min_n}"),
+                },
+                got: format!("{size:?} {:?}", x.kind()),
+            });
+        }
+        Ok(n)
+    }
+
+    /// Checks the class labels of `n` images for a conditional network: `[n]` Int64, each in
+    /// `0..n_classes` (libtorch's embedding would abort on anything else). One device sync.
+    fn check_labels(&self, labels: &Tensor, n: i64) -> Result<()> {
+        let classes = self.n_classes.unwrap_or(0);
+        let expected = || format!("[{n}] Int64 class indices in 0..{classes}");
+        if labels.size() != [n] || labels.kind() != Kind::Int64 {
+            return Err(GanError::Shape {
+                what: "labels",
+                expected: expected(),
+                got: format!("{:?} {:?}", labels.size(), labels.kind()),
+            });
+        }
+        if n > 0 {
+            let range = Tensor::f_stack(&[labels.f_min()?, labels.f_max()?], 0)?;
+            let range = Vec::<i64>::try_from(&range.f_to_device(Device::Cpu)?)?;
+            if range[0] < 0 || range[1] >= classes {
+                return Err(GanError::Shape {
+                    what: "labels",
+                    expected: expected(),
+                    got: format!("values {}..={}", range[0], range[1]),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// Gives a convolution weight the configured layout, in place (the variable keeps its
@@ -335,15 +379,18 @@ impl Generator {
     /// `z: [N, latent_dim]`, `labels: [N]` (conditional only) → `[N, 1, S, S]` in [0, 1].
     pub fn forward_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let n = z.size().first().copied().unwrap_or(0);
-        if z.size() != [n, self.cfg.latent_dim] {
+        if z.size() != [n, self.cfg.latent_dim] || z.kind() != Kind::Float {
             return Err(GanError::Shape {
                 what: "latent",
-                expected: format!("[N, {}]", self.cfg.latent_dim),
-                got: format!("{:?}", z.size()),
+                expected: format!("[N, {}] Float", self.cfg.latent_dim),
+                got: format!("{:?} {:?}", z.size(), z.kind()),
             });
         }
         let z = match (&self.embed, labels) {
-            (Some(e), Some(y)) => Tensor::f_cat(&[z, &e.forward(y)], 1)?,
+            (Some(e), Some(y)) => {
+                self.cfg.check_labels(y, n)?;
+                Tensor::f_cat(&[z, &e.forward(y)], 1)?
+            }
             (None, None) => z.shallow_clone(),
             (Some(_), None) => {
                 return Err(GanError::config(
@@ -469,16 +516,10 @@ impl Discriminator {
     /// `x: [N, 1, S, S]`, `labels: [N]` (conditional only) → `[N]` logits.
     pub fn forward_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         let s = self.cfg.size;
-        let n = x.size().first().copied().unwrap_or(0);
-        if x.size() != [n, 1, s, s] {
-            return Err(GanError::Shape {
-                what: "discriminator input",
-                expected: format!("[N, 1, {s}, {s}]"),
-                got: format!("{:?}", x.size()),
-            });
-        }
+        let n = self.cfg.check_images("discriminator input", x, 0)?;
         let x = match (&self.label_map, labels) {
             (Some((e, fc)), Some(y)) => {
+                self.cfg.check_labels(y, n)?;
                 let plane = fc.forward(&e.forward(y)).f_view([-1, 1, s, s])?;
                 Tensor::f_cat(&[x, &plane], 1)?
             }

@@ -364,7 +364,7 @@ impl GanTrainer {
         rng: &mut impl rand::Rng,
     ) -> Result<StepStats> {
         let epoch = self.epoch();
-        let b = real.size().first().copied().unwrap_or(0);
+        let b = self.gan.check_images("real batch", real, 1)?;
         let z = Tensor::f_randn([b, self.gan.latent_dim], (Kind::Float, self.vs.device()))?;
         let fake = self.g.forward_t(&z, labels, true)?;
         let (real_in, fake_in) = match &self.cfg.diffaugment {
