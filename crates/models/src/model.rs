@@ -367,11 +367,11 @@ impl Classifier {
     pub fn backbone_features_normalised(&self, x: &Tensor) -> Result<Tensor> {
         let c = if self.cfg.kind.is_imagenet() { 3 } else { 1 };
         let s = x.size();
-        if s.len() != 4 || s[1] != c {
+        if s.len() != 4 || s[1] != c || x.kind() != Kind::Float {
             return Err(ModelError::Shape {
                 what: "normalised backbone input",
-                expected: format!("[N, {c}, H, W]"),
-                got: format!("{s:?}"),
+                expected: format!("[N, {c}, H, W] Float"),
+                got: format!("{s:?} {:?}", x.kind()),
             });
         }
         let x = x.f_to_device(self.device())?;
@@ -382,11 +382,11 @@ impl Classifier {
     pub fn head_t(&self, features: &Tensor, train: bool) -> Result<Tensor> {
         let d = self.feature_dim();
         let s = features.size();
-        if s.len() != 2 || s[1] != d {
+        if s.len() != 2 || s[1] != d || features.kind() != Kind::Float {
             return Err(ModelError::Shape {
                 what: "head input",
-                expected: format!("[N, {d}]"),
-                got: format!("{s:?}"),
+                expected: format!("[N, {d}] Float"),
+                got: format!("{s:?} {:?}", features.kind()),
             });
         }
         Ok(self

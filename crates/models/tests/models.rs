@@ -77,6 +77,32 @@ fn every_model_gives_logits_of_the_right_shape() {
         let err = m.forward_t(&Tensor::rand(bad, (Kind::Float, Device::Cpu)), false);
         assert!(matches!(err, Err(ModelError::Shape { .. })), "{bad:?}");
     }
+    // So is a tensor of another element type at each public entry (libtorch would abort).
+    let f64_opts = (Kind::Double, Device::Cpu);
+    let err = m.forward_t(&Tensor::rand([2, 1, 32, 32], f64_opts), false);
+    assert!(matches!(
+        err,
+        Err(ModelError::Shape {
+            what: "classifier input",
+            ..
+        })
+    ));
+    let err = m.head_t(&Tensor::rand([2, m.feature_dim()], f64_opts), false);
+    assert!(matches!(
+        err,
+        Err(ModelError::Shape {
+            what: "head input",
+            ..
+        })
+    ));
+    let err = m.backbone_features_normalised(&Tensor::rand([2, 1, 32, 32], f64_opts));
+    assert!(matches!(
+        err,
+        Err(ModelError::Shape {
+            what: "normalised backbone input",
+            ..
+        })
+    ));
     let err = Classifier::new(ModelConfig::new(ModelKind::PaperCnn, 48), Device::Cpu);
     assert!(matches!(
         err,
