@@ -166,9 +166,10 @@ impl GanConfig {
         Ok(n)
     }
 
-    /// Checks the class labels of `n` images for a conditional network: `[n]` Int64, each in
-    /// `0..n_classes` (libtorch's embedding would abort on anything else). One device sync.
-    fn check_labels(&self, labels: &Tensor, n: i64) -> Result<()> {
+    /// Checks the class labels of `n` images for a conditional network: `[n]` Int64 and, with
+    /// `values`, each in `0..n_classes` (libtorch's embedding aborts the process on anything
+    /// else; the value check costs a device sync, so the trainer makes it once per batch).
+    pub(crate) fn check_labels(&self, labels: &Tensor, n: i64, values: bool) -> Result<()> {
         let classes = self.n_classes.unwrap_or(0);
         let expected = || format!("[{n}] Int64 class indices in 0..{classes}");
         if labels.size() != [n] || labels.kind() != Kind::Int64 {
@@ -178,7 +179,7 @@ impl GanConfig {
                 got: format!("{:?} {:?}", labels.size(), labels.kind()),
             });
         }
-        if n > 0 {
+        if values && n > 0 {
             let range = Tensor::f_stack(&[labels.f_min()?, labels.f_max()?], 0)?;
             let range = Vec::<i64>::try_from(&range.f_to_device(Device::Cpu)?)?;
             if range[0] < 0 || range[1] >= classes {
@@ -378,6 +379,18 @@ impl Generator {
     /// # Shapes
     /// `z: [N, latent_dim]`, `labels: [N]` (conditional only) → `[N, 1, S, S]` in [0, 1].
     pub fn forward_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.forward_inner(z, labels, train, true)
+    }
+
+    /// [`Self::forward_t`], checking the label values only if `check_label_values` (the
+    /// trainer checks each batch's once).
+    pub(crate) fn forward_inner(
+        &self,
+        z: &Tensor,
+        labels: Option<&Tensor>,
+        train: bool,
+        check_label_values: bool,
+    ) -> Result<Tensor> {
         let n = z.size().first().copied().unwrap_or(0);
         if z.size() != [n, self.cfg.latent_dim] || z.kind() != Kind::Float {
             return Err(GanError::Shape {
@@ -388,7 +401,7 @@ impl Generator {
         }
         let z = match (&self.embed, labels) {
             (Some(e), Some(y)) => {
-                self.cfg.check_labels(y, n)?;
+                self.cfg.check_labels(y, n, check_label_values)?;
                 Tensor::f_cat(&[z, &e.forward(y)], 1)?
             }
             (None, None) => z.shallow_clone(),
@@ -515,11 +528,23 @@ impl Discriminator {
     /// # Shapes
     /// `x: [N, 1, S, S]`, `labels: [N]` (conditional only) → `[N]` logits.
     pub fn forward_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.forward_inner(x, labels, train, true)
+    }
+
+    /// [`Self::forward_t`], checking the label values only if `check_label_values` (the
+    /// trainer checks each batch's once).
+    pub(crate) fn forward_inner(
+        &self,
+        x: &Tensor,
+        labels: Option<&Tensor>,
+        train: bool,
+        check_label_values: bool,
+    ) -> Result<Tensor> {
         let s = self.cfg.size;
         let n = self.cfg.check_images("discriminator input", x, 0)?;
         let x = match (&self.label_map, labels) {
             (Some((e, fc)), Some(y)) => {
-                self.cfg.check_labels(y, n)?;
+                self.cfg.check_labels(y, n, check_label_values)?;
                 let plane = fc.forward(&e.forward(y)).f_view([-1, 1, s, s])?;
                 Tensor::f_cat(&[x, &plane], 1)?
             }

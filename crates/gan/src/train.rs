@@ -365,8 +365,12 @@ impl GanTrainer {
     ) -> Result<StepStats> {
         let epoch = self.epoch();
         let b = self.gan.check_images("real batch", real, 1)?;
+        // Label values are checked here once; the networks then check shapes only.
+        if let Some(y) = labels {
+            self.gan.check_labels(y, b, true)?;
+        }
         let z = Tensor::f_randn([b, self.gan.latent_dim], (Kind::Float, self.vs.device()))?;
-        let fake = self.g.forward_t(&z, labels, true)?;
+        let fake = self.g.forward_inner(&z, labels, true, false)?;
         let (real_in, fake_in) = match &self.cfg.diffaugment {
             Some(p) => (p.apply(real, rng)?, p.apply(&fake.detach(), rng)?),
             None => (real.shallow_clone(), fake.detach()),
@@ -376,13 +380,15 @@ impl GanTrainer {
             // each image, with one set of larger matrix products instead of two.
             let both = Tensor::f_cat(&[&real_in, &fake_in], 0)?;
             let both_labels = labels.map(|y| Tensor::f_cat(&[y, y], 0)).transpose()?;
-            let logits = self.d.forward_t(&both, both_labels.as_ref(), true)?;
+            let logits = self
+                .d
+                .forward_inner(&both, both_labels.as_ref(), true, false)?;
             (logits.f_narrow(0, 0, b)?, logits.f_narrow(0, b, b)?)
         } else {
             // DCGAN's batch norm must see real and fake batches apart (Radford et al.).
             (
-                self.d.forward_t(&real_in, labels, true)?,
-                self.d.forward_t(&fake_in, labels, true)?,
+                self.d.forward_inner(&real_in, labels, true, false)?,
+                self.d.forward_inner(&fake_in, labels, true, false)?,
             )
         };
         let real_target = d_real.f_full_like(self.cfg.real_label)?;
@@ -400,7 +406,7 @@ impl GanTrainer {
         // weights: frozen for this pass (restored however the block exits).
         let loss_g = {
             let _frozen = Frozen::new(self.opt_d.params());
-            let d_gen = self.d.forward_t(&fake_for_g, labels, true)?;
+            let d_gen = self.d.forward_inner(&fake_for_g, labels, true, false)?;
             let loss_g = bce(&d_gen, &d_gen.f_ones_like()?)?;
             self.check(&loss_g, "generator", epoch)?;
             self.opt_g.zero_grad()?;

@@ -80,4 +80,20 @@ fn training_step_rejects_batches_it_cannot_train_on() {
         shape_what(t.train_step(&Tensor::rand([4, 1, 16, 16], CPU), None, &mut rng)),
         "ok"
     );
+    // A conditional trainer checks its batch's labels (once, before the networks).
+    let cond = GanConfig {
+        size: 16,
+        n_classes: Some(2),
+        paper_fc_channels: 4,
+        ..Default::default()
+    };
+    let mut t = GanTrainer::new(cond, TrainConfig::default(), Device::Cpu).expect("trainer");
+    let real = Tensor::rand([3, 1, 16, 16], CPU);
+    let bad = Tensor::from_slice(&[0i64, 2, 1]);
+    assert_eq!(
+        shape_what(t.train_step(&real, Some(&bad), &mut rng)),
+        "labels"
+    );
+    let good = Tensor::from_slice(&[0i64, 1, 1]);
+    assert_eq!(shape_what(t.train_step(&real, Some(&good), &mut rng)), "ok");
 }
