@@ -5,8 +5,11 @@
 //!   much (forward + backward of a `32×128×64×64` map: 314 ms against 48 ms on the 2-core
 //!   development CPU), so a small C++ shim calls `at::leaky_relu` directly.
 //! - [`conv2d_one_output`]: a stride-1 "same" convolution to one channel (the paper generator's
-//!   7×7 output layer) as a matrix product plus `col2im`, which oneDNN's direct kernels run at a
-//!   fifth of their usual speed.
+//!   7×7 output layer) as batched matrix products plus `col2im`, which oneDNN's direct kernels
+//!   run at a fifth of their usual speed.
+//! - [`bias_leaky_relu`]: a layer's bias and LeakyReLU in one pass each way.
+//! - [`conv_transpose2d_nchw_wgrad`]: a transposed convolution whose CPU weight gradient runs in
+//!   NCHW (oneDNN's channels-last one is slow for transposed convolutions).
 //! - [`dropout`]: inverted dropout whose CPU mask comes from a counter-based hash in parallel
 //!   (libtorch's CPU dropout draws from a serial Mersenne Twister, one value at a time).
 //! - [`to_channels_last`]: NHWC strides, the layout oneDNN's CPU convolutions are fastest in.
@@ -92,9 +95,10 @@ pub fn bias_leaky_relu(x: &Tensor, bias: Option<&Tensor>, slope: f64) -> Result<
             got: format!("{xs:?} and {bs:?}"),
         });
     }
+    // Any layout: the shim works on a channels-last input as it is and on others made
+    // contiguous.
     let cpu_f32 = |t: &Tensor| t.device() == tch::Device::Cpu && t.kind() == Kind::Float;
-    let dense = is_channels_last(x) || x.is_contiguous();
-    if cpu_f32(x) && cpu_f32(bias) && dense && slope >= 0.0 {
+    if cpu_f32(x) && cpu_f32(bias) && slope >= 0.0 {
         ffi::fused_bias_leaky_relu(x, bias, slope)
     } else {
         leaky_relu(&x.f_add(&bias.f_view([1, -1, 1, 1])?)?, slope)

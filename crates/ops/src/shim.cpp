@@ -115,6 +115,7 @@ struct ConvOneOutput : public torch::autograd::Function<ConvOneOutput> {
         ctx->saved_data["h"] = h;
         ctx->saved_data["w"] = wd;
         ctx->saved_data["cl"] = cl;
+        ctx->saved_data["k"] = k;
         return at::col2im(cols, {h, wd}, {k, k}, {1, 1}, {k / 2, k / 2}, {1, 1});
     }
 
@@ -126,7 +127,7 @@ struct ConvOneOutput : public torch::autograd::Function<ConvOneOutput> {
         const int64_t h = ctx->saved_data["h"].toInt(), wd = ctx->saved_data["w"].toInt();
         const bool cl = ctx->saved_data["cl"].toBool();
         const int64_t n = pixels.size(0), c = pixels.size(1), kk = taps.size(0);
-        const int64_t k = static_cast<int64_t>(std::lround(std::sqrt(static_cast<double>(kk))));
+        const int64_t k = ctx->saved_data["k"].toInt();
         // [N, k², H·W]: the output gradient at every tap's offset.
         const at::Tensor gcols =
             at::im2col(grads[0].contiguous(), {k, k}, {1, 1}, {k / 2, k / 2}, {1, 1});
