@@ -69,9 +69,10 @@ def main():
                  peer("tv_augment.py", 224, 256, pattern=r" s=([\d.]+)"), "torchvision v2"))
     sizes = [64, 256] if a.full else [64]
     for s in sizes:
-        for model, group, bench in [("gan", "gan_step", f"cpu/paper_fc128_{s}px_b32"),
-                                    ("cnn", "classifier", f"cpu/cnn_train_step_{s}px_b32")]:
-            o = ours("models" if model == "cnn" else "gan", group, bench)
+        for model, bench_file, group, bench in [
+                ("gan", "gan", "gan_step", f"cpu/paper_fc128_{s}px_b32"),
+                ("cnn", "models", "classifier", f"cpu/cnn_train_step_{s}px_b32")]:
+            o = ours(bench_file, group, bench)
             args = ("torch_paper_models.py", "--models", model, "--size", s)
             p = peer(*args, pattern=r"s/step=([\d.]+)")
             p_same = peer(*args, pattern=r"s/step=([\d.]+)", same_malloc=True)
