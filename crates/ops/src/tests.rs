@@ -2,12 +2,21 @@ use super::*;
 use tch::nn::{Module, VarStore};
 use tch::Device;
 
+/// Serialises the tests: they draw from libtorch's one global generator, and the dropout test
+/// reseeds it and expects the same mask again, which a parallel test's draw in between broke
+/// (about one run in forty).
+fn rng_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn max_abs(a: &Tensor, b: &Tensor) -> f64 {
     (a - b).abs().max().double_value(&[])
 }
 
 #[test]
 fn leaky_relu_has_the_slope_asked_for_and_its_gradient() {
+    let _rng = rng_lock();
     let x = Tensor::from_slice(&[-2.0f32, -0.5, 0.0, 0.5, 3.0]).set_requires_grad(true);
     let y = leaky_relu(&x, 0.2).expect("leaky_relu");
     let want = Tensor::from_slice(&[-0.4f32, -0.1, 0.0, 0.5, 3.0]);
@@ -20,6 +29,7 @@ fn leaky_relu_has_the_slope_asked_for_and_its_gradient() {
 
 #[test]
 fn leaky_relu_reports_libtorch_errors() {
+    let _rng = rng_lock();
     let ints = Tensor::from_slice(&[1i64, -2]);
     let err = leaky_relu(&ints, 0.2).expect_err("integer input");
     assert!(err.to_string().contains("leaky_relu"), "{err}");
@@ -27,6 +37,7 @@ fn leaky_relu_reports_libtorch_errors() {
 
 #[test]
 fn conv2d_one_output_matches_the_convolution_and_its_gradients() {
+    let _rng = rng_lock();
     tch::manual_seed(1);
     let opts = (Kind::Float, Device::Cpu);
     for (k, c, h, w, cl) in [
@@ -71,6 +82,7 @@ fn conv2d_one_output_matches_the_convolution_and_its_gradients() {
 
 #[test]
 fn conv2d_one_output_rejects_other_shapes() {
+    let _rng = rng_lock();
     let opts = (Kind::Float, Device::Cpu);
     let x = Tensor::zeros([1, 3, 4, 4], opts);
     for w in [[2, 3, 3, 3], [1, 2, 3, 3], [1, 3, 2, 2], [1, 3, 3, 5]] {
@@ -89,6 +101,7 @@ fn conv2d_one_output_rejects_other_shapes() {
 
 #[test]
 fn dropout_keeps_the_expected_share_and_scales_it() {
+    let _rng = rng_lock();
     tch::manual_seed(2);
     let x = Tensor::ones([200_000], (Kind::Float, Device::Cpu));
     let y = dropout(&x, 0.4, true).expect("dropout");
@@ -122,6 +135,7 @@ fn dropout_keeps_the_expected_share_and_scales_it() {
 
 #[test]
 fn channels_last_copies_values_with_nhwc_strides() {
+    let _rng = rng_lock();
     let x = Tensor::arange(2 * 3 * 4 * 5, (Kind::Float, Device::Cpu)).view([2, 3, 4, 5]);
     // A view with an offset: the copy must start at the view, not at its storage.
     let part = x.narrow(0, 1, 1);
@@ -138,6 +152,7 @@ fn channels_last_copies_values_with_nhwc_strides() {
 
 #[test]
 fn transposed_convolution_with_a_separate_bias_is_the_same_map() {
+    let _rng = rng_lock();
     tch::manual_seed(3);
     let vs = VarStore::new(Device::Cpu);
     let layer = conv_transpose(vs.root() / "up", 4, 3, 4, 2, 1, true, None, Precision::F32);
@@ -166,6 +181,7 @@ fn transposed_convolution_with_a_separate_bias_is_the_same_map() {
 
 #[test]
 fn bf16_layers_stay_close_to_f32_and_return_f32() {
+    let _rng = rng_lock();
     tch::manual_seed(4);
     let vs = VarStore::new(Device::Cpu);
     let root = vs.root();
@@ -184,6 +200,7 @@ fn bf16_layers_stay_close_to_f32_and_return_f32() {
 
 #[test]
 fn fused_adam_step_is_torch_adams_update_for_any_layout() {
+    let _rng = rng_lock();
     tch::manual_seed(5);
     let opts = (Kind::Float, Device::Cpu);
     let hyper = AdamHyper {
@@ -242,6 +259,7 @@ fn fused_adam_step_is_torch_adams_update_for_any_layout() {
 
 #[test]
 fn transposed_convolution_with_nchw_weight_gradient_has_libtorchs_gradients() {
+    let _rng = rng_lock();
     tch::manual_seed(6);
     let opts = (Kind::Float, Device::Cpu);
     for (channels_last, stride, padding, k) in [(true, 2, 1, 4), (false, 2, 1, 4), (true, 1, 0, 4)]
@@ -291,6 +309,7 @@ fn transposed_convolution_with_nchw_weight_gradient_has_libtorchs_gradients() {
 
 #[test]
 fn fused_bias_leaky_relu_is_the_separate_ops_with_their_gradients() {
+    let _rng = rng_lock();
     tch::manual_seed(4);
     let opts = (Kind::Float, Device::Cpu);
     // Channels-last and NCHW, a map large enough to split into several parallel tasks, and
