@@ -6,22 +6,22 @@
 //! cargo run --release --example augment_dataset -- --pipeline frid-adar     # phantom stand-in
 //! ```
 
-use std::path::PathBuf;
+#[path = "common/mod.rs"]
+mod common;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ganaug::augment::{expand, Pipeline};
-use ganaug::data::{self, phantom::PhantomConfig, FolderConfig, ImageFolder, LoadOptions, Split};
-use ganaug::device::DeviceChoice;
+use ganaug::data::{self, Split};
 
 #[derive(Parser, Debug)]
 #[command(
     about = "Write k classically augmented copies of the training split as PNG class folders"
 )]
 struct Args {
-    /// COVID-CT folder. Without it: the synthetic phantom stand-in (not real CT).
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// `--out`: must not contain earlier output (nothing is overwritten); default runs/augmented.
+    #[command(flatten)]
+    common: common::CommonArgs,
     /// Image side in pixels.
     #[arg(long, default_value_t = 128)]
     size: u32,
@@ -34,44 +34,23 @@ struct Args {
     /// Seed of the augmentation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Output folder (must not contain earlier output: nothing is overwritten).
-    #[arg(long, default_value = "runs/augmented")]
-    out: PathBuf,
-    /// Device: auto, cpu, cuda, cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
 }
 
 fn main() -> Result<()> {
     ganaug::init_process();
     let args = Args::parse();
-    let device = args.device.resolve()?;
+    let device = args.common.device()?;
     println!("device: {device:?}");
     let pipeline = match args.pipeline.as_str() {
         "paper" => Pipeline::paper(),
         "frid-adar" => Pipeline::frid_adar(),
         other => bail!("unknown pipeline '{other}': use paper or frid-adar"),
     };
-    let train = match &args.data {
-        Some(dir) => {
-            let folder = ImageFolder::open(dir, &FolderConfig::covid_ct())
-                .with_context(|| format!("opening {}", dir.display()))?;
-            let opts = LoadOptions::with_size(args.size).with_device(device);
-            let opts = match data::default_cache_dir() {
-                Some(c) => opts.with_cache(c),
-                None => opts,
-            };
-            folder.load(Split::Train, &opts)?.0
-        }
-        None => {
-            println!("No --data: using the SYNTHETIC PHANTOM stand-in dataset (not real CT).");
-            let cfg = PhantomConfig {
-                size: args.size,
-                ..PhantomConfig::default()
-            };
-            data::phantom_splits(&cfg, device)?.train
-        }
-    };
+    let train = args
+        .common
+        .source()?
+        .load_split(Split::Train, i64::from(args.size), device)?;
+    let out = args.common.out_or("runs/augmented");
     let start = std::time::Instant::now();
     let augmented = expand(&train, &pipeline, args.copies, args.seed, 64)?;
     println!(
@@ -80,8 +59,8 @@ fn main() -> Result<()> {
         args.copies,
         start.elapsed().as_secs_f64()
     );
-    let written = data::io::export_image_folder(&augmented, &args.out, false)
-        .with_context(|| format!("writing into {}", args.out.display()))?;
+    let written = data::io::export_image_folder(&augmented, &out, false)
+        .with_context(|| format!("writing into {}", out.display()))?;
     let n = augmented.len().min(16) as i64;
     let preview = tch::Tensor::cat(
         &[
@@ -90,12 +69,12 @@ fn main() -> Result<()> {
         ],
         0,
     );
-    let grid = args.out.join("preview.png");
+    let grid = out.join("preview.png");
     data::io::save_grid(&preview, 8, &grid)?;
     println!(
         "wrote {} PNGs under {} ({})",
         written.len(),
-        args.out.display(),
+        out.display(),
         augmented.description
     );
     println!(

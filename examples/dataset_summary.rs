@@ -6,24 +6,26 @@
 //! cargo run --release --example dataset_summary            # synthetic phantom stand-in
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::Parser;
 use ganaug::data::{
-    self, phantom::PhantomConfig, FolderConfig, ImageFolder, LoadOptions, OnBadFile, ResizeFilter,
+    self, DataSource, FolderConfig, ImageFolder, LoadOptions, OnBadFile, ResizeFilter,
     ResizePolicy, Split, Splits,
 };
-use ganaug::device::DeviceChoice;
 
 #[derive(Parser, Debug)]
 #[command(
     about = "Summarise the COVID-CT dataset (or the synthetic phantom stand-in) and write a sample grid"
 )]
 struct Args {
-    /// COVID-CT folder (CT_COVID/, CT_NonCOVID/, Data-split/). Without it: the synthetic phantom.
-    #[arg(long)]
-    data: Option<PathBuf>,
+    /// `--out`: where to write the sample grid (default results/dataset_summary).
+    #[command(flatten)]
+    common: common::CommonArgs,
     /// Output image side in pixels.
     #[arg(long, default_value_t = 224)]
     size: u32,
@@ -42,12 +44,6 @@ struct Args {
     /// Skip unreadable images (and list them) instead of stopping.
     #[arg(long)]
     skip_bad: bool,
-    /// Where to write the sample grid.
-    #[arg(long, default_value = "results/dataset_summary")]
-    out: PathBuf,
-    /// Device for the tensors: auto, cpu, cuda, cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -67,19 +63,13 @@ enum Policy {
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let device = args.device.resolve()?;
+    let device = args.common.device()?;
     println!("device: {device:?}");
-    let splits = match &args.data {
-        Some(dir) => load_real(dir, &args, device)?,
-        None => {
-            let cfg = PhantomConfig {
-                size: args.size,
-                ..PhantomConfig::default()
-            };
-            println!("No --data given: using the SYNTHETIC PHANTOM stand-in dataset (procedural, not real CT).");
-            data::phantom_splits(&cfg, device)?
-        }
+    let splits = match args.common.source()? {
+        DataSource::CovidCt(dir) => load_real(&dir, &args, device)?,
+        phantom => phantom.load(i64::from(args.size), device)?,
     };
+    let out = args.common.out_or("results/dataset_summary");
     println!("source: {}", splits.train.description);
     println!(
         "{:<6} {:>8} {}",
@@ -103,15 +93,14 @@ fn main() -> Result<()> {
         "images: [N, 1, {h}, {w}] f32, mean intensity {:.3}",
         train.images.mean(tch::Kind::Float).double_value(&[])
     );
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let mut picks = Vec::new();
     for label in 0..train.class_names.len() as i64 {
         let class = train.class_subset(label)?;
         let n = class.len().min(8) as i64;
         picks.push(class.images.narrow(0, 0, n));
     }
-    let grid_path = args.out.join("train_samples.png");
+    let grid_path = out.join("train_samples.png");
     data::io::save_grid(&tch::Tensor::cat(&picks, 0), 8, &grid_path)?;
     println!("sample grid (one row per class): {}", grid_path.display());
     Ok(())

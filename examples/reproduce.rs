@@ -6,43 +6,48 @@
 //! cargo run --release --example reproduce -- --data ../shared/data/covid-ct            # cpu preset
 //! cargo run --release --example reproduce -- --data ../shared/data/covid-ct --preset paper
 //! cargo run --release --example reproduce                  # synthetic phantom stand-in data
+//! cargo run --release --example reproduce -- --print-config > my.toml   # then --config my.toml
+//! cargo run --release --example reproduce -- --readme-table results/reproduce-cpu/results.json
 //! ```
 
-use std::path::PathBuf;
+#[path = "common/mod.rs"]
+mod common;
+
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ganaug::data::PhantomConfig;
-use ganaug::device::DeviceChoice;
+use ganaug::experiment::report::{read_results, readme_table, replace_readme_table};
+use ganaug::experiment::{self, ReproConfig, Scenario, PRESETS};
 use ganaug::models::ModelKind;
-use ganaug::repro::{self, DataSource, ReproConfig, Scenario};
 
-const PRESETS: &str = "\
-PRESETS:
-  cpu    (default) finishes in about 30 min on 2 CPU cores with the real data: one DCGAN-32 per
-         class at 64² for 200 epochs + a conditional one for 60, 125 synthetic images per class,
-         the paper's CNN from scratch at 64² and EfficientNet-Lite0 with its real ImageNet
-         weights (frozen backbone, cached features) at 224². VGG-16 and ResNet-50 are left to
-         the paper preset. The report lists every reduction.
-  paper  the paper's settings, for a CUDA GPU: its GAN at 256² for 3300 epochs (checkpoints
-         every 300), 250 images per class, the CNN, VGG-16, ResNet-50 and EfficientNet-Lite0 at
-         224² with the paper's SGD rates. VGG-16 / ResNet-50 start from torchvision ImageNet
-         weights if weights/vgg16.safetensors / weights/resnet50.safetensors exist (see the
-         README), otherwise they are trained from scratch and the report says so.
-  tiny   seconds: tiny sizes and epochs, a smoke test.
-
-Scenarios: raw, classic (flips + rotation ≤45°), gan (one GAN per class, the paper's), cgan
-(one conditional GAN, standing in for Loey et al.'s CGAN set), gan-classic.";
+fn presets_help() -> String {
+    let mut s = String::from("PRESETS (crates/experiment/presets/*.toml):\n");
+    for (name, summary, _) in PRESETS {
+        s += &format!("  {name:<6} {summary}\n");
+    }
+    s +=
+        "\nScenarios: raw, classic (flips + rotation ≤45°), gan (one GAN per class, the paper's), \
+          cgan (one conditional GAN, standing in for Loey et al.'s CGAN set), gan-classic.";
+    s
+}
 
 #[derive(Parser, Debug)]
-#[command(about = "Reproduce the paper's tables (GAN-based augmentation on COVID-CT)", after_help = PRESETS)]
+#[command(about = "Reproduce the paper's tables (GAN-based augmentation on COVID-CT)", after_help = presets_help())]
 struct Args {
-    /// COVID-CT folder (official layout). Without it, the synthetic phantom stand-in is used.
+    #[command(flatten)]
+    common: common::CommonArgs,
+    #[command(flatten)]
+    preset: common::PresetArgs,
+    /// Print the resolved configuration (preset or file, with the options below) as TOML and exit.
     #[arg(long)]
-    data: Option<PathBuf>,
-    /// cpu, paper or tiny (see below).
-    #[arg(long, default_value = "cpu")]
-    preset: String,
+    print_config: bool,
+    /// Print the README results table generated from a results.json, and exit.
+    #[arg(long, value_name = "RESULTS_JSON")]
+    readme_table: Option<PathBuf>,
+    /// With --readme-table: replace the table in this README instead of printing it.
+    #[arg(long, value_name = "README", requires = "readme_table")]
+    update_readme: Option<PathBuf>,
     /// Classifier seeds to run and aggregate (GANs are trained once).
     #[arg(long)]
     seeds: Option<usize>,
@@ -52,12 +57,6 @@ struct Args {
     /// Only these scenarios (comma-separated).
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
-    /// Results folder (default: results/reproduce-<preset>).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
     /// Train the GANs and classifiers with autocast-style bf16 convolutions / dense layers (f32
     /// weights). Fast on GPUs and on CPUs with bf16 instructions; slow on others.
     #[arg(long)]
@@ -67,42 +66,31 @@ struct Args {
     quiet: bool,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
-    let Some(mut cfg) = ReproConfig::preset(&args.preset) else {
-        bail!(
-            "unknown preset {:?}: choose cpu, paper or tiny",
-            args.preset
-        );
-    };
+/// The preset or file, with the command line's changes, checked once.
+fn resolve_config(args: &Args) -> Result<experiment::CheckedConfig> {
+    let mut cfg = args.preset.load()?.into_inner();
     if let Some(k) = args.seeds {
         cfg.seeds = k;
     }
     if !args.models.is_empty() {
-        let mut wanted: Vec<ModelKind> = args
-            .models
-            .iter()
-            .map(|m| ModelKind::parse(m))
-            .collect::<Result<_, _>>()?;
-        wanted.dedup();
-        let all = ReproConfig::paper().models;
-        cfg.models = wanted
-            .iter()
-            .map(|k| {
-                cfg.models
-                    .iter()
-                    .chain(&all)
-                    .find(|p| p.kind == *k)
-                    .cloned()
-                    .context("model plan")
-            })
-            .collect::<Result<_>>()?;
+        let paper = ReproConfig::preset("paper")?.into_inner().models;
+        let mut plans = Vec::new();
+        for m in &args.models {
+            let kind = ModelKind::parse(m)?;
+            let plan = cfg.models.iter().chain(&paper).find(|p| p.kind == kind);
+            plans.push(plan.cloned().context("no plan for that model")?);
+        }
+        cfg.models = plans;
     }
     if !args.scenarios.is_empty() {
         cfg.scenarios = args
             .scenarios
             .iter()
-            .map(|s| Scenario::parse(s).with_context(|| format!("unknown scenario {s:?}")))
+            .map(|s| {
+                Scenario::parse(s).with_context(|| {
+                    format!("unknown scenario {s:?}: choose raw, classic, gan, cgan or gan-classic")
+                })
+            })
             .collect::<Result<_>>()?;
     }
     if args.bf16 {
@@ -111,30 +99,46 @@ fn main() -> Result<()> {
             m.bf16 = true;
         }
     }
-    let data = match &args.data {
-        Some(dir) => {
-            if !dir.is_dir() {
-                bail!("--data {}: no such folder (expected the COVID-CT layout with CT_COVID/ and CT_NonCOVID/)", dir.display());
-            }
-            DataSource::Folder(dir.clone())
-        }
-        None => {
-            println!("No --data given: using the SYNTHETIC PHANTOM stand-in dataset (procedural, not real CT).");
-            DataSource::Phantom(PhantomConfig::default())
-        }
+    Ok(cfg.check()?)
+}
+
+fn print_readme_table(results: &Path, readme: Option<&Path>) -> Result<()> {
+    let table = readme_table(&read_results(results)?);
+    let Some(path) = readme else {
+        print!("{table}");
+        return Ok(());
     };
-    let device = args.device.resolve()?;
-    let largest = cfg
-        .models
-        .iter()
-        .map(|m| m.image_size)
-        .fold(cfg.gan.gan.size, i64::max);
-    ganaug::init_process_for(device, largest);
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let Some(new) = replace_readme_table(&text, &table) else {
+        bail!(
+            "{} has no generated results table to replace",
+            path.display()
+        );
+    };
+    ganaug::data::io::write_atomic(path, new.as_bytes())?;
+    println!("updated the results table in {}", path.display());
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if let Some(results) = &args.readme_table {
+        return print_readme_table(results, args.update_readme.as_deref());
+    }
+    let cfg = resolve_config(&args)?;
+    if args.print_config {
+        print!("{}", cfg.to_toml()?);
+        return Ok(());
+    }
+    let data = args.common.source()?;
+    let device = args.common.device()?;
+    ganaug::init_process_for(device, cfg.largest_image());
     println!("device: {device:?}");
     let out = args
-        .out
-        .unwrap_or_else(|| PathBuf::from(format!("results/reproduce-{}", cfg.preset)));
-    let results = repro::run(&cfg, &data, &out, device, !args.quiet)?;
+        .common
+        .out_or(&format!("results/reproduce-{}", cfg.preset));
+    let results = experiment::run(&cfg, &data, &out, device, !args.quiet)?;
     println!(
         "\ndone in {:.1} min: {} cells; report {}",
         results.seconds / 60.0,

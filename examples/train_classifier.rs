@@ -10,28 +10,28 @@
 //! cargo run --release --example train_classifier -- --data ../shared/data/covid-ct --synthetic runs/gan/synthetic
 //! ```
 
+#[path = "common/mod.rs"]
+mod common;
+
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ganaug::augment::{expand, Pipeline};
-use ganaug::data::{load_entries, FolderConfig, ImageFolder, LoadOptions, PhantomConfig};
-use ganaug::device::DeviceChoice;
+use ganaug::data::{load_entries, FolderConfig, ImageFolder, LoadOptions};
 use ganaug::metrics::{ClassificationReport, ReportConfig};
 use ganaug::models::{
     fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig, ModelKind,
     TrainConfig,
 };
-use ganaug::repro::DataSource;
 
 #[derive(Parser, Debug)]
 #[command(
     about = "Train and evaluate one classifier (paper CNN, VGG-16, ResNet-50, EfficientNet-Lite0)"
 )]
 struct Args {
-    /// COVID-CT folder. Without it: the synthetic phantom stand-in (not real CT).
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    common: common::CommonArgs,
     /// cnn, vgg16, resnet50 or effnet-lite0.
     #[arg(long, default_value = "cnn")]
     model: String,
@@ -56,33 +56,23 @@ struct Args {
     /// Add the images of a class-folder synthetic set (e.g. `train_gan --synthesize` output).
     #[arg(long)]
     synthetic: Option<PathBuf>,
-    /// Results folder (history.json, curves.png, checkpoint, model.safetensors).
-    #[arg(long, default_value = "results/train_classifier")]
-    out: PathBuf,
     /// Continue the run in --out from its checkpoint.
     #[arg(long)]
     resume: bool,
     /// Seed of shuffling, dropout and augmentation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// auto, cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
 }
 
 fn main() -> Result<()> {
     ganaug::init_process();
     let args = Args::parse();
     let kind = ModelKind::parse(&args.model)?;
-    let device = args.device.resolve()?;
+    let device = args.common.device()?;
     println!("device: {device:?}");
-    let source = match &args.data {
-        Some(dir) => DataSource::Folder(dir.clone()),
-        None => {
-            println!("No --data: using the SYNTHETIC PHANTOM stand-in dataset (not real CT).");
-            DataSource::Phantom(PhantomConfig::default())
-        }
-    };
+    let source = args.common.source()?;
+    // Results folder: history.json, curves.png, checkpoint, model.safetensors.
+    let out = args.common.out_or("results/train_classifier");
     let splits = source.load(i64::from(args.size), device)?;
     let mut train = splits.train.shallow_clone();
     if let Some(dir) = &args.synthetic {
@@ -134,7 +124,7 @@ fn main() -> Result<()> {
         cfg.backbone = BackboneMode::Frozen;
     }
     let opts = FitOptions {
-        out_dir: Some(&args.out),
+        out_dir: Some(&out),
         resume: args.resume,
         progress: true,
         ..Default::default()
@@ -147,13 +137,13 @@ fn main() -> Result<()> {
         report.best_val_loss,
         report.best_epoch
     );
-    model.save(args.out.join("model.safetensors"))?;
+    model.save(out.join("model.safetensors"))?;
     let pred = predict(&model, &splits.test)?;
     let rcfg = ReportConfig::with_class_names(splits.test.class_names.clone());
     println!(
         "{}",
         ClassificationReport::new(&pred.labels, &pred.probs, &rcfg)?
     );
-    println!("history, curves and weights in {}", args.out.display());
+    println!("history, curves and weights in {}", out.display());
     Ok(())
 }

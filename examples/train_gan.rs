@@ -2,7 +2,7 @@
 //! did, or one conditional GAN — and optionally synthesizes a selected synthetic set.
 //!
 //! ```text
-//! # CPU preset: one DCGAN per class at 64² with DiffAugment (COVID ~11 min, NonCOVID ~15 min)
+//! # the cpu preset's GANs: one DCGAN-32 per class at 64² with DiffAugment, 200 epochs (~4 + ~6 min)
 //! cargo run --release --example train_gan -- --data ../shared/data/covid-ct --preset cpu --synthesize 125
 //! # the paper's setting (GPU work): paper GAN at 256², 3300 epochs, checkpoints every 300
 //! cargo run --release --example train_gan -- --data ../shared/data/covid-ct --preset paper
@@ -13,38 +13,36 @@
 //! Writes, per class, `OUT/<class>/{checkpoints/,samples/,history.json,losses.png}`; with
 //! `--synthesize K`, `OUT/synthetic/<class>/*.png` and `OUT/synthesis.json`.
 
-use std::path::{Path, PathBuf};
+#[path = "common/mod.rs"]
+mod common;
+
+use std::path::Path;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use ganaug::augment::DiffAugment;
-use ganaug::data::{
-    self, io, phantom::PhantomConfig, FolderConfig, ImageFolder, LoadOptions, Split, TensorDataset,
-};
-use ganaug::device::DeviceChoice;
+use ganaug::data::{io, Split, TensorDataset};
+use ganaug::experiment::GanPlan;
 use ganaug::gan::{
-    synthesize_class, synthetic_dataset, Arch, ClassModel, GanConfig, GanTrainer, SynthConfig,
+    synthesize_class, synthetic_dataset, ClassModel, GanConfig, GanTrainer, SynthConfig,
     TrainConfig,
 };
 
 #[derive(Parser, Debug)]
 #[command(about = "Train the paper's GAN(s) on COVID-CT and synthesize a selected synthetic set", long_about = None)]
 struct Args {
-    /// COVID-CT folder. Without it: the synthetic phantom stand-in (not real CT).
-    #[arg(long)]
-    data: Option<PathBuf>,
-    /// `cpu`: one Radford DCGAN (32 filters) per class at 64², DiffAugment translation + cutout,
-    /// 550 epochs (about 11 minutes for the COVID class, 15 for NonCOVID, on 2 cores; samples
-    /// are recognisable axial chest CT). `paper`: the paper's GAN
-    /// at 256², one per class, 3300 epochs, checkpoints every 300 (GPU work: about 27 s per
-    /// step on 2 CPU cores).
-    #[arg(long, value_enum, default_value = "cpu")]
-    preset: Preset,
+    /// `--out` default: runs/gan.
+    #[command(flatten)]
+    common: common::CommonArgs,
+    /// The `[gan]` table of a reproduction preset or configuration file: `cpu` (one DCGAN-32
+    /// per class at 64², DiffAugment translation + cutout, 200 epochs), `paper` (the paper's
+    /// GAN at 256², 3300 epochs, checkpoints every 300: GPU work), `tiny` (a smoke test).
+    #[command(flatten)]
+    preset: common::PresetArgs,
     /// Override the preset's epochs.
     #[arg(long)]
     epochs: Option<usize>,
-    /// Override the preset's mode: `per-class` (one GAN per class, as the paper) or
-    /// `conditional` (one GAN over all classes, label embedded in both networks).
+    /// `per-class` (one GAN per class, as the paper; the default) or `conditional` (one GAN
+    /// over all classes, label embedded in both networks).
     #[arg(long, value_enum)]
     mode: Option<Mode>,
     /// In per-class mode, train only this class (by name, e.g. `COVID`).
@@ -59,25 +57,13 @@ struct Args {
     /// Keep this many synthetic images per class (4x as many candidates are generated).
     #[arg(long, default_value_t = 0)]
     synthesize: usize,
-    /// Output folder.
-    #[arg(long, default_value = "runs/gan")]
-    out: PathBuf,
     /// Seed of everything random.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Device: auto, cpu, cuda, cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceChoice,
     /// Autocast-style bf16 convolutions / dense layers (f32 weights, optimiser and loss). Fast
     /// on GPUs and CPUs with bf16 instructions; slow on others.
     #[arg(long)]
     bf16: bool,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-enum Preset {
-    Cpu,
-    Paper,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,68 +74,32 @@ enum Mode {
 
 impl Args {
     fn conditional(&self) -> bool {
-        // Both presets train one GAN per class, as the paper did.
         self.mode == Some(Mode::Conditional)
+    }
+
+    /// The preset's (or file's) GAN plan: one definition, shared with `reproduce`.
+    fn plan(&self) -> Result<GanPlan> {
+        Ok(self.preset.load()?.into_inner().gan)
     }
 }
 
-fn configs(args: &Args, n_classes: i64) -> (GanConfig, TrainConfig) {
-    let (gan, mut train) = match args.preset {
-        Preset::Cpu => (
-            GanConfig {
-                arch: Arch::Dcgan { ngf: 32, ndf: 32 },
-                size: 64,
-                ..GanConfig::default()
-            },
-            TrainConfig {
-                epochs: 550,
-                diffaugment: Some(DiffAugment {
-                    color: false,
-                    translation: Some(0.125),
-                    cutout: Some(0.5),
-                }),
-                checkpoint_every: 50,
-                sample_every: 25,
-                ..TrainConfig::default()
-            },
-        ),
-        Preset::Paper => (GanConfig::default(), TrainConfig::default()),
-    };
+fn configs(args: &Args, plan: &GanPlan, n_classes: i64) -> (GanConfig, TrainConfig) {
+    let mut train = plan.train.clone();
     train.seed = args.seed;
     if let Some(e) = args.epochs {
         train.epochs = e;
+    } else if args.conditional() {
+        train.epochs = plan.cgan_epochs;
     }
     if args.smooth {
         train.real_label = 0.9;
     }
     let gan = GanConfig {
         n_classes: args.conditional().then_some(n_classes),
-        bf16: args.bf16,
-        ..gan
+        bf16: args.bf16 || plan.gan.bf16,
+        ..plan.gan.clone()
     };
     (gan, train)
-}
-
-fn load_train(args: &Args, size: u32, device: tch::Device) -> Result<TensorDataset> {
-    Ok(match &args.data {
-        Some(dir) => {
-            let folder = ImageFolder::open(dir, &FolderConfig::covid_ct())
-                .with_context(|| format!("opening {}", dir.display()))?;
-            let mut opts = LoadOptions::with_size(size).with_device(device);
-            opts.cache_dir = data::default_cache_dir();
-            folder.load(Split::Train, &opts)?.0
-        }
-        None => {
-            println!(
-                "No --data: training on the SYNTHETIC PHANTOM stand-in dataset (not real CT)."
-            );
-            let cfg = PhantomConfig {
-                size,
-                ..PhantomConfig::default()
-            };
-            data::phantom_splits(&cfg, device)?.train
-        }
-    })
 }
 
 fn train_one(
@@ -191,11 +141,14 @@ fn train_one(
 
 fn main() -> Result<()> {
     let args = Args::parse();
-    let device = args.device.resolve()?;
-    let (probe, _) = configs(&args, 2);
-    ganaug::init_process_for(device, probe.size);
+    let device = args.common.device()?;
+    let plan = args.plan()?;
+    ganaug::init_process_for(device, plan.gan.size);
     println!("device: {device:?}");
-    let data = load_train(&args, probe.size as u32, device)?;
+    let data = args
+        .common
+        .source()?
+        .load_split(Split::Train, plan.gan.size, device)?;
     println!(
         "training data: {} ({} images, per class {:?})",
         data.description,
@@ -203,8 +156,9 @@ fn main() -> Result<()> {
         data.class_counts()
     );
     let n_classes = data.class_names.len() as i64;
-    let (gan, cfg) = configs(&args, n_classes);
+    let (gan, cfg) = configs(&args, &plan, n_classes);
     println!("GAN: {gan:?}\ntraining: {cfg:?}");
+    let out = args.common.out_or("runs/gan");
 
     let sc = SynthConfig {
         candidates_per_class: 4 * args.synthesize,
@@ -215,14 +169,7 @@ fn main() -> Result<()> {
     let mut parts = Vec::new();
     let mut reports = Vec::new();
     if args.conditional() {
-        let trainer = train_one(
-            &args,
-            gan,
-            cfg,
-            &data,
-            &args.out.join("conditional"),
-            device,
-        )?;
+        let trainer = train_one(&args, gan, cfg, &data, &out.join("conditional"), device)?;
         for label in 0..n_classes {
             if args.synthesize > 0 {
                 let model = ClassModel {
@@ -254,7 +201,7 @@ fn main() -> Result<()> {
                 gan.clone(),
                 cfg.clone(),
                 &subset,
-                &args.out.join(&class),
+                &out.join(&class),
                 device,
             )?;
             if args.synthesize > 0 {
@@ -270,11 +217,11 @@ fn main() -> Result<()> {
         }
     }
     if args.synthesize > 0 {
-        let what = format!("{:?} preset, seed {}", args.preset, args.seed);
+        let what = format!("{} preset, seed {}", args.preset.preset, args.seed);
         let synthetic = synthetic_dataset(&parts, &data.class_names, &what)?;
-        let written = io::export_image_folder(&synthetic, args.out.join("synthetic"), false)?;
+        let written = io::export_image_folder(&synthetic, out.join("synthetic"), false)?;
         let json = serde_json::to_vec_pretty(&reports)?;
-        io::write_atomic(&args.out.join("synthesis.json"), &json)?;
+        io::write_atomic(&out.join("synthesis.json"), &json)?;
         for r in &reports {
             println!(
                 "{}: kept {} of {} (near-copies dropped: {}), D score kept {:.3} vs all {:.3}, NN RMS distance mean {:.4} min {:.4}",
@@ -284,7 +231,7 @@ fn main() -> Result<()> {
         println!(
             "wrote {} synthetic PNGs under {}",
             written.len(),
-            args.out.join("synthetic").display()
+            out.join("synthetic").display()
         );
     }
     Ok(())

@@ -19,19 +19,25 @@
 //!   slope and fused Adam through a small C++ shim, GEMM-form convolutions, channels-last,
 //!   bf16 layers).
 //!
-//! It also offers [`repro`], the paper's whole experiment in one call (what
-//! `examples/reproduce.rs` runs), and [`device`], the device selection every example uses.
+//! - [`train`] (`ganaug-train`): the plumbing both trainers share — run folders, one
+//!   checkpoint format and resume policy, safetensors I/O, history, progress, plots.
+//! - [`experiment`] (`ganaug-experiment`): the paper's whole experiment in one call (what
+//!   `examples/reproduce.rs` runs), its presets as data, reports and the README table.
+//!
+//! The facade itself adds [`device`], the device selection every example uses, and the
+//! process set-up ([`init_process_for`]).
 #![warn(missing_docs)]
 
 pub use ganaug_augment as augment;
 pub use ganaug_data as data;
+pub use ganaug_experiment as experiment;
 pub use ganaug_gan as gan;
 pub use ganaug_metrics as metrics;
 pub use ganaug_models as models;
 pub use ganaug_ops as ops;
+pub use ganaug_train as train;
 
 pub mod device;
-pub mod repro;
 
 /// Process set-up the benches and small examples run: unless `GANAUG_DEFAULT_MALLOC` is set,
 /// tells glibc's allocator to keep freed memory for reuse ([`ops::keep_freed_memory`]: large

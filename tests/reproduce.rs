@@ -2,14 +2,14 @@
 //! `results.json` holds every cell with sane values; a second run reuses every cell.
 
 use ganaug::data::PhantomConfig;
-use ganaug::repro::{self, DataSource, ReproConfig, Scenario};
+use ganaug::experiment::{self, DataSource, ExperimentError, ReproConfig, Scenario};
 
 #[test]
 fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cfg = ReproConfig::tiny();
+    let cfg = ReproConfig::preset("tiny").expect("tiny preset");
     let data = DataSource::Phantom(PhantomConfig::tiny(32, 10, 3));
-    let r = repro::run(&cfg, &data, dir.path(), tch::Device::Cpu, false).expect("run");
+    let r = experiment::run(&cfg, &data, dir.path(), tch::Device::Cpu, false).expect("run");
 
     let n_cells = cfg.models.len() * cfg.scenarios.len() * cfg.seeds;
     assert_eq!(r.cells.len(), n_cells);
@@ -19,7 +19,7 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
             let c = r
                 .cells
                 .iter()
-                .find(|c| c.model == plan.kind.name() && c.scenario == s.name())
+                .find(|c| c.model == plan.kind && c.scenario == *s)
                 .unwrap_or_else(|| panic!("cell {} × {} missing", plan.kind, s.name()));
             let in_unit = |x: f64| (0.0..=1.0).contains(&x);
             let (lo, hi) = (
@@ -40,11 +40,11 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
                 let raw = r
                     .cells
                     .iter()
-                    .find(|x| x.model == c.model && x.scenario == "raw")
+                    .find(|x| x.model == c.model && x.scenario == Scenario::Raw)
                     .expect("raw");
                 assert!(c.train_images > raw.train_images, "{}", s.name());
             }
-            assert!(std::path::Path::new(&c.dir).join("curves.png").is_file());
+            assert!(dir.path().join(&c.dir).join("curves.png").is_file());
         }
     }
     // Paired tests against raw for every non-raw cell.
@@ -61,6 +61,29 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
     )
     .expect("json");
     assert_eq!(json["cells"].as_array().map(Vec::len), Some(n_cells));
+    assert_eq!(json["schema_version"], experiment::SCHEMA_VERSION);
+    assert_eq!(json["config"]["preset"], "tiny");
+    // The README table names the preset and commit it came from, and replaces only its block.
+    let table = experiment::report::readme_table(&r);
+    assert!(
+        table.contains("Preset `tiny`") && table.contains("| Our CNN (32²) |"),
+        "{table}"
+    );
+    let readme = format!(
+        "intro\n{}\nold\n{}\noutro\n",
+        experiment::report::README_BEGIN,
+        experiment::report::README_END
+    );
+    let updated = experiment::report::replace_readme_table(&readme, &table).expect("block");
+    assert_eq!(updated, format!("intro\n{table}outro\n"));
+    assert_eq!(
+        experiment::report::replace_readme_table(&updated, &table).as_deref(),
+        Some(updated.as_str())
+    );
+    assert!(experiment::report::replace_readme_table("no block", &table).is_none());
+    // results.json reads back into the same typed results.
+    let back = experiment::report::read_results(&dir.path().join("results.json")).expect("read");
+    assert_eq!(back.cells, r.cells);
     let report = std::fs::read_to_string(dir.path().join("report.md")).expect("report.md");
     assert!(report.starts_with("# SYNTHETIC STAND-IN DATA"));
     assert!(
@@ -82,13 +105,18 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
     // Another configuration into the same folder is refused before any work.
     let other = ReproConfig {
         seeds: 2,
-        ..cfg.clone()
-    };
-    let err = repro::run(&other, &data, dir.path(), tch::Device::Cpu, false);
-    assert!(err.is_err_and(|e| e.to_string().contains("another configuration")));
+        ..cfg.clone().into_inner()
+    }
+    .check()
+    .expect("valid");
+    let err = experiment::run(&other, &data, dir.path(), tch::Device::Cpu, false);
+    assert!(
+        matches!(err, Err(ExperimentError::OtherResults { .. })),
+        "{err:?}"
+    );
 
     // A second run reuses every finished cell and GAN: same numbers, no training.
-    let again = repro::run(&cfg, &data, dir.path(), tch::Device::Cpu, false).expect("rerun");
+    let again = experiment::run(&cfg, &data, dir.path(), tch::Device::Cpu, false).expect("rerun");
     assert!(again.gans.iter().all(|g| g.seconds == 0.0));
     for (a, b) in r.cells.iter().zip(&again.cells) {
         assert_eq!(a, b);

@@ -1,16 +1,4 @@
-//! Build-script helper shared by every ganaug crate whose binaries (tests, examples, benches)
-//! call libtorch.
-//!
-//! `torch-sys` tells the linker where libtorch lives but leaves two things to its users:
-//! - an rpath, so binaries run without `LD_LIBRARY_PATH`;
-//! - `libtorch_cuda.so` kept as `NEEDED`: nothing references its symbols directly, so with
-//!   `--as-needed` the linker drops it and `tch::Cuda::is_available()` is false even on a GPU.
-//!
-//! Link arguments only apply to the binaries of the crate that emits them, so each crate calls
-//! [`link_libtorch`] from its own `build.rs` (and depends on `torch-sys` directly, which is what
-//! makes cargo hand it `DEP_TCH_LIBTORCH_LIB`).
-//!
-//! In a crate's `build.rs`, `fn main` calls `ganaug_build::link_libtorch()`.
+#![doc = include_str!("../README.md")]
 
 use std::path::PathBuf;
 

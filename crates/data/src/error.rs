@@ -136,29 +136,6 @@ pub enum DataError {
         #[source]
         source: image::ImageError,
     },
-    /// A weights / checkpoint file is not a readable safetensors file of the expected tensors.
-    #[error("bad tensor file {path}: {reason}")]
-    TensorFile {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong with it.
-        reason: String,
-    },
-    /// A weights file's tensors do not match the model's variables by name and shape.
-    #[error(
-        "weights {path} do not fit the model: {}",
-        describe_mismatch(missing, unexpected, misshaped)
-    )]
-    WeightMismatch {
-        /// The file.
-        path: PathBuf,
-        /// Model variables the file lacks.
-        missing: Vec<String>,
-        /// File tensors the model has no variable for.
-        unexpected: Vec<String>,
-        /// `name: file shape vs model shape`, for tensors present on both sides.
-        misshaped: Vec<String>,
-    },
     /// Writing would replace an existing file, and overwriting was not asked for.
     #[error("refusing to overwrite existing file {path}")]
     WouldOverwrite {
@@ -201,27 +178,4 @@ impl DataError {
                 | DataError::ListedFileMissing { .. }
         )
     }
-}
-
-fn describe_mismatch(missing: &[String], unexpected: &[String], misshaped: &[String]) -> String {
-    let list = |what: &str, v: &[String]| {
-        let shown: Vec<&str> = v.iter().take(12).map(String::as_str).collect();
-        let more = v.len().saturating_sub(shown.len());
-        let tail = if more > 0 {
-            format!(", … {more} more")
-        } else {
-            String::new()
-        };
-        format!("{} {what} [{}{tail}]", v.len(), shown.join(", "))
-    };
-    [
-        ("missing", missing),
-        ("unexpected", unexpected),
-        ("mis-shaped", misshaped),
-    ]
-    .into_iter()
-    .filter(|(_, v)| !v.is_empty())
-    .map(|(what, v)| list(what, v))
-    .collect::<Vec<_>>()
-    .join("; ")
 }

@@ -227,90 +227,33 @@ fn decode_entries(
             CacheFile::empty()
         }
     };
-
     let results: Vec<Result<Fetched>> = entries
         .par_iter()
         .map(|e| fetch(e, spec, cache_file.as_ref().map(|_| &cache.lookup)))
         .collect();
-
-    let side = spec.size as i64;
-    let mut kept: Vec<&Entry> = Vec::with_capacity(entries.len());
-    let mut index = cache.lookup.index.clone();
-    let (mut cached_pos, mut cached_rows, mut fresh_pos) = (Vec::new(), Vec::new(), Vec::new());
-    let mut fresh_pixels = Vec::new();
-    let mut fresh: HashMap<String, Vec<u8>> = HashMap::new();
-    for (entry, result) in entries.iter().zip(results) {
-        match result {
-            Ok(f) => {
-                let pos = kept.len() as i64;
-                match f.pixels {
-                    Pixels::Cached(row) => {
-                        cached_pos.push(pos);
-                        cached_rows.push(row);
-                    }
-                    Pixels::Fresh(px) => {
-                        fresh_pos.push(pos);
-                        fresh_pixels.extend_from_slice(&px);
-                        if let Some(stat) = &f.stat {
-                            fresh.insert(stat.hash.clone(), px);
-                        }
-                    }
-                }
-                if let Some(stat) = f.stat {
-                    index.insert(entry.path.to_string_lossy().into_owned(), stat);
-                }
-                kept.push(entry);
-            }
-            Err(error) if opts.on_bad_file == OnBadFile::Skip && error.is_per_file() => {
-                report.skipped.push(BadFile {
-                    path: entry.path.clone(),
-                    error,
-                });
-            }
-            Err(error) => return Err(error),
-        }
-    }
-    report.from_cache = cached_pos.len();
-    report.decoded = fresh_pos.len();
-
-    // Gather cached rows straight from the mapped file; place fresh ones beside them.
-    let n = kept.len() as i64;
-    let fresh_t =
-        Tensor::f_from_slice(&fresh_pixels)?.f_view([fresh_pos.len() as i64, side * side])?;
-    let pixels = if fresh_pos.is_empty() && n > 0 {
-        cache.gather(&cached_rows)?
-    } else if cached_pos.is_empty() {
-        fresh_t
-    } else {
-        let out = Tensor::f_zeros([n, side * side], (Kind::Uint8, Device::Cpu))?;
-        out.f_index_copy(
-            0,
-            &Tensor::f_from_slice(&cached_pos)?,
-            &cache.gather(&cached_rows)?,
-        )?
-        .f_index_copy(0, &Tensor::f_from_slice(&fresh_pos)?, &fresh_t)?
-    };
-    let images = pixels
-        .f_view([n, 1, side, side])?
+    let g = gather(entries, results, &cache, opts, &mut report)?;
+    report.from_cache = g.cached_pos.len();
+    report.decoded = g.fresh_pos.len();
+    let images = g
+        .pixels(&cache, spec.size as i64)?
         .f_to_device(opts.device)?
         .f_to_kind(Kind::Float)?
         .f_div_scalar_(255.0)?;
-
     if let Some(path) = &cache_file {
-        if !fresh.is_empty() || index != cache.lookup.index {
+        if !g.fresh.is_empty() || g.index != cache.lookup.index {
             let written = path
                 .parent()
                 .map_or(Ok(()), |d| {
                     std::fs::create_dir_all(d).map_err(|e| DataError::io(d, e))
                 })
-                .and_then(|()| cache::write(path, &cache, &index, &fresh, spec));
+                .and_then(|()| cache::write(path, &cache, &g.index, &g.fresh, spec));
             if let Err(e) = written {
                 report.cache_note = Some(format!("cache not written: {e}"));
             }
         }
         report.cache_file = Some(path.clone());
     }
-
+    let kept = &g.kept;
     let labels = Tensor::f_from_slice(&kept.iter().map(|e| e.label).collect::<Vec<_>>())?
         .f_to_device(opts.device)?;
     let ds = TensorDataset::new(
@@ -322,4 +265,91 @@ fn decode_entries(
     )?;
     report.seconds = start.elapsed().as_secs_f64();
     Ok((ds, report, kept.iter().map(|e| e.split).collect()))
+}
+
+/// The fetched images sorted into those read from the cache and those decoded now.
+struct Gathered<'a> {
+    kept: Vec<&'a Entry>,
+    index: HashMap<String, cache::Stat>,
+    cached_pos: Vec<i64>,
+    cached_rows: Vec<i64>,
+    fresh_pos: Vec<i64>,
+    fresh_pixels: Vec<u8>,
+    fresh: HashMap<String, Vec<u8>>,
+}
+
+/// Sorts fetch results; bad files are skipped (and listed) or fail the load, as `opts` says.
+fn gather<'a>(
+    entries: &'a [Entry],
+    results: Vec<Result<Fetched>>,
+    cache: &CacheFile,
+    opts: &LoadOptions,
+    report: &mut LoadReport,
+) -> Result<Gathered<'a>> {
+    let mut g = Gathered {
+        kept: Vec::with_capacity(entries.len()),
+        index: cache.lookup.index.clone(),
+        cached_pos: Vec::new(),
+        cached_rows: Vec::new(),
+        fresh_pos: Vec::new(),
+        fresh_pixels: Vec::new(),
+        fresh: HashMap::new(),
+    };
+    for (entry, result) in entries.iter().zip(results) {
+        match result {
+            Ok(f) => {
+                let pos = g.kept.len() as i64;
+                match f.pixels {
+                    Pixels::Cached(row) => {
+                        g.cached_pos.push(pos);
+                        g.cached_rows.push(row);
+                    }
+                    Pixels::Fresh(px) => {
+                        g.fresh_pos.push(pos);
+                        g.fresh_pixels.extend_from_slice(&px);
+                        if let Some(stat) = &f.stat {
+                            g.fresh.insert(stat.hash.clone(), px);
+                        }
+                    }
+                }
+                if let Some(stat) = f.stat {
+                    g.index
+                        .insert(entry.path.to_string_lossy().into_owned(), stat);
+                }
+                g.kept.push(entry);
+            }
+            Err(error) if opts.on_bad_file == OnBadFile::Skip && error.is_per_file() => {
+                report.skipped.push(BadFile {
+                    path: entry.path.clone(),
+                    error,
+                });
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    Ok(g)
+}
+
+impl Gathered<'_> {
+    /// `[N, 1, side, side]` u8 pixels: cached rows straight from the mapped file, fresh ones
+    /// placed beside them.
+    fn pixels(&self, cache: &CacheFile, side: i64) -> Result<Tensor> {
+        let n = self.kept.len() as i64;
+        let fresh_t = Tensor::f_from_slice(&self.fresh_pixels)?
+            .f_view([self.fresh_pos.len() as i64, side * side])?;
+        let pixels = if self.fresh_pos.is_empty() && n > 0 {
+            cache.gather(&self.cached_rows)?
+        } else if self.cached_pos.is_empty() {
+            fresh_t
+        } else {
+            let out = Tensor::f_zeros([n, side * side], (Kind::Uint8, Device::Cpu))?;
+            out.f_index_copy(
+                0,
+                &Tensor::f_from_slice(&self.cached_pos)?,
+                &cache.gather(&self.cached_rows)?,
+            )?
+            .f_index_copy(0, &Tensor::f_from_slice(&self.fresh_pos)?, &fresh_t)?
+        };
+        Ok(pixels.f_view([n, 1, side, side])?)
+    }
 }

@@ -44,9 +44,9 @@ pub enum GanError {
         /// What does not fit (missing, unexpected or mis-shaped tensors, config mismatch).
         reason: String,
     },
-    /// A plotting or statistics error.
+    /// A run-folder, checkpoint, resume or history error (`ganaug-train`).
     #[error(transparent)]
-    Metrics(#[from] ganaug_metrics::MetricsError),
+    Train(#[from] ganaug_train::TrainError),
     /// A dataset or file error.
     #[error(transparent)]
     Data(#[from] ganaug_data::DataError),

@@ -5,14 +5,16 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Reduction, Tensor};
 
 use ganaug_augment::DiffAugment;
 use ganaug_data::{epoch_seed, io, BatchOrder, TensorDataset};
-use ganaug_metrics::plot::line_plot;
+use ganaug_train::{
+    copy_into_vars, data_fingerprint, epoch_bar, load_checkpoint, save_checkpoint, CheckpointMeta,
+    Curves, IntoChecked, RunDir, Validate, VarMatch,
+};
 
 use crate::adam::Adam;
 use crate::{Arch, Discriminator, GanConfig, GanError, Generator, Result};
@@ -61,7 +63,10 @@ impl Default for TrainConfig {
     }
 }
 
-impl TrainConfig {
+impl Validate for TrainConfig {
+    type Error = GanError;
+
+    /// Checks every setting.
     fn validate(&self) -> Result<()> {
         if self.batch_size < 2 {
             return Err(GanError::config(
@@ -124,6 +129,19 @@ pub struct StepStats {
     pub d_fake: f64,
 }
 
+/// The checkpoint format of [`GanTrainer`] (see `ganaug-train`'s resume policy).
+pub const CHECKPOINT_FORMAT: &str = "ganaug-gan-2";
+
+/// Settings a resumed run may change: the number of epochs to train to.
+const MAY_CHANGE: &[&str] = &["/train/epochs"];
+
+/// What a checkpoint records as the run's configuration.
+#[derive(Serialize, Deserialize)]
+struct RunConfig<G, T> {
+    gan: G,
+    train: T,
+}
+
 /// A generator, a discriminator, their optimisers and the run's history.
 #[derive(Debug)]
 pub struct GanTrainer {
@@ -138,12 +156,21 @@ pub struct GanTrainer {
     step: u64,
     fixed_z: Tensor,
     fixed_labels: Option<Tensor>,
+    /// Fingerprint of the data trained on (empty before the first `fit`).
+    data: String,
+    /// The checkpoint this run resumed from, checked against the data at the next `fit`.
+    resumed: Option<(PathBuf, CheckpointMeta)>,
 }
 
 impl GanTrainer {
-    /// A fresh run on `device`.
-    pub fn new(gan: GanConfig, cfg: TrainConfig, device: Device) -> Result<Self> {
-        cfg.validate()?;
+    /// A fresh run on `device`, with checked configurations (plain ones are checked here).
+    pub fn new(
+        gan: impl IntoChecked<GanConfig>,
+        cfg: impl IntoChecked<TrainConfig>,
+        device: Device,
+    ) -> Result<Self> {
+        let gan = gan.into_checked()?.into_inner();
+        let cfg = cfg.into_checked()?.into_inner();
         tch::manual_seed(cfg.seed as i64);
         let vs = nn::VarStore::new(device);
         let g = Generator::new(&(vs.root() / "g"), &gan)?;
@@ -172,43 +199,44 @@ impl GanTrainer {
             step: 0,
             fixed_z,
             fixed_labels,
+            data: String::new(),
+            resumed: None,
         })
     }
 
     /// The newest checkpoint that [`GanTrainer::fit`] wrote into a run folder
-    /// (`dir/checkpoints/epoch_*.safetensors`; the zero-padded names sort by epoch), if any.
+    /// (`dir/checkpoints/epoch_*.safetensors`), if any.
     pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
-        let mut found: Vec<PathBuf> = std::fs::read_dir(dir.join("checkpoints"))
-            .ok()?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
-            .collect();
-        found.sort();
-        found.pop()
+        RunDir::new(dir).latest_checkpoint()
     }
 
     /// Continues a run from a checkpoint written by [`GanTrainer::save_checkpoint`], with its
-    /// configuration; `epochs` (if given) raises the total to train to.
+    /// configuration; `epochs` (if given) raises the total to train to. The next
+    /// [`GanTrainer::fit`] refuses data other than the checkpoint's.
     pub fn resume(path: impl AsRef<Path>, device: Device, epochs: Option<usize>) -> Result<Self> {
         let path = path.as_ref();
         let bad = |reason: String| GanError::Checkpoint {
             path: path.into(),
             reason,
         };
-        let (tensors, meta) = io::load_tensors(path, device)?;
-        let field = |k: &str| {
-            meta.get(k)
-                .ok_or_else(|| bad(format!("metadata '{k}' missing")))
-        };
-        let gan: GanConfig = serde_json::from_str(field("gan")?).map_err(|e| bad(e.to_string()))?;
-        let mut cfg: TrainConfig =
-            serde_json::from_str(field("train")?).map_err(|e| bad(e.to_string()))?;
+        let (tensors, meta) = load_checkpoint(path, device)?;
+        if meta.format != CHECKPOINT_FORMAT {
+            return Err(bad(format!(
+                "it is a {:?} checkpoint, not {CHECKPOINT_FORMAT:?}",
+                meta.format
+            )));
+        }
+        let RunConfig {
+            gan,
+            train: mut cfg,
+        }: RunConfig<GanConfig, TrainConfig> =
+            serde_json::from_value(meta.config.clone()).map_err(|e| bad(e.to_string()))?;
         if let Some(e) = epochs {
             cfg.epochs = e;
         }
         let mut t = GanTrainer::new(gan, cfg, device)?;
-        t.history = serde_json::from_str(field("history")?).map_err(|e| bad(e.to_string()))?;
-        t.step = field("step")?.parse().map_err(|_| bad("bad step".into()))?;
+        t.history = meta.state("history", path)?;
+        t.step = meta.state("step", path)?;
         load_vars(&t.vs, &tensors, path)?;
         t.opt_g.load_state("opt_g", &tensors)?;
         t.opt_d.load_state("opt_d", &tensors)?;
@@ -217,6 +245,8 @@ impl GanTrainer {
             .ok_or_else(|| bad("fixed_z missing".into()))?
             .shallow_clone();
         t.fixed_labels = tensors.get("fixed_labels").map(Tensor::shallow_clone);
+        t.data = meta.data.clone();
+        t.resumed = Some((path.to_path_buf(), meta));
         Ok(t)
     }
 
@@ -277,26 +307,24 @@ impl GanTrainer {
                 ),
             ));
         }
+        let fingerprint = data_fingerprint(&[data], "")?;
+        if let Some((path, meta)) = &self.resumed {
+            let config = RunConfig {
+                gan: &self.gan,
+                train: &self.cfg,
+            };
+            meta.check_resume(path, CHECKPOINT_FORMAT, &config, MAY_CHANGE, &fingerprint)?;
+        }
+        self.data = fingerprint;
         if let Some(dir) = out_dir {
-            prepare_out_dir(dir, self.epoch())?;
+            RunDir::new(dir).prepare(self.epoch() > 0, &["samples"])?;
         }
         let data = data.to_device(self.vs.device())?;
-        let bar = progress.then(|| {
-            let b = ProgressBar::new((self.cfg.epochs.saturating_sub(self.epoch())) as u64);
-            b.set_style(
-                ProgressStyle::with_template(
-                    "GAN {bar:30} {pos}/{len} epochs [{elapsed} < {eta}] {msg}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
-            );
-            b
-        });
+        let bar = epoch_bar(progress, "GAN", self.epoch(), self.cfg.epochs);
         while self.epoch() < self.cfg.epochs {
             let stats = self.train_epoch(&data)?;
-            if let Some(b) = &bar {
-                b.inc(1);
-                b.set_message(format!("D {:.3} G {:.3}", stats.d_loss, stats.g_loss));
-            }
+            bar.inc(1);
+            bar.set_message(format!("D {:.3} G {:.3}", stats.d_loss, stats.g_loss));
             let e = stats.epoch;
             self.history.push(stats);
             if let Some(dir) = out_dir {
@@ -311,17 +339,12 @@ impl GanTrainer {
                     )?;
                 }
                 if due(self.cfg.checkpoint_every) {
-                    self.save_checkpoint(
-                        dir.join("checkpoints")
-                            .join(format!("epoch_{e:05}.safetensors")),
-                    )?;
+                    self.save_checkpoint(RunDir::new(dir).checkpoint(e))?;
                     self.write_history(dir)?;
                 }
             }
         }
-        if let Some(b) = bar {
-            b.finish();
-        }
+        bar.finish();
         Ok(())
     }
 
@@ -452,15 +475,8 @@ impl GanTrainer {
     }
 
     /// Writes everything needed to continue exactly: weights, optimiser moments, history,
-    /// configs, fixed latents. Atomic.
+    /// configs, fixed latents and the data's fingerprint. Atomic.
     pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
-        let path = path.as_ref();
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|source| GanError::Io {
-                path: dir.into(),
-                source,
-            })?;
-        }
         let mut tensors: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
         tensors.extend(self.opt_g.state("opt_g"));
         tensors.extend(self.opt_d.state("opt_d"));
@@ -468,42 +484,35 @@ impl GanTrainer {
         if let Some(l) = &self.fixed_labels {
             tensors.push(("fixed_labels".into(), l.shallow_clone()));
         }
-        let json = |v: serde_json::Result<String>| {
-            v.map_err(|e| GanError::config("checkpoint", e.to_string()))
+        let config = RunConfig {
+            gan: &self.gan,
+            train: &self.cfg,
         };
-        let meta = HashMap::from([
-            ("format".to_string(), "ganaug-gan-checkpoint-1".to_string()),
-            ("gan".to_string(), json(serde_json::to_string(&self.gan))?),
-            ("train".to_string(), json(serde_json::to_string(&self.cfg))?),
-            (
-                "history".to_string(),
-                json(serde_json::to_string(&self.history))?,
-            ),
-            ("step".to_string(), self.step.to_string()),
-        ]);
-        Ok(io::save_tensors(path, &tensors, &meta)?)
+        let meta = CheckpointMeta::new(CHECKPOINT_FORMAT, &config, &self.data)?
+            .with_state("history", &self.history)?
+            .with_state("step", &self.step)?;
+        Ok(save_checkpoint(path.as_ref(), &tensors, &meta)?)
     }
 
-    /// Writes `history.json` and `losses.png` into `dir`.
+    /// Writes `history.json` and (with the `plot` feature) `losses.png` into `dir`.
     pub fn write_history(&self, dir: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(&self.history)
-            .map_err(|e| GanError::config("history", e.to_string()))?;
-        io::write_atomic(&dir.join("history.json"), &json)?;
         let series = |f: fn(&EpochStats) -> f64| {
             self.history
                 .iter()
                 .map(|h| (h.epoch as f64, f(h)))
                 .collect::<Vec<_>>()
         };
-        Ok(line_plot(
-            &dir.join("losses.png"),
-            "GAN losses",
-            "epoch",
-            &[
+        let curves = Curves {
+            file: "losses.png",
+            title: "GAN losses",
+            x_label: "epoch",
+            series: vec![
                 ("discriminator", series(|h| h.d_loss)),
                 ("generator", series(|h| h.g_loss)),
             ],
-        )?)
+        };
+        ganaug_train::write_history(&RunDir::new(dir), &self.history, &curves)?;
+        Ok(())
     }
 }
 
@@ -538,26 +547,10 @@ pub(crate) fn load_vars(
     saved: &HashMap<String, Tensor>,
     path: &Path,
 ) -> Result<()> {
-    let rules = io::VarMatch {
+    let rules = VarMatch {
         allow_missing: &[],
         ignore_unexpected: &["opt_g.", "opt_d.", "fixed_"],
     };
-    io::copy_into_vars(&vs.variables(), saved, &rules, path)?;
-    Ok(())
-}
-
-/// Refuses to mix two runs in one folder.
-fn prepare_out_dir(dir: &Path, epochs_done: usize) -> Result<()> {
-    let history: PathBuf = dir.join("history.json");
-    if epochs_done == 0 && history.exists() {
-        return Err(GanError::config(
-            "out_dir",
-            format!("{} already holds a training run: resume from its checkpoint or choose another folder", dir.display()),
-        ));
-    }
-    for sub in ["samples", "checkpoints"] {
-        let p = dir.join(sub);
-        std::fs::create_dir_all(&p).map_err(|source| GanError::Io { path: p, source })?;
-    }
+    copy_into_vars(&vs.variables(), saved, &rules, path)?;
     Ok(())
 }

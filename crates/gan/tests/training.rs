@@ -5,6 +5,7 @@ use ganaug_gan::{
     nearest_rms, synthesize_class, Arch, ClassModel, GanConfig, GanError, GanTrainer, SynthConfig,
     TrainConfig,
 };
+use ganaug_train::TrainError;
 use tch::{Device, Kind, Tensor};
 
 /// Training seeds libtorch's global generator: tests that train take turns, so that one test's
@@ -187,6 +188,13 @@ fn resume_from_checkpoint_continues_exactly_and_runs_are_seeded() {
         let diff = max_var_diff(&straight, &resumed);
         assert!(diff < 1e-6, "{arch:?}: resumed run differs by {diff}");
         assert_eq!(straight.history()[2].d_loss, resumed.history()[2].d_loss);
+        // The checkpoint remembers its data: a resumed run refuses other images.
+        let mut elsewhere = GanTrainer::resume(&ckpt, Device::Cpu, Some(3)).expect("resume");
+        let other = bright_dark(16, 16, 99);
+        assert!(matches!(
+            elsewhere.fit(&other, None, false),
+            Err(GanError::Train(TrainError::Resume { .. }))
+        ));
 
         let other_seed = {
             let mut t = GanTrainer::new(gan, cfg(1, 8, 6), Device::Cpu).expect("trainer");
@@ -214,10 +222,14 @@ fn output_folder_gets_checkpoints_samples_history_and_plot() {
         "samples/epoch_00002.png",
         "samples/epoch_00004.png",
         "history.json",
-        "losses.png",
     ] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
     }
+    assert_eq!(
+        dir.path().join("losses.png").is_file(),
+        cfg!(feature = "plot"),
+        "losses.png is written with the plot feature only"
+    );
     let history: Vec<serde_json::Value> =
         serde_json::from_slice(&std::fs::read(dir.path().join("history.json")).expect("read"))
             .expect("json");
@@ -226,10 +238,7 @@ fn output_folder_gets_checkpoints_samples_history_and_plot() {
     let mut fresh = GanTrainer::new(small(Arch::Paper, 16, None), c, Device::Cpu).expect("trainer");
     assert!(matches!(
         fresh.fit(&data, Some(dir.path()), false),
-        Err(GanError::Config {
-            field: "out_dir",
-            ..
-        })
+        Err(GanError::Train(TrainError::RunExists { .. }))
     ));
 }
 
@@ -267,7 +276,7 @@ fn bad_checkpoints_and_inputs_are_errors() {
     std::fs::write(&p, b"not a checkpoint").expect("write");
     assert!(matches!(
         GanTrainer::resume(&p, Device::Cpu, None),
-        Err(GanError::Data(_))
+        Err(GanError::Train(TrainError::TensorFile { .. }))
     ));
     let mut t =
         GanTrainer::new(small(Arch::Paper, 16, None), cfg(1, 8, 0), Device::Cpu).expect("trainer");

@@ -8,7 +8,7 @@ use crate::error::check_finite;
 use crate::{MetricsError, Result};
 
 /// Mean, spread and range of a metric over runs (e.g. test accuracy over 5 seeds).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Number of values.
     pub n: usize,

@@ -96,14 +96,6 @@ pub enum MetricsError {
         /// The matrix.
         what: &'static str,
     },
-    /// Writing a plot failed.
-    #[error("cannot plot {path}: {reason}")]
-    Plot {
-        /// The destination.
-        path: std::path::PathBuf,
-        /// The plotting library's (or file system's) message.
-        reason: String,
-    },
     /// A [`FeatureExtractor`](crate::FeatureExtractor) failed on a batch.
     #[error("feature extractor failed on batch {batch}: {source}")]
     Extractor {

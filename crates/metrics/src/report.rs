@@ -151,30 +151,7 @@ impl ClassificationReport {
         check_probs(labels, probs)?;
         check_confidence(cfg.confidence)?;
         let c = probs.ncols();
-        let class_names = if cfg.class_names.is_empty() {
-            (0..c).map(|k| k.to_string()).collect()
-        } else if cfg.class_names.len() == c {
-            cfg.class_names.clone()
-        } else {
-            return Err(MetricsError::DimensionMismatch {
-                what: "class names vs probability columns",
-                left: cfg.class_names.len(),
-                right: c,
-            });
-        };
-        let average = if c == 2 {
-            if cfg.positive > 1 {
-                return Err(MetricsError::config(
-                    "positive",
-                    format!("binary positive class must be 0 or 1, got {}", cfg.positive),
-                ));
-            }
-            Average::Binary {
-                positive: cfg.positive,
-            }
-        } else {
-            Average::Macro
-        };
+        let (class_names, average) = names_and_average(cfg, c)?;
         let boot = BootstrapConfig {
             resamples: cfg.resamples,
             confidence: cfg.confidence,
@@ -302,6 +279,35 @@ impl fmt::Display for ClassificationReport {
         }
         Ok(())
     }
+}
+
+/// The class names (given, or the indices) and the averaging a report of `c` classes uses.
+fn names_and_average(cfg: &ReportConfig, c: usize) -> Result<(Vec<String>, Average)> {
+    let class_names = if cfg.class_names.is_empty() {
+        (0..c).map(|k| k.to_string()).collect()
+    } else if cfg.class_names.len() == c {
+        cfg.class_names.clone()
+    } else {
+        return Err(MetricsError::DimensionMismatch {
+            what: "class names vs probability columns",
+            left: cfg.class_names.len(),
+            right: c,
+        });
+    };
+    let average = if c == 2 {
+        if cfg.positive > 1 {
+            return Err(MetricsError::config(
+                "positive",
+                format!("binary positive class must be 0 or 1, got {}", cfg.positive),
+            ));
+        }
+        Average::Binary {
+            positive: cfg.positive,
+        }
+    } else {
+        Average::Macro
+    };
+    Ok((class_names, average))
 }
 
 #[cfg(test)]

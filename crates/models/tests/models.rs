@@ -2,11 +2,12 @@
 
 use std::collections::HashMap;
 
-use ganaug_data::{io, DataError, TensorDataset};
+use ganaug_data::TensorDataset;
 use ganaug_models::{
     fit, predict, BackboneMode, Classifier, FitOptions, ModelConfig, ModelError, ModelKind,
     StopReason, TrainConfig,
 };
+use ganaug_train::TrainError;
 use tch::{nn::OptimizerConfig, Device, Kind, Tensor};
 
 /// libtorch's generator is global and cargo runs tests in parallel: every test holds this lock,
@@ -245,7 +246,11 @@ fn resume_continues_exactly_and_other_runs_are_refused() {
         ..Default::default()
     };
     fit(&mut a, &train, &val, &first, &opts).expect("first half");
-    assert!(dir.path().join("history.json").is_file() && dir.path().join("curves.png").is_file());
+    assert!(dir.path().join("history.json").is_file());
+    assert_eq!(
+        dir.path().join("curves.png").is_file(),
+        cfg!(feature = "plot")
+    );
     let mut b = cnn(32); // different initial weights: the checkpoint must overwrite them all
     let resumed = fit(&mut b, &train, &val, &cfg, &opts).expect("resume");
     assert_eq!(resumed.history.len(), 4);
@@ -254,23 +259,51 @@ fn resume_continues_exactly_and_other_runs_are_refused() {
             (x.train_loss - y.train_loss).abs() < 1e-6 && (x.val_loss - y.val_loss).abs() < 1e-6
         );
     }
-    // Resuming with other training data is refused.
+    // Resuming with other training data is refused: another image count, or the same count
+    // and names with one pixel changed (the fingerprint covers the pixels).
     let other = halves(13, 32, 4);
     let err = fit(&mut cnn(32), &other, &val, &cfg, &opts);
-    assert!(matches!(err, Err(ModelError::Checkpoint { .. })), "{err:?}");
+    assert!(
+        matches!(err, Err(ModelError::Train(TrainError::Resume { .. }))),
+        "{err:?}"
+    );
+    let touched = TensorDataset::new(
+        train.images.copy(),
+        train.labels.shallow_clone(),
+        train.names.clone(),
+        train.class_names.clone(),
+        "touched",
+    )
+    .expect("dataset");
+    let _ = touched.images.get(0).get(0).get(0).get(0).fill_(0.5);
+    let err = fit(&mut cnn(32), &touched, &val, &cfg, &opts);
+    assert!(
+        matches!(err, Err(ModelError::Train(TrainError::Resume { .. }))),
+        "{err:?}"
+    );
+    // ... and so are other training settings (a new learning rate).
+    let other_lr = TrainConfig {
+        lr: 0.02,
+        ..cfg.clone()
+    };
+    let err = fit(&mut cnn(32), &train, &val, &other_lr, &opts);
+    assert!(
+        matches!(err, Err(ModelError::Train(TrainError::Resume { .. }))),
+        "{err:?}"
+    );
+    // One checkpoint is kept, in the run folder's layout.
+    let run = ganaug_train::RunDir::new(dir.path());
+    assert_eq!(run.checkpoints().len(), 1);
 
     let fresh = FitOptions {
         out_dir: Some(dir.path()),
         ..Default::default()
     };
     let err = fit(&mut cnn(32), &train, &val, &cfg, &fresh);
-    assert!(matches!(
-        err,
-        Err(ModelError::Config {
-            field: "out_dir",
-            ..
-        })
-    ));
+    assert!(
+        matches!(err, Err(ModelError::Train(TrainError::RunExists { .. }))),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -348,7 +381,7 @@ fn save_load_round_trip_and_bad_weight_files_are_typed_errors() {
     tensors.sort_by(|a, b| a.0.cmp(&b.0));
     let write = |name: &str, t: &[(String, Tensor)]| {
         let p = dir.path().join(name);
-        io::save_tensors(&p, t, &HashMap::new()).expect("write");
+        ganaug_train::save_tensors(&p, t, &HashMap::new()).expect("write");
         p
     };
     let good = write("good.safetensors", &tensors);
@@ -373,7 +406,7 @@ fn save_load_round_trip_and_bad_weight_files_are_typed_errors() {
     broken[i].1 = Tensor::zeros([3, 3], (Kind::Float, Device::Cpu));
     let bad = write("bad.safetensors", &broken);
     match fresh.load_backbone_weights(&bad) {
-        Err(ModelError::Data(DataError::WeightMismatch {
+        Err(ModelError::Train(TrainError::WeightMismatch {
             missing,
             unexpected,
             misshaped,
@@ -394,12 +427,12 @@ fn save_load_round_trip_and_bad_weight_files_are_typed_errors() {
     for p in [&truncated, &text] {
         let err = fresh.load_backbone_weights(p);
         assert!(
-            matches!(err, Err(ModelError::Data(DataError::TensorFile { .. }))),
+            matches!(err, Err(ModelError::Train(TrainError::TensorFile { .. }))),
             "{p:?}: {err:?}"
         );
     }
     let err = Classifier::load(dir.path().join("absent.safetensors"), Device::Cpu);
-    assert!(matches!(err, Err(ModelError::Data(DataError::Io { .. }))));
+    assert!(matches!(err, Err(ModelError::Train(TrainError::Io { .. }))));
 }
 
 /// The EfficientNet-Lite0 weights that set-up converts are the real ImageNet ones: a fixed
@@ -449,7 +482,7 @@ fn efficientnet_lite0_reproduces_the_reference_imagenet_logits() {
         (mean - 0.161879).abs() < 1e-4 && (std - 0.52913).abs() < 1e-4,
         "{mean} {std}"
     );
-    let (saved, _) = io::load_tensors(&path, Device::Cpu).expect("file");
+    let (saved, _) = ganaug_train::load_tensors(&path, Device::Cpu).expect("file");
     let logits = features.matmul(&saved["_fc.weight"].tr()) + &saved["_fc.bias"];
     let top: Vec<i64> = Vec::try_from(logits.squeeze().topk(5, -1, true, true).1).expect("top5");
     assert_eq!(top, [418, 604, 782, 800, 902]);
@@ -473,8 +506,8 @@ fn bf16_mode_matches_f32_within_bf16_precision_and_trains() {
         ..ModelConfig::new(ModelKind::PaperCnn, 32)
     };
     let bf16 = Classifier::new(cfg, Device::Cpu).expect("bf16 model");
-    let (saved, _) = io::load_tensors(&path, Device::Cpu).expect("load");
-    let report = io::copy_into_vars(
+    let (saved, _) = ganaug_train::load_tensors(&path, Device::Cpu).expect("load");
+    let report = ganaug_train::copy_into_vars(
         &bf16.var_store().variables(),
         &saved,
         &Default::default(),

@@ -1,33 +1,4 @@
-//! Tensor operations shared by the ganaug model crates.
-//!
-//! - [`leaky_relu`]: LeakyReLU with any negative slope as libtorch's one fused kernel. tch's
-//!   generated API only has the 0.01 default; writing `max(x, 0.2·x)` instead costs six times as
-//!   much (forward + backward of a `32×128×64×64` map: 314 ms against 48 ms on the 2-core
-//!   development CPU), so a small C++ shim calls `at::leaky_relu` directly.
-//! - [`conv2d_one_output`]: a stride-1 "same" convolution to one channel (the paper generator's
-//!   7×7 output layer) as batched matrix products plus `col2im`, which oneDNN's direct kernels
-//!   run at a fifth of their usual speed.
-//! - [`bias_leaky_relu`]: a layer's bias and LeakyReLU in one pass each way.
-//! - [`conv_transpose2d_nchw_wgrad`]: a transposed convolution whose CPU weight gradient runs in
-//!   NCHW (oneDNN's channels-last one is slow for transposed convolutions).
-//! - [`dropout`]: inverted dropout whose CPU mask comes from a counter-based hash in parallel
-//!   (libtorch's CPU dropout draws from a serial Mersenne Twister, one value at a time).
-//! - [`to_channels_last`]: NHWC strides, the layout oneDNN's CPU convolutions are fastest in.
-//! - [`adam_step`]: libtorch's fused multi-tensor Adam kernel (not in tch's API either).
-//! - [`keep_freed_memory`]: tells glibc's allocator to reuse freed blocks instead of returning
-//!   them to the kernel (large activations otherwise cost a page fault per 4 KiB every step).
-//! - [`Precision`]: an autocast-style bf16 mode for convolution and dense layers.
-//!
-//! ```
-//! use ganaug_ops::{leaky_relu, to_channels_last, is_channels_last};
-//! use tch::{Device, Kind, Tensor};
-//!
-//! let y = leaky_relu(&Tensor::from_slice(&[-1.0f32, 2.0]), 0.2)?;
-//! assert_eq!(Vec::<f32>::try_from(&y).unwrap(), [-0.2, 2.0]);
-//! let cl = to_channels_last(&Tensor::zeros([2, 3, 4, 4], (Kind::Float, Device::Cpu)))?;
-//! assert!(is_channels_last(&cl));
-//! # Ok::<(), ganaug_ops::OpsError>(())
-//! ```
+#![doc = include_str!("../README.md")]
 
 mod error;
 mod ffi;

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use plotters::prelude::*;
 
-use crate::{MetricsError, Result};
+use crate::{Result, TrainError};
 
 const FONT_CANDIDATES: [&str; 4] = [
     "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
@@ -62,7 +62,7 @@ fn draw(
     series: &[(&str, Vec<(f64, f64)>)],
     text: bool,
 ) -> Result<()> {
-    let plot_err = |e: String| MetricsError::Plot {
+    let plot_err = |e: String| TrainError::Plot {
         path: path.into(),
         reason: e,
     };
@@ -151,7 +151,7 @@ mod tests {
                 &empty,
                 false
             ),
-            Err(MetricsError::Plot { .. })
+            Err(TrainError::Plot { .. })
         ));
         let _ = std::fs::remove_dir_all(&dir);
     }

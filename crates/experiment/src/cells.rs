@@ -1,0 +1,272 @@
+//! The cells: one classifier trained on one scenario's training set with one seed, tested on
+//! the test split. Each finished cell is kept in its folder, keyed by a hash of everything that
+//! defines it, so a re-run reuses it and a killed run resumes.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use ganaug_augment::{expand, Pipeline};
+use ganaug_data::{Splits, TensorDataset};
+use ganaug_metrics::{BootstrapInterval, ClassificationReport, Proportion, ReportConfig};
+use ganaug_models::{
+    fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig,
+};
+
+use crate::gans::{GanStage, StageContext};
+use crate::quality::resize;
+use crate::{
+    hash_of, CellError, CellResult, CheckedConfig, Estimate, ExperimentError, ModelPlan, Result,
+    Scenario,
+};
+
+/// One cell to run: which model, scenario and seed.
+#[derive(Debug, Clone, Copy)]
+pub struct CellSpec<'a> {
+    /// The model and how it trains.
+    pub plan: &'a ModelPlan,
+    /// The training-set scenario.
+    pub scenario: Scenario,
+    /// The seed.
+    pub seed: u64,
+}
+
+impl CellSpec<'_> {
+    fn fail(&self, stage: &'static str) -> impl FnOnce(CellError) -> ExperimentError + '_ {
+        move |source| ExperimentError::Cell {
+            model: self.plan.kind,
+            scenario: self.scenario,
+            seed: self.seed,
+            stage,
+            source: Box::new(source),
+        }
+    }
+
+    /// The cell's folder name: model, scenario, seed and the hash of what defines it.
+    fn folder(&self, cfg: &CheckedConfig, gans: &GanStage, data_id: &str) -> Result<String> {
+        let synthetic = self
+            .scenario
+            .synthetic()
+            .map(|w| (&gans.keys[&w], &cfg.gan.synth));
+        let key = hash_of(&(
+            self.plan,
+            self.scenario,
+            self.seed,
+            data_id,
+            cfg.classic_copies,
+            synthetic,
+            weights_identity(self.plan),
+        ))?;
+        Ok(format!(
+            "{}-{}-s{}-{key}",
+            self.plan.kind, self.scenario, self.seed
+        ))
+    }
+}
+
+/// Runs every cell of `cfg` (model × scenario × seed), reusing finished ones.
+pub fn run_cells(
+    cfg: &CheckedConfig,
+    splits: &BTreeMap<i64, Splits>,
+    gans: &GanStage,
+    data_id: &str,
+    ctx: &StageContext<'_>,
+) -> Result<Vec<CellResult>> {
+    let mut cells = Vec::new();
+    let total = cfg.models.len() * cfg.scenarios.len() * cfg.seeds;
+    for plan in &cfg.models {
+        for &scenario in &cfg.scenarios {
+            for seed in 0..cfg.seeds as u64 {
+                let spec = CellSpec {
+                    plan,
+                    scenario,
+                    seed,
+                };
+                let dir = ctx.out.join("cells").join(spec.folder(cfg, gans, data_id)?);
+                ctx.say(format!(
+                    "[{}/{total}] {} × {} (seed {seed})",
+                    cells.len() + 1,
+                    plan.kind.display_name(),
+                    scenario.title()
+                ));
+                if let Some(done) = finished(&dir) {
+                    ctx.say("  finished before: reused");
+                    cells.push(done);
+                    continue;
+                }
+                let cell = run_cell(spec, &splits[&plan.image_size], gans, cfg, &dir, ctx)?;
+                crate::report::write_json(&dir.join("cell.json"), &cell)?;
+                ctx.say(format!(
+                    "  accuracy {}, AUC {}, {} epochs, {:.0} s",
+                    crate::report::pct(&cell.accuracy),
+                    cell.auc.map_or("n/a".into(), |a| format!("{:.3}", a.value)),
+                    cell.epochs,
+                    cell.seconds
+                ));
+                cells.push(cell);
+            }
+        }
+    }
+    Ok(cells)
+}
+
+fn finished(dir: &Path) -> Option<CellResult> {
+    let bytes = std::fs::read(dir.join("cell.json")).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// The training set of a cell: the training split, plus the scenario's synthetic images at the
+/// model's size, plus classic-augmentation copies of all of them.
+fn training_set(
+    spec: CellSpec<'_>,
+    sp: &Splits,
+    gans: &GanStage,
+    cfg: &CheckedConfig,
+) -> Result<TensorDataset> {
+    let mut train = sp.train.shallow_clone();
+    if let Some(k) = spec.scenario.synthetic() {
+        let add = || -> std::result::Result<TensorDataset, CellError> {
+            let s = &gans.sets[&k];
+            let s = TensorDataset::new(
+                resize(&s.images, spec.plan.image_size)?,
+                s.labels.shallow_clone(),
+                s.names.clone(),
+                s.class_names.clone(),
+                s.description.clone(),
+            )?;
+            Ok(train.concat(&s)?)
+        };
+        train = add().map_err(spec.fail("adding synthetic images"))?;
+    }
+    if spec.scenario.uses_classic() {
+        let add = || -> std::result::Result<TensorDataset, CellError> {
+            let copies = expand(
+                &train,
+                &Pipeline::paper(),
+                cfg.classic_copies,
+                spec.seed,
+                64,
+            )?;
+            Ok(train.concat(&copies)?)
+        };
+        train = add().map_err(spec.fail("classic augmentation"))?;
+    }
+    Ok(train)
+}
+
+/// The model of a cell, with ImageNet weights when the plan asks for them and they are there;
+/// returns it with the training config to use and how its weights started, in words.
+fn build_model(
+    spec: CellSpec<'_>,
+    device: tch::Device,
+) -> Result<(Classifier, ganaug_models::TrainConfig, &'static str)> {
+    let plan = spec.plan;
+    let mcfg = ModelConfig {
+        bf16: plan.bf16,
+        ..ModelConfig::new(plan.kind, plan.image_size)
+    };
+    tch::manual_seed(ganaug_data::epoch_seed(spec.seed, 1 << 20) as i64);
+    let mut model =
+        Classifier::new(mcfg, device).map_err(|e| spec.fail("building the model")(e.into()))?;
+    let mut tcfg = plan.train.clone();
+    tcfg.seed = spec.seed;
+    let weights = match (plan.imagenet, pretrained_weights(plan.kind)) {
+        (true, Some(path)) => {
+            model
+                .load_backbone_weights(&path)
+                .map_err(|e| spec.fail("loading ImageNet weights")(e.into()))?;
+            tcfg.backbone = plan.pretrained_backbone;
+            match plan.pretrained_backbone {
+                BackboneMode::Frozen => "ImageNet (frozen backbone)",
+                BackboneMode::Train => "ImageNet (fine-tuned)",
+                BackboneMode::UnfreezeAfter(_) => "ImageNet (unfrozen later)",
+            }
+        }
+        _ => {
+            tcfg.backbone = BackboneMode::Train;
+            "trained from scratch"
+        }
+    };
+    Ok((model, tcfg, weights))
+}
+
+fn run_cell(
+    spec: CellSpec<'_>,
+    sp: &Splits,
+    gans: &GanStage,
+    cfg: &CheckedConfig,
+    dir: &Path,
+    ctx: &StageContext<'_>,
+) -> Result<CellResult> {
+    let t0 = Instant::now();
+    let train = training_set(spec, sp, gans, cfg)?;
+    let (mut model, tcfg, weights) = build_model(spec, ctx.device)?;
+    std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
+    let opts = FitOptions {
+        out_dir: Some(dir),
+        resume: true,
+        progress: ctx.progress,
+        ..Default::default()
+    };
+    let fitted = fit(&mut model, &train, &sp.val, &tcfg, &opts)
+        .map_err(|e| spec.fail("training")(e.into()))?;
+    let pred = predict(&model, &sp.test).map_err(|e| spec.fail("testing")(e.into()))?;
+    let rcfg = ReportConfig::with_class_names(sp.test.class_names.clone());
+    let report = ClassificationReport::new(&pred.labels, &pred.probs, &rcfg)
+        .map_err(|e| spec.fail("metrics")(e.into()))?;
+    let positive = report
+        .positive_class()
+        .ok_or_else(|| spec.fail("metrics")(CellError::Missing("no positive class")))?;
+    let roc = report.roc.as_ref();
+    Ok(CellResult {
+        model: spec.plan.kind,
+        scenario: spec.scenario,
+        seed: spec.seed,
+        weights: weights.into(),
+        train_images: train.len(),
+        accuracy: proportion(&report.accuracy),
+        precision: proportion(&positive.precision),
+        recall: proportion(&positive.recall),
+        specificity: proportion(&positive.specificity),
+        f1: bootstrap(&report.f1),
+        auc: report.auc.as_ref().map(bootstrap),
+        epochs: fitted.history.len(),
+        best_epoch: fitted.best_epoch,
+        stop: format!("{:?}", fitted.stop),
+        seconds: t0.elapsed().as_secs_f64(),
+        feature_seconds: fitted.feature_seconds,
+        labels: pred.labels.clone(),
+        probs: pred.probs.rows().into_iter().map(|r| r.to_vec()).collect(),
+        roc_fpr: roc.map(|r| r.fpr.clone()).unwrap_or_default(),
+        roc_tpr: roc.map(|r| r.tpr.clone()).unwrap_or_default(),
+        dir: crate::gans::relative(dir, ctx.out),
+    })
+}
+
+fn proportion(p: &Proportion) -> Estimate {
+    Estimate {
+        value: p.estimate,
+        lower: p.interval.map(|i| i.lower),
+        upper: p.interval.map(|i| i.upper),
+    }
+}
+
+fn bootstrap(b: &BootstrapInterval) -> Estimate {
+    Estimate {
+        value: b.estimate,
+        lower: Some(b.lower),
+        upper: Some(b.upper),
+    }
+}
+
+/// The ImageNet weight file a plan would use (path, size, modification time), if any.
+fn weights_identity(plan: &ModelPlan) -> Option<String> {
+    let path: PathBuf = pretrained_weights(plan.kind).filter(|_| plan.imagenet)?;
+    let meta = std::fs::metadata(&path).ok()?;
+    let modified = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map_or(0, |d| d.as_secs());
+    Some(format!("{} {} {modified}", path.display(), meta.len()))
+}

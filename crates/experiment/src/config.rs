@@ -1,0 +1,190 @@
+//! What defines a run: the GANs, the classifiers, the scenarios and the seeds. A
+//! [`ReproConfig`] is plain data (a preset file, `--config`, or code); [`ReproConfig::check`]
+//! turns it into a [`CheckedConfig`], the only type [`crate::run`] takes, and deserialising a
+//! `CheckedConfig` goes through the same check (`ganaug-train`'s `Checked` pattern, used by
+//! every trainer).
+
+use serde::{Deserialize, Serialize};
+
+use ganaug_gan::{GanConfig, SynthConfig};
+use ganaug_models::{BackboneMode, ModelConfig, ModelKind};
+use ganaug_train::{Checked, Validate};
+
+use crate::{ExperimentError, Result, Scenario, Synthetic};
+
+/// The GANs: one per class (the paper) and one conditional (the CGAN column).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GanPlan {
+    /// Architecture and resolution (`n_classes` is set per mode).
+    pub gan: GanConfig,
+    /// Training of each per-class GAN.
+    pub train: ganaug_gan::TrainConfig,
+    /// Epochs of the conditional GAN (same other settings).
+    pub cgan_epochs: usize,
+    /// Selection of synthetic images (kept per class: the paper hand-picked 250).
+    pub synth: SynthConfig,
+}
+
+/// One classifier of the tables and how it is trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPlan {
+    /// The network.
+    pub kind: ModelKind,
+    /// Input side in pixels.
+    pub image_size: i64,
+    /// Start from ImageNet weights when the file is available (see
+    /// [`ganaug_models::pretrained_weights`]); otherwise the model is trained from scratch and
+    /// the report says so.
+    pub imagenet: bool,
+    /// Backbone mode when ImageNet weights are used (from scratch always trains everything).
+    pub pretrained_backbone: BackboneMode,
+    /// Training settings.
+    pub train: ganaug_models::TrainConfig,
+    /// Autocast-style bf16 convolutions and dense layers (see `ModelConfig::bf16`).
+    #[serde(default)]
+    pub bf16: bool,
+}
+
+/// Everything that defines a reproduction run, as written in a preset file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReproConfig {
+    /// Preset name (`cpu`, `paper`, `tiny`, or a user's own), for the report.
+    pub preset: String,
+    /// What this preset reduces relative to the paper, in words, for the report.
+    pub reductions: Vec<String>,
+    /// The GANs.
+    pub gan: GanPlan,
+    /// The classifiers.
+    pub models: Vec<ModelPlan>,
+    /// The training-set variants.
+    pub scenarios: Vec<Scenario>,
+    /// Classic-augmentation copies per image (offline) in the classic scenarios.
+    pub classic_copies: usize,
+    /// Classifier seeds (the GANs are trained once).
+    pub seeds: usize,
+}
+
+/// A [`ReproConfig`] that passed [`ReproConfig::check`] (`ganaug-train`'s [`Checked`]): read
+/// it through `Deref`; change it by taking the inner config back ([`Checked::into_inner`]) and
+/// checking again. Deserialising one runs the same check.
+pub type CheckedConfig = Checked<ReproConfig>;
+
+impl Validate for ReproConfig {
+    type Error = ExperimentError;
+
+    fn validate(&self) -> Result<()> {
+        self.check_ref()
+    }
+}
+
+impl ReproConfig {
+    /// Validates every setting once — this crate's and, through their own checks, the GAN's,
+    /// the trainers' and the models' — before any folder is created or any work is done.
+    pub fn check(self) -> Result<CheckedConfig> {
+        Checked::new(self)
+    }
+
+    fn check_ref(&self) -> Result<()> {
+        if self.preset.trim().is_empty() {
+            return Err(bad("preset", "needs a name"));
+        }
+        if self.seeds == 0 {
+            return Err(bad("seeds", "needs at least one seed"));
+        }
+        if self.models.is_empty() || self.scenarios.is_empty() {
+            return Err(bad(
+                "models/scenarios",
+                "needs at least one model and scenario",
+            ));
+        }
+        let mut kinds: Vec<ModelKind> = self.models.iter().map(|m| m.kind).collect();
+        kinds.sort();
+        kinds.dedup();
+        if kinds.len() != self.models.len() {
+            return Err(bad("models", "each model may appear once"));
+        }
+        let mut scenarios = self.scenarios.clone();
+        scenarios.sort();
+        scenarios.dedup();
+        if scenarios.len() != self.scenarios.len() {
+            return Err(bad("scenarios", "each scenario may appear once"));
+        }
+        if self.scenarios.iter().any(|s| s.uses_classic()) && self.classic_copies == 0 {
+            return Err(bad(
+                "classic_copies",
+                "classic scenarios need at least one copy",
+            ));
+        }
+        for (i, m) in self.models.iter().enumerate() {
+            let field = |f: &str| format!("models[{i}] ({}).{f}", m.kind);
+            ModelConfig::new(m.kind, m.image_size)
+                .validate()
+                .map_err(|e| bad(field("image_size"), e.to_string()))?;
+            m.train
+                .validate()
+                .and_then(|()| m.train.check_classes(2))
+                .map_err(|e| bad(field("train"), e.to_string()))?;
+        }
+        self.check_gan()
+    }
+
+    fn check_gan(&self) -> Result<()> {
+        let needs = |w| self.scenarios.iter().any(|s| s.synthetic() == Some(w));
+        if !needs(Synthetic::PerClass) && !needs(Synthetic::Conditional) {
+            return Ok(());
+        }
+        let g = &self.gan;
+        g.gan
+            .validate()
+            .map_err(|e| bad("gan.gan", e.to_string()))?;
+        g.train
+            .validate()
+            .map_err(|e| bad("gan.train", e.to_string()))?;
+        if g.train.epochs == 0 {
+            return Err(bad("gan.train.epochs", "must be at least 1"));
+        }
+        if needs(Synthetic::Conditional) && g.cgan_epochs == 0 {
+            return Err(bad("gan.cgan_epochs", "the cgan scenario needs at least 1"));
+        }
+        let s = &g.synth;
+        if s.keep_per_class == 0 || s.keep_per_class > s.candidates_per_class {
+            return Err(bad(
+                "gan.synth",
+                format!(
+                    "keep_per_class ({}) must be in 1..=candidates_per_class ({})",
+                    s.keep_per_class, s.candidates_per_class
+                ),
+            ));
+        }
+        if !(s.min_nn_distance >= 0.0 && s.min_nn_distance.is_finite()) || s.batch_size < 1 {
+            return Err(bad(
+                "gan.synth",
+                "min_nn_distance must be ≥ 0 and batch_size ≥ 1",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The side lengths the run loads the data at (every model's and the GANs').
+    pub fn image_sizes(&self) -> Vec<i64> {
+        let mut sizes: Vec<i64> = self.models.iter().map(|m| m.image_size).collect();
+        sizes.push(self.gan.gan.size);
+        sizes.sort_unstable();
+        sizes.dedup();
+        sizes
+    }
+
+    /// The largest image side the run trains on.
+    pub fn largest_image(&self) -> i64 {
+        self.image_sizes().last().copied().unwrap_or(0)
+    }
+
+    /// Whether any scenario needs the synthetic set `which`.
+    pub fn needs(&self, which: Synthetic) -> bool {
+        self.scenarios.iter().any(|s| s.synthetic() == Some(which))
+    }
+}
+
+fn bad(field: impl Into<String>, reason: impl Into<String>) -> ExperimentError {
+    ExperimentError::config(field, reason)
+}

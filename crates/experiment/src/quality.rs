@@ -1,0 +1,98 @@
+//! How close a synthetic set is to its class's real images: FID and KID on EfficientNet-Lite0
+//! ImageNet features (none without its weights file).
+
+use std::collections::BTreeMap;
+
+use tch::{Device, Kind, Tensor};
+
+use ganaug_metrics::{fid, kid, KidConfig};
+use ganaug_models::{pretrained_weights, Classifier, ModelConfig, ModelKind};
+
+use crate::{CellError, ExperimentError, Result};
+
+/// The feature extractor, with each class's real training features computed once for every
+/// synthetic set scored against them.
+#[derive(Default)]
+pub struct Quality {
+    net: Option<Classifier>,
+    train_features: BTreeMap<String, ndarray::Array2<f64>>,
+}
+
+fn quality_err(what: &'static str) -> impl FnOnce(CellError) -> ExperimentError {
+    move |source| ExperimentError::Quality {
+        what,
+        source: Box::new(source),
+    }
+}
+
+impl Quality {
+    /// EfficientNet-Lite0 at 224² when its ImageNet weights are installed; otherwise a scorer
+    /// that reports no FID or KID.
+    pub fn new(device: Device) -> Result<Self> {
+        let Some(path) = pretrained_weights(ModelKind::EfficientNetLite0) else {
+            return Ok(Quality::default());
+        };
+        let mut net = Classifier::new(ModelConfig::new(ModelKind::EfficientNetLite0, 224), device)
+            .map_err(|e| quality_err("building the feature network")(e.into()))?;
+        net.load_backbone_weights(&path)
+            .map_err(|e| quality_err("loading the feature network")(e.into()))?;
+        Ok(Quality {
+            net: Some(net),
+            train_features: BTreeMap::new(),
+        })
+    }
+
+    /// FID and KID (mean) of `images` against `train`, the training images of `class`.
+    pub fn fid_kid(
+        &mut self,
+        class: &str,
+        train: &Tensor,
+        images: &Tensor,
+    ) -> Result<(Option<f64>, Option<f64>)> {
+        let Some(net) = &self.net else {
+            return Ok((None, None));
+        };
+        if !self.train_features.contains_key(class) {
+            self.train_features
+                .insert(class.into(), features(net, train)?);
+        }
+        let a = &self.train_features[class];
+        let b = features(net, images)?;
+        let m = a.nrows().min(b.nrows());
+        let kid_cfg = KidConfig {
+            subset_size: m.min(100),
+            subsets: 50,
+            ..KidConfig::default()
+        };
+        let k = (m >= 2)
+            .then(|| kid(a, &b, &kid_cfg).ok())
+            .flatten()
+            .map(|k| k.mean);
+        Ok((fid(a, &b).ok(), k))
+    }
+}
+
+/// Images resized to `size`² (bilinear, clamped to [0, 1]); the same tensor when already there.
+pub fn resize(images: &Tensor, size: i64) -> std::result::Result<Tensor, tch::TchError> {
+    let s = images.size();
+    if s[2] == size && s[3] == size {
+        return Ok(images.shallow_clone());
+    }
+    images
+        .f_upsample_bilinear2d([size, size], false, None, None)
+        .and_then(|t| t.f_clamp(0.0, 1.0))
+}
+
+fn features(net: &Classifier, images: &Tensor) -> Result<ndarray::Array2<f64>> {
+    let run = || -> std::result::Result<ndarray::Array2<f64>, CellError> {
+        let x = resize(images, 224)?;
+        let f = net
+            .extract_features(&x, 32)?
+            .f_to_device(Device::Cpu)?
+            .f_to_kind(Kind::Double)?;
+        let a: ndarray::ArrayD<f64> = (&f).try_into()?;
+        a.into_dimensionality()
+            .map_err(|_| CellError::Missing("features are not a matrix"))
+    };
+    run().map_err(quality_err("features"))
+}

@@ -1,0 +1,200 @@
+//! `report.md`: the paper's table with our numbers beside it, every metric with its interval,
+//! the paired tests against raw, the GANs and their synthetic sets.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::pct;
+use crate::{CellResult, ReproResults};
+
+/// The whole report as Markdown (`out` is named in its last line).
+pub fn report_markdown(r: &ReproResults, out: &Path) -> String {
+    let mut s = String::new();
+    header(&mut s, r);
+    accuracy_table(&mut s, r);
+    metrics_table(&mut s, r);
+    gan_section(&mut s, r);
+    plots_section(&mut s, r, out);
+    s
+}
+
+fn header(s: &mut String, r: &ReproResults) {
+    let title = if r.synthetic_data {
+        "SYNTHETIC STAND-IN DATA (phantom, not CT): GAN-based augmentation reproduction"
+    } else {
+        "GAN-based data augmentation on COVID-CT: reproduction"
+    };
+    let _ = writeln!(s, "# {title}\n");
+    let _ = writeln!(
+        s,
+        "Preset `{}`, commit `{}`, data: {}, device {}, {:.1} min wall time ({} seed(s)).\n",
+        r.config.preset,
+        r.commit.as_deref().unwrap_or("unknown"),
+        r.data,
+        r.device,
+        r.seconds / 60.0,
+        r.config.seeds
+    );
+    let counts: Vec<String> = r
+        .class_names
+        .iter()
+        .zip(&r.test_counts)
+        .map(|(c, n)| format!("{n} {c}"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "Test set: the official split, {} images ({}). The paper's test set had 199 images from its own split, so its numbers are not on the same images.\n",
+        r.test_counts.iter().sum::<usize>(),
+        counts.join(", ")
+    );
+    if !r.config.reductions.is_empty() {
+        let _ = writeln!(s, "Reduced from the paper in this preset:\n");
+        for x in &r.config.reductions {
+            let _ = writeln!(s, "- {x}");
+        }
+        let _ = writeln!(s);
+    }
+}
+
+fn accuracy_table(s: &mut String, r: &ReproResults) {
+    let _ = writeln!(s, "## Test accuracy: ours vs the paper\n");
+    let _ = writeln!(s, "Ours: accuracy with its 95% Wilson interval (seed 0; mean ± sd over seeds when more than one). Paper values in parentheses; * = Loey et al.'s value quoted by the paper. The CGAN column stands in for Loey et al.'s CGAN set, which is not available.\n");
+    let scen = &r.config.scenarios;
+    let titles: Vec<&str> = scen.iter().map(|x| x.title()).collect();
+    let _ = writeln!(s, "| Model | weights | {} |", titles.join(" | "));
+    let _ = writeln!(s, "|---|---|{}", "---|".repeat(scen.len()));
+    for plan in &r.config.models {
+        let weights = r
+            .cells
+            .iter()
+            .find(|c| c.model == plan.kind)
+            .map_or("", |c| c.weights.as_str());
+        let mut row = format!("| {} | {} |", plan.kind.display_name(), weights);
+        for &sc in scen {
+            let mut txt = r
+                .cell(plan.kind, sc, 0)
+                .map_or("—".into(), |c| pct(&c.accuracy));
+            if let Some(a) = r.aggregate(plan.kind, sc) {
+                if a.accuracy.n > 1 {
+                    let sd = a.accuracy.sd.unwrap_or(0.0);
+                    let _ = write!(txt, "; {:.3} ± {sd:.3}", a.accuracy.mean);
+                }
+                if let Some((p, star)) = a.paper_accuracy {
+                    let _ = write!(txt, " ({p:.4}{})", if star { "*" } else { "" });
+                }
+            }
+            let _ = write!(row, " {txt} |");
+        }
+        let _ = writeln!(s, "{row}");
+    }
+}
+
+fn vs_raw_text(r: &ReproResults, c: &CellResult) -> String {
+    let Some(v) = r
+        .aggregate(c.model, c.scenario)
+        .and_then(|a| a.vs_raw.as_ref())
+    else {
+        return "—".into();
+    };
+    let interval = match (v.accuracy_diff.lower, v.accuracy_diff.upper) {
+        (Some(lo), Some(hi)) => format!(" [{lo:+.3}, {hi:+.3}]"),
+        _ => String::new(),
+    };
+    format!(
+        "{:+.3}, p = {:.3}{interval}",
+        v.accuracy_diff.value, v.mcnemar_p
+    )
+}
+
+fn metrics_table(s: &mut String, r: &ReproResults) {
+    let positive = r
+        .class_names
+        .first()
+        .map_or("the first class", String::as_str);
+    let _ = writeln!(
+        s,
+        "\n## Every metric (seed 0), {positive} as the positive class\n"
+    );
+    let _ = writeln!(s, "| Model | Scenario | train images | accuracy | precision | recall | specificity | F1 | AUC | epochs (best) | vs raw: Δacc [95% CI], McNemar p |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    for c in r.cells.iter().filter(|c| c.seed == 0) {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} ({}) | {} |",
+            c.model,
+            c.scenario,
+            c.train_images,
+            pct(&c.accuracy),
+            pct(&c.precision),
+            pct(&c.recall),
+            pct(&c.specificity),
+            pct(&c.f1),
+            c.auc.as_ref().map_or("—".into(), pct),
+            c.epochs,
+            c.best_epoch,
+            vs_raw_text(r, c)
+        );
+    }
+}
+
+fn gan_section(s: &mut String, r: &ReproResults) {
+    let _ = writeln!(s, "\n## GANs and their synthetic images\n");
+    for g in &r.gans {
+        let when = if g.seconds > 0.0 {
+            format!(", trained in {:.1} min", g.seconds / 60.0)
+        } else {
+            ", reused from an earlier run".into()
+        };
+        let _ = writeln!(
+            s,
+            "- GAN {}: {} epochs{when}; loss curves `gan_losses_{}.png`",
+            g.name,
+            g.epochs,
+            g.name.replace('/', "_")
+        );
+    }
+    let _ = writeln!(s, "\n| GAN | class | kept / generated | near-copies dropped | D score kept (all) | NN RMS distance to training: mean / min | FID | KID | samples |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let opt = |v: Option<f64>| v.map_or("n/a".into(), |x| format!("{x:.3}"));
+    for x in &r.synthetic {
+        let sel = &x.selection;
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} / {} | {} | {:.3} ({:.3}) | {:.3} / {:.3} | {} | {} | `{}` |",
+            x.gan,
+            x.class,
+            sel.kept,
+            sel.generated,
+            sel.near_copies,
+            sel.d_score_kept,
+            sel.d_score_all,
+            sel.nn_mean,
+            sel.nn_min,
+            opt(x.fid),
+            opt(x.kid),
+            x.grid
+        );
+    }
+    let _ = writeln!(s, "\nFID and KID use EfficientNet-Lite0 ImageNet features (1,280-d, images upsampled to 224²) against the class's training images; with a few hundred images they are biased upwards and only comparable within this report. Nearest-neighbour distances are per-pixel RMS in [0, 1] intensity.\n");
+}
+
+fn plots_section(s: &mut String, r: &ReproResults, out: &Path) {
+    let _ = writeln!(s, "## Plots\n");
+    for plan in &r.config.models {
+        let _ = writeln!(
+            s,
+            "- ROC curves of {}: `roc_{}.png`",
+            plan.kind.display_name(),
+            plan.kind
+        );
+    }
+    let _ = writeln!(
+        s,
+        "- Classifier loss/accuracy curves: `cells/<cell>/curves.png`"
+    );
+    let _ = writeln!(
+        s,
+        "\nEverything in machine-readable form: `results.json` (results folder `{}`).",
+        out.display()
+    );
+}

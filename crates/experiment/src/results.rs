@@ -1,0 +1,182 @@
+//! What a run produces, as `results.json` holds it: keyed by [`ModelKind`] and [`Scenario`],
+//! with a schema version, the commit the code was built from and the preset.
+
+use serde::{Deserialize, Serialize};
+
+use ganaug_gan::ClassSynthReport;
+use ganaug_metrics::Summary;
+use ganaug_models::ModelKind;
+
+use crate::{ReproConfig, Scenario, Synthetic};
+
+/// Version of the `results.json` layout; bumped when a field changes meaning or goes away.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The commit this library was built from (`-dirty` when the work tree had uncommitted
+/// changes to tracked files at build time), if it was built from a git checkout.
+pub const BUILD_COMMIT: Option<&str> = option_env!("GANAUG_GIT_COMMIT");
+
+/// A value with its 95% interval.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// Point estimate.
+    pub value: f64,
+    /// Lower bound (`None` when undefined, e.g. precision with no positive prediction).
+    pub lower: Option<f64>,
+    /// Upper bound.
+    pub upper: Option<f64>,
+}
+
+/// One trained and tested classifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CellResult {
+    /// The model.
+    pub model: ModelKind,
+    /// The training-set scenario.
+    pub scenario: Scenario,
+    /// Classifier seed.
+    pub seed: u64,
+    /// `ImageNet (frozen backbone)`, `ImageNet (fine-tuned)` or `trained from scratch`.
+    pub weights: String,
+    /// Training images (after augmentation).
+    pub train_images: usize,
+    /// Test accuracy (Wilson interval).
+    pub accuracy: Estimate,
+    /// Positive-class precision (Wilson interval).
+    pub precision: Estimate,
+    /// Positive-class recall / sensitivity (Wilson interval).
+    pub recall: Estimate,
+    /// Specificity (Wilson interval).
+    pub specificity: Estimate,
+    /// Positive-class F1 (bootstrap interval).
+    pub f1: Estimate,
+    /// Positive-class ROC AUC (bootstrap interval).
+    pub auc: Option<Estimate>,
+    /// Epochs run.
+    pub epochs: usize,
+    /// Epoch of the best validation loss (restored).
+    pub best_epoch: usize,
+    /// Stop reason.
+    pub stop: String,
+    /// Seconds of the whole cell.
+    pub seconds: f64,
+    /// Seconds of it spent extracting cached backbone features.
+    pub feature_seconds: f64,
+    /// Test labels (for paired tests).
+    pub labels: Vec<usize>,
+    /// Test probabilities `[N][classes]`.
+    pub probs: Vec<Vec<f64>>,
+    /// Positive-class ROC curve: false-positive rates.
+    pub roc_fpr: Vec<f64>,
+    /// Positive-class ROC curve: true-positive rates.
+    pub roc_tpr: Vec<f64>,
+    /// Folder with this cell's training history and curves, relative to the results folder.
+    pub dir: String,
+}
+
+/// One synthetic set and its quality.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SynthSummary {
+    /// Which GAN made it.
+    pub gan: Synthetic,
+    /// Class name.
+    pub class: String,
+    /// Selection report (generated, kept, near-copies, discriminator scores, nearest-neighbour
+    /// RMS distance to the training images).
+    pub selection: ClassSynthReport,
+    /// FID against the class's training images (EfficientNet-Lite0 ImageNet features).
+    pub fid: Option<f64>,
+    /// KID (mean) likewise.
+    pub kid: Option<f64>,
+    /// Sample grid PNG (relative to the results folder).
+    pub grid: String,
+}
+
+/// One trained GAN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GanSummary {
+    /// `per-class/<class>` or `conditional`.
+    pub name: String,
+    /// Epochs trained.
+    pub epochs: usize,
+    /// Seconds of training in this run (0 when reused).
+    pub seconds: f64,
+    /// Its folder (checkpoints, samples, losses.png), relative to the results folder.
+    pub dir: String,
+}
+
+/// Mean and spread of one model × scenario over seeds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Aggregate {
+    /// The model.
+    pub model: ModelKind,
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Accuracy over seeds.
+    pub accuracy: Summary,
+    /// AUC over seeds.
+    pub auc: Option<Summary>,
+    /// The paper's accuracy for this cell, and whether it is one of Loey et al.'s (starred).
+    pub paper_accuracy: Option<(f64, bool)>,
+    /// Paired comparison with the same model on raw data (seed 0): accuracy difference with
+    /// bootstrap interval, and McNemar's exact p-value.
+    pub vs_raw: Option<VsRaw>,
+}
+
+/// Paired comparison with raw data.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VsRaw {
+    /// Accuracy difference (this − raw) with its bootstrap interval.
+    pub accuracy_diff: Estimate,
+    /// McNemar's exact p-value.
+    pub mcnemar_p: f64,
+}
+
+/// Everything `results.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReproResults {
+    /// [`SCHEMA_VERSION`] of the file.
+    pub schema_version: u32,
+    /// The commit the code was built from ([`BUILD_COMMIT`]).
+    pub commit: Option<String>,
+    /// The configuration (its `preset` names the preset).
+    pub config: ReproConfig,
+    /// Where the data came from.
+    pub data: String,
+    /// BLAKE3 fingerprint of the data (see `DataSource::fingerprint`).
+    pub data_fingerprint: String,
+    /// Whether it is the synthetic phantom stand-in.
+    pub synthetic_data: bool,
+    /// Test images per class.
+    pub test_counts: Vec<usize>,
+    /// Class names.
+    pub class_names: Vec<String>,
+    /// Device.
+    pub device: String,
+    /// The GANs.
+    pub gans: Vec<GanSummary>,
+    /// The synthetic sets.
+    pub synthetic: Vec<SynthSummary>,
+    /// Every cell, every seed.
+    pub cells: Vec<CellResult>,
+    /// Per model × scenario over seeds, with the paper's value and the paired test.
+    pub aggregates: Vec<Aggregate>,
+    /// Wall time of this run.
+    pub seconds: f64,
+}
+
+impl ReproResults {
+    /// The cell of `model` × `scenario` with `seed`.
+    pub fn cell(&self, model: ModelKind, scenario: Scenario, seed: u64) -> Option<&CellResult> {
+        self.cells
+            .iter()
+            .find(|c| c.model == model && c.scenario == scenario && c.seed == seed)
+    }
+
+    /// The over-seeds summary of `model` × `scenario`.
+    pub fn aggregate(&self, model: ModelKind, scenario: Scenario) -> Option<&Aggregate> {
+        self.aggregates
+            .iter()
+            .find(|a| a.model == model && a.scenario == scenario)
+    }
+}

@@ -1,0 +1,200 @@
+//! The networks' configuration: architecture, size, conditioning, layout and precision.
+
+use ganaug_ops::Precision;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use ganaug_train::Validate;
+
+use crate::{GanError, Result};
+
+/// Which networks to build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Arch {
+    /// The paper's GAN. Generator: dense `C·(S/4)²` from the latent, reshaped to `C` channels
+    /// of `(S/4)²` → LeakyReLU(0.2) → two 4×4 stride-2 transposed convolutions with 128
+    /// filters, each + LeakyReLU(0.2) → 7×7 convolution to one channel → sigmoid, where
+    /// `C` = [`GanConfig::paper_fc_channels`]. Discriminator: two 3×3 stride-2 convolutions with
+    /// 64 filters, each + LeakyReLU(0.2) + dropout 0.4, then one dense unit (a logit).
+    Paper,
+    /// Radford et al.'s DCGAN: 4×4 stride-2 (transposed) convolutions with batch norm, ReLU /
+    /// LeakyReLU(0.2), tanh output; `S` must be a power of two, at least 16.
+    Dcgan {
+        /// Generator width (filters of its last hidden layer).
+        ngf: i64,
+        /// Discriminator width (filters of its first layer).
+        ndf: i64,
+    },
+}
+
+/// Network configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GanConfig {
+    /// Architecture.
+    pub arch: Arch,
+    /// Image side `S` (images are `[N, 1, S, S]` in [0, 1]).
+    pub size: i64,
+    /// Latent dimension (the paper: 100).
+    pub latent_dim: i64,
+    /// `Some(n)`: a conditional GAN over `n` classes (label embedded into both networks).
+    pub n_classes: Option<i64>,
+    /// Size of the label embedding of a conditional GAN.
+    pub embed_dim: i64,
+    /// Channels `C` of the paper generator's dense layer (`C·(S/4)²` units). The paper states
+    /// 262,144 units at 256², i.e. `C` = 64 (the default); 128 gives the `128·(S/4)²` of the
+    /// issue text and of `shared/peer/torch_paper_models.py` (524,288 at 256²).
+    #[serde(default = "default_fc_channels")]
+    pub paper_fc_channels: i64,
+    /// Compute the stride-2 transposed convolutions as 3×3 convolutions + pixel shuffle (the
+    /// same map; see [`crate::subpixel`]). Weights and checkpoints are the same either way.
+    /// Off by default: on the 2-core development CPU it measured slower (2.13 s vs 1.61 s per
+    /// paper-GAN step at 64², 285 vs 233 ms per DCGAN step), since it does 9/4 of the
+    /// multiply-adds.
+    #[serde(default)]
+    pub subpixel: bool,
+    /// Keep images and convolution weights channels-last (NHWC), the layout oneDNN's CPU
+    /// convolutions run fastest in (on by default; the same numbers either way).
+    #[serde(default = "default_true")]
+    pub channels_last: bool,
+    /// Compute convolutions and dense layers in bf16 (autocast-style: `f32` weights, optimiser
+    /// state, activations and loss; see [`ganaug_ops::Precision`]). Off by default: only worth
+    /// it where the hardware has bf16 matrix units.
+    #[serde(default)]
+    pub bf16: bool,
+}
+
+pub(crate) fn default_true() -> bool {
+    true
+}
+
+pub(crate) fn default_fc_channels() -> i64 {
+    64
+}
+
+impl Default for GanConfig {
+    /// The paper's GAN at 256×256, latent 100, unconditional.
+    fn default() -> Self {
+        GanConfig {
+            arch: Arch::Paper,
+            size: 256,
+            latent_dim: 100,
+            n_classes: None,
+            embed_dim: 50,
+            paper_fc_channels: 64,
+            subpixel: false,
+            channels_last: true,
+            bf16: false,
+        }
+    }
+}
+
+impl Validate for GanConfig {
+    type Error = GanError;
+
+    /// Checks that the architecture can be built at this size.
+    fn validate(&self) -> Result<()> {
+        if self.latent_dim < 1 || self.embed_dim < 1 || self.paper_fc_channels < 1 {
+            return Err(GanError::config(
+                "latent_dim",
+                "latent and embedding sizes must be positive",
+            ));
+        }
+        if matches!(self.n_classes, Some(n) if n < 2) {
+            return Err(GanError::config(
+                "n_classes",
+                "a conditional GAN needs at least 2 classes",
+            ));
+        }
+        match self.arch {
+            Arch::Paper if self.size < 4 || self.size % 4 != 0 => Err(GanError::config(
+                "size",
+                format!(
+                    "the paper's GAN needs a size divisible by 4, got {}",
+                    self.size
+                ),
+            )),
+            Arch::Dcgan { ngf, ndf } if ngf < 1 || ndf < 1 => {
+                Err(GanError::config("arch", "ngf and ndf must be positive"))
+            }
+            Arch::Dcgan { .. } if self.size < 16 || (self.size & (self.size - 1)) != 0 => {
+                Err(GanError::config(
+                    "size",
+                    format!(
+                        "DCGAN needs a power-of-two size of at least 16, got {}",
+                        self.size
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl GanConfig {
+    pub(crate) fn precision(&self) -> Precision {
+        Precision::from_bf16(self.bf16)
+    }
+
+    /// Puts an image batch in the configured layout.
+    pub(crate) fn layout(&self, x: &Tensor) -> Result<Tensor> {
+        if self.channels_last && !ganaug_ops::is_channels_last(x) {
+            Ok(ganaug_ops::to_channels_last(x)?)
+        } else {
+            Ok(x.shallow_clone())
+        }
+    }
+
+    /// Checks a batch of images for these networks — `[N, 1, S, S]`, float, at least
+    /// `min_n` of them — and returns `N`.
+    pub(crate) fn check_images(&self, what: &'static str, x: &Tensor, min_n: i64) -> Result<i64> {
+        let (s, size) = (self.size, x.size());
+        let n = size.first().copied().unwrap_or(0);
+        if size != [n, 1, s, s] || n < min_n || x.kind() != Kind::Float {
+            return Err(GanError::Shape {
+                what,
+                expected: match min_n {
+                    0 => format!("[N, 1, {s}, {s}] Float"),
+                    _ => format!("[N, 1, {s}, {s}] Float, N ≥ {min_n}"),
+                },
+                got: format!("{size:?} {:?}", x.kind()),
+            });
+        }
+        Ok(n)
+    }
+
+    /// Checks the class labels of `n` images for a conditional network: `[n]` Int64 and, with
+    /// `values`, each in `0..n_classes` (libtorch's embedding aborts the process on anything
+    /// else; the value check costs a device sync, so the trainer makes it once per batch).
+    pub(crate) fn check_labels(&self, labels: &Tensor, n: i64, values: bool) -> Result<()> {
+        let classes = self.n_classes.unwrap_or(0);
+        let expected = || format!("[{n}] Int64 class indices in 0..{classes}");
+        if labels.size() != [n] || labels.kind() != Kind::Int64 {
+            return Err(GanError::Shape {
+                what: "labels",
+                expected: expected(),
+                got: format!("{:?} {:?}", labels.size(), labels.kind()),
+            });
+        }
+        if values && n > 0 {
+            let range = Tensor::f_stack(&[labels.f_min()?, labels.f_max()?], 0)?;
+            let range = Vec::<i64>::try_from(&range.f_to_device(Device::Cpu)?)?;
+            if range[0] < 0 || range[1] >= classes {
+                return Err(GanError::Shape {
+                    what: "labels",
+                    expected: expected(),
+                    got: format!("values {}..={}", range[0], range[1]),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Gives a convolution weight the configured layout, in place (the variable keeps its
+    /// identity, so optimisers and checkpoints are unaffected).
+    pub(crate) fn layout_weight(&self, w: &Tensor) -> Result<()> {
+        if self.channels_last {
+            ganaug_ops::set_channels_last(w)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,149 @@
+//! The discriminator: images (and labels) to logits.
+
+use ganaug_ops::{Conv, Dense};
+use tch::nn::{self, Module, ModuleT};
+use tch::Tensor;
+
+use ganaug_train::Validate;
+
+use crate::{GanError, Result};
+
+use super::layers::*;
+use super::{Arch, GanConfig};
+
+/// Discriminator network: images `[N, 1, S, S]` in [0, 1] (+ labels) → logits `[N]`.
+#[derive(Debug)]
+pub struct Discriminator {
+    cfg: GanConfig,
+    label_map: Option<(nn::Embedding, nn::Linear)>,
+    body: DiscBody,
+}
+
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
+enum DiscBody {
+    Paper {
+        c1: Conv,
+        c2: Conv,
+        fc: Dense,
+    },
+    Dcgan {
+        downs: Vec<(Conv, Option<nn::BatchNorm>)>,
+        out: Conv,
+    },
+}
+
+impl Discriminator {
+    /// Builds the discriminator under `p`.
+    pub fn new(p: &nn::Path, cfg: &GanConfig) -> Result<Self> {
+        cfg.validate()?;
+        let s = cfg.size;
+        // A conditional discriminator sees the label as an extra image channel.
+        let label_map = cfg.n_classes.map(|n| {
+            (
+                nn::embedding(p / "embed", n, cfg.embed_dim, Default::default()),
+                nn::linear(p / "label_fc", cfg.embed_dim, s * s, Default::default()),
+            )
+        });
+        let c_in = if label_map.is_some() { 2 } else { 1 };
+        let body = match cfg.arch {
+            Arch::Paper => {
+                let q = (s + 3) / 4;
+                let d = Default::default();
+                DiscBody::Paper {
+                    c1: conv_layer(p / "c1", cfg, (c_in, 64, 3), (2, 1), d)?,
+                    c2: conv_layer(p / "c2", cfg, (64, 64, 3), (2, 1), d)?,
+                    fc: ganaug_ops::dense(p / "fc", 64 * q * q, 1, cfg.precision()),
+                }
+            }
+            Arch::Dcgan { ndf, .. } => {
+                let n_down = (s as f64).log2() as i64 - 2;
+                let mut downs = Vec::new();
+                let mut c = c_in;
+                for i in 0..n_down {
+                    let c_out = ndf << i;
+                    let conv = conv_layer(
+                        p / format!("down{i}"),
+                        cfg,
+                        (c, c_out, 4),
+                        (2, 1),
+                        dcgan_conv_config(),
+                    )?;
+                    let bn = (i > 0).then(|| dcgan_batch_norm(&(p / format!("bn{i}")), c_out));
+                    downs.push((conv, bn));
+                    c = c_out;
+                }
+                DiscBody::Dcgan {
+                    downs,
+                    out: conv_layer(p / "out", cfg, (c, 1, 4), (1, 0), dcgan_conv_config())?,
+                }
+            }
+        };
+        Ok(Discriminator {
+            cfg: cfg.clone(),
+            label_map,
+            body,
+        })
+    }
+
+    /// Scores images; higher logits mean "real".
+    ///
+    /// # Shapes
+    /// `x: [N, 1, S, S]`, `labels: [N]` (conditional only) → `[N]` logits.
+    pub fn forward_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
+        self.forward_inner(x, labels, train, true)
+    }
+
+    /// [`Self::forward_t`], checking the label values only if `check_label_values` (the
+    /// trainer checks each batch's once).
+    pub(crate) fn forward_inner(
+        &self,
+        x: &Tensor,
+        labels: Option<&Tensor>,
+        train: bool,
+        check_label_values: bool,
+    ) -> Result<Tensor> {
+        let s = self.cfg.size;
+        let n = self.cfg.check_images("discriminator input", x, 0)?;
+        let x = match (&self.label_map, labels) {
+            (Some((e, fc)), Some(y)) => {
+                self.cfg.check_labels(y, n, check_label_values)?;
+                let plane = fc.forward(&e.forward(y)).f_view([-1, 1, s, s])?;
+                Tensor::f_cat(&[x, &plane], 1)?
+            }
+            (None, None) => x.shallow_clone(),
+            (Some(_), None) => {
+                return Err(GanError::config(
+                    "labels",
+                    "a conditional discriminator needs labels",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(GanError::config(
+                    "labels",
+                    "this discriminator is not conditional",
+                ))
+            }
+        };
+        Ok(match &self.body {
+            DiscBody::Paper { c1, c2, fc } => {
+                let x = self.cfg.layout(&x)?;
+                let h = ganaug_ops::dropout(&leaky(&c1.forward(&x))?, 0.4, train)?;
+                let h = ganaug_ops::dropout(&leaky(&c2.forward(&h))?, 0.4, train)?;
+                fc.forward(&h.flatten(1, -1)).view([-1])
+            }
+            DiscBody::Dcgan { downs, out } => {
+                // DCGAN works on [-1, 1] data.
+                let mut h = self.cfg.layout(&(x * 2.0 - 1.0))?;
+                for (conv, bn) in downs {
+                    h = conv.forward(&h);
+                    if let Some(bn) = bn {
+                        h = bn.forward_t(&h, train);
+                    }
+                    h = leaky(&h)?;
+                }
+                out.forward(&h).view([-1])
+            }
+        })
+    }
+}

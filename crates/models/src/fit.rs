@@ -1,0 +1,344 @@
+//! The training loop: [`fit`] and its steps.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use rand::SeedableRng;
+use tch::{Kind, Reduction, Tensor};
+
+use ganaug_data::{epoch_seed, TensorDataset};
+use ganaug_train::{data_fingerprint, epoch_bar, IntoChecked, KeepCheckpoints, RunDir};
+
+use crate::sgd::Sgd;
+use crate::state::TrainState;
+use crate::train::write_history;
+use crate::{
+    BackboneMode, Classifier, EpochRecord, FitOptions, FitReport, ModelError, Result, StopReason,
+    TrainConfig,
+};
+
+/// Inputs and labels of one split, on the model's device (images, or cached features).
+struct Split {
+    x: Tensor,
+    y: Tensor,
+}
+
+impl Split {
+    fn len(&self) -> i64 {
+        self.y.size()[0]
+    }
+}
+
+/// What every epoch uses: the splits, the class weights, and whether the head trains on cached
+/// backbone features.
+struct Prepared {
+    train: Split,
+    val: Split,
+    weights: Option<Tensor>,
+    cache: bool,
+    feature_seconds: f64,
+}
+
+impl Prepared {
+    fn forward(&self, m: &Classifier, x: &Tensor, train: bool) -> Result<Tensor> {
+        if self.cache {
+            m.head_t(x, train)
+        } else {
+            m.forward_t(x, train)
+        }
+    }
+}
+
+/// Trains `model` on `train`, choosing weights by `val` loss, and restores the best weights.
+///
+/// `cfg` is a checked configuration, or a plain one that is checked here (by value or by
+/// reference).
+pub fn fit(
+    model: &mut Classifier,
+    train: &TensorDataset,
+    val: &TensorDataset,
+    cfg: impl IntoChecked<TrainConfig>,
+    opts: &FitOptions<'_>,
+) -> Result<FitReport> {
+    let cfg = &*cfg.into_checked()?;
+    check_inputs(model, train, val, cfg)?;
+    let run = opts.out_dir.map(RunDir::new);
+    let mut state = TrainState::new();
+    if let Some(run) = &run {
+        state.data = data_fingerprint(&[train, val], &format!("augment {:?}", opts.augment))?;
+        let latest = run.latest_checkpoint().filter(|_| opts.resume);
+        if let Some(ckpt) = &latest {
+            state.restore(model, ckpt, cfg)?;
+        }
+        run.prepare(latest.is_some(), &[])?;
+    }
+    let prep = prepare(model, train, val, cfg, opts)?;
+    let prefix = model.config().kind.name();
+    let bar = epoch_bar(opts.progress, prefix, state.history.len(), cfg.max_epochs);
+    let mut stop = state.stop.clone().unwrap_or(StopReason::MaxEpochs);
+    state.sgd.momentum = cfg.momentum;
+    state.sgd.weight_decay = cfg.weight_decay;
+    // A resumed run that had already stopped stays stopped.
+    while state.stop.is_none() && state.history.len() < cfg.max_epochs {
+        let rec = run_epoch(model, &mut state.sgd, &prep, cfg, opts, state.history.len())?;
+        if rec.val_loss < state.best_val_loss {
+            state.best_val_loss = rec.val_loss;
+            state.best_epoch = rec.epoch;
+            state.best = snapshot(model)?;
+        }
+        bar.set_message(format!(
+            "loss {:.3} acc {:.3} | val loss {:.3} acc {:.3}",
+            rec.train_loss, rec.train_accuracy, rec.val_loss, rec.val_accuracy
+        ));
+        bar.inc(1);
+        state.stop = stop_rule(cfg, &rec, state.best_epoch);
+        state.history.push(rec);
+        if let Some(run) = &run {
+            state.save(model, &run.checkpoint(state.history.len()), cfg)?;
+            run.prune(KeepCheckpoints::Latest(1))?;
+        }
+        if let Some(s) = &state.stop {
+            stop = s.clone();
+        }
+    }
+    bar.finish_and_clear();
+    restore(model, &state.best)?;
+    let report = FitReport {
+        history: state.history,
+        best_epoch: state.best_epoch,
+        best_val_loss: state.best_val_loss,
+        stop,
+        cached_features: prep.cache,
+        feature_seconds: prep.feature_seconds,
+    };
+    if let Some(dir) = opts.out_dir {
+        write_history(&report, dir)?;
+    }
+    Ok(report)
+}
+
+fn check_inputs(
+    model: &Classifier,
+    train: &TensorDataset,
+    val: &TensorDataset,
+    cfg: &TrainConfig,
+) -> Result<()> {
+    let n_classes = model.config().n_classes;
+    cfg.check_classes(n_classes)?;
+    for (what, d) in [("training set", train), ("validation set", val)] {
+        if d.is_empty() {
+            return Err(ModelError::config("data", format!("the {what} is empty")));
+        }
+        if d.class_names.len() as i64 > n_classes {
+            return Err(ModelError::config(
+                "data",
+                format!(
+                    "the {what} has {} classes, the model {n_classes}",
+                    d.class_names.len()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The splits on the model's device, as cached backbone features when the backbone never
+/// trains and nothing changes the images.
+fn prepare(
+    model: &mut Classifier,
+    train: &TensorDataset,
+    val: &TensorDataset,
+    cfg: &TrainConfig,
+    opts: &FitOptions<'_>,
+) -> Result<Prepared> {
+    let device = model.device();
+    let weights = match &cfg.class_weights {
+        Some(w) => Some(
+            Tensor::f_from_slice(&w.iter().map(|&x| x as f32).collect::<Vec<_>>())?.f_to(device)?,
+        ),
+        None => None,
+    };
+    let cache = cfg.backbone == BackboneMode::Frozen && opts.augment.is_none();
+    let t0 = Instant::now();
+    if cache {
+        model.set_backbone_trainable(false);
+    }
+    let split = |d: &TensorDataset| -> Result<Split> {
+        let x = if cache {
+            model.extract_features(&d.images, 64)?
+        } else {
+            d.images.shallow_clone()
+        };
+        Ok(Split {
+            x,
+            y: d.labels.f_to_device(device)?,
+        })
+    };
+    let (train, val) = (split(train)?, split(val)?);
+    let feature_seconds = if cache {
+        t0.elapsed().as_secs_f64()
+    } else {
+        0.0
+    };
+    Ok(Prepared {
+        train,
+        val,
+        weights,
+        cache,
+        feature_seconds,
+    })
+}
+
+/// One epoch: shuffled mini-batches of SGD (seeded by the epoch, so a resume replays it
+/// exactly), then the validation pass.
+fn run_epoch(
+    model: &mut Classifier,
+    sgd: &mut Sgd,
+    prep: &Prepared,
+    cfg: &TrainConfig,
+    opts: &FitOptions<'_>,
+    epoch: usize,
+) -> Result<EpochRecord> {
+    if !prep.cache {
+        model.set_backbone_trainable(!cfg.frozen_at(epoch));
+    }
+    let started = Instant::now();
+    let seed = epoch_seed(cfg.seed, epoch as u64);
+    tch::manual_seed(seed as i64);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let perm = {
+        use rand::seq::SliceRandom;
+        let mut p: Vec<i64> = (0..prep.train.len()).collect();
+        p.shuffle(&mut rng);
+        p
+    };
+    let lr = cfg.lr_at(epoch);
+    let params = model.trainable_variables();
+    let device = model.device();
+    let (mut loss_sum, mut weight_sum, mut correct) = (0.0, 0.0, 0i64);
+    for (b, idx) in perm.chunks(cfg.batch_size).enumerate() {
+        let idx_t = Tensor::from_slice(idx);
+        let mut x = prep
+            .train
+            .x
+            .f_index_select(0, &idx_t.f_to(prep.train.x.device())?)?;
+        if let Some(p) = opts.augment {
+            x = p.apply(&x, &mut rng)?;
+        }
+        let y = prep.train.y.f_index_select(0, &idx_t.f_to(device)?)?;
+        let logits = prep.forward(model, &x, true)?;
+        let (sum, weight) = weighted_loss_sum(&logits, &y, prep.weights.as_ref())?;
+        let loss = sum.f_div_scalar(weight)?;
+        let value = loss.f_double_value(&[])?;
+        if !value.is_finite() {
+            return Err(ModelError::NonFinite {
+                phase: "training",
+                value,
+                epoch,
+                batch: b,
+            });
+        }
+        Sgd::zero_grad(&params)?;
+        loss.f_backward()?;
+        sgd.step(&params, lr)?;
+        loss_sum += value * weight;
+        weight_sum += weight;
+        correct += count_correct(&logits, &y)?;
+    }
+    let n = prep.train.len() as f64;
+    let (val_loss, val_correct) = evaluate_split(model, prep)?;
+    if !val_loss.is_finite() {
+        return Err(ModelError::NonFinite {
+            phase: "validation",
+            value: val_loss,
+            epoch,
+            batch: 0,
+        });
+    }
+    Ok(EpochRecord {
+        epoch,
+        train_loss: loss_sum / weight_sum,
+        train_accuracy: correct as f64 / n,
+        val_loss,
+        val_accuracy: val_correct as f64 / prep.val.len() as f64,
+        lr,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Why training stops after `rec`, if it does: the paper's train-accuracy rule, or patience.
+fn stop_rule(cfg: &TrainConfig, rec: &EpochRecord, best_epoch: usize) -> Option<StopReason> {
+    if cfg
+        .stop_at_train_accuracy
+        .is_some_and(|t| rec.train_accuracy >= t)
+    {
+        Some(StopReason::TrainAccuracy)
+    } else if cfg
+        .patience
+        .is_some_and(|p| rec.epoch.saturating_sub(best_epoch) >= p)
+    {
+        Some(StopReason::Patience)
+    } else {
+        None
+    }
+}
+
+fn evaluate_split(model: &Classifier, prep: &Prepared) -> Result<(f64, i64)> {
+    let s = &prep.val;
+    tch::no_grad(|| {
+        let (mut loss, mut weight, mut correct, mut i) = (0.0, 0.0, 0, 0);
+        while i < s.len() {
+            let b = 64.min(s.len() - i);
+            let x = s.x.f_narrow(0, i, b)?;
+            let y = s.y.f_narrow(0, i, b)?;
+            let logits = prep.forward(model, &x, false)?;
+            let (sum, w) = weighted_loss_sum(&logits, &y, prep.weights.as_ref())?;
+            loss += sum.f_double_value(&[])?;
+            weight += w;
+            correct += count_correct(&logits, &y)?;
+            i += b;
+        }
+        Ok((loss / weight, correct))
+    })
+}
+
+/// How many rows of `logits` have their largest value at the label.
+fn count_correct(logits: &Tensor, y: &Tensor) -> Result<i64> {
+    Ok(logits
+        .f_argmax(-1, false)?
+        .f_eq_tensor(y)?
+        .f_sum(Kind::Int64)?
+        .f_int64_value(&[])?)
+}
+
+/// Sum of the (class-weighted) cross-entropy over a batch and the sum of its weights, so that
+/// means over a whole set weight every image the same whatever the batch composition.
+fn weighted_loss_sum(
+    logits: &Tensor,
+    y: &Tensor,
+    weights: Option<&Tensor>,
+) -> Result<(Tensor, f64)> {
+    let sum = logits.f_cross_entropy_loss::<&Tensor>(y, weights, Reduction::Sum, -100, 0.0)?;
+    let weight = match weights {
+        Some(w) => w
+            .f_index_select(0, y)?
+            .f_sum(Kind::Double)?
+            .f_double_value(&[])?,
+        None => y.size()[0] as f64,
+    };
+    Ok((sum, weight))
+}
+
+fn snapshot(model: &Classifier) -> Result<HashMap<String, Tensor>> {
+    model
+        .var_store()
+        .variables()
+        .into_iter()
+        .map(|(n, t)| Ok((n, t.f_detach_copy()?)))
+        .collect()
+}
+
+fn restore(model: &Classifier, saved: &HashMap<String, Tensor>) -> Result<()> {
+    model.copy_from(saved, Path::new("<best weights in memory>"), &[])
+}
