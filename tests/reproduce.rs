@@ -2,7 +2,7 @@
 //! `results.json` holds every cell with sane values; a second run reuses every cell.
 
 use ganaug::data::PhantomConfig;
-use ganaug::experiment::{self, DataSource, ExperimentError, ReproConfig, Scenario};
+use ganaug::experiment::{self, DataSource, ExperimentError, Head, ReproConfig, Scenario};
 
 #[test]
 fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
@@ -34,7 +34,17 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
                 .probs
                 .iter()
                 .all(|p| (p.iter().sum::<f64>() - 1.0).abs() < 1e-5));
-            assert!(c.epochs >= 1 && c.epochs <= 2);
+            let probe = matches!(plan.head, Head::Probe { .. });
+            if probe {
+                // A probe's "epochs" are its L-BFGS iterations; it records every strength tried.
+                assert!(
+                    c.epochs >= 1 && c.stop.starts_with("probe converged"),
+                    "{}",
+                    c.stop
+                );
+            } else {
+                assert!(c.epochs >= 1 && c.epochs <= 2);
+            }
             // Augmented scenarios train on more images than raw.
             if *s != Scenario::Raw {
                 let raw = r
@@ -44,7 +54,8 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
                     .expect("raw");
                 assert!(c.train_images > raw.train_images, "{}", s.name());
             }
-            assert!(dir.path().join(&c.dir).join("curves.png").is_file());
+            let written = if probe { "probe.json" } else { "curves.png" };
+            assert!(dir.path().join(&c.dir).join(written).is_file(), "{written}");
         }
     }
     // Paired tests against raw for every non-raw cell.

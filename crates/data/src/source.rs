@@ -33,6 +33,17 @@ impl DataSource {
         }
     }
 
+    /// The source in words, for reports: `COVID-CT at <folder>` or the phantom's seed.
+    pub fn describe(&self) -> String {
+        match self {
+            DataSource::CovidCt(dir) => format!("COVID-CT at {}", dir.display()),
+            DataSource::Phantom(c) => format!(
+                "synthetic phantom stand-in (not CT), seed {}, {:?} images per split and class",
+                c.seed, c.counts
+            ),
+        }
+    }
+
     /// Whether the images are the synthetic phantom stand-in.
     pub fn is_synthetic(&self) -> bool {
         matches!(self, DataSource::Phantom(_))

@@ -14,10 +14,11 @@ use ganaug_models::{
 };
 
 use crate::gans::{GanStage, StageContext};
+use crate::probe_cells::FeatureBank;
 use crate::quality::resize;
 use crate::{
-    hash_of, CellError, CellResult, CheckedConfig, Estimate, ExperimentError, ModelPlan, Result,
-    Scenario,
+    hash_of, CellError, CellResult, CheckedConfig, Estimate, ExperimentError, Head, ModelPlan,
+    Result, Scenario,
 };
 
 /// One cell to run: which model, scenario and seed.
@@ -32,7 +33,10 @@ pub struct CellSpec<'a> {
 }
 
 impl CellSpec<'_> {
-    fn fail(&self, stage: &'static str) -> impl FnOnce(CellError) -> ExperimentError + '_ {
+    pub(crate) fn fail(
+        &self,
+        stage: &'static str,
+    ) -> impl FnOnce(CellError) -> ExperimentError + '_ {
         move |source| ExperimentError::Cell {
             model: self.plan.kind,
             scenario: self.scenario,
@@ -73,6 +77,7 @@ pub fn run_cells(
     ctx: &StageContext<'_>,
 ) -> Result<Vec<CellResult>> {
     let mut cells = Vec::new();
+    let mut bank = FeatureBank::default();
     let total = cfg.models.len() * cfg.scenarios.len() * cfg.seeds;
     for plan in &cfg.models {
         for &scenario in &cfg.scenarios {
@@ -94,7 +99,8 @@ pub fn run_cells(
                     cells.push(done);
                     continue;
                 }
-                let cell = run_cell(spec, &splits[&plan.image_size], gans, cfg, &dir, ctx)?;
+                let sp = &splits[&plan.image_size];
+                let cell = run_cell(spec, sp, gans, cfg, &dir, ctx, &mut bank)?;
                 crate::report::write_json(&dir.join("cell.json"), &cell)?;
                 ctx.say(format!(
                     "  accuracy {}, AUC {}, {} epochs, {:.0} s",
@@ -117,7 +123,7 @@ fn finished(dir: &Path) -> Option<CellResult> {
 
 /// The training set of a cell: the training split, plus the scenario's synthetic images at the
 /// model's size, plus classic-augmentation copies of all of them.
-fn training_set(
+pub(crate) fn training_set(
     spec: CellSpec<'_>,
     sp: &Splits,
     gans: &GanStage,
@@ -156,7 +162,7 @@ fn training_set(
 
 /// The model of a cell, with ImageNet weights when the plan asks for them and they are there;
 /// returns it with the training config to use and how its weights started, in words.
-fn build_model(
+pub(crate) fn build_model(
     spec: CellSpec<'_>,
     device: tch::Device,
 ) -> Result<(Classifier, ganaug_models::TrainConfig, &'static str)> {
@@ -197,11 +203,17 @@ fn run_cell(
     cfg: &CheckedConfig,
     dir: &Path,
     ctx: &StageContext<'_>,
+    bank: &mut FeatureBank,
 ) -> Result<CellResult> {
     let t0 = Instant::now();
+    std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
+    if let Head::Probe { probe, tta_flip } = &spec.plan.head {
+        let trained =
+            crate::probe_cells::probe_cell(spec, sp, gans, cfg, dir, ctx, bank, probe, *tta_flip)?;
+        return finish(spec, sp, trained, t0, dir, ctx);
+    }
     let train = training_set(spec, sp, gans, cfg)?;
     let (mut model, tcfg, weights) = build_model(spec, ctx.device)?;
-    std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
     let opts = FitOptions {
         out_dir: Some(dir),
         resume: true,
@@ -211,8 +223,50 @@ fn run_cell(
     let fitted = fit(&mut model, &train, &sp.val, &tcfg, &opts)
         .map_err(|e| spec.fail("training")(e.into()))?;
     let pred = predict(&model, &sp.test).map_err(|e| spec.fail("testing")(e.into()))?;
+    let trained = Trained {
+        weights,
+        train_images: train.len(),
+        labels: pred.labels,
+        probs: pred.probs,
+        epochs: fitted.history.len(),
+        best_epoch: fitted.best_epoch,
+        stop: format!("{:?}", fitted.stop),
+        feature_seconds: fitted.feature_seconds,
+    };
+    finish(spec, sp, trained, t0, dir, ctx)
+}
+
+/// What training and testing one cell gave, before the metrics.
+pub(crate) struct Trained {
+    /// How the weights started, in words.
+    pub weights: &'static str,
+    /// Training images (after augmentation).
+    pub train_images: usize,
+    /// Test labels.
+    pub labels: Vec<usize>,
+    /// Test probabilities `[N, classes]`.
+    pub probs: ndarray::Array2<f64>,
+    /// Epochs (a probe: L-BFGS iterations of the chosen fit).
+    pub epochs: usize,
+    /// Epoch of the restored weights (a probe: 0).
+    pub best_epoch: usize,
+    /// Why training stopped.
+    pub stop: String,
+    /// Seconds of backbone feature extraction.
+    pub feature_seconds: f64,
+}
+
+/// The test metrics of a trained cell.
+fn finish(
+    spec: CellSpec<'_>,
+    sp: &Splits,
+    t: Trained,
+    t0: Instant,
+    dir: &Path,
+    ctx: &StageContext<'_>,
+) -> Result<CellResult> {
     let rcfg = ReportConfig::with_class_names(sp.test.class_names.clone());
-    let report = ClassificationReport::new(&pred.labels, &pred.probs, &rcfg)
+    let report = ClassificationReport::new(&t.labels, &t.probs, &rcfg)
         .map_err(|e| spec.fail("metrics")(e.into()))?;
     let positive = report
         .positive_class()
@@ -222,21 +276,21 @@ fn run_cell(
         model: spec.plan.kind,
         scenario: spec.scenario,
         seed: spec.seed,
-        weights: weights.into(),
-        train_images: train.len(),
+        weights: t.weights.into(),
+        train_images: t.train_images,
         accuracy: proportion(&report.accuracy),
         precision: proportion(&positive.precision),
         recall: proportion(&positive.recall),
         specificity: proportion(&positive.specificity),
         f1: bootstrap(&report.f1),
         auc: report.auc.as_ref().map(bootstrap),
-        epochs: fitted.history.len(),
-        best_epoch: fitted.best_epoch,
-        stop: format!("{:?}", fitted.stop),
+        epochs: t.epochs,
+        best_epoch: t.best_epoch,
+        stop: t.stop,
         seconds: t0.elapsed().as_secs_f64(),
-        feature_seconds: fitted.feature_seconds,
-        labels: pred.labels.clone(),
-        probs: pred.probs.rows().into_iter().map(|r| r.to_vec()).collect(),
+        feature_seconds: t.feature_seconds,
+        labels: t.labels,
+        probs: t.probs.rows().into_iter().map(|r| r.to_vec()).collect(),
         roc_fpr: roc.map(|r| r.fpr.clone()).unwrap_or_default(),
         roc_tpr: roc.map(|r| r.tpr.clone()).unwrap_or_default(),
         dir: crate::gans::relative(dir, ctx.out),

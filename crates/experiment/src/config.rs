@@ -43,6 +43,27 @@ pub struct ModelPlan {
     /// Autocast-style bf16 convolutions and dense layers (see `ModelConfig::bf16`).
     #[serde(default)]
     pub bf16: bool,
+    /// How the classifier on top of the backbone is trained.
+    #[serde(default)]
+    pub head: Head,
+}
+
+/// The classifier on top of a model's backbone.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Head {
+    /// The paper's dense head, trained with the network by `fit` (SGD, the paper's rules).
+    #[default]
+    Mlp,
+    /// A linear probe on the frozen ImageNet backbone's features: multinomial logistic
+    /// regression, L2 strength chosen on validation log-loss, solved by L-BFGS.
+    Probe {
+        /// The probe's settings.
+        probe: ganaug_models::ProbeConfig,
+        /// Average the test probabilities of each image and its horizontal mirror.
+        #[serde(default)]
+        tta_flip: bool,
+    },
 }
 
 /// Everything that defines a reproduction run, as written in a preset file.
@@ -117,6 +138,17 @@ impl ReproConfig {
         }
         for (i, m) in self.models.iter().enumerate() {
             let field = |f: &str| format!("models[{i}] ({}).{f}", m.kind);
+            if let Head::Probe { probe, .. } = &m.head {
+                if !m.imagenet || m.pretrained_backbone != BackboneMode::Frozen {
+                    return Err(bad(
+                        field("head"),
+                        "a probe needs ImageNet weights and a frozen backbone",
+                    ));
+                }
+                probe
+                    .validate()
+                    .map_err(|e| bad(field("head.probe"), e.to_string()))?;
+            }
             ModelConfig::new(m.kind, m.image_size)
                 .validate()
                 .map_err(|e| bad(field("image_size"), e.to_string()))?;

@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod gans;
 mod presets;
+mod probe_cells;
 mod quality;
 pub mod report;
 mod results;
@@ -15,7 +16,7 @@ mod scenario;
 
 pub use aggregate::aggregate;
 pub use cells::{run_cells, CellSpec};
-pub use config::{CheckedConfig, GanPlan, ModelPlan, ReproConfig};
+pub use config::{CheckedConfig, GanPlan, Head, ModelPlan, ReproConfig};
 pub use error::{CellError, ExperimentError, Result};
 pub use gans::{run_gans, GanStage, StageContext};
 pub use presets::{preset_names, PRESETS};

@@ -11,7 +11,7 @@ pub const PRESETS: [(&str, &str, &str); 3] = [
         "cpu",
         "about 20-30 min on 2 CPU cores with the real data: one DCGAN-32 per class at 64² for 200 \
          epochs + a conditional one for 60, 125 synthetic images per class, the paper's CNN from \
-         scratch at 64², EfficientNet-Lite0 with frozen ImageNet features at 224²",
+         scratch at 64², EfficientNet-Lite0 with frozen ImageNet features at 224² and a linear probe",
         include_str!("../presets/cpu.toml"),
     ),
     (
@@ -122,5 +122,20 @@ mod tests {
         refuse(|c| c.gan.train.batch_size = 1, "gan.train");
         refuse(|c| c.gan.cgan_epochs = 0, "gan.cgan_epochs");
         refuse(|c| c.gan.synth.keep_per_class = 100, "gan.synth");
+        // The tiny preset's second model is EfficientNet-Lite0 with a probe head: a probe needs
+        // a frozen ImageNet backbone, and a usable grid.
+        assert!(matches!(base.models[1].head, crate::Head::Probe { .. }));
+        refuse(
+            |c| c.models[1].pretrained_backbone = ganaug_models::BackboneMode::Train,
+            "models[1] (effnet-lite0).head",
+        );
+        refuse(
+            |c| {
+                if let crate::Head::Probe { probe, .. } = &mut c.models[1].head {
+                    probe.c_grid.clear();
+                }
+            },
+            "models[1] (effnet-lite0).head.probe",
+        );
     }
 }

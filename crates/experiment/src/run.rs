@@ -53,7 +53,7 @@ pub fn run(
         schema_version: SCHEMA_VERSION,
         commit: BUILD_COMMIT.map(String::from),
         config: (**cfg).clone(),
-        data: base.train.description.clone(),
+        data: data.describe(),
         data_fingerprint: data_id,
         synthetic_data: data.is_synthetic(),
         test_counts: base.test.class_counts(),

@@ -61,6 +61,24 @@ pub enum ModelError {
     /// An error from a shared tensor operation (`ganaug-ops`).
     #[error(transparent)]
     Ops(#[from] ganaug_ops::OpsError),
+    /// The linear probe's L-BFGS stopped before its gradient vanished.
+    #[error("the linear probe (C = {c}) did not converge in {iterations} L-BFGS iterations (largest gradient component {gradient_norm:.3e})")]
+    ProbeNotConverged {
+        /// The inverse L2 strength being fitted.
+        c: f64,
+        /// Iterations run.
+        iterations: u64,
+        /// The gradient's largest component at the end.
+        gradient_norm: f64,
+    },
+    /// Features hold NaN or infinite values.
+    #[error("{what}: row {row} holds non-finite values")]
+    NonFiniteFeatures {
+        /// Which features.
+        what: &'static str,
+        /// The first bad row.
+        row: usize,
+    },
     /// An I/O error.
     #[error("I/O error on {path}: {source}")]
     Io {

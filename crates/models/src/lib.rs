@@ -6,6 +6,7 @@ mod error;
 mod fit;
 mod model;
 mod nets;
+mod probe;
 mod sgd;
 mod state;
 mod train;
@@ -14,6 +15,10 @@ pub use error::{ModelError, Result};
 pub use fit::fit;
 pub use ganaug_train::{Checked, IntoChecked, Validate};
 pub use model::{pretrained_weights, weights_dir, Classifier, ModelConfig, ModelKind};
+pub use probe::{
+    fit_at, fit_probe, select_by_kfold, LinearProbe, ProbeChoice, ProbeConfig, ProbeFit,
+    ProbeSelection,
+};
 pub use sgd::Sgd;
 pub use state::CHECKPOINT_FORMAT;
 pub use train::{

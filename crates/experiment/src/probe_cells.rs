@@ -1,0 +1,189 @@
+//! Cells whose head is a linear probe on frozen ImageNet features: features of the real splits
+//! and of each synthetic set are computed once per run and backbone and shared by every cell;
+//! classic-augmentation copies (drawn per seed) get their own.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use ndarray::{concatenate, Array2, Axis};
+use tch::{Device, Kind, Tensor};
+
+use ganaug_augment::{expand, Pipeline};
+use ganaug_data::{Splits, TensorDataset};
+use ganaug_models::{
+    fit_at, fit_probe, select_by_kfold, Classifier, ProbeChoice, ProbeConfig, ProbeFit,
+    ProbeSelection,
+};
+
+use crate::cells::{build_model, CellSpec, Trained};
+use crate::gans::{GanStage, StageContext};
+use crate::quality::resize;
+use crate::{CellError, CheckedConfig, Result, Synthetic};
+
+/// Backbone features computed once per run, by model, size and image set.
+#[derive(Default)]
+pub struct FeatureBank {
+    features: BTreeMap<String, Array2<f64>>,
+    /// Strengths chosen by k-fold, by backbone and size.
+    kfold: BTreeMap<String, (f64, Vec<ProbeChoice>)>,
+    seconds: f64,
+}
+
+impl FeatureBank {
+    fn get(
+        &mut self,
+        key: String,
+        model: &Classifier,
+        images: impl FnOnce() -> std::result::Result<Tensor, CellError>,
+    ) -> std::result::Result<Array2<f64>, CellError> {
+        if let Some(f) = self.features.get(&key) {
+            return Ok(f.clone());
+        }
+        let t0 = Instant::now();
+        let f = features(model, &images()?)?;
+        self.seconds += t0.elapsed().as_secs_f64();
+        self.features.insert(key, f.clone());
+        Ok(f)
+    }
+}
+
+/// Trains and tests a probe cell.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn probe_cell(
+    spec: CellSpec<'_>,
+    sp: &Splits,
+    gans: &GanStage,
+    cfg: &CheckedConfig,
+    dir: &Path,
+    ctx: &StageContext<'_>,
+    bank: &mut FeatureBank,
+    probe_cfg: &ProbeConfig,
+    tta_flip: bool,
+) -> Result<Trained> {
+    let (model, _, weights) = build_model(spec, ctx.device)?;
+    if weights == "trained from scratch" {
+        return Err(spec.fail("loading ImageNet weights")(CellError::Missing(
+            "a probe needs the backbone's ImageNet weights file (see scripts/setup.sh)",
+        )));
+    }
+    let before = bank.seconds;
+    let run = |bank: &mut FeatureBank| -> std::result::Result<_, CellError> {
+        let (x, y) = training_features(spec, sp, gans, cfg, &model, bank)?;
+        let key = |split: &str| format!("{}-{}-{split}", spec.plan.kind, spec.plan.image_size);
+        let val = bank.get(key("val"), &model, || Ok(sp.val.images.shallow_clone()))?;
+        let test = bank.get(key("test"), &model, || Ok(sp.test.images.shallow_clone()))?;
+        let flipped = if tta_flip {
+            let mirror = || Ok(sp.test.images.f_flip([3])?);
+            Some(bank.get(key("test-mirrored"), &model, mirror)?)
+        } else {
+            None
+        };
+        Ok((x, y, val, test, flipped))
+    };
+    let (x, y, val, test, flipped) = run(bank).map_err(spec.fail("features"))?;
+    let feature_seconds = bank.seconds - before;
+    let classes = sp.train.class_names.len();
+    let val_y = labels(&sp.val).map_err(spec.fail("features"))?;
+    let fit = match probe_cfg.selection {
+        ProbeSelection::Validation => fit_probe((&x, &y), (&val, &val_y), classes, probe_cfg),
+        ProbeSelection::KFold { k } => {
+            let key = format!("{}-{}", spec.plan.kind, spec.plan.image_size);
+            let chosen = match bank.kfold.get(&key) {
+                Some(c) => Ok(c.clone()),
+                None => {
+                    // Real images only: the training split's features are the bank's first rows.
+                    let real = bank.features[&format!("{key}-train")].clone();
+                    let pooled = concatenate(Axis(0), &[real.view(), val.view()])
+                        .map_err(|_| spec.fail("features")(CellError::Missing("widths differ")))?;
+                    let train_y = labels(&sp.train).map_err(spec.fail("features"))?;
+                    let pooled_y: Vec<usize> = train_y.iter().chain(&val_y).copied().collect();
+                    select_by_kfold((&pooled, &pooled_y), classes, k, probe_cfg)
+                }
+            }
+            .map_err(|e| spec.fail("choosing the probe's strength")(e.into()))?;
+            bank.kfold.insert(key, chosen.clone());
+            let (c, choices) = chosen;
+            fit_at(&x, &y, classes, c, probe_cfg).map(|probe| ProbeFit { probe, choices })
+        }
+    }
+    .map_err(|e| spec.fail("fitting the probe")(e.into()))?;
+    crate::report::write_json(&dir.join("probe.json"), &fit)?;
+    let testing = |f: &Array2<f64>| {
+        fit.probe
+            .predict_proba(f)
+            .map_err(|e| spec.fail("testing")(e.into()))
+    };
+    let mut probs = testing(&test)?;
+    if let Some(m) = &flipped {
+        probs = (probs + testing(m)?) / 2.0;
+    }
+    Ok(Trained {
+        weights: "ImageNet (frozen backbone, linear probe)",
+        train_images: x.nrows(),
+        labels: labels(&sp.test).map_err(spec.fail("testing"))?,
+        probs,
+        epochs: fit.probe.iterations as usize,
+        best_epoch: 0,
+        stop: format!("probe converged, C = {}", fit.probe.c),
+        feature_seconds,
+    })
+}
+
+/// Features and labels of a cell's training set: the real training split and the scenario's
+/// synthetic images from the bank, classic copies of both computed for this seed.
+fn training_features(
+    spec: CellSpec<'_>,
+    sp: &Splits,
+    gans: &GanStage,
+    cfg: &CheckedConfig,
+    model: &Classifier,
+    bank: &mut FeatureBank,
+) -> std::result::Result<(Array2<f64>, Vec<usize>), CellError> {
+    let size = spec.plan.image_size;
+    let key = |what: &str| format!("{}-{size}-{what}", spec.plan.kind);
+    let mut set = sp.train.shallow_clone();
+    let mut parts = vec![bank.get(key("train"), model, || Ok(sp.train.images.shallow_clone()))?];
+    if let Some(which) = spec.scenario.synthetic() {
+        let s = &gans.sets[&which];
+        let synthetic = TensorDataset::new(
+            resize(&s.images, size)?,
+            s.labels.shallow_clone(),
+            s.names.clone(),
+            s.class_names.clone(),
+            s.description.clone(),
+        )?;
+        let name = match which {
+            Synthetic::PerClass => "synthetic-per-class",
+            Synthetic::Conditional => "synthetic-conditional",
+        };
+        parts.push(bank.get(key(name), model, || Ok(synthetic.images.shallow_clone()))?);
+        set = set.concat(&synthetic)?;
+    }
+    if spec.scenario.uses_classic() {
+        let copies = expand(&set, &Pipeline::paper(), cfg.classic_copies, spec.seed, 64)?;
+        let t0 = Instant::now();
+        parts.push(features(model, &copies.images)?);
+        bank.seconds += t0.elapsed().as_secs_f64();
+        set = set.concat(&copies)?;
+    }
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    let x =
+        concatenate(Axis(0), &views).map_err(|_| CellError::Missing("feature widths differ"))?;
+    Ok((x, labels(&set)?))
+}
+
+fn labels(d: &TensorDataset) -> std::result::Result<Vec<usize>, CellError> {
+    let l = Vec::<i64>::try_from(&d.labels.f_to_device(Device::Cpu)?)?;
+    Ok(l.into_iter().map(|v| v as usize).collect())
+}
+
+fn features(model: &Classifier, images: &Tensor) -> std::result::Result<Array2<f64>, CellError> {
+    let f = model
+        .extract_features(images, 64)?
+        .f_to_device(Device::Cpu)?
+        .f_to_kind(Kind::Double)?;
+    let a: ndarray::ArrayD<f64> = (&f).try_into()?;
+    a.into_dimensionality()
+        .map_err(|_| CellError::Missing("features are not a matrix"))
+}
