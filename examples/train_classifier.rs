@@ -22,7 +22,7 @@ use ganaug::data::{load_entries, FolderConfig, ImageFolder, LoadOptions};
 use ganaug::metrics::{ClassificationReport, ReportConfig};
 use ganaug::models::{
     fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig, ModelKind,
-    TrainConfig,
+    SelectOn, TrainConfig,
 };
 
 #[derive(Parser, Debug)]
@@ -56,12 +56,24 @@ struct Args {
     /// Add the images of a class-folder synthetic set (e.g. `train_gan --synthesize` output).
     #[arg(long)]
     synthetic: Option<PathBuf>,
+    /// Keep no epoch's weights before this many epochs (the paper: 0).
+    #[arg(long, default_value_t = 0)]
+    min_epochs: usize,
+    /// Keep the weights of the epoch with the best `val-loss` (the paper) or `val-auc`.
+    #[arg(long, value_enum, default_value = "val-loss")]
+    select_on: Select,
     /// Continue the run in --out from its checkpoint.
     #[arg(long)]
     resume: bool,
     /// Seed of shuffling, dropout and augmentation.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum Select {
+    ValLoss,
+    ValAuc,
 }
 
 fn main() -> Result<()> {
@@ -106,6 +118,11 @@ fn main() -> Result<()> {
         lr: args.lr.unwrap_or(kind.paper_lr()),
         momentum: args.momentum,
         seed: args.seed,
+        min_epochs: args.min_epochs,
+        select_on: match args.select_on {
+            Select::ValLoss => SelectOn::ValLoss,
+            Select::ValAuc => SelectOn::ValAuc,
+        },
         ..TrainConfig::default()
     };
     if args.frozen {

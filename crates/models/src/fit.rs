@@ -14,8 +14,8 @@ use crate::sgd::Sgd;
 use crate::state::TrainState;
 use crate::train::write_history;
 use crate::{
-    BackboneMode, Classifier, EpochRecord, FitOptions, FitReport, ModelError, Result, StopReason,
-    TrainConfig,
+    BackboneMode, Classifier, EpochRecord, FitOptions, FitReport, ModelError, Result, SelectOn,
+    StopReason, TrainConfig,
 };
 
 /// Inputs and labels of one split, on the model's device (images, or cached features).
@@ -82,8 +82,12 @@ pub fn fit(
     // A resumed run that had already stopped stays stopped.
     while state.stop.is_none() && state.history.len() < cfg.max_epochs {
         let rec = run_epoch(model, &mut state.sgd, &prep, cfg, opts, state.history.len())?;
-        if rec.val_loss < state.best_val_loss {
-            state.best_val_loss = rec.val_loss;
+        let score = match cfg.select_on {
+            SelectOn::ValLoss => rec.val_loss,
+            SelectOn::ValAuc => -rec.val_auc.unwrap_or(f64::NEG_INFINITY),
+        };
+        if rec.epoch >= cfg.min_epochs && score < state.best_score {
+            state.best_score = score;
             state.best_epoch = rec.epoch;
             state.best = snapshot(model)?;
         }
@@ -103,11 +107,20 @@ pub fn fit(
         }
     }
     bar.finish_and_clear();
-    restore(model, &state.best)?;
+    if state.best.is_empty() {
+        // No epoch was eligible (training stopped before `min_epochs`): keep the last weights.
+        state.best_epoch = state.history.len().saturating_sub(1);
+    } else {
+        restore(model, &state.best)?;
+    }
+    let best_val_loss = state
+        .history
+        .get(state.best_epoch)
+        .map_or(f64::INFINITY, |h| h.val_loss);
     let report = FitReport {
         history: state.history,
         best_epoch: state.best_epoch,
-        best_val_loss: state.best_val_loss,
+        best_val_loss,
         stop,
         cached_features: prep.cache,
         feature_seconds: prep.feature_seconds,
@@ -126,6 +139,14 @@ fn check_inputs(
 ) -> Result<()> {
     let n_classes = model.config().n_classes;
     cfg.check_classes(n_classes)?;
+    if cfg.select_on == SelectOn::ValAuc
+        && val.class_counts().iter().filter(|&&c| c > 0).count() < 2
+    {
+        return Err(ModelError::config(
+            "select_on",
+            "validation AUC needs at least two classes in the validation set",
+        ));
+    }
     for (what, d) in [("training set", train), ("validation set", val)] {
         if d.is_empty() {
             return Err(ModelError::config("data", format!("the {what} is empty")));
@@ -247,7 +268,11 @@ fn run_epoch(
         correct += count_correct(&logits, &y)?;
     }
     let n = prep.train.len() as f64;
-    let (val_loss, val_correct) = evaluate_split(model, prep)?;
+    let (val_loss, val_correct, val_probs) = evaluate_split(model, prep)?;
+    let val_auc = match cfg.select_on {
+        SelectOn::ValLoss => None,
+        SelectOn::ValAuc => Some(auc(&prep.val, &val_probs)?),
+    };
     if !val_loss.is_finite() {
         return Err(ModelError::NonFinite {
             phase: "validation",
@@ -262,6 +287,7 @@ fn run_epoch(
         train_accuracy: correct as f64 / n,
         val_loss,
         val_accuracy: val_correct as f64 / prep.val.len() as f64,
+        val_auc,
         lr,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -274,9 +300,10 @@ fn stop_rule(cfg: &TrainConfig, rec: &EpochRecord, best_epoch: usize) -> Option<
         .is_some_and(|t| rec.train_accuracy >= t)
     {
         Some(StopReason::TrainAccuracy)
-    } else if cfg
-        .patience
-        .is_some_and(|p| rec.epoch.saturating_sub(best_epoch) >= p)
+    } else if rec.epoch >= cfg.min_epochs
+        && cfg
+            .patience
+            .is_some_and(|p| rec.epoch.saturating_sub(best_epoch.max(cfg.min_epochs)) >= p)
     {
         Some(StopReason::Patience)
     } else {
@@ -284,10 +311,12 @@ fn stop_rule(cfg: &TrainConfig, rec: &EpochRecord, best_epoch: usize) -> Option<
     }
 }
 
-fn evaluate_split(model: &Classifier, prep: &Prepared) -> Result<(f64, i64)> {
+/// Validation loss, correct count and class probabilities `[N, classes]`.
+fn evaluate_split(model: &Classifier, prep: &Prepared) -> Result<(f64, i64, Tensor)> {
     let s = &prep.val;
     tch::no_grad(|| {
         let (mut loss, mut weight, mut correct, mut i) = (0.0, 0.0, 0, 0);
+        let mut probs = Vec::new();
         while i < s.len() {
             let b = 64.min(s.len() - i);
             let x = s.x.f_narrow(0, i, b)?;
@@ -297,10 +326,31 @@ fn evaluate_split(model: &Classifier, prep: &Prepared) -> Result<(f64, i64)> {
             loss += sum.f_double_value(&[])?;
             weight += w;
             correct += count_correct(&logits, &y)?;
+            probs.push(logits.f_softmax(-1, Kind::Double)?);
             i += b;
         }
-        Ok((loss / weight, correct))
+        Ok((loss / weight, correct, Tensor::f_cat(&probs, 0)?))
     })
+}
+
+/// ROC AUC of validation probabilities: the first class positive for two classes, macro
+/// one-vs-rest for more.
+fn auc(val: &Split, probs: &Tensor) -> Result<f64> {
+    let labels: Vec<usize> = Vec::<i64>::try_from(&val.y.f_to_device(tch::Device::Cpu)?)?
+        .into_iter()
+        .map(|l| l as usize)
+        .collect();
+    let p: ndarray::ArrayD<f64> = (&probs.f_to_device(tch::Device::Cpu)?).try_into()?;
+    let p = p
+        .into_dimensionality::<ndarray::Ix2>()
+        .map_err(|e| ModelError::config("val_auc", e.to_string()))?;
+    let average = if p.ncols() == 2 {
+        ganaug_metrics::Average::Binary { positive: 0 }
+    } else {
+        ganaug_metrics::Average::Macro
+    };
+    ganaug_metrics::roc_auc_ovr(&labels, &p, average)
+        .map_err(|e| ModelError::config("val_auc", e.to_string()))
 }
 
 /// How many rows of `logits` have their largest value at the label.

@@ -23,5 +23,5 @@ pub use sgd::Sgd;
 pub use state::CHECKPOINT_FORMAT;
 pub use train::{
     predict, write_history, BackboneMode, EpochRecord, FitOptions, FitReport, LrSchedule,
-    Predictions, StopReason, TrainConfig,
+    Predictions, SelectOn, StopReason, TrainConfig,
 };

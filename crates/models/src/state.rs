@@ -28,7 +28,8 @@ pub(crate) struct TrainState {
     pub(crate) history: Vec<EpochRecord>,
     pub(crate) best: HashMap<String, Tensor>,
     pub(crate) best_epoch: usize,
-    pub(crate) best_val_loss: f64,
+    /// The best selection score so far (lower is better: validation loss, or −AUC).
+    pub(crate) best_score: f64,
     pub(crate) sgd: Sgd,
     /// Why the run stopped, once it has.
     pub(crate) stop: Option<StopReason>,
@@ -44,7 +45,7 @@ impl TrainState {
             history: Vec::new(),
             best: HashMap::new(),
             best_epoch: 0,
-            best_val_loss: f64::INFINITY,
+            best_score: f64::INFINITY,
             sgd: Sgd::default(),
             stop: None,
             data: String::new(),
@@ -71,7 +72,7 @@ impl TrainState {
         let meta = CheckpointMeta::new(CHECKPOINT_FORMAT, &config, &self.data)?
             .with_state("history", &self.history)?
             .with_state("best_epoch", &self.best_epoch)?
-            .with_state("best_val_loss", &self.best_val_loss)?
+            .with_state("best_score", &self.best_score)?
             .with_state("stop", &self.stop)?;
         Ok(save_checkpoint(path, &tensors, &meta)?)
     }
@@ -97,7 +98,7 @@ impl TrainState {
         self.stop = meta.state("stop", path)?;
         self.history = meta.state("history", path)?;
         self.best_epoch = meta.state("best_epoch", path)?;
-        self.best_val_loss = meta.state("best_val_loss", path)?;
+        self.best_score = meta.state("best_score", path)?;
         let consistent = self.best_epoch < self.history.len().max(1)
             && self.history.iter().enumerate().all(|(i, h)| h.epoch == i);
         if !consistent {

@@ -43,6 +43,18 @@ pub enum LrSchedule {
     Cosine,
 }
 
+/// What makes an epoch's weights the best.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SelectOn {
+    /// Lowest validation loss (the paper).
+    #[default]
+    ValLoss,
+    /// Highest validation ROC AUC (binary: the first class positive; more classes: macro
+    /// one-vs-rest).
+    ValAuc,
+}
+
 /// How to train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -60,8 +72,17 @@ pub struct TrainConfig {
     pub schedule: LrSchedule,
     /// Stop once an epoch's training accuracy reaches this (the paper: 0.95).
     pub stop_at_train_accuracy: Option<f64>,
-    /// Stop after this many epochs without a better validation loss.
+    /// Stop after this many epochs without a better selection score (see `select_on`).
     pub patience: Option<usize>,
+    /// Which epoch's weights are kept: the one with the best validation loss (the paper) or
+    /// validation AUC.
+    #[serde(default)]
+    pub select_on: SelectOn,
+    /// Epochs that must pass before an epoch's weights can be kept (0, the paper: any epoch,
+    /// even the first, which can restore a nearly untrained model). When training stops
+    /// before, the last weights are kept.
+    #[serde(default)]
+    pub min_epochs: usize,
     /// Weights of the classes in the loss (`None`: equal).
     pub class_weights: Option<Vec<f64>>,
     /// Backbone training.
@@ -82,6 +103,8 @@ impl Default for TrainConfig {
             schedule: LrSchedule::Constant,
             stop_at_train_accuracy: Some(0.95),
             patience: None,
+            select_on: SelectOn::ValLoss,
+            min_epochs: 0,
             class_weights: None,
             backbone: BackboneMode::Train,
             seed: 0,
@@ -184,6 +207,9 @@ pub struct EpochRecord {
     pub val_loss: f64,
     /// Validation accuracy.
     pub val_accuracy: f64,
+    /// Validation ROC AUC (computed when weights are selected on it).
+    #[serde(default)]
+    pub val_auc: Option<f64>,
     /// Learning rate used.
     pub lr: f64,
     /// Wall time of the epoch.
@@ -207,7 +233,8 @@ pub enum StopReason {
 pub struct FitReport {
     /// Every epoch, including those before a resume.
     pub history: Vec<EpochRecord>,
-    /// Epoch whose weights were restored (best validation loss).
+    /// Epoch whose weights were restored (best selection score; the last epoch when none was
+    /// eligible).
     pub best_epoch: usize,
     /// Its validation loss.
     pub best_val_loss: f64,

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use ganaug_data::TensorDataset;
 use ganaug_models::{
     fit, predict, BackboneMode, Classifier, FitOptions, ModelConfig, ModelError, ModelKind,
-    StopReason, TrainConfig,
+    SelectOn, StopReason, TrainConfig,
 };
 use ganaug_train::TrainError;
 use tch::{nn::OptimizerConfig, Device, Kind, Tensor};
@@ -575,4 +575,61 @@ fn batched_prediction_matches_one_image_at_a_time() {
         let f_last = m.extract_features(&x.narrow(0, 69, 1), 1).expect("one");
         assert!((f.narrow(0, 69, 1) - f_last).abs().max().double_value(&[]) < 1e-5);
     }
+}
+
+#[test]
+fn selection_can_wait_for_a_minimum_of_epochs_and_use_validation_auc() {
+    let _g = rng_lock();
+    let train = halves(12, 32, 11);
+    let val = halves(6, 32, 12);
+    let base = TrainConfig {
+        max_epochs: 4,
+        lr: 0.01,
+        stop_at_train_accuracy: None,
+        ..Default::default()
+    };
+    // No epoch before the third can be kept.
+    let waiting = TrainConfig {
+        min_epochs: 3,
+        ..base.clone()
+    };
+    let r = fit(&mut cnn(32), &train, &val, &waiting, &FitOptions::default()).expect("fit");
+    assert!(r.best_epoch >= 3, "best epoch {}", r.best_epoch);
+    assert_eq!(r.best_val_loss, r.history[r.best_epoch].val_loss);
+    // Stopping before any eligible epoch keeps the last weights.
+    let early = TrainConfig {
+        min_epochs: 10,
+        ..base.clone()
+    };
+    let r = fit(&mut cnn(32), &train, &val, &early, &FitOptions::default()).expect("fit");
+    assert_eq!(r.best_epoch, r.history.len() - 1);
+    // Selection on validation AUC records it every epoch and keeps its best epoch.
+    let by_auc = TrainConfig {
+        select_on: SelectOn::ValAuc,
+        ..base.clone()
+    };
+    let r = fit(&mut cnn(32), &train, &val, &by_auc, &FitOptions::default()).expect("fit");
+    let aucs: Vec<f64> = r.history.iter().map(|h| h.val_auc.expect("auc")).collect();
+    assert!(aucs.iter().all(|a| (0.0..=1.0).contains(a)), "{aucs:?}");
+    let best = aucs.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(aucs[r.best_epoch], best);
+    // ... and needs two classes in the validation set.
+    let one_class = val.class_subset(0).expect("class");
+    let err = fit(
+        &mut cnn(32),
+        &train,
+        &one_class,
+        &by_auc,
+        &FitOptions::default(),
+    );
+    assert!(
+        matches!(
+            err,
+            Err(ModelError::Config {
+                field: "select_on",
+                ..
+            })
+        ),
+        "{err:?}"
+    );
 }
