@@ -9,7 +9,7 @@ use crate::{CheckedConfig, ExperimentError, ReproConfig, Result};
 pub const PRESETS: [(&str, &str, &str); 3] = [
     (
         "cpu",
-        "about 20-30 min on 2 CPU cores with the real data: one DCGAN-32 per class at 64² for 200 \
+        "about 10-15 min on 2 CPU cores with the real data: one DCGAN-32 per class at 64² for 200 \
          epochs + a conditional one for 60, 125 synthetic images per class, the paper's CNN from \
          scratch at 64², EfficientNet-Lite0 with frozen ImageNet features at 224² and a linear probe",
         include_str!("../presets/cpu.toml"),
