@@ -160,12 +160,33 @@ pub(crate) fn training_set(
     Ok(train)
 }
 
+/// How a cell's weights started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Start {
+    /// From the ImageNet weights file, with this backbone mode.
+    ImageNet(BackboneMode),
+    /// From scratch (not asked for ImageNet weights, or their file is not installed).
+    Scratch,
+}
+
+impl Start {
+    /// In words, for the report.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Start::ImageNet(BackboneMode::Frozen) => "ImageNet (frozen backbone)",
+            Start::ImageNet(BackboneMode::Train) => "ImageNet (fine-tuned)",
+            Start::ImageNet(BackboneMode::UnfreezeAfter(_)) => "ImageNet (unfrozen later)",
+            Start::Scratch => "trained from scratch",
+        }
+    }
+}
+
 /// The model of a cell, with ImageNet weights when the plan asks for them and they are there;
-/// returns it with the training config to use and how its weights started, in words.
+/// returns it with the training config to use and how its weights started.
 pub(crate) fn build_model(
     spec: CellSpec<'_>,
     device: tch::Device,
-) -> Result<(Classifier, ganaug_models::TrainConfig, &'static str)> {
+) -> Result<(Classifier, ganaug_models::TrainConfig, Start)> {
     let plan = spec.plan;
     let mcfg = ModelConfig {
         bf16: plan.bf16,
@@ -182,15 +203,11 @@ pub(crate) fn build_model(
                 .load_backbone_weights(&path)
                 .map_err(|e| spec.fail("loading ImageNet weights")(e.into()))?;
             tcfg.backbone = plan.pretrained_backbone;
-            match plan.pretrained_backbone {
-                BackboneMode::Frozen => "ImageNet (frozen backbone)",
-                BackboneMode::Train => "ImageNet (fine-tuned)",
-                BackboneMode::UnfreezeAfter(_) => "ImageNet (unfrozen later)",
-            }
+            Start::ImageNet(plan.pretrained_backbone)
         }
         _ => {
             tcfg.backbone = BackboneMode::Train;
-            "trained from scratch"
+            Start::Scratch
         }
     };
     Ok((model, tcfg, weights))
@@ -224,7 +241,7 @@ fn run_cell(
         .map_err(|e| spec.fail("training")(e.into()))?;
     let pred = predict(&model, &sp.test).map_err(|e| spec.fail("testing")(e.into()))?;
     let trained = Trained {
-        weights,
+        weights: weights.describe(),
         train_images: train.len(),
         labels: pred.labels,
         probs: pred.probs,

@@ -16,7 +16,7 @@ use ganaug_models::{
     ProbeSelection,
 };
 
-use crate::cells::{build_model, CellSpec, Trained};
+use crate::cells::{build_model, CellSpec, Start, Trained};
 use crate::gans::{GanStage, StageContext};
 use crate::quality::resize;
 use crate::{CellError, CheckedConfig, Result, Synthetic};
@@ -61,8 +61,8 @@ pub(crate) fn probe_cell(
     probe_cfg: &ProbeConfig,
     tta_flip: bool,
 ) -> Result<Trained> {
-    let (model, _, weights) = build_model(spec, ctx.device)?;
-    if weights == "trained from scratch" {
+    let (model, _, start) = build_model(spec, ctx.device)?;
+    if start == Start::Scratch {
         return Err(spec.fail("loading ImageNet weights")(CellError::Missing(
             "a probe needs the backbone's ImageNet weights file (see scripts/setup.sh)",
         )));
