@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use ndarray::{concatenate, Array2, Axis};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use ganaug_augment::{expand, Pipeline};
 use ganaug_data::{Splits, TensorDataset};
@@ -18,7 +18,7 @@ use ganaug_models::{
 
 use crate::cells::{build_model, CellSpec, Start, Trained};
 use crate::gans::{GanStage, StageContext};
-use crate::quality::resize;
+use crate::quality::{feature_matrix, resize};
 use crate::{CellError, CheckedConfig, Result, Synthetic};
 
 /// Backbone features computed once per run, by model, size and image set.
@@ -179,11 +179,5 @@ fn labels(d: &TensorDataset) -> std::result::Result<Vec<usize>, CellError> {
 }
 
 fn features(model: &Classifier, images: &Tensor) -> std::result::Result<Array2<f64>, CellError> {
-    let f = model
-        .extract_features(images, 64)?
-        .f_to_device(Device::Cpu)?
-        .f_to_kind(Kind::Double)?;
-    let a: ndarray::ArrayD<f64> = (&f).try_into()?;
-    a.into_dimensionality()
-        .map_err(|_| CellError::Missing("features are not a matrix"))
+    feature_matrix(model, images, 64)
 }

@@ -84,15 +84,22 @@ pub fn resize(images: &Tensor, size: i64) -> std::result::Result<Tensor, tch::Tc
 }
 
 fn features(net: &Classifier, images: &Tensor) -> Result<ndarray::Array2<f64>> {
-    let run = || -> std::result::Result<ndarray::Array2<f64>, CellError> {
-        let x = resize(images, 224)?;
-        let f = net
-            .extract_features(&x, 32)?
-            .f_to_device(Device::Cpu)?
-            .f_to_kind(Kind::Double)?;
-        let a: ndarray::ArrayD<f64> = (&f).try_into()?;
-        a.into_dimensionality()
-            .map_err(|_| CellError::Missing("features are not a matrix"))
-    };
+    let run = || feature_matrix(net, &resize(images, 224)?, 32);
     run().map_err(quality_err("features"))
+}
+
+/// Backbone features of `images` as an `[N, features]` f64 matrix on the CPU, extracted
+/// `batch` images at a time.
+pub(crate) fn feature_matrix(
+    net: &Classifier,
+    images: &Tensor,
+    batch: i64,
+) -> std::result::Result<ndarray::Array2<f64>, CellError> {
+    let f = net
+        .extract_features(images, batch)?
+        .f_to_device(Device::Cpu)?
+        .f_to_kind(Kind::Double)?;
+    let a: ndarray::ArrayD<f64> = (&f).try_into()?;
+    a.into_dimensionality()
+        .map_err(|_| CellError::Missing("features are not a matrix"))
 }

@@ -268,11 +268,9 @@ fn run_epoch(
         correct += count_correct(&logits, &y)?;
     }
     let n = prep.train.len() as f64;
-    let (val_loss, val_correct, val_probs) = evaluate_split(model, prep)?;
-    let val_auc = match cfg.select_on {
-        SelectOn::ValLoss => None,
-        SelectOn::ValAuc => Some(auc(&prep.val, &val_probs)?),
-    };
+    let with_probs = cfg.select_on == SelectOn::ValAuc;
+    let (val_loss, val_correct, val_probs) = evaluate_split(model, prep, with_probs)?;
+    let val_auc = val_probs.map(|p| auc(&prep.val, &p)).transpose()?;
     if !val_loss.is_finite() {
         return Err(ModelError::NonFinite {
             phase: "validation",
@@ -311,8 +309,12 @@ fn stop_rule(cfg: &TrainConfig, rec: &EpochRecord, best_epoch: usize) -> Option<
     }
 }
 
-/// Validation loss, correct count and class probabilities `[N, classes]`.
-fn evaluate_split(model: &Classifier, prep: &Prepared) -> Result<(f64, i64, Tensor)> {
+/// Validation loss, correct count and, when asked for, class probabilities `[N, classes]`.
+fn evaluate_split(
+    model: &Classifier,
+    prep: &Prepared,
+    with_probs: bool,
+) -> Result<(f64, i64, Option<Tensor>)> {
     let s = &prep.val;
     tch::no_grad(|| {
         let (mut loss, mut weight, mut correct, mut i) = (0.0, 0.0, 0, 0);
@@ -326,10 +328,17 @@ fn evaluate_split(model: &Classifier, prep: &Prepared) -> Result<(f64, i64, Tens
             loss += sum.f_double_value(&[])?;
             weight += w;
             correct += count_correct(&logits, &y)?;
-            probs.push(logits.f_softmax(-1, Kind::Double)?);
+            if with_probs {
+                probs.push(logits.f_softmax(-1, Kind::Double)?);
+            }
             i += b;
         }
-        Ok((loss / weight, correct, Tensor::f_cat(&probs, 0)?))
+        let probs = if with_probs {
+            Some(Tensor::f_cat(&probs, 0)?)
+        } else {
+            None
+        };
+        Ok((loss / weight, correct, probs))
     })
 }
 
