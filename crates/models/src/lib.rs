@@ -7,6 +7,7 @@ mod fit;
 mod model;
 mod nets;
 mod probe;
+mod probe_model;
 mod sgd;
 mod state;
 mod train;
@@ -18,6 +19,9 @@ pub use model::{pretrained_weights, weights_dir, Classifier, ModelConfig, ModelK
 pub use probe::{
     fit_at, fit_probe, select_by_kfold, LinearProbe, ProbeChoice, ProbeConfig, ProbeFit,
     ProbeSelection,
+};
+pub use probe_model::{
+    out_of_fold_proba, youden_threshold, ProbeModel, ProbeModelInfo, Threshold, PROBE_MODEL_FORMAT,
 };
 pub use sgd::Sgd;
 pub use state::CHECKPOINT_FORMAT;

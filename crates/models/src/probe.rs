@@ -178,20 +178,7 @@ pub fn select_by_kfold(
 ) -> Result<(f64, Vec<ProbeChoice>)> {
     cfg.validate()?;
     check_features("k-fold features", x.view(), y, n_classes)?;
-    if k < 2 || y.len() < k {
-        return Err(ModelError::config(
-            "selection",
-            format!("{k} folds of {} rows", y.len()),
-        ));
-    }
-    let mut seen = vec![0usize; n_classes];
-    let fold: Vec<usize> = y
-        .iter()
-        .map(|&l| {
-            seen[l] += 1;
-            (seen[l] - 1) % k
-        })
-        .collect();
+    let fold = stratified_folds(y, n_classes, k)?;
     let mut choices = Vec::new();
     for &c in &cfg.c_grid {
         let (mut loss, mut correct, mut iterations) = (0.0, 0.0, 0);
@@ -222,6 +209,26 @@ pub fn select_by_kfold(
         .map(|b| b.c)
         .ok_or_else(|| ModelError::config("c_grid", "is empty"))?;
     Ok((best, choices))
+}
+
+/// The fold of each row: within each class, rows in order, fold = rank mod `k`.
+pub(crate) fn stratified_folds(y: &[usize], n_classes: usize, k: usize) -> Result<Vec<usize>> {
+    if k < 2 || y.len() < k {
+        return Err(ModelError::config(
+            "selection",
+            format!("{k} folds of {} rows", y.len()),
+        ));
+    }
+    let mut seen = vec![0usize; n_classes];
+    y.iter()
+        .map(|&l| {
+            let s = seen.get_mut(l).ok_or_else(|| {
+                ModelError::config("labels", format!("label {l} of {n_classes} classes"))
+            })?;
+            *s += 1;
+            Ok((*s - 1) % k)
+        })
+        .collect()
 }
 
 /// Fits one probe at inverse L2 strength `c`.

@@ -435,61 +435,99 @@ fn save_load_round_trip_and_bad_weight_files_are_typed_errors() {
     assert!(matches!(err, Err(ModelError::Train(TrainError::Io { .. }))));
 }
 
-/// The EfficientNet-Lite0 weights that set-up converts are the real ImageNet ones: a fixed
-/// synthetic input gives the class and logits that the reference PyTorch model gives
-/// (numbers from the `efficientnet_lite_pytorch` port of the same file, CPU, float32).
+/// The EfficientNet-Lite0/1/2 weights that set-up converts are the real ImageNet ones: a fixed
+/// synthetic input at each variant's native size gives the features, classes and logits that
+/// the reference PyTorch port gives on the same file (`efficientnet_lite_reference.json`, made by
+/// `scripts/reference/efficientnet_lite_reference.py`, CPU, float32).
 #[test]
-fn efficientnet_lite0_reproduces_the_reference_imagenet_logits() {
+fn efficientnet_lite_reproduces_the_reference_imagenet_logits() {
     let _g = rng_lock();
-    let Some(path) = ganaug_models::pretrained_weights(ModelKind::EfficientNetLite0) else {
-        assert!(
-            std::env::var_os("GANAUG_REQUIRE_WEIGHTS").is_none(),
-            "weights/efficientnet-lite0.safetensors is missing: run scripts/setup.sh"
+    let reference: serde_json::Value =
+        serde_json::from_str(include_str!("efficientnet_lite_reference.json")).expect("json");
+    for (kind, variant, tensors) in [
+        (ModelKind::EfficientNetLite0, "lite0", 245),
+        (ModelKind::EfficientNetLite1, "lite1", 320),
+        (ModelKind::EfficientNetLite2, "lite2", 320),
+    ] {
+        let Some(path) = ganaug_models::pretrained_weights(kind) else {
+            assert!(
+                std::env::var_os("GANAUG_REQUIRE_WEIGHTS").is_none(),
+                "weights for {kind} are missing: run scripts/setup.sh"
+            );
+            eprintln!("skipped {kind}: no weights (run scripts/setup.sh)");
+            continue;
+        };
+        let want = &reference["models"][variant];
+        let size = want["size"].as_i64().expect("size");
+        assert_eq!(kind.pretrained_size(), Some(size));
+        let mut m = Classifier::new(ModelConfig::new(kind, size), Device::Cpu).expect("model");
+        let report = m.load_backbone_weights(&path).expect("load");
+        assert_eq!(report.loaded.len(), tensors, "{kind}");
+        assert_eq!(
+            report.skipped,
+            vec!["_fc.bias".to_string(), "_fc.weight".to_string()]
         );
-        eprintln!("skipped: no EfficientNet-Lite0 weights (run scripts/setup.sh)");
-        return;
-    };
-    let mut m = Classifier::new(
-        ModelConfig::new(ModelKind::EfficientNetLite0, 224),
-        Device::Cpu,
-    )
-    .expect("model");
-    let report = m.load_backbone_weights(&path).expect("load");
-    assert_eq!(report.loaded.len(), 245);
-    assert_eq!(
-        report.skipped,
-        vec!["_fc.bias".to_string(), "_fc.weight".to_string()]
-    );
 
-    // The reference input, on the 0–255 scale: v = 127.5 + 127.5·sin(0.05·i + 0.031·j·(c+1)).
-    // The model normalises (x·255 − 127)/128 itself; the reference fed the same values in RGB.
-    let mut v = Vec::with_capacity(3 * 224 * 224);
-    for c in 0..3 {
-        for i in 0..224 {
-            for j in 0..224 {
-                let s = (0.05 * i as f64 + 0.031 * j as f64 * (c as f64 + 1.0)).sin();
-                v.push(((127.5 + 127.5 * s - 127.0) / 128.0) as f32);
+        // The reference input on the 0–255 scale: v = 127.5 + 127.5·sin(0.05·i + 0.031·j·(c+1)).
+        // The model normalises (x·255 − 127)/128 itself; the reference fed the same values.
+        let n = size as usize;
+        let mut v = Vec::with_capacity(3 * n * n);
+        for c in 0..3 {
+            for i in 0..n {
+                for j in 0..n {
+                    let s = (0.05 * i as f64 + 0.031 * j as f64 * (c as f64 + 1.0)).sin();
+                    v.push(((127.5 + 127.5 * s - 127.0) / 128.0) as f32);
+                }
             }
         }
+        let x = Tensor::from_slice(&v).view([1, 3, size, size]);
+        let features = m.backbone_features_normalised(&x).expect("features");
+        let (mean, std) = (
+            features.mean(Kind::Float).double_value(&[]),
+            features.std(false).double_value(&[]),
+        );
+        let num = |k: &str| want[k].as_f64().expect(k);
+        assert!(
+            (mean - num("feature_mean")).abs() < 1e-4 && (std - num("feature_std")).abs() < 1e-4,
+            "{kind}: {mean} {std}"
+        );
+        let (saved, _) = ganaug_train::load_tensors(&path, Device::Cpu).expect("file");
+        let logits = features.matmul(&saved["_fc.weight"].tr()) + &saved["_fc.bias"];
+        let top: Vec<i64> =
+            Vec::try_from(logits.squeeze().topk(5, -1, true, true).1).expect("top5");
+        let want_top: Vec<i64> = serde_json::from_value(want["top5"].clone()).expect("top5");
+        assert_eq!(top, want_top, "{kind}");
+        let want_logits: Vec<f64> =
+            serde_json::from_value(want["logits_first5"].clone()).expect("logits");
+        for (k, w) in want_logits.iter().enumerate() {
+            let got = logits.double_value(&[0, k as i64]);
+            assert!((got - w).abs() < 1e-3, "{kind} logit {k}: {got} vs {w}");
+        }
     }
-    let x = Tensor::from_slice(&v).view([1, 3, 224, 224]);
-    let features = m.backbone_features_normalised(&x).expect("features");
-    let (mean, std) = (
-        features.mean(Kind::Float).double_value(&[]),
-        features.std(false).double_value(&[]),
-    );
-    assert!(
-        (mean - 0.161879).abs() < 1e-4 && (std - 0.52913).abs() < 1e-4,
-        "{mean} {std}"
-    );
-    let (saved, _) = ganaug_train::load_tensors(&path, Device::Cpu).expect("file");
-    let logits = features.matmul(&saved["_fc.weight"].tr()) + &saved["_fc.bias"];
-    let top: Vec<i64> = Vec::try_from(logits.squeeze().topk(5, -1, true, true).1).expect("top5");
-    assert_eq!(top, [418, 604, 782, 800, 902]);
-    let want = [0.380052, 1.53428, -0.923483, -0.976648, -1.41359];
-    for (k, w) in want.iter().enumerate() {
-        let got = logits.double_value(&[0, k as i64]);
-        assert!((got - w).abs() < 1e-3, "logit {k}: {got} vs {w}");
+
+    // Another variant's file is a typed mismatch: Lite0's weights lack Lite2's blocks 16–20
+    // and have other widths.
+    if let Some(lite0) = ganaug_models::pretrained_weights(ModelKind::EfficientNetLite0) {
+        let mut m = Classifier::new(
+            ModelConfig::new(ModelKind::EfficientNetLite2, 64),
+            Device::Cpu,
+        )
+        .expect("model");
+        match m.load_backbone_weights(&lite0) {
+            Err(ModelError::Train(TrainError::WeightMismatch {
+                missing, misshaped, ..
+            })) => {
+                assert!(
+                    missing.iter().any(|n| n.starts_with("_blocks.20.")),
+                    "{missing:?}"
+                );
+                assert!(
+                    misshaped.iter().any(|n| n.starts_with("_blocks.4.")),
+                    "{misshaped:?}"
+                );
+            }
+            other => panic!("expected a weight mismatch, got {other:?}"),
+        }
     }
 }
 
