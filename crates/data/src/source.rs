@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use tch::Device;
 
 use crate::{
-    default_cache_dir, phantom_splits, DataError, FolderConfig, ImageFolder, LoadOptions,
-    PhantomConfig, Result, Split, Splits, TensorDataset,
+    default_cache_dir, phantom_splits, DataError, FolderConfig, ImageFolder, ImageSpec,
+    LoadOptions, PhantomConfig, Result, Split, Splits, TensorDataset,
 };
 
 /// Where the images come from.
@@ -55,6 +55,18 @@ impl DataSource {
         match self {
             DataSource::CovidCt(dir) => self.folder(dir)?.load_splits(&options(size, device)?),
             DataSource::Phantom(c) => phantom_splits(&phantom_at(c, size)?, device),
+        }
+    }
+
+    /// Loads the three splits decoded by `spec` (size, filter, aspect policy) on `device`. The
+    /// phantom's images are square, so only its size applies.
+    pub fn load_spec(&self, spec: ImageSpec, device: Device) -> Result<Splits> {
+        match self {
+            DataSource::CovidCt(dir) => {
+                let opts = options(i64::from(spec.size), device)?.with_spec(spec);
+                self.folder(dir)?.load_splits(&opts)
+            }
+            DataSource::Phantom(c) => phantom_splits(&phantom_at(c, i64::from(spec.size))?, device),
         }
     }
 

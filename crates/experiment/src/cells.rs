@@ -57,6 +57,7 @@ impl CellSpec<'_> {
             self.scenario,
             self.seed,
             data_id,
+            cfg.resize,
             cfg.classic_copies,
             synthetic,
             weights_identity(self.plan),
@@ -190,6 +191,7 @@ pub(crate) fn build_model(
     let plan = spec.plan;
     let mcfg = ModelConfig {
         bf16: plan.bf16,
+        pooled_stages: plan.pooled_stages,
         ..ModelConfig::new(plan.kind, plan.image_size)
     };
     tch::manual_seed(ganaug_data::epoch_seed(spec.seed, 1 << 20) as i64);
@@ -224,9 +226,24 @@ fn run_cell(
 ) -> Result<CellResult> {
     let t0 = Instant::now();
     std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
-    if let Head::Probe { probe, tta_flip } = &spec.plan.head {
-        let trained =
-            crate::probe_cells::probe_cell(spec, sp, gans, cfg, dir, ctx, bank, probe, *tta_flip)?;
+    if let Head::Probe {
+        probe,
+        tta_flip,
+        fit_on_val,
+    } = &spec.plan.head
+    {
+        let trained = crate::probe_cells::probe_cell(
+            spec,
+            sp,
+            gans,
+            cfg,
+            dir,
+            ctx,
+            bank,
+            probe,
+            *tta_flip,
+            *fit_on_val,
+        )?;
         return finish(spec, sp, trained, t0, dir, ctx);
     }
     let train = training_set(spec, sp, gans, cfg)?;

@@ -6,8 +6,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use ganaug_data::ResizePolicy;
 use ganaug_gan::{GanConfig, SynthConfig};
-use ganaug_models::{BackboneMode, ModelConfig, ModelKind};
+use ganaug_models::{BackboneMode, ModelConfig, ModelKind, ProbeSelection};
 use ganaug_train::{Checked, Validate};
 
 use crate::{ExperimentError, Result, Scenario, Synthetic};
@@ -46,6 +47,14 @@ pub struct ModelPlan {
     /// How the classifier on top of the backbone is trained.
     #[serde(default)]
     pub head: Head,
+    /// How many globally pooled stages make the backbone's features (1: the pooled head; 2–3
+    /// append the last stages', EfficientNet-Lite only; see `ModelConfig::pooled_stages`).
+    #[serde(default = "one")]
+    pub pooled_stages: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// The classifier on top of a model's backbone.
@@ -63,6 +72,10 @@ pub enum Head {
         /// Average the test probabilities of each image and its horizontal mirror.
         #[serde(default)]
         tta_flip: bool,
+        /// Fit the final probe on the training and validation images (the validation split
+        /// then only serves the k-fold choice of the strength, which needs `k-fold` selection).
+        #[serde(default)]
+        fit_on_val: bool,
     },
 }
 
@@ -83,6 +96,10 @@ pub struct ReproConfig {
     pub classic_copies: usize,
     /// Classifier seeds (the GANs are trained once).
     pub seeds: usize,
+    /// How every image (GANs' and classifiers') is fitted into its square: stretched (the
+    /// paper) or padded with its aspect ratio kept.
+    #[serde(default)]
+    pub resize: ResizePolicy,
 }
 
 /// A [`ReproConfig`] that passed [`ReproConfig::check`] (`ganaug-train`'s [`Checked`]): read
@@ -138,20 +155,32 @@ impl ReproConfig {
         }
         for (i, m) in self.models.iter().enumerate() {
             let field = |f: &str| format!("models[{i}] ({}).{f}", m.kind);
-            if let Head::Probe { probe, .. } = &m.head {
+            if let Head::Probe {
+                probe, fit_on_val, ..
+            } = &m.head
+            {
                 if !m.imagenet || m.pretrained_backbone != BackboneMode::Frozen {
                     return Err(bad(
                         field("head"),
                         "a probe needs ImageNet weights and a frozen backbone",
                     ));
                 }
+                if *fit_on_val && !matches!(probe.selection, ProbeSelection::KFold { .. }) {
+                    return Err(bad(
+                        field("head.probe.fit_on_val"),
+                        "fitting on the validation images needs k-fold selection of the strength (validation selection would choose on the images it fits)",
+                    ));
+                }
                 probe
                     .validate()
                     .map_err(|e| bad(field("head.probe"), e.to_string()))?;
             }
-            ModelConfig::new(m.kind, m.image_size)
-                .validate()
-                .map_err(|e| bad(field("image_size"), e.to_string()))?;
+            ModelConfig {
+                pooled_stages: m.pooled_stages,
+                ..ModelConfig::new(m.kind, m.image_size)
+            }
+            .validate()
+            .map_err(|e| bad(field("model"), e.to_string()))?;
             m.train
                 .validate()
                 .and_then(|()| m.train.check_classes(2))

@@ -75,11 +75,12 @@ pub fn run_gans(
     let cgan = cgan_configs(cfg, class_names.len());
     stage.keys.insert(
         Synthetic::PerClass,
-        hash_of(&(&cfg.gan.gan, &cfg.gan.train, data_id))?,
+        hash_of(&(&cfg.gan.gan, &cfg.gan.train, data_id, cfg.resize))?,
     );
-    stage
-        .keys
-        .insert(Synthetic::Conditional, hash_of(&(&cgan, data_id))?);
+    stage.keys.insert(
+        Synthetic::Conditional,
+        hash_of(&(&cgan, data_id, cfg.resize))?,
+    );
     let (needs_gan, needs_cgan) = (
         cfg.needs(Synthetic::PerClass),
         cfg.needs(Synthetic::Conditional),

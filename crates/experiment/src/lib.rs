@@ -20,7 +20,7 @@ pub use config::{CheckedConfig, GanPlan, Head, ModelPlan, ReproConfig};
 pub use error::{CellError, ExperimentError, Result};
 pub use gans::{run_gans, GanStage, StageContext};
 pub use presets::{preset_names, PRESETS};
-pub use quality::{resize, Quality};
+pub use quality::{feature_matrix, resize, Quality};
 pub use results::{
     Aggregate, CellResult, Estimate, GanSummary, ReproResults, SynthSummary, VsRaw, BUILD_COMMIT,
     SCHEMA_VERSION,

@@ -60,6 +60,7 @@ pub(crate) fn probe_cell(
     bank: &mut FeatureBank,
     probe_cfg: &ProbeConfig,
     tta_flip: bool,
+    fit_on_val: bool,
 ) -> Result<Trained> {
     let (model, _, start) = build_model(spec, ctx.device)?;
     if start == Start::Scratch {
@@ -70,7 +71,7 @@ pub(crate) fn probe_cell(
     let before = bank.seconds;
     let run = |bank: &mut FeatureBank| -> std::result::Result<_, CellError> {
         let (x, y) = training_features(spec, sp, gans, cfg, &model, bank)?;
-        let key = |split: &str| format!("{}-{}-{split}", spec.plan.kind, spec.plan.image_size);
+        let key = |split: &str| format!("{}-{split}", backbone_key(spec));
         let val = bank.get(key("val"), &model, || Ok(sp.val.images.shallow_clone()))?;
         let test = bank.get(key("test"), &model, || Ok(sp.test.images.shallow_clone()))?;
         let flipped = if tta_flip {
@@ -88,7 +89,7 @@ pub(crate) fn probe_cell(
     let fit = match probe_cfg.selection {
         ProbeSelection::Validation => fit_probe((&x, &y), (&val, &val_y), classes, probe_cfg),
         ProbeSelection::KFold { k } => {
-            let key = format!("{}-{}", spec.plan.kind, spec.plan.image_size);
+            let key = backbone_key(spec);
             let chosen = match bank.kfold.get(&key) {
                 Some(c) => Ok(c.clone()),
                 None => {
@@ -104,6 +105,13 @@ pub(crate) fn probe_cell(
             .map_err(|e| spec.fail("choosing the probe's strength")(e.into()))?;
             bank.kfold.insert(key, chosen.clone());
             let (c, choices) = chosen;
+            let (x, y) = if fit_on_val {
+                let x = concatenate(Axis(0), &[x.view(), val.view()])
+                    .map_err(|_| spec.fail("features")(CellError::Missing("widths differ")))?;
+                (x, y.iter().chain(&val_y).copied().collect())
+            } else {
+                (x.clone(), y.clone())
+            };
             fit_at(&x, &y, classes, c, probe_cfg).map(|probe| ProbeFit { probe, choices })
         }
     }
@@ -120,12 +128,20 @@ pub(crate) fn probe_cell(
     }
     Ok(Trained {
         weights: "ImageNet (frozen backbone, linear probe)",
-        train_images: x.nrows(),
+        train_images: x.nrows() + if fit_on_val { val.nrows() } else { 0 },
         labels: labels(&sp.test).map_err(spec.fail("testing"))?,
         probs,
         epochs: fit.probe.iterations as usize,
         best_epoch: 0,
-        stop: format!("probe converged, C = {}", fit.probe.c),
+        stop: format!(
+            "probe converged, C = {}{}",
+            fit.probe.c,
+            if fit_on_val {
+                ", fit on train + val"
+            } else {
+                ""
+            }
+        ),
         feature_seconds,
     })
 }
@@ -141,7 +157,7 @@ fn training_features(
     bank: &mut FeatureBank,
 ) -> std::result::Result<(Array2<f64>, Vec<usize>), CellError> {
     let size = spec.plan.image_size;
-    let key = |what: &str| format!("{}-{size}-{what}", spec.plan.kind);
+    let key = |what: &str| format!("{}-{what}", backbone_key(spec));
     let mut set = sp.train.shallow_clone();
     let mut parts = vec![bank.get(key("train"), model, || Ok(sp.train.images.shallow_clone()))?];
     if let Some(which) = spec.scenario.synthetic() {
@@ -171,6 +187,12 @@ fn training_features(
     let x =
         concatenate(Axis(0), &views).map_err(|_| CellError::Missing("feature widths differ"))?;
     Ok((x, labels(&set)?))
+}
+
+/// What the bank's features of a cell depend on besides the images: backbone, size, stages.
+fn backbone_key(spec: CellSpec<'_>) -> String {
+    let p = spec.plan;
+    format!("{}-{}-stages{}", p.kind, p.image_size, p.pooled_stages)
 }
 
 fn labels(d: &TensorDataset) -> std::result::Result<Vec<usize>, CellError> {

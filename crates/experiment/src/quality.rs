@@ -90,7 +90,7 @@ fn features(net: &Classifier, images: &Tensor) -> Result<ndarray::Array2<f64>> {
 
 /// Backbone features of `images` as an `[N, features]` f64 matrix on the CPU, extracted
 /// `batch` images at a time.
-pub(crate) fn feature_matrix(
+pub fn feature_matrix(
     net: &Classifier,
     images: &Tensor,
     batch: i64,

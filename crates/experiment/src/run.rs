@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tch::Device;
 
-use ganaug_data::DataSource;
+use ganaug_data::{DataSource, ImageSpec};
 
 use crate::gans::{run_gans, StageContext};
 use crate::results::{BUILD_COMMIT, SCHEMA_VERSION};
@@ -35,7 +35,11 @@ pub fn run(
     // Data at every size needed (the decode cache makes reloading cheap).
     let mut splits = BTreeMap::new();
     for s in cfg.image_sizes() {
-        splits.insert(s, data.load(s, device)?);
+        let spec = ImageSpec {
+            policy: cfg.resize,
+            ..ImageSpec::with_size(u32::try_from(s).unwrap_or(0))
+        };
+        splits.insert(s, data.load_spec(spec, device)?);
     }
     let base = &splits[&cfg.gan.gan.size];
     let data_id = data.fingerprint(cfg.gan.gan.size)?;

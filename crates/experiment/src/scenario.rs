@@ -112,7 +112,9 @@ pub fn paper_accuracy(model: ModelKind, scenario: Scenario) -> Option<(f64, bool
         ModelKind::PaperCnn => [0.6583, 0.7186, 0.6985, 0.7035],
         ModelKind::Vgg16 => [0.7538, 0.7839, 0.8090, 0.7038],
         ModelKind::ResNet50 => [0.7638, 0.7688, 0.8040, 0.7657],
-        ModelKind::EfficientNetLite0 => return None,
+        ModelKind::EfficientNetLite0
+        | ModelKind::EfficientNetLite1
+        | ModelKind::EfficientNetLite2 => return None,
     };
     let starred = model != ModelKind::PaperCnn && scenario == Scenario::Cgan;
     match scenario {

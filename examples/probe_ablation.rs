@@ -1,0 +1,457 @@
+//! Ablation of the frozen-feature linear probe: which piece of the recipe buys what. Each row
+//! is one recipe (backbone, aspect policy, pooled stages, augmented views, test-time mirror,
+//! fitting on train + validation), tested on the official test split with the same seeds; the
+//! last rows average the probabilities of several backbones (an ensemble). Features of every
+//! (backbone, size, policy, stages, view seed) are computed once and shared by the rows.
+//!
+//! The probe's L2 strength is chosen by k-fold cross-validation over the real training and
+//! validation images (without views); a recipe with K views per image fits at C / (1 + K), so
+//! that the penalty keeps its weight against the loss averaged over the 1 + K views.
+//!
+//! ```text
+//! cargo run --release --example probe_ablation -- --data ../shared/data/covid-ct --seeds 5
+//! ```
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use ganaug::augment::{expand, Pipeline, Step, Transform};
+use ganaug::data::{DataSource, ImageSpec, ResizePolicy, Splits, TensorDataset};
+use ganaug::experiment::feature_matrix;
+use ganaug::metrics::{roc_auc_ovr, summarize, Average, ConfusionMatrix};
+use ganaug::models::{
+    fit_at, pretrained_weights, select_by_kfold, Classifier, ModelConfig, ModelKind, ProbeConfig,
+    ProbeSelection,
+};
+use ndarray::{concatenate, Array2, Axis};
+use serde::Serialize;
+use tch::Device;
+
+#[derive(Parser, Debug)]
+#[command(
+    about = "Ablation of the frozen-feature linear probe (backbones, views, TTA, pad vs stretch, multi-stage features, ensembles)"
+)]
+struct Args {
+    #[command(flatten)]
+    common: common::CommonArgs,
+    /// Seeds (each redraws the augmented views).
+    #[arg(long, default_value_t = 5)]
+    seeds: u64,
+    /// Augmented views per training image in the rows that use views.
+    #[arg(long, default_value_t = 4)]
+    views: usize,
+    /// Folds for choosing the L2 strength.
+    #[arg(long, default_value_t = 5)]
+    folds: usize,
+    /// Only the rows whose name contains this text.
+    #[arg(long)]
+    only: Option<String>,
+}
+
+/// One probe recipe.
+#[derive(Debug, Clone, Serialize)]
+struct Recipe {
+    name: String,
+    kind: ModelKind,
+    policy: ResizePolicy,
+    stages: usize,
+    views: usize,
+    tta_flip: bool,
+    fit_on_val: bool,
+}
+
+/// What a recipe scored, per seed.
+#[derive(Debug, Serialize)]
+struct Row {
+    recipe: String,
+    accuracy: Vec<f64>,
+    auc: Vec<f64>,
+    c: Vec<f64>,
+    seconds: f64,
+}
+
+/// Features cached by (backbone, policy, stages, image set).
+struct Bank {
+    source: DataSource,
+    device: Device,
+    splits: BTreeMap<String, Splits>,
+    models: BTreeMap<String, Classifier>,
+    features: BTreeMap<String, Array2<f64>>,
+    kfold: BTreeMap<String, f64>,
+    probe: ProbeConfig,
+    views: Pipeline,
+}
+
+impl Bank {
+    fn key(r: &Recipe) -> String {
+        format!("{}-{:?}-{}", r.kind, r.policy, r.stages)
+    }
+
+    fn splits(&mut self, r: &Recipe) -> Result<&Splits> {
+        let size = r.kind.pretrained_size().context("not an ImageNet model")?;
+        let key = format!("{size}-{:?}", r.policy);
+        if !self.splits.contains_key(&key) {
+            let spec = ImageSpec {
+                policy: r.policy,
+                ..ImageSpec::with_size(size as u32)
+            };
+            let sp = self.source.load_spec(spec, self.device)?;
+            self.splits.insert(key.clone(), sp);
+        }
+        Ok(&self.splits[&key])
+    }
+
+    fn features(&mut self, r: &Recipe, what: &str, images: &TensorDataset) -> Result<Array2<f64>> {
+        let key = format!("{}-{what}", Self::key(r));
+        if let Some(f) = self.features.get(&key) {
+            return Ok(f.clone());
+        }
+        let mkey = Self::key(r);
+        if !self.models.contains_key(&mkey) {
+            let size = r.kind.pretrained_size().context("not an ImageNet model")?;
+            let cfg = ModelConfig {
+                pooled_stages: r.stages,
+                ..ModelConfig::new(r.kind, size)
+            };
+            let mut m = Classifier::new(cfg, self.device)?;
+            let Some(w) = pretrained_weights(r.kind) else {
+                bail!("no ImageNet weights for {} (run scripts/setup.sh)", r.kind);
+            };
+            m.load_backbone_weights(&w)?;
+            m.set_backbone_trainable(false);
+            self.models.insert(mkey.clone(), m);
+        }
+        let f = feature_matrix(&self.models[&mkey], &images.images, 32)?;
+        self.features.insert(key, f.clone());
+        Ok(f)
+    }
+
+    /// Test probabilities of `r` with views drawn from `seed`, and the strength used.
+    fn run(
+        &mut self,
+        r: &Recipe,
+        seed: u64,
+        folds: usize,
+    ) -> Result<(Array2<f64>, Vec<usize>, f64)> {
+        let sp = self.splits(r)?;
+        let (train, val, test) = (
+            sp.train.shallow_clone(),
+            sp.val.shallow_clone(),
+            sp.test.shallow_clone(),
+        );
+        let classes = train.class_names.len();
+        let (ytr, yva, yte) = (labels(&train)?, labels(&val)?, labels(&test)?);
+        let ftr = self.features(r, "train", &train)?;
+        let fva = self.features(r, "val", &val)?;
+        let fte = self.features(r, "test", &test)?;
+        let pooled = concatenate(Axis(0), &[ftr.view(), fva.view()])?;
+        let pooled_y: Vec<usize> = ytr.iter().chain(&yva).copied().collect();
+        let kkey = Self::key(r);
+        let c = match self.kfold.get(&kkey) {
+            Some(&c) => c,
+            None => {
+                let (c, _) = select_by_kfold((&pooled, &pooled_y), classes, folds, &self.probe)?;
+                self.kfold.insert(kkey, c);
+                c
+            }
+        };
+        let (fit_set, mut x, mut y) = if r.fit_on_val {
+            (train.concat(&val)?, pooled.clone(), pooled_y.clone())
+        } else {
+            (train.shallow_clone(), ftr.clone(), ytr.clone())
+        };
+        if r.views > 0 {
+            let copies = expand(&fit_set, &self.views, r.views, seed, 64)?;
+            let what = format!(
+                "views{}-{}-seed{seed}",
+                r.views,
+                if r.fit_on_val { "trainval" } else { "train" }
+            );
+            let fv = self.features(r, &what, &copies)?;
+            x = concatenate(Axis(0), &[x.view(), fv.view()])?;
+            y.extend(labels(&copies)?);
+        }
+        let c_fit = c / (1 + r.views) as f64;
+        let probe = fit_at(&x, &y, classes, c_fit, &self.probe)?;
+        let mut probs = probe.predict_proba(&fte)?;
+        if r.tta_flip {
+            let mirrored = TensorDataset::new(
+                test.images.flip([3]),
+                test.labels.shallow_clone(),
+                test.names.clone(),
+                test.class_names.clone(),
+                test.description.clone(),
+            )?;
+            let fm = self.features(r, "test-mirrored", &mirrored)?;
+            let pm = probe.predict_proba(&fm)?;
+            let change = (&pm - &probs).mapv(f64::abs).mean().unwrap_or(0.0);
+            println!("  mirror TTA: mean |change| of a probability {change:.4}");
+            probs = (probs + pm) / 2.0;
+        }
+        Ok((probs, yte, c))
+    }
+}
+
+fn labels(d: &TensorDataset) -> Result<Vec<usize>> {
+    let l = Vec::<i64>::try_from(&d.labels.to_device(Device::Cpu))?;
+    Ok(l.into_iter().map(|v| v as usize).collect())
+}
+
+fn scores(probs: &Array2<f64>, y: &[usize]) -> Result<(f64, f64)> {
+    let acc = ConfusionMatrix::from_probs(y, probs)?.accuracy();
+    let auc = roc_auc_ovr(y, probs, Average::Macro)?;
+    Ok((acc, auc))
+}
+
+/// The views: a random resized crop (70–100% of the area), a rotation up to ±10° and a
+/// horizontal flip, through ganaug-augment.
+fn view_pipeline() -> Result<Pipeline> {
+    Ok(Pipeline::new(vec![
+        Step {
+            transform: Transform::ResizedCrop {
+                area: (0.7, 1.0),
+                ratio: (3.0 / 4.0, 4.0 / 3.0),
+            },
+            p: 1.0,
+        },
+        Step {
+            transform: Transform::Rotate { max_degrees: 10.0 },
+            p: 1.0,
+        },
+        Step {
+            transform: Transform::HFlip,
+            p: 0.5,
+        },
+    ])?)
+}
+
+fn recipes(views: usize) -> Vec<Recipe> {
+    let base = Recipe {
+        name: String::new(),
+        kind: ModelKind::EfficientNetLite0,
+        policy: ResizePolicy::Stretch,
+        stages: 1,
+        views: 0,
+        tta_flip: false,
+        fit_on_val: false,
+    };
+    let r = |name: &str, f: &dyn Fn(&mut Recipe)| {
+        let mut r = base.clone();
+        r.name = name.into();
+        f(&mut r);
+        r
+    };
+    // every piece that helped alone and costs little: views are measured on top
+    let all = |r: &mut Recipe| {
+        r.policy = ResizePolicy::Pad;
+        r.tta_flip = true;
+        r.stages = 3;
+        r.fit_on_val = true;
+    };
+    vec![
+        r("lite0 base (stretch, head features, train only)", &|_| {}),
+        r("lite0 + mirror TTA", &|r| r.tta_flip = true),
+        r("lite0 + views", &|r| r.views = views),
+        r("lite0 pad instead of stretch", &|r| {
+            r.policy = ResizePolicy::Pad
+        }),
+        r("lite0 + 3 pooled stages", &|r| r.stages = 3),
+        r("lite0 + fit on train+val", &|r| r.fit_on_val = true),
+        r("lite0 + pad + stages + train+val + TTA", &all),
+        r("lite0 + pad + stages + train+val + TTA + views", &|r| {
+            all(r);
+            r.views = views;
+        }),
+        r("lite0 + pad + stages + train+val + TTA, 2 stages", &|r| {
+            all(r);
+            r.stages = 2;
+        }),
+        r("lite1 base", &|r| r.kind = ModelKind::EfficientNetLite1),
+        r("lite1 + pad + stages + train+val + TTA", &|r| {
+            all(r);
+            r.kind = ModelKind::EfficientNetLite1;
+        }),
+        r("lite2 base", &|r| r.kind = ModelKind::EfficientNetLite2),
+        r("lite2 + pad + stages + train+val + TTA", &|r| {
+            all(r);
+            r.kind = ModelKind::EfficientNetLite2;
+        }),
+    ]
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    ganaug::init_process();
+    let device = args.common.device()?;
+    let out = args.common.out_or("runs/probe-ablation");
+    let mut bank = Bank {
+        source: args.common.source()?,
+        device,
+        splits: BTreeMap::new(),
+        models: BTreeMap::new(),
+        features: BTreeMap::new(),
+        kfold: BTreeMap::new(),
+        probe: ProbeConfig {
+            selection: ProbeSelection::KFold { k: args.folds },
+            ..ProbeConfig::default()
+        },
+        views: view_pipeline()?,
+    };
+    let recipes: Vec<Recipe> = recipes(args.views)
+        .into_iter()
+        .filter(|r| {
+            args.only
+                .as_ref()
+                .is_none_or(|o| r.name.contains(o.as_str()))
+        })
+        .collect();
+    let mut rows = Vec::new();
+    // per recipe, per seed: test probabilities (for the ensembles)
+    let mut probs: BTreeMap<String, Vec<Array2<f64>>> = BTreeMap::new();
+    let mut test_y = Vec::new();
+    for r in &recipes {
+        let t0 = Instant::now();
+        let mut row = Row {
+            recipe: r.name.clone(),
+            accuracy: vec![],
+            auc: vec![],
+            c: vec![],
+            seconds: 0.0,
+        };
+        // a recipe without views is deterministic: one seed stands for all
+        let seeds = if r.views > 0 { args.seeds } else { 1 };
+        for seed in 0..seeds {
+            let (p, y, c) = bank.run(r, seed, args.folds)?;
+            let (acc, auc) = scores(&p, &y)?;
+            row.accuracy.push(acc);
+            row.auc.push(auc);
+            row.c.push(c);
+            probs.entry(r.name.clone()).or_default().push(p);
+            test_y = y;
+        }
+        row.seconds = t0.elapsed().as_secs_f64();
+        println!(
+            "{:<48} acc {:.3}  AUC {:.3}  C {}  ({:.0} s)",
+            r.name,
+            mean(&row.accuracy),
+            mean(&row.auc),
+            row.c[0],
+            row.seconds
+        );
+        rows.push(row);
+    }
+    // ensembles: average the members' probabilities seed by seed
+    let ensembles: Vec<(&str, Vec<&str>)> = vec![
+        (
+            "ensemble lite0+1+2 base",
+            vec![
+                "lite0 base (stretch, head features, train only)",
+                "lite1 base",
+                "lite2 base",
+            ],
+        ),
+        (
+            "ensemble lite0+1+2, all pieces",
+            vec![
+                "lite0 + pad + stages + train+val + TTA",
+                "lite1 + pad + stages + train+val + TTA",
+                "lite2 + pad + stages + train+val + TTA",
+            ],
+        ),
+    ];
+    for (name, members) in ensembles {
+        let Some(parts) = members
+            .iter()
+            .map(|m| probs.get(*m))
+            .collect::<Option<Vec<_>>>()
+        else {
+            continue;
+        };
+        let seeds = parts.iter().map(|p| p.len()).max().unwrap_or(0);
+        let mut row = Row {
+            recipe: name.into(),
+            accuracy: vec![],
+            auc: vec![],
+            c: vec![],
+            seconds: 0.0,
+        };
+        for s in 0..seeds {
+            let sum = parts
+                .iter()
+                .map(|p| &p[s.min(p.len() - 1)])
+                .fold(None, |acc: Option<Array2<f64>>, p| {
+                    Some(acc.map_or_else(|| p.clone(), |a| a + p))
+                });
+            let avg = sum.context("no members")? / parts.len() as f64;
+            let (acc, auc) = scores(&avg, &test_y)?;
+            row.accuracy.push(acc);
+            row.auc.push(auc);
+        }
+        println!(
+            "{:<48} acc {:.3}  AUC {:.3}",
+            name,
+            mean(&row.accuracy),
+            mean(&row.auc)
+        );
+        rows.push(row);
+    }
+    write_outputs(&out, &args, &recipes, &rows)
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn write_outputs(
+    out: &std::path::Path,
+    args: &Args,
+    recipes: &[Recipe],
+    rows: &[Row],
+) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut md = String::new();
+    writeln!(md, "# Linear-probe ablation\n")?;
+    writeln!(
+        md,
+        "Commit {}, {} seeds (recipes without views are deterministic: one run), {} views per image, {}-fold choice of C over the real train + val images. Test split: {}.\n",
+        ganaug::experiment::BUILD_COMMIT.unwrap_or("unknown"),
+        args.seeds,
+        args.views,
+        args.folds,
+        args.common.source()?.describe(),
+    )?;
+    writeln!(
+        md,
+        "| recipe | accuracy (mean ± sd) | AUC (mean ± sd) | C | seeds | time (s) |"
+    )?;
+    writeln!(md, "|---|---|---|---|---|---|")?;
+    for r in rows {
+        let (a, u) = (summarize(&r.accuracy)?, summarize(&r.auc)?);
+        writeln!(
+            md,
+            "| {} | {:.3} ± {:.3} | {:.3} ± {:.3} | {} | {} | {:.0} |",
+            r.recipe,
+            a.mean,
+            a.sd.unwrap_or(0.0),
+            u.mean,
+            u.sd.unwrap_or(0.0),
+            r.c.first().map_or("—".into(), |c| c.to_string()),
+            r.accuracy.len(),
+            r.seconds
+        )?;
+    }
+    let json = serde_json::json!({ "commit": ganaug::experiment::BUILD_COMMIT, "recipes": recipes, "rows": rows });
+    ganaug::data::io::write_atomic(
+        &out.join("ablation.json"),
+        serde_json::to_string_pretty(&json)?.as_bytes(),
+    )?;
+    ganaug::data::io::write_atomic(&out.join("ablation.md"), md.as_bytes())?;
+    println!("\n{md}wrote {}", out.join("ablation.md").display());
+    Ok(())
+}
