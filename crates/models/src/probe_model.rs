@@ -39,9 +39,9 @@ pub struct Threshold {
 pub struct ProbeModelInfo {
     /// Class names, in label order.
     pub class_names: Vec<String>,
-    /// How images were fitted into their square in training (`Stretch`, `Pad`): new images
-    /// should be decoded the same way.
-    pub resize: String,
+    /// How images were fitted into their square in training: new images are decoded the same
+    /// way.
+    pub resize: ganaug_data::ResizePolicy,
     /// Average each image's probabilities with its horizontal mirror's.
     pub tta_flip: bool,
     /// The operating threshold (binary problems), if one was chosen.

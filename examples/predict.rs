@@ -1,0 +1,157 @@
+//! Classifies a folder of new images with a model saved by `train_probe`: per-image class
+//! probabilities and the decision at the model's stated operating threshold, as CSV or JSON.
+//! Images are decoded as in training (grayscale, the model's size and aspect policy).
+//!
+//! ```text
+//! cargo run --release --example predict -- --model runs/probe/model.safetensors --images DIR --out predictions.csv
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use ganaug::data::{decode::load_file, ImageSpec};
+use ganaug::device::DeviceChoice;
+use ganaug::models::ProbeModel;
+use tch::{Kind, Tensor};
+
+#[derive(Parser, Debug)]
+#[command(about = "Predict a folder of images with a model saved by `train_probe` (CSV or JSON)")]
+struct Args {
+    /// The model file (`train_probe`'s model.safetensors).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Folder of images (PNG, JPEG; not searched recursively).
+    #[arg(long, value_name = "DIR")]
+    images: PathBuf,
+    /// Output file: .csv or .json.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// auto (CUDA when available), cpu, cuda or cuda:N.
+    #[arg(long, default_value = "auto")]
+    device: DeviceChoice,
+    /// Replace an existing output file.
+    #[arg(long)]
+    overwrite: bool,
+}
+
+const EXTENSIONS: [&str; 3] = ["png", "jpg", "jpeg"];
+
+fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("--images {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        })
+        .collect();
+    files.sort();
+    if files.is_empty() {
+        bail!(
+            "--images {}: no {} files",
+            dir.display(),
+            EXTENSIONS.join("/")
+        );
+    }
+    Ok(files)
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    ganaug::init_process();
+    let json = match args.out.extension().and_then(|e| e.to_str()) {
+        Some("csv") => false,
+        Some("json") => true,
+        _ => bail!("--out {}: name a .csv or .json file", args.out.display()),
+    };
+    if args.out.exists() && !args.overwrite {
+        bail!(
+            "{} exists: choose another --out or pass --overwrite",
+            args.out.display()
+        );
+    }
+    let device = args.device.resolve()?;
+    let model = ProbeModel::load(&args.model, device)
+        .with_context(|| format!("--model {}", args.model.display()))?;
+    let info = model.info().clone();
+    let cfg = model.backbone().config().clone();
+    let spec = ImageSpec {
+        policy: info.resize,
+        ..ImageSpec::with_size(cfg.image_size as u32)
+    };
+    let files = image_files(&args.images)?;
+    let size = cfg.image_size;
+    let mut pixels = Vec::with_capacity(files.len() * (size * size) as usize);
+    for f in &files {
+        pixels.extend(load_file(f, &spec)?);
+    }
+    let images = Tensor::from_slice(&pixels)
+        .view([files.len() as i64, 1, size, size])
+        .to_kind(Kind::Float)
+        / 255.0;
+    let probs = model.predict_proba(&images)?;
+    let decided = model.decide(&probs);
+    let rule = match &info.threshold {
+        Some(t) => format!(
+            "{} when p({}) ≥ {:.4} ({})",
+            info.class_names[t.positive], info.class_names[t.positive], t.value, t.chosen_by
+        ),
+        None => "the most probable class".into(),
+    };
+    let name = |p: &PathBuf| {
+        p.file_name()
+            .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+    };
+    let text = if json {
+        let rows: Vec<_> = files
+            .iter()
+            .zip(probs.rows())
+            .zip(&decided)
+            .map(|((f, p), &d)| {
+                let probs: serde_json::Map<_, _> = info
+                    .class_names
+                    .iter()
+                    .zip(p.iter())
+                    .map(|(c, v)| (c.clone(), serde_json::json!(v)))
+                    .collect();
+                serde_json::json!({ "file": name(f), "probabilities": probs, "predicted": info.class_names[d] })
+            })
+            .collect();
+        serde_json::to_string_pretty(&serde_json::json!({
+            "model": args.model, "decision": rule, "threshold": info.threshold, "predictions": rows,
+        }))?
+    } else {
+        let mut s = format!("# decision: {rule}\nfile");
+        for c in &info.class_names {
+            s.push_str(&format!(",p_{c}"));
+        }
+        s.push_str(",predicted\n");
+        for ((f, p), &d) in files.iter().zip(probs.rows()).zip(&decided) {
+            s.push_str(&format!("\"{}\"", name(f).replace('"', "\"\"")));
+            for v in p {
+                s.push_str(&format!(",{v:.6}"));
+            }
+            s.push_str(&format!(",{}\n", info.class_names[d]));
+        }
+        s
+    };
+    ganaug::data::io::write_atomic(&args.out, text.as_bytes())?;
+    let mut counts = vec![0usize; info.class_names.len()];
+    decided.iter().for_each(|&d| counts[d] += 1);
+    let summary: Vec<String> = info
+        .class_names
+        .iter()
+        .zip(&counts)
+        .map(|(c, n)| format!("{n} {c}"))
+        .collect();
+    println!(
+        "{} images: {} (decision: {rule}); wrote {}",
+        files.len(),
+        summary.join(", "),
+        args.out.display()
+    );
+    Ok(())
+}
