@@ -2,7 +2,8 @@
 //! 64² and 256², batch 32 — compare with `python ../shared/peer/torch_paper_models.py --models
 //! cnn --size 64` (and `--size 256`); forward and training step of VGG-16, ResNet-50 and
 //! EfficientNet-Lite0 at 224² (batch 32 on a GPU, 8 on a CPU); FID of 1,000 images' 1,280-d
-//! features (the statistics), plus on a GPU the EfficientNet-Lite0 features of 1,000 images.
+//! features (the statistics), plus on a GPU the EfficientNet-Lite0 features of 1,000 images;
+//! frozen-feature extraction of 256 images by Lite0 at 224² and Lite2 at 260² on the CPU.
 //! `GANAUG_BENCH_SMALL=1` skips the 224² networks and 256².
 #![allow(missing_docs)] // criterion_group! generates undocumented items
 
@@ -137,5 +138,36 @@ fn bench_fid(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench_training_steps, bench_fid);
+/// Frozen-feature extraction for the linear probe: 256 images `[256, 1, S, S]` through
+/// EfficientNet-Lite0 at 224² and Lite2 at 260² (batches of 32, inference mode) — compare with
+/// `scripts/peer_lite_features.py` (`scripts/compare_peers.py` runs both).
+fn bench_features(c: &mut Criterion) {
+    common::setup();
+    if std::env::var_os("GANAUG_BENCH_SMALL").is_some() {
+        return;
+    }
+    let mut group = c.benchmark_group("features");
+    group
+        .sample_size(10)
+        .measurement_time(common::measurement_time(30));
+    for (kind, size) in [
+        (ModelKind::EfficientNetLite0, 224),
+        (ModelKind::EfficientNetLite2, 260),
+    ] {
+        let mut net = Classifier::new(ModelConfig::new(kind, size), Device::Cpu).expect("model");
+        net.set_backbone_trainable(false);
+        tch::manual_seed(0);
+        let x = Tensor::rand([256, 1, size, size], (Kind::Float, Device::Cpu));
+        assert_eq!(
+            net.extract_features(&x, 32).expect("features").size(),
+            [256, 1280]
+        );
+        group.bench_function(format!("cpu/{kind}_256_at_{size}"), |bench| {
+            bench.iter(|| net.extract_features(&x, 32).expect("features"))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench_training_steps, bench_fid, bench_features);
 criterion_main!(benches);

@@ -51,7 +51,8 @@ struct Args {
     /// Classifier seeds to run and aggregate (GANs are trained once).
     #[arg(long)]
     seeds: Option<usize>,
-    /// Only these models (comma-separated: cnn, vgg16, resnet50, effnet-lite0).
+    /// Only these models (comma-separated: cnn, vgg16, resnet50, effnet-lite0, effnet-lite1,
+    /// effnet-lite2; those of the preset).
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
     /// Only these scenarios (comma-separated).

@@ -27,12 +27,12 @@ use ganaug::models::{
 
 #[derive(Parser, Debug)]
 #[command(
-    about = "Train and evaluate one classifier (paper CNN, VGG-16, ResNet-50, EfficientNet-Lite0)"
+    about = "Train and evaluate one classifier (paper CNN, VGG-16, ResNet-50, EfficientNet-Lite0/1/2)"
 )]
 struct Args {
     #[command(flatten)]
     common: common::CommonArgs,
-    /// cnn, vgg16, resnet50 or effnet-lite0.
+    /// cnn, vgg16, resnet50, effnet-lite0, effnet-lite1 or effnet-lite2.
     #[arg(long, default_value = "cnn")]
     model: String,
     /// Input side in pixels (the paper: 224).

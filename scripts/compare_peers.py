@@ -38,11 +38,19 @@ SAME_MALLOC = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=2147483647"
 
 
 def peer(script, *args, pattern, same_malloc=False):
+    """Runs a reference script of the peer folder and parses seconds from its output."""
+    return peer_at(PEER, script, *args, pattern=pattern, same_malloc=same_malloc)
+
+
+ROOT_SCRIPTS = os.path.join(ROOT, "scripts")
+
+
+def peer_at(folder, script, *args, pattern, same_malloc=False):
     """Runs a reference script and parses seconds from its output with `pattern`."""
     env = dict(os.environ)
     if same_malloc:
         env["GLIBC_TUNABLES"] = SAME_MALLOC
-    out = subprocess.run([sys.executable, os.path.join(PEER, script), *map(str, args)],
+    out = subprocess.run([sys.executable, os.path.join(folder, script), *map(str, args)],
                          check=True, capture_output=True, text=True, env=env).stdout
     m = re.search(pattern, out)
     if not m:
@@ -67,6 +75,11 @@ def main():
         print("(no --data / COVID_CT_DIR: data loading pair skipped)")
     rows.append(("flips + rotation ≤45°, 256 images 224²", ours("augment", "augment", "cpu/paper_flip_flip_rot45_224_b256_nearest"),
                  peer("tv_augment.py", 224, 256, pattern=r" s=([\d.]+)"), "torchvision v2"))
+    for kind, variant, size in [("effnet-lite0", "lite0", 224), ("effnet-lite2", "lite2", 260)]:
+        rows.append((f"frozen {variant} features, 256 images {size}²",
+                     ours("models", "features", f"cpu/{kind}_256_at_{size}"),
+                     peer_at(ROOT_SCRIPTS, "peer_lite_features.py", "--model", variant, "--size", size,
+                             pattern=r"seconds=([\d.]+)"), "PyTorch (faster layout)"))
     sizes = [64, 256] if a.full else [64]
     for s in sizes:
         for model, bench_file, group, bench in [

@@ -10,5 +10,8 @@ if ! .venv/bin/python -c "import PIL, numpy, torchvision" 2>/dev/null; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check pillow numpy
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "torchvision==0.26.0"
 fi
+if ! .venv/bin/python -c "import efficientnet_lite_pytorch" 2>/dev/null; then
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps "efficientnet_lite_pytorch==0.1.0"
+fi
 . scripts/env.sh
 exec .venv/bin/python scripts/compare_peers.py "$@"

@@ -192,6 +192,7 @@ pub(crate) fn build_model(
     let mcfg = ModelConfig {
         bf16: plan.bf16,
         pooled_stages: plan.pooled_stages,
+        head: plan.head.arch(),
         ..ModelConfig::new(plan.kind, plan.image_size)
     };
     tch::manual_seed(ganaug_data::epoch_seed(spec.seed, 1 << 20) as i64);
@@ -248,6 +249,15 @@ fn run_cell(
     }
     let train = training_set(spec, sp, gans, cfg)?;
     let (mut model, tcfg, weights) = build_model(spec, ctx.device)?;
+    if let Head::LpFt { probe } = &spec.plan.head {
+        if weights == Start::Scratch {
+            return Err(spec.fail("loading ImageNet weights")(CellError::Missing(
+                "LP-FT needs the backbone's ImageNet weights file (see scripts/setup.sh)",
+            )));
+        }
+        crate::probe_cells::start_head_from_probe(&mut model, &train, &sp.val, probe)
+            .map_err(spec.fail("fitting the starting probe"))?;
+    }
     let opts = FitOptions {
         out_dir: Some(dir),
         resume: true,

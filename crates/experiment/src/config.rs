@@ -77,6 +77,26 @@ pub enum Head {
         #[serde(default)]
         fit_on_val: bool,
     },
+    /// LP-FT (Kumar et al. 2022): a linear probe fitted on the frozen ImageNet features of the
+    /// cell's training set (strength chosen on validation) starts a linear head, then the whole
+    /// network fine-tunes with the plan's `train` settings (e.g. AdamW, warm-up + cosine,
+    /// label smoothing, mixup, a weight average, frozen batch-norm statistics, a slower
+    /// backbone, selection on validation AUC).
+    LpFt {
+        /// The probe that starts the head (its `selection` must be `validation`).
+        probe: ganaug_models::ProbeConfig,
+    },
+}
+
+impl Head {
+    /// The network head this classifier trains: linear for LP-FT, the paper's otherwise (a
+    /// probe replaces it).
+    pub fn arch(&self) -> ganaug_models::HeadArch {
+        match self {
+            Head::LpFt { .. } => ganaug_models::HeadArch::Linear,
+            _ => ganaug_models::HeadArch::Paper,
+        }
+    }
 }
 
 /// Everything that defines a reproduction run, as written in a preset file.
@@ -175,8 +195,26 @@ impl ReproConfig {
                     .validate()
                     .map_err(|e| bad(field("head.probe"), e.to_string()))?;
             }
+            if let Head::LpFt { probe } = &m.head {
+                if !m.imagenet || m.pretrained_backbone == BackboneMode::Frozen {
+                    return Err(bad(
+                        field("head"),
+                        "LP-FT needs ImageNet weights and a backbone that trains (pretrained_backbone = \"train\")",
+                    ));
+                }
+                if probe.selection != ProbeSelection::Validation {
+                    return Err(bad(
+                        field("head.lp-ft.probe.selection"),
+                        "LP-FT's probe chooses its strength on validation",
+                    ));
+                }
+                probe
+                    .validate()
+                    .map_err(|e| bad(field("head.lp-ft.probe"), e.to_string()))?;
+            }
             ModelConfig {
                 pooled_stages: m.pooled_stages,
+                head: m.head.arch(),
                 ..ModelConfig::new(m.kind, m.image_size)
             }
             .validate()

@@ -189,6 +189,32 @@ fn training_features(
     Ok((x, labels(&set)?))
 }
 
+/// LP-FT's first stage: a probe on `model`'s frozen features of `train`, strength chosen on
+/// `val`, copied into the model's linear head.
+pub(crate) fn start_head_from_probe(
+    model: &mut Classifier,
+    train: &TensorDataset,
+    val: &TensorDataset,
+    probe_cfg: &ProbeConfig,
+) -> std::result::Result<(), CellError> {
+    let trainable = model.backbone_trainable();
+    model.set_backbone_trainable(false);
+    let (x, v) = (
+        features(model, &train.images)?,
+        features(model, &val.images)?,
+    );
+    model.set_backbone_trainable(trainable);
+    let classes = train.class_names.len();
+    let fit = fit_probe(
+        (&x, &labels(train)?),
+        (&v, &labels(val)?),
+        classes,
+        probe_cfg,
+    )?;
+    model.init_head_from_probe(&fit.probe)?;
+    Ok(())
+}
+
 /// What the bank's features of a cell depend on besides the images: backbone, size, stages.
 fn backbone_key(spec: CellSpec<'_>) -> String {
     let p = spec.plan;

@@ -11,7 +11,7 @@ use ganaug_data::{epoch_seed, TensorDataset};
 use ganaug_train::{data_fingerprint, epoch_bar, IntoChecked, KeepCheckpoints, RunDir};
 
 use crate::sgd::Sgd;
-use crate::state::TrainState;
+use crate::state::{Optim, TrainState};
 use crate::train::write_history;
 use crate::{
     BackboneMode, Classifier, EpochRecord, FitOptions, FitReport, ModelError, Result, SelectOn,
@@ -38,12 +38,16 @@ struct Prepared {
     weights: Option<Tensor>,
     cache: bool,
     feature_seconds: f64,
+    /// Train with the backbone's batch-norm statistics frozen.
+    freeze_bn: bool,
 }
 
 impl Prepared {
     fn forward(&self, m: &Classifier, x: &Tensor, train: bool) -> Result<Tensor> {
         if self.cache {
             m.head_t(x, train)
+        } else if train && self.freeze_bn {
+            m.forward_frozen_bn(x, true)
         } else {
             m.forward_t(x, train)
         }
@@ -64,7 +68,7 @@ pub fn fit(
     let cfg = &*cfg.into_checked()?;
     check_inputs(model, train, val, cfg)?;
     let run = opts.out_dir.map(RunDir::new);
-    let mut state = TrainState::new();
+    let mut state = TrainState::new(cfg);
     if let Some(run) = &run {
         state.data = data_fingerprint(&[train, val], &format!("augment {:?}", opts.augment))?;
         let latest = run.latest_checkpoint().filter(|_| opts.resume);
@@ -77,11 +81,21 @@ pub fn fit(
     let prefix = model.config().kind.name();
     let bar = epoch_bar(opts.progress, prefix, state.history.len(), cfg.max_epochs);
     let mut stop = state.stop.clone().unwrap_or(StopReason::MaxEpochs);
-    state.sgd.momentum = cfg.momentum;
-    state.sgd.weight_decay = cfg.weight_decay;
+    if cfg.ema_decay.is_some() && state.ema.is_empty() {
+        state.ema = snapshot(model)?;
+    }
     // A resumed run that had already stopped stays stopped.
     while state.stop.is_none() && state.history.len() < cfg.max_epochs {
-        let rec = run_epoch(model, &mut state.sgd, &prep, cfg, opts, state.history.len())?;
+        let epoch = state.history.len();
+        let rec = run_epoch(
+            model,
+            &mut state.opt,
+            &mut state.ema,
+            &prep,
+            cfg,
+            opts,
+            epoch,
+        )?;
         let score = match cfg.select_on {
             SelectOn::ValLoss => rec.val_loss,
             SelectOn::ValAuc => -rec.val_auc.unwrap_or(f64::NEG_INFINITY),
@@ -89,7 +103,12 @@ pub fn fit(
         if rec.epoch >= cfg.min_epochs && score < state.best_score {
             state.best_score = score;
             state.best_epoch = rec.epoch;
-            state.best = snapshot(model)?;
+            // with a moving average, it is what was validated
+            state.best = if state.ema.is_empty() {
+                snapshot(model)?
+            } else {
+                copy_of(&state.ema)?
+            };
         }
         bar.set_message(format!(
             "loss {:.3} acc {:.3} | val loss {:.3} acc {:.3}",
@@ -108,8 +127,12 @@ pub fn fit(
     }
     bar.finish_and_clear();
     if state.best.is_empty() {
-        // No epoch was eligible (training stopped before `min_epochs`): keep the last weights.
+        // No epoch was eligible (training stopped before `min_epochs`): keep the last weights
+        // (their moving average, with one).
         state.best_epoch = state.history.len().saturating_sub(1);
+        if !state.ema.is_empty() {
+            restore(model, &state.ema)?;
+        }
     } else {
         restore(model, &state.best)?;
     }
@@ -208,14 +231,17 @@ fn prepare(
         weights,
         cache,
         feature_seconds,
+        freeze_bn: cfg.freeze_batch_norm,
     })
 }
 
-/// One epoch: shuffled mini-batches of SGD (seeded by the epoch, so a resume replays it
-/// exactly), then the validation pass.
+/// One epoch: shuffled mini-batches (seeded by the epoch, so a resume replays it exactly),
+/// each optionally mixed up, an optimiser step per batch (the backbone at its own rate), the
+/// moving average updated after each; then the validation pass (on the average, with one).
 fn run_epoch(
     model: &mut Classifier,
-    sgd: &mut Sgd,
+    opt: &mut Optim,
+    ema: &mut HashMap<String, Tensor>,
     prep: &Prepared,
     cfg: &TrainConfig,
     opts: &FitOptions<'_>,
@@ -235,7 +261,20 @@ fn run_epoch(
         p
     };
     let lr = cfg.lr_at(epoch);
-    let params = model.trainable_variables();
+    let (head, backbone): (Vec<_>, Vec<_>) = model
+        .trainable_variables()
+        .into_iter()
+        .partition(|(n, _)| n.starts_with("head."));
+    let all: Vec<(String, Tensor)> = head
+        .iter()
+        .chain(&backbone)
+        .map(|(n, t)| (n.clone(), t.shallow_clone()))
+        .collect();
+    let mixup = cfg
+        .mixup_alpha
+        .map(|a| rand_distr::Beta::new(a, a))
+        .transpose()
+        .map_err(|e| ModelError::config("mixup_alpha", e.to_string()))?;
     let device = model.device();
     let (mut loss_sum, mut weight_sum, mut correct) = (0.0, 0.0, 0i64);
     for (b, idx) in perm.chunks(cfg.batch_size).enumerate() {
@@ -248,8 +287,37 @@ fn run_epoch(
             x = p.apply(&x, &mut rng)?;
         }
         let y = prep.train.y.f_index_select(0, &idx_t.f_to(device)?)?;
+        let (x, mix) = match &mixup {
+            Some(beta) => {
+                use rand::seq::SliceRandom;
+                use rand_distr::Distribution;
+                let lam: f64 = beta.sample(&mut rng);
+                let mut order: Vec<i64> = (0..idx.len() as i64).collect();
+                order.shuffle(&mut rng);
+                let order = Tensor::from_slice(&order).f_to(x.device())?;
+                let mixed = x
+                    .f_mul_scalar(lam)?
+                    .f_add(&x.f_index_select(0, &order)?.f_mul_scalar(1.0 - lam)?)?;
+                (
+                    mixed,
+                    Some((lam, y.f_index_select(0, &order.f_to(device)?)?)),
+                )
+            }
+            None => (x, None),
+        };
         let logits = prep.forward(model, &x, true)?;
-        let (sum, weight) = weighted_loss_sum(&logits, &y, prep.weights.as_ref())?;
+        let smooth = cfg.label_smoothing;
+        let (sum, weight) = match &mix {
+            Some((lam, y2)) => {
+                let (s1, w1) = weighted_loss_sum(&logits, &y, prep.weights.as_ref(), smooth)?;
+                let (s2, w2) = weighted_loss_sum(&logits, y2, prep.weights.as_ref(), smooth)?;
+                (
+                    s1.f_mul_scalar(*lam)?.f_add(&s2.f_mul_scalar(1.0 - lam)?)?,
+                    lam * w1 + (1.0 - lam) * w2,
+                )
+            }
+            None => weighted_loss_sum(&logits, &y, prep.weights.as_ref(), smooth)?,
+        };
         let loss = sum.f_div_scalar(weight)?;
         let value = loss.f_double_value(&[])?;
         if !value.is_finite() {
@@ -260,16 +328,32 @@ fn run_epoch(
                 batch: b,
             });
         }
-        Sgd::zero_grad(&params)?;
+        Sgd::zero_grad(&all)?;
         loss.f_backward()?;
-        sgd.step(&params, lr)?;
+        opt.step(&head, lr)?;
+        opt.step(&backbone, lr * cfg.backbone_lr_scale)?;
+        if let Some(d) = cfg.ema_decay {
+            update_ema(ema, model, d)?;
+        }
         loss_sum += value * weight;
         weight_sum += weight;
         correct += count_correct(&logits, &y)?;
     }
     let n = prep.train.len() as f64;
     let with_probs = cfg.select_on == SelectOn::ValAuc;
-    let (val_loss, val_correct, val_probs) = evaluate_split(model, prep, with_probs)?;
+    // Validate the moving average: swap it in, then the trained weights back.
+    let current = if ema.is_empty() {
+        None
+    } else {
+        let c = snapshot(model)?;
+        restore(model, ema)?;
+        Some(c)
+    };
+    let evaluated = evaluate_split(model, prep, with_probs);
+    if let Some(c) = &current {
+        restore(model, c)?;
+    }
+    let (val_loss, val_correct, val_probs) = evaluated?;
     let val_auc = val_probs.map(|p| auc(&prep.val, &p)).transpose()?;
     if !val_loss.is_finite() {
         return Err(ModelError::NonFinite {
@@ -289,6 +373,28 @@ fn run_epoch(
         lr,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// `ema ← d·ema + (1 − d)·w` for every variable (batch-norm statistics included).
+fn update_ema(ema: &mut HashMap<String, Tensor>, model: &Classifier, d: f64) -> Result<()> {
+    tch::no_grad(|| -> Result<()> {
+        for (n, w) in model.var_store().variables() {
+            if let Some(e) = ema.get_mut(&n) {
+                if e.is_floating_point() {
+                    let _ = e.f_mul_scalar_(d)?.f_add_(&w.f_mul_scalar(1.0 - d)?)?;
+                } else {
+                    e.f_copy_(&w)?;
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn copy_of(w: &HashMap<String, Tensor>) -> Result<HashMap<String, Tensor>> {
+    w.iter()
+        .map(|(n, t)| Ok((n.clone(), t.f_detach_copy()?)))
+        .collect()
 }
 
 /// Why training stops after `rec`, if it does: the paper's train-accuracy rule, or patience.
@@ -324,7 +430,7 @@ fn evaluate_split(
             let x = s.x.f_narrow(0, i, b)?;
             let y = s.y.f_narrow(0, i, b)?;
             let logits = prep.forward(model, &x, false)?;
-            let (sum, w) = weighted_loss_sum(&logits, &y, prep.weights.as_ref())?;
+            let (sum, w) = weighted_loss_sum(&logits, &y, prep.weights.as_ref(), 0.0)?;
             loss += sum.f_double_value(&[])?;
             weight += w;
             correct += count_correct(&logits, &y)?;
@@ -377,8 +483,15 @@ fn weighted_loss_sum(
     logits: &Tensor,
     y: &Tensor,
     weights: Option<&Tensor>,
+    label_smoothing: f64,
 ) -> Result<(Tensor, f64)> {
-    let sum = logits.f_cross_entropy_loss::<&Tensor>(y, weights, Reduction::Sum, -100, 0.0)?;
+    let sum = logits.f_cross_entropy_loss::<&Tensor>(
+        y,
+        weights,
+        Reduction::Sum,
+        -100,
+        label_smoothing,
+    )?;
     let weight = match weights {
         Some(w) => w
             .f_index_select(0, y)?

@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod adamw;
 mod efficientnet;
 mod error;
 mod fit;
@@ -12,10 +13,11 @@ mod sgd;
 mod state;
 mod train;
 
+pub use adamw::AdamW;
 pub use error::{ModelError, Result};
 pub use fit::fit;
 pub use ganaug_train::{Checked, IntoChecked, Validate};
-pub use model::{pretrained_weights, weights_dir, Classifier, ModelConfig, ModelKind};
+pub use model::{pretrained_weights, weights_dir, Classifier, HeadArch, ModelConfig, ModelKind};
 pub use probe::{
     fit_at, fit_probe, select_by_kfold, LinearProbe, ProbeChoice, ProbeConfig, ProbeFit,
     ProbeSelection,
@@ -27,5 +29,5 @@ pub use sgd::Sgd;
 pub use state::CHECKPOINT_FORMAT;
 pub use train::{
     predict, write_history, BackboneMode, EpochRecord, FitOptions, FitReport, LrSchedule,
-    Predictions, SelectOn, StopReason, TrainConfig,
+    Optimizer, Predictions, SelectOn, StopReason, TrainConfig,
 };

@@ -173,6 +173,21 @@ pub struct ModelConfig {
     /// only: 1,280 + 320 + 192 features for Lite0).
     #[serde(default = "one")]
     pub pooled_stages: usize,
+    /// The head: the paper's three dense layers, or one linear layer (LP-FT starts it from a
+    /// linear probe, [`Classifier::init_head_from_probe`]).
+    #[serde(default)]
+    pub head: HeadArch,
+}
+
+/// The classifier head's architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HeadArch {
+    /// The paper's: dense 256 → ReLU → dropout → dense 128 → ReLU → dense classes.
+    #[default]
+    Paper,
+    /// Dropout → one dense layer to the classes.
+    Linear,
 }
 
 fn yes() -> bool {
@@ -194,6 +209,7 @@ impl ModelConfig {
             channels_last: true,
             bf16: false,
             pooled_stages: 1,
+            head: HeadArch::Paper,
         }
     }
 }
@@ -324,7 +340,14 @@ impl Classifier {
                 )
             }
         };
-        let head = DenseHead::new(&(&root / "head"), dim, cfg.n_classes, cfg.dropout, lp);
+        let head = DenseHead::new(
+            &(&root / "head"),
+            cfg.head,
+            dim,
+            cfg.n_classes,
+            cfg.dropout,
+            lp,
+        );
         if cfg.channels_last {
             for (_, w) in vs.variables().into_iter().filter(|(_, t)| t.dim() == 4) {
                 ganaug_ops::set_channels_last(&w)?;
@@ -473,6 +496,66 @@ impl Classifier {
         Ok(self
             .head
             .forward_t(&features.f_to_device(self.device())?, train))
+    }
+
+    /// Logits of images with the backbone in inference mode (batch-norm running statistics,
+    /// no stochastic depth) while its weights still receive gradients when trainable, and the
+    /// head in `head_train` mode: fine-tuning with frozen batch-norm statistics.
+    pub fn forward_frozen_bn(&self, x: &Tensor, head_train: bool) -> Result<Tensor> {
+        self.check_input(x)?;
+        let x = self.normalise(x)?;
+        let f = if self.backbone_trainable {
+            self.backbone.forward_t(&x, false)
+        } else {
+            tch::no_grad(|| self.backbone.forward_t(&x, false))
+        };
+        self.head_t(&f, head_train)
+    }
+
+    /// Sets the linear head to a probe fitted on this backbone's features (LP-FT's start):
+    /// the probe's standardisation folds into the weights, so the network's logits equal the
+    /// probe's. Errors unless the head is [`HeadArch::Linear`] and the widths and classes match.
+    pub fn init_head_from_probe(&mut self, probe: &crate::LinearProbe) -> Result<()> {
+        let d = self.dim as usize;
+        let k = self.cfg.n_classes as usize;
+        let Some(linear) = self.head.linear() else {
+            return Err(ModelError::config(
+                "head",
+                "initialising from a probe needs the linear head",
+            ));
+        };
+        if probe.mean.len() != d || probe.weights.len() != d || probe.bias.len() != k {
+            return Err(ModelError::config(
+                "probe",
+                format!(
+                    "{} features × {} classes, the model has {d} × {k}",
+                    probe.mean.len(),
+                    probe.bias.len()
+                ),
+            ));
+        }
+        let mut w = vec![0f32; k * d];
+        let mut b: Vec<f64> = probe.bias.clone();
+        for f in 0..d {
+            for c in 0..k {
+                let v = probe.weights[f][c] / probe.scale[f];
+                w[c * d + f] = v as f32;
+                b[c] -= probe.mean[f] * v;
+            }
+        }
+        let b: Vec<f32> = b.into_iter().map(|v| v as f32).collect();
+        let device = self.device();
+        tch::no_grad(|| -> Result<()> {
+            let ws = Tensor::f_from_slice(&w)?
+                .f_view([k as i64, d as i64])?
+                .f_to(device)?;
+            linear.ws.shallow_clone().f_copy_(&ws)?;
+            if let Some(bs) = &linear.bs {
+                bs.shallow_clone()
+                    .f_copy_(&Tensor::f_from_slice(&b)?.f_to(device)?)?;
+            }
+            Ok(())
+        })
     }
 
     /// Logits `[N, classes]` of images `[N, 1, S, S]` in [0, 1].

@@ -209,35 +209,63 @@ impl ModuleT for ResNet50Features {
     }
 }
 
-/// The paper's dense head: 256 → ReLU → dropout → 128 → ReLU → classes. Names follow
-/// PyTorch's `nn.Sequential(Flatten, Linear, ReLU, Dropout, Linear, ReLU, Linear)`:
-/// `head.1`, `head.4`, `head.6`.
+/// The classifier head. The paper's: 256 → ReLU → dropout → 128 → ReLU → classes, names
+/// following PyTorch's `nn.Sequential(Flatten, Linear, ReLU, Dropout, Linear, ReLU, Linear)`:
+/// `head.1`, `head.4`, `head.6`. The linear one (what a probe initialises for LP-FT): dropout →
+/// classes, `head.linear`.
 #[derive(Debug)]
 pub(crate) struct DenseHead {
-    fc1: Dense,
-    fc2: Dense,
-    out: Dense,
+    /// The paper's three dense layers, or one linear layer.
+    layers: HeadLayers,
     dropout: f64,
 }
 
+#[derive(Debug)]
+enum HeadLayers {
+    Paper { fc1: Dense, fc2: Dense, out: Dense },
+    Linear(Dense),
+}
+
 impl DenseHead {
-    pub(crate) fn new(p: &nn::Path, dim: i64, n_classes: i64, dropout: f64, pr: Precision) -> Self {
-        DenseHead {
-            fc1: dense(p / 1, dim, 256, pr),
-            fc2: dense(p / 4, 256, 128, pr),
-            out: dense(p / 6, 128, n_classes, pr),
-            dropout,
+    pub(crate) fn new(
+        p: &nn::Path,
+        arch: crate::HeadArch,
+        dim: i64,
+        n_classes: i64,
+        dropout: f64,
+        pr: Precision,
+    ) -> Self {
+        let layers = match arch {
+            crate::HeadArch::Paper => HeadLayers::Paper {
+                fc1: dense(p / 1, dim, 256, pr),
+                fc2: dense(p / 4, 256, 128, pr),
+                out: dense(p / 6, 128, n_classes, pr),
+            },
+            crate::HeadArch::Linear => HeadLayers::Linear(dense(p / "linear", dim, n_classes, pr)),
+        };
+        DenseHead { layers, dropout }
+    }
+
+    /// The linear layer, when the head is one.
+    pub(crate) fn linear(&self) -> Option<&Dense> {
+        match &self.layers {
+            HeadLayers::Linear(l) => Some(l),
+            HeadLayers::Paper { .. } => None,
         }
     }
 }
 
 impl ModuleT for DenseHead {
     fn forward_t(&self, x: &Tensor, train: bool) -> Tensor {
-        x.apply(&self.fc1)
-            .relu()
-            .dropout(self.dropout, train)
-            .apply(&self.fc2)
-            .relu()
-            .apply(&self.out)
+        match &self.layers {
+            HeadLayers::Paper { fc1, fc2, out } => x
+                .apply(fc1)
+                .relu()
+                .dropout(self.dropout, train)
+                .apply(fc2)
+                .relu()
+                .apply(out),
+            HeadLayers::Linear(l) => x.dropout(self.dropout, train).apply(l),
+        }
     }
 }

@@ -1,5 +1,5 @@
-//! What a classifier run checkpoints, to continue exactly: weights, best weights, SGD
-//! state, history, stop reason, and the data's fingerprint.
+//! What a classifier run checkpoints, to continue exactly: weights, best weights, optimiser
+//! state, the weights' moving average, history, stop reason, and the data's fingerprint.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -10,8 +10,46 @@ use tch::Tensor;
 use ganaug_train::{load_checkpoint, save_checkpoint, CheckpointMeta};
 
 use crate::sgd::Sgd;
-use crate::train::{EpochRecord, LrSchedule, StopReason, TrainConfig};
-use crate::{Classifier, ModelConfig, ModelError, Result};
+use crate::train::{EpochRecord, LrSchedule, Optimizer, StopReason, TrainConfig};
+use crate::{AdamW, Classifier, ModelConfig, ModelError, Result};
+
+/// The optimiser of a run, built from its [`TrainConfig`].
+pub(crate) enum Optim {
+    Sgd(Sgd),
+    AdamW(AdamW),
+}
+
+impl Optim {
+    pub(crate) fn new(cfg: &TrainConfig) -> Self {
+        match cfg.optimizer {
+            Optimizer::Sgd => Optim::Sgd(Sgd::new(cfg.momentum, cfg.weight_decay)),
+            Optimizer::AdamW { beta1, beta2, eps } => {
+                Optim::AdamW(AdamW::new(beta1, beta2, eps, cfg.weight_decay))
+            }
+        }
+    }
+
+    pub(crate) fn step(&mut self, params: &[(String, Tensor)], lr: f64) -> Result<()> {
+        match self {
+            Optim::Sgd(o) => o.step(params, lr),
+            Optim::AdamW(o) => o.step(params, lr),
+        }
+    }
+
+    fn state(&self) -> Vec<(String, Tensor)> {
+        match self {
+            Optim::Sgd(o) => o.state("sgd."),
+            Optim::AdamW(o) => o.state("adamw."),
+        }
+    }
+
+    fn load_state(&mut self, saved: &HashMap<String, Tensor>) -> Result<()> {
+        match self {
+            Optim::Sgd(o) => o.load_state("sgd.", saved),
+            Optim::AdamW(o) => o.load_state("adamw.", saved),
+        }
+    }
+}
 
 /// The checkpoint format of [`crate::fit`] (see `ganaug-train`'s resume policy).
 pub const CHECKPOINT_FORMAT: &str = "ganaug-classifier-2";
@@ -30,7 +68,9 @@ pub(crate) struct TrainState {
     pub(crate) best_epoch: usize,
     /// The best selection score so far (lower is better: validation loss, or −AUC).
     pub(crate) best_score: f64,
-    pub(crate) sgd: Sgd,
+    pub(crate) opt: Optim,
+    /// The moving average of every weight (`ema_decay`), empty without one.
+    pub(crate) ema: HashMap<String, Tensor>,
     /// Why the run stopped, once it has.
     pub(crate) stop: Option<StopReason>,
     /// Fingerprint of the run's data (`ganaug_train::data_fingerprint`).
@@ -40,13 +80,14 @@ pub(crate) struct TrainState {
 impl TrainState {
     /// An empty state: the first finished epoch always becomes the best (its validation loss
     /// beats +∞; a non-finite one stops training), so no copy of the initial weights is kept.
-    pub(crate) fn new() -> Self {
+    pub(crate) fn new(cfg: &TrainConfig) -> Self {
         TrainState {
             history: Vec::new(),
             best: HashMap::new(),
             best_epoch: 0,
             best_score: f64::INFINITY,
-            sgd: Sgd::default(),
+            opt: Optim::new(cfg),
+            ema: HashMap::new(),
             stop: None,
             data: String::new(),
         }
@@ -64,7 +105,12 @@ impl TrainState {
                 .iter()
                 .map(|(n, t)| (format!("best.{n}"), t.shallow_clone())),
         );
-        tensors.extend(self.sgd.state("sgd."));
+        tensors.extend(self.opt.state());
+        tensors.extend(
+            self.ema
+                .iter()
+                .map(|(n, t)| (format!("ema.{n}"), t.shallow_clone())),
+        );
         let config = RunConfig {
             model: model.config(),
             train: cfg,
@@ -119,7 +165,8 @@ impl TrainState {
         self.best = strip("best.");
         model.copy_from(&self.best, path, &[])?; // checks names and shapes of the best weights
         model.copy_from(&strip("model."), path, &[])?;
-        self.sgd.load_state("sgd.", &saved)?;
+        self.opt.load_state(&saved)?;
+        self.ema = strip("ema.");
         Ok(())
     }
 }

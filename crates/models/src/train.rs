@@ -43,6 +43,25 @@ pub enum LrSchedule {
     Cosine,
 }
 
+/// The optimiser.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Optimizer {
+    /// SGD with `momentum` and L2 `weight_decay` (the paper: plain SGD).
+    #[default]
+    Sgd,
+    /// AdamW (`torch.optim.AdamW`): `weight_decay` is decoupled; `momentum` is unused.
+    #[serde(rename = "adamw")]
+    AdamW {
+        /// First-moment decay (torch: 0.9).
+        beta1: f64,
+        /// Second-moment decay (torch: 0.999).
+        beta2: f64,
+        /// Denominator term (torch: 1e-8).
+        eps: f64,
+    },
+}
+
 /// What makes an epoch's weights the best.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -89,6 +108,34 @@ pub struct TrainConfig {
     pub backbone: BackboneMode,
     /// Seed of shuffling, dropout and augmentation (per epoch, so resume is exact).
     pub seed: u64,
+    /// The optimiser (the paper: SGD).
+    #[serde(default)]
+    pub optimizer: Optimizer,
+    /// Epochs of linear warm-up before the schedule (0: none); a cosine schedule then spans
+    /// the remaining epochs.
+    #[serde(default)]
+    pub warmup_epochs: usize,
+    /// Label smoothing of the training loss, in [0, 1) (validation loss is plain).
+    #[serde(default)]
+    pub label_smoothing: f64,
+    /// Mixup: each batch is mixed with a shuffled copy of itself, weight λ ~ Beta(α, α).
+    #[serde(default)]
+    pub mixup_alpha: Option<f64>,
+    /// Keep an exponential moving average of every weight (decay per step, e.g. 0.998):
+    /// validation, selection and the final weights use the average.
+    #[serde(default)]
+    pub ema_decay: Option<f64>,
+    /// Fine-tune with the backbone's batch-norm statistics frozen (the backbone runs in
+    /// inference mode while its weights train).
+    #[serde(default)]
+    pub freeze_batch_norm: bool,
+    /// The backbone's learning rate as a fraction of `lr` (the head's); 1: the same.
+    #[serde(default = "one")]
+    pub backbone_lr_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 impl Default for TrainConfig {
@@ -108,6 +155,13 @@ impl Default for TrainConfig {
             class_weights: None,
             backbone: BackboneMode::Train,
             seed: 0,
+            optimizer: Optimizer::Sgd,
+            warmup_epochs: 0,
+            label_smoothing: 0.0,
+            mixup_alpha: None,
+            ema_decay: None,
+            freeze_batch_norm: false,
+            backbone_lr_scale: 1.0,
         }
     }
 }
@@ -127,15 +181,19 @@ impl TrainConfig {
         }
     }
 
-    /// Learning rate of `epoch` (0-based).
+    /// Learning rate of `epoch` (0-based): `lr·(epoch + 1)/warmup` during the warm-up, then
+    /// the schedule counted from the warm-up's end.
     pub fn lr_at(&self, epoch: usize) -> f64 {
+        let w = self.warmup_epochs;
+        if epoch < w {
+            return self.lr * (epoch + 1) as f64 / w as f64;
+        }
+        let e = epoch - w;
         match self.schedule {
             LrSchedule::Constant => self.lr,
-            LrSchedule::Step { every, gamma } => {
-                self.lr * gamma.powi((epoch / every.max(1)) as i32)
-            }
+            LrSchedule::Step { every, gamma } => self.lr * gamma.powi((e / every.max(1)) as i32),
             LrSchedule::Cosine => {
-                let t = epoch as f64 / self.max_epochs as f64;
+                let t = e as f64 / (self.max_epochs - w).max(1) as f64;
                 0.5 * self.lr * (1.0 + (std::f64::consts::PI * t).cos())
             }
         }
@@ -189,6 +247,45 @@ impl Validate for TrainConfig {
                 "schedule",
                 "step period must be positive",
             ));
+        }
+        if self.warmup_epochs >= self.max_epochs {
+            return Err(ModelError::config(
+                "warmup_epochs",
+                format!(
+                    "{} leaves no epoch of {}",
+                    self.warmup_epochs, self.max_epochs
+                ),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.label_smoothing) {
+            return Err(ModelError::config(
+                "label_smoothing",
+                format!("{} is not in [0, 1)", self.label_smoothing),
+            ));
+        }
+        if self
+            .mixup_alpha
+            .is_some_and(|a| !(a > 0.0 && a.is_finite()))
+        {
+            return Err(ModelError::config("mixup_alpha", "must be positive"));
+        }
+        if self.ema_decay.is_some_and(|d| !(d > 0.0 && d < 1.0)) {
+            return Err(ModelError::config("ema_decay", "must be in (0, 1)"));
+        }
+        if !(self.backbone_lr_scale > 0.0 && self.backbone_lr_scale.is_finite()) {
+            return Err(ModelError::config("backbone_lr_scale", "must be positive"));
+        }
+        if let Optimizer::AdamW { beta1, beta2, eps } = self.optimizer {
+            if !(0.0..1.0).contains(&beta1)
+                || !(0.0..1.0).contains(&beta2)
+                || eps.is_nan()
+                || eps <= 0.0
+            {
+                return Err(ModelError::config(
+                    "optimizer",
+                    "AdamW needs betas in [0, 1) and a positive eps",
+                ));
+            }
         }
         Ok(())
     }
