@@ -58,6 +58,10 @@ struct Args {
     /// Only these scenarios (comma-separated).
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
+    /// Use synthetic sets that miss the gate's floors (diversity, recall, coverage against the
+    /// real-vs-real values) instead of refusing them; the report still says which failed.
+    #[arg(long)]
+    allow_poor_synthetic: bool,
     /// Train the GANs and classifiers with autocast-style bf16 convolutions / dense layers (f32
     /// weights). Fast on GPUs and on CPUs with bf16 instructions; slow on others.
     #[arg(long)]
@@ -93,6 +97,9 @@ fn resolve_config(args: &Args) -> Result<experiment::CheckedConfig> {
                 })
             })
             .collect::<Result<_>>()?;
+    }
+    if args.allow_poor_synthetic {
+        cfg.gan.gate.mode = ganaug::experiment::GateMode::Warn;
     }
     if args.bf16 {
         cfg.gan.gan.bf16 = true;

@@ -88,6 +88,19 @@ pub fn run_cells(
                     scenario,
                     seed,
                 };
+                if let Some(w) = scenario
+                    .synthetic()
+                    .filter(|w| gans.refused.contains_key(w))
+                {
+                    if seed == 0 {
+                        ctx.say(format!(
+                            "{} × {}: not run, the {w} synthetic set was refused",
+                            plan.kind.display_name(),
+                            scenario.title()
+                        ));
+                    }
+                    continue;
+                }
                 let dir = ctx.out.join("cells").join(spec.folder(cfg, gans, data_id)?);
                 ctx.say(format!(
                     "[{}/{total}] {} × {} (seed {seed})",

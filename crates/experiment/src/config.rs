@@ -24,6 +24,9 @@ pub struct GanPlan {
     pub cgan_epochs: usize,
     /// Selection of synthetic images (kept per class: the paper hand-picked 250).
     pub synth: SynthConfig,
+    /// The floors a synthetic set must reach to be used ([`crate::gate`]).
+    #[serde(default)]
+    pub gate: crate::GateConfig,
 }
 
 /// One classifier of the tables and how it is trained.
@@ -245,6 +248,7 @@ impl ReproConfig {
         if needs(Synthetic::Conditional) && g.cgan_epochs == 0 {
             return Err(bad("gan.cgan_epochs", "the cgan scenario needs at least 1"));
         }
+        g.gate.check().map_err(|e| bad("gan.gate", e))?;
         let s = &g.synth;
         if s.keep_per_class == 0 || s.keep_per_class > s.candidates_per_class {
             return Err(bad(

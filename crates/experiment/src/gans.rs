@@ -8,9 +8,7 @@ use std::time::Instant;
 use tch::{Device, Tensor};
 
 use ganaug_data::{io, TensorDataset};
-use ganaug_gan::{
-    synthesize_class, synthetic_dataset, ClassModel, GanConfig, GanTrainer, SynthConfig,
-};
+use ganaug_gan::{synthesize_class, synthetic_dataset, ClassModel, GanConfig, GanTrainer};
 
 use crate::quality::Quality;
 use crate::{hash_of, CheckedConfig, ExperimentError, GanSummary, Result, SynthSummary, Synthetic};
@@ -27,6 +25,8 @@ pub struct GanStage {
     pub sets: BTreeMap<Synthetic, TensorDataset>,
     /// The key of each GAN's folder (what defines that GAN alone).
     pub keys: BTreeMap<Synthetic, String>,
+    /// Sets the gate refused, with each failing class's reasons.
+    pub refused: BTreeMap<Synthetic, Vec<String>>,
 }
 
 /// Where the stage writes and how it talks.
@@ -125,8 +125,7 @@ fn per_class_gans(
             condition: None,
         };
         let which = Synthetic::PerClass;
-        let (images, summary) =
-            synthesize(model, which, class, subset, &cfg.gan.synth, quality, ctx)?;
+        let (images, summary) = synthesize(model, which, class, subset, cfg, quality, ctx)?;
         stage.synthetic.push(summary);
         parts.push((label as i64, images));
     }
@@ -137,6 +136,7 @@ fn per_class_gans(
         Synthetic::PerClass,
     )?;
     stage.sets.insert(Synthetic::PerClass, set);
+    judge(Synthetic::PerClass, cfg, stage);
     Ok(())
 }
 
@@ -164,15 +164,46 @@ fn conditional_gan(
             condition: Some(label as i64),
         };
         let which = Synthetic::Conditional;
-        let (images, summary) =
-            synthesize(model, which, class, subset, &cfg.gan.synth, quality, ctx)?;
+        let (images, summary) = synthesize(model, which, class, subset, cfg, quality, ctx)?;
         stage.synthetic.push(summary);
         parts.push((label as i64, images));
     }
     let what = "one conditional GAN";
     let set = assemble(&parts, &train.class_names, what, Synthetic::Conditional)?;
     stage.sets.insert(Synthetic::Conditional, set);
+    judge(Synthetic::Conditional, cfg, stage);
     Ok(())
+}
+
+/// The gate's verdict on `which`'s classes: every floor missed is said; in `refuse` mode the
+/// set is recorded as refused and no cell trains on it.
+fn judge(which: Synthetic, cfg: &CheckedConfig, stage: &mut GanStage) {
+    let reasons: Vec<String> = stage
+        .synthetic
+        .iter()
+        .filter(|s| s.gan == which)
+        .filter_map(|s| {
+            let m = s.measures.as_ref()?;
+            (!m.failures.is_empty()).then(|| format!("{}: {}", s.class, m.failures.join("; ")))
+        })
+        .collect();
+    if reasons.is_empty() {
+        return;
+    }
+    let refuse = cfg.gan.gate.mode == crate::GateMode::Refuse;
+    let verdict = if refuse {
+        "REFUSED: its scenarios are not run (reproduce --allow-poor-synthetic uses it anyway)"
+    } else {
+        "WARNING: used anyway (gate mode warn)"
+    };
+    // Said even without progress output: a broken set must not pass silently.
+    eprintln!("synthetic set {which} {verdict}");
+    for r in &reasons {
+        eprintln!("  {r}");
+    }
+    if refuse {
+        stage.refused.insert(which, reasons);
+    }
 }
 
 /// `dir` relative to the results folder `out` (results stay valid when the folder moves).
@@ -241,10 +272,12 @@ fn synthesize(
     gan: Synthetic,
     class: &str,
     train: &TensorDataset,
-    cfg: &SynthConfig,
+    cfg: &CheckedConfig,
     quality: &mut Quality,
     ctx: &StageContext<'_>,
 ) -> Result<(Tensor, SynthSummary)> {
+    let gate = &cfg.gan.gate;
+    let cfg = &cfg.gan.synth;
     let (images, selection) =
         synthesize_class(model, &train.images, class, cfg).map_err(|source| {
             ExperimentError::Synthesis {
@@ -256,7 +289,23 @@ fn synthesize(
     let grid = format!("synthetic_{gan}_{class}.png");
     let n = images.size()[0].min(64);
     io::save_grid(&images.narrow(0, 0, n), 8, ctx.out.join(&grid))?;
-    let (fid, kid) = quality.fid_kid(class, &train.images, &images)?;
+    let features = quality.features(class, &train.images, &images)?;
+    let (fid, kid) = features
+        .as_ref()
+        .map_or((None, None), |(a, b)| crate::quality::fid_kid(a, b));
+    let measures = match &features {
+        Some((a, b)) => match crate::gate::measure(a, b, Quality::EXTRACTOR, gate) {
+            Ok(m) => Some(m),
+            Err(e) => {
+                // Said even without progress output: an unmeasured set is not a checked one.
+                eprintln!(
+                    "synthetic set {gan}/{class}: not measured, the gate cannot judge it: {e}"
+                );
+                None
+            }
+        },
+        None => None,
+    };
     let summary = SynthSummary {
         gan,
         class: class.into(),
@@ -264,6 +313,7 @@ fn synthesize(
         fid,
         kid,
         grid,
+        measures,
     };
     Ok((images, summary))
 }

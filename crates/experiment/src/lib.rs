@@ -6,6 +6,7 @@ mod cells;
 mod config;
 mod error;
 mod gans;
+pub mod gate;
 mod presets;
 mod probe_cells;
 mod quality;
@@ -19,11 +20,12 @@ pub use cells::{run_cells, CellSpec};
 pub use config::{CheckedConfig, GanPlan, Head, ModelPlan, ReproConfig};
 pub use error::{CellError, ExperimentError, Result};
 pub use gans::{run_gans, GanStage, StageContext};
+pub use gate::{GateConfig, GateMode, Measures, SetMeasures};
 pub use presets::{preset_names, PRESETS};
 pub use quality::{feature_matrix, resize, Quality};
 pub use results::{
-    Aggregate, CellResult, Estimate, GanSummary, ReproResults, SynthSummary, VsRaw, BUILD_COMMIT,
-    SCHEMA_VERSION,
+    Aggregate, CellResult, Estimate, GanSummary, RefusedSet, ReproResults, SynthSummary, VsRaw,
+    BUILD_COMMIT, SCHEMA_VERSION,
 };
 pub(crate) use run::hash_of;
 pub use run::run;

@@ -42,34 +42,49 @@ impl Quality {
         })
     }
 
-    /// FID and KID (mean) of `images` against `train`, the training images of `class`.
-    pub fn fid_kid(
+    /// The feature space, in words.
+    pub const EXTRACTOR: &'static str =
+        "EfficientNet-Lite0 ImageNet features (1,280-d, images upsampled to 224²)";
+
+    /// Features of `class`'s training images `train` (computed once) and of `images`; `None`
+    /// without the feature network.
+    pub fn features(
         &mut self,
         class: &str,
         train: &Tensor,
         images: &Tensor,
-    ) -> Result<(Option<f64>, Option<f64>)> {
+    ) -> Result<Option<(ndarray::Array2<f64>, ndarray::Array2<f64>)>> {
         let Some(net) = &self.net else {
-            return Ok((None, None));
+            return Ok(None);
         };
         if !self.train_features.contains_key(class) {
             self.train_features
                 .insert(class.into(), features(net, train)?);
         }
-        let a = &self.train_features[class];
-        let b = features(net, images)?;
-        let m = a.nrows().min(b.nrows());
-        let kid_cfg = KidConfig {
-            subset_size: m.min(100),
-            subsets: 50,
-            ..KidConfig::default()
-        };
-        let k = (m >= 2)
-            .then(|| kid(a, &b, &kid_cfg).ok())
-            .flatten()
-            .map(|k| k.mean);
-        Ok((fid(a, &b).ok(), k))
+        Ok(Some((
+            self.train_features[class].clone(),
+            features(net, images)?,
+        )))
     }
+}
+
+/// FID and KID (mean) of features `b` against real features `a` (KID over subsets of at most
+/// 100 images).
+pub(crate) fn fid_kid(
+    a: &ndarray::Array2<f64>,
+    b: &ndarray::Array2<f64>,
+) -> (Option<f64>, Option<f64>) {
+    let m = a.nrows().min(b.nrows());
+    let kid_cfg = KidConfig {
+        subset_size: m.min(100),
+        subsets: 50,
+        ..KidConfig::default()
+    };
+    let k = (m >= 2)
+        .then(|| kid(a, b, &kid_cfg).ok())
+        .flatten()
+        .map(|k| k.mean);
+    (fid(a, b).ok(), k)
 }
 
 /// Images resized to `size`² (bilinear, clamped to [0, 1]); the same tensor when already there.

@@ -90,6 +90,19 @@ pub struct SynthSummary {
     pub kid: Option<f64>,
     /// Sample grid PNG (relative to the results folder).
     pub grid: String,
+    /// Diversity, precision, recall, density and coverage next to the real-vs-real floor, and
+    /// the floors it missed (none without the feature network's weights).
+    #[serde(default)]
+    pub measures: Option<crate::SetMeasures>,
+}
+
+/// A synthetic set the gate kept out of training, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefusedSet {
+    /// Which GAN made it.
+    pub gan: Synthetic,
+    /// `class: what failed`, for every class that missed a floor.
+    pub reasons: Vec<String>,
 }
 
 /// One trained GAN.
@@ -157,6 +170,9 @@ pub struct ReproResults {
     pub gans: Vec<GanSummary>,
     /// The synthetic sets.
     pub synthetic: Vec<SynthSummary>,
+    /// Synthetic sets refused by the gate: their scenarios' cells were not run.
+    #[serde(default)]
+    pub refused: Vec<RefusedSet>,
     /// Every cell, every seed.
     pub cells: Vec<CellResult>,
     /// Per model × scenario over seeds, with the paper's value and the paired test.

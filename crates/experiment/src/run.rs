@@ -65,6 +65,11 @@ pub fn run(
         device: format!("{device:?}"),
         gans: gans.gans,
         synthetic: gans.synthetic,
+        refused: gans
+            .refused
+            .into_iter()
+            .map(|(gan, reasons)| crate::RefusedSet { gan, reasons })
+            .collect(),
         cells,
         aggregates,
         seconds: started.elapsed().as_secs_f64(),

@@ -11,6 +11,7 @@ mod intervals;
 mod kid;
 mod nearest;
 mod paired;
+mod prdc;
 mod report;
 mod roc;
 mod stream;
@@ -31,6 +32,7 @@ pub use paired::{
     compare_models, mcnemar_exact, mcnemar_exact_p, paired_bootstrap, McNemar, PairedComparison,
     PairedDiff,
 };
+pub use prdc::{mean_pairwise_distance, prdc, Prdc};
 pub use report::{Averages, ClassReport, ClassificationReport, ReportConfig};
 pub use roc::{roc_auc, roc_auc_ovr, roc_curve, RocCurve};
 pub use stream::{ConfusionAccumulator, FeatureStatsAccumulator, ScoreAccumulator};

@@ -175,7 +175,63 @@ fn gan_section(s: &mut String, r: &ReproResults) {
             x.grid
         );
     }
+    measures_table(s, r);
     let _ = writeln!(s, "\nFID and KID use EfficientNet-Lite0 ImageNet features (1,280-d, images upsampled to 224²) against the class's training images; with a few hundred images they are biased upwards and only comparable within this report. Nearest-neighbour distances are per-pixel RMS in [0, 1] intensity.\n");
+}
+
+/// Each synthetic set's measures next to the real-vs-real floor, and the gate's verdicts.
+fn measures_table(s: &mut String, r: &ReproResults) {
+    let measured: Vec<_> = r
+        .synthetic
+        .iter()
+        .filter_map(|x| x.measures.as_ref().map(|m| (x, m)))
+        .collect();
+    let Some((_, first)) = measured.first() else {
+        let _ = writeln!(s, "\nSynthetic-set measures and the gate: not computed (no EfficientNet-Lite0 weights; run scripts/setup.sh).");
+        return;
+    };
+    let _ = writeln!(
+        s,
+        "\n### Synthetic-set measures and the gate\n\nIn {}; {} synthetic images (a random subset) against {} real training images, real-vs-real = another {} real ones (random halves, {} repeats, mean ± sd). The gate refuses a set below {} × real diversity, {} × real-vs-real recall or {} × real-vs-real coverage.\n",
+        first.extractor,
+        first.sample_size,
+        first.sample_size,
+        first.sample_size,
+        r.config.gan.gate.repeats,
+        r.config.gan.gate.min_diversity,
+        r.config.gan.gate.min_recall,
+        r.config.gan.gate.min_coverage,
+    );
+    let _ = writeln!(s, "| GAN | class | diversity (real) | precision (real) | recall (real) | density (real) | coverage (real) | gate |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    for (x, m) in &measured {
+        let cell = |a: f64, b: f64, sd: f64| format!("{a:.3} ({b:.3} ± {sd:.3})");
+        let (y, z, d) = (&m.synthetic, &m.real, &m.real_sd);
+        let verdict = if m.failures.is_empty() {
+            "passed".to_string()
+        } else {
+            m.failures.join("; ")
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {} | {} | {} | {verdict} |",
+            x.gan,
+            x.class,
+            cell(y.diversity, z.diversity, d.diversity),
+            cell(y.precision, z.precision, d.precision),
+            cell(y.recall, z.recall, d.recall),
+            cell(y.density, z.density, d.density),
+            cell(y.coverage, z.coverage, d.coverage),
+        );
+    }
+    for refused in &r.refused {
+        let _ = writeln!(
+            s,
+            "\n**The {} synthetic set was refused**: no classifier trained on it, its scenarios are missing from the tables (`--allow-poor-synthetic` overrides). {}",
+            refused.gan,
+            refused.reasons.join(" ")
+        );
+    }
 }
 
 fn plots_section(s: &mut String, r: &ReproResults, out: &Path) {

@@ -35,7 +35,11 @@ pub fn readme_table(r: &ReproResults) -> String {
     for plan in &r.config.models {
         let mut row = format!("| {} ({}²) |", plan.kind.display_name(), plan.image_size);
         for &sc in scen {
-            let txt = r.aggregate(plan.kind, sc).map_or("—".into(), |a| {
+            let refused = sc
+                .synthetic()
+                .is_some_and(|w| r.refused.iter().any(|x| x.gan == w));
+            let missing = if refused { "refused (gate)" } else { "—" };
+            let txt = r.aggregate(plan.kind, sc).map_or(missing.into(), |a| {
                 let sd = |x: Option<f64>| x.map_or(String::new(), |v| format!(" ± {v:.3}"));
                 let auc = a
                     .auc

@@ -1,0 +1,254 @@
+//! The gate that keeps a broken synthetic set out of training: each class's synthetic images
+//! are measured in a backbone's feature space — diversity (mean pairwise distance), precision,
+//! recall, density, coverage — next to a real-vs-real floor (random halves of the class's real
+//! training images, repeated; the synthetic set is subsampled to the same size, so the
+//! sample-size bias is the same), and a set below the configured fractions of the floor is
+//! refused (or, in `warn` mode, announced).
+
+use ndarray::{Array2, Axis};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+
+use ganaug_metrics::{mean_pairwise_distance, prdc, MetricsError};
+
+/// What happens to a synthetic set below a floor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum GateMode {
+    /// It does not reach any classifier; the report lists it as refused.
+    #[default]
+    Refuse,
+    /// It is used, with a warning in the log and the report (`--allow-poor-synthetic`).
+    Warn,
+}
+
+/// The floors, as fractions of the real-vs-real values.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GateConfig {
+    /// Refuse or warn.
+    pub mode: GateMode,
+    /// Smallest synthetic diversity, as a fraction of real's.
+    pub min_diversity: f64,
+    /// Smallest recall, as a fraction of real-vs-real recall.
+    pub min_recall: f64,
+    /// Smallest coverage, as a fraction of real-vs-real coverage.
+    pub min_coverage: f64,
+    /// Neighbourhood size of precision / recall / density / coverage (the papers: 5).
+    pub k: usize,
+    /// Random halves drawn for the floor (and synthetic subsamples).
+    pub repeats: usize,
+    /// Seed of the halves.
+    pub seed: u64,
+}
+
+impl Default for GateConfig {
+    /// Refuse below half the real diversity or a quarter of real-vs-real recall or coverage,
+    /// k = 5, 5 halves.
+    fn default() -> Self {
+        GateConfig {
+            mode: GateMode::Refuse,
+            min_diversity: 0.5,
+            min_recall: 0.25,
+            min_coverage: 0.25,
+            k: 5,
+            repeats: 5,
+            seed: 0,
+        }
+    }
+}
+
+impl GateConfig {
+    /// Checks the fractions and counts.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let frac = |v: f64| (0.0..=1.0).contains(&v);
+        if !(frac(self.min_diversity) && frac(self.min_recall) && frac(self.min_coverage)) {
+            return Err("the floors are fractions in [0, 1]".into());
+        }
+        if self.k == 0 || self.repeats == 0 {
+            return Err("k and repeats must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// One set of measures (means over the repeats).
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct Measures {
+    /// Mean pairwise feature distance.
+    pub diversity: f64,
+    /// Precision (Kynkäänniemi et al.).
+    pub precision: f64,
+    /// Recall (Kynkäänniemi et al.).
+    pub recall: f64,
+    /// Density (Naeem et al.).
+    pub density: f64,
+    /// Coverage (Naeem et al.).
+    pub coverage: f64,
+}
+
+impl Measures {
+    fn mean(all: &[Measures]) -> Measures {
+        let n = all.len().max(1) as f64;
+        let f = |g: fn(&Measures) -> f64| all.iter().map(g).sum::<f64>() / n;
+        Measures {
+            diversity: f(|m| m.diversity),
+            precision: f(|m| m.precision),
+            recall: f(|m| m.recall),
+            density: f(|m| m.density),
+            coverage: f(|m| m.coverage),
+        }
+    }
+
+    fn sd(all: &[Measures]) -> Measures {
+        let m = Measures::mean(all);
+        let n = (all.len().max(2) - 1) as f64;
+        let f = |g: fn(&Measures) -> f64, c: f64| {
+            (all.iter().map(|x| (g(x) - c).powi(2)).sum::<f64>() / n).sqrt()
+        };
+        Measures {
+            diversity: f(|m| m.diversity, m.diversity),
+            precision: f(|m| m.precision, m.precision),
+            recall: f(|m| m.recall, m.recall),
+            density: f(|m| m.density, m.density),
+            coverage: f(|m| m.coverage, m.coverage),
+        }
+    }
+}
+
+/// A synthetic class set's measures, the real-vs-real floor, and what failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SetMeasures {
+    /// The feature space, in words.
+    pub extractor: String,
+    /// Images compared per side (half of the class's real training images).
+    pub sample_size: usize,
+    /// Synthetic (subsampled) against real half A.
+    pub synthetic: Measures,
+    /// Real half B against real half A: the floor's reference.
+    pub real: Measures,
+    /// Spread of `real` over the repeats.
+    pub real_sd: Measures,
+    /// Each floor not reached, in words (which measure, its value, the floor, how far below).
+    pub failures: Vec<String>,
+}
+
+/// Measures `synthetic` (`[n_s, d]`) against `real` (`[n_r, d]`, one class's training
+/// features) and checks the floors.
+pub fn measure(
+    real: &Array2<f64>,
+    synthetic: &Array2<f64>,
+    extractor: &str,
+    cfg: &GateConfig,
+) -> std::result::Result<SetMeasures, MetricsError> {
+    let half = real.nrows() / 2;
+    let m = half.min(synthetic.nrows());
+    if m <= cfg.k {
+        return Err(MetricsError::TooFewSamples {
+            what: "the synthetic-set gate (half the real images and the synthetic set)",
+            needed: 2 * (cfg.k + 1),
+            got: real.nrows().min(synthetic.nrows()),
+        });
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
+    let (mut rr, mut rs) = (Vec::new(), Vec::new());
+    for _ in 0..cfg.repeats {
+        let mut idx: Vec<usize> = (0..real.nrows()).collect();
+        idx.shuffle(&mut rng);
+        let a = real.select(Axis(0), &idx[..m]);
+        let b = real.select(Axis(0), &idx[half..half + m]);
+        let mut sidx: Vec<usize> = (0..synthetic.nrows()).collect();
+        sidx.shuffle(&mut rng);
+        let s = synthetic.select(Axis(0), &sidx[..m]);
+        let one = |x: &Array2<f64>| -> std::result::Result<Measures, MetricsError> {
+            let p = prdc(&a, x, cfg.k)?;
+            Ok(Measures {
+                diversity: mean_pairwise_distance(x)?,
+                precision: p.precision,
+                recall: p.recall,
+                density: p.density,
+                coverage: p.coverage,
+            })
+        };
+        rr.push(one(&b)?);
+        rs.push(one(&s)?);
+    }
+    let (real_m, syn) = (Measures::mean(&rr), Measures::mean(&rs));
+    let mut failures = Vec::new();
+    for (name, got, reference, frac) in [
+        (
+            "diversity",
+            syn.diversity,
+            real_m.diversity,
+            cfg.min_diversity,
+        ),
+        ("recall", syn.recall, real_m.recall, cfg.min_recall),
+        ("coverage", syn.coverage, real_m.coverage, cfg.min_coverage),
+    ] {
+        let floor = frac * reference;
+        if got < floor {
+            failures.push(format!(
+                "{name} {got:.3} is below its floor {floor:.3} ({frac} × real-vs-real {reference:.3}) by {:.3}",
+                floor - got
+            ));
+        }
+    }
+    Ok(SetMeasures {
+        extractor: extractor.into(),
+        sample_size: m,
+        synthetic: syn,
+        real: real_m,
+        real_sd: Measures::sd(&rr),
+        failures,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_distr::{Distribution, Normal};
+
+    fn gaussian(n: usize, d: usize, seed: u64, scale: f64, shift: f64) -> Array2<f64> {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let g = Normal::new(0.0, 1.0).expect("normal");
+        Array2::from_shape_fn((n, d), |_| shift + scale * g.sample(&mut rng))
+    }
+
+    #[test]
+    fn a_faithful_set_passes_and_collapsed_or_distant_sets_are_refused() {
+        let real = gaussian(200, 16, 1, 1.0, 0.0);
+        let cfg = GateConfig::default();
+        let good = measure(&real, &gaussian(125, 16, 2, 1.0, 0.0), "test", &cfg).expect("good");
+        assert!(good.failures.is_empty(), "{good:?}");
+        assert!(
+            good.real.recall > 0.5 && good.real.coverage > 0.5,
+            "{good:?}"
+        );
+
+        // one image (plus numerical noise): no diversity, no recall
+        let one = gaussian(125, 16, 3, 1e-4, 0.3);
+        let collapsed = measure(&real, &one, "test", &cfg).expect("collapsed");
+        assert!(
+            collapsed
+                .failures
+                .iter()
+                .any(|f| f.starts_with("diversity")),
+            "{collapsed:?}"
+        );
+        assert!(
+            collapsed.failures.iter().any(|f| f.starts_with("coverage")),
+            "{collapsed:?}"
+        );
+
+        // far from the real images (noise maps elsewhere): no coverage
+        let far = measure(&real, &gaussian(125, 16, 4, 1.0, 6.0), "test", &cfg).expect("far");
+        assert!(
+            far.failures.iter().any(|f| f.starts_with("coverage")),
+            "{far:?}"
+        );
+
+        let tiny = measure(&real.select(Axis(0), &[0, 1, 2, 3]), &one, "test", &cfg);
+        assert!(matches!(tiny, Err(MetricsError::TooFewSamples { .. })));
+    }
+}
