@@ -71,9 +71,13 @@ fn accuracy_table(s: &mut String, r: &ReproResults) {
             .map_or("", |c| c.weights.as_str());
         let mut row = format!("| {} | {} |", plan.kind.display_name(), weights);
         for &sc in scen {
+            let refused = sc
+                .synthetic()
+                .is_some_and(|w| r.refused.iter().any(|x| x.gan == w));
+            let missing = if refused { "refused (gate)" } else { "—" };
             let mut txt = r
                 .cell(plan.kind, sc, 0)
-                .map_or("—".into(), |c| pct(&c.accuracy));
+                .map_or(missing.into(), |c| pct(&c.accuracy));
             if let Some(a) = r.aggregate(plan.kind, sc) {
                 if a.accuracy.n > 1 {
                     let sd = a.accuracy.sd.unwrap_or(0.0);
@@ -192,7 +196,7 @@ fn measures_table(s: &mut String, r: &ReproResults) {
     };
     let _ = writeln!(
         s,
-        "\n### Synthetic-set measures and the gate\n\nIn {}; {} synthetic images (a random subset) against {} real training images, real-vs-real = another {} real ones (random halves, {} repeats, mean ± sd). The gate refuses a set below {} × real diversity, {} × real-vs-real recall or {} × real-vs-real coverage.\n",
+        "\n### Synthetic-set measures and the gate\n\nMeasured in {}: {} synthetic images (a random subset) against {} real training images, real-vs-real = another {} real ones (random halves, {} repeats, mean ± sd). The gate refuses a set below {} × real diversity, {} × real-vs-real recall or {} × real-vs-real coverage.\n",
         first.extractor,
         first.sample_size,
         first.sample_size,
@@ -229,7 +233,7 @@ fn measures_table(s: &mut String, r: &ReproResults) {
             s,
             "\n**The {} synthetic set was refused**: no classifier trained on it, its scenarios are missing from the tables (`--allow-poor-synthetic` overrides). {}",
             refused.gan,
-            refused.reasons.join(" ")
+            refused.reasons.join("; ")
         );
     }
 }
