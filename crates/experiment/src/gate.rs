@@ -130,6 +130,14 @@ pub struct SetMeasures {
     pub real: Measures,
     /// Spread of `real` over the repeats.
     pub real_sd: Measures,
+    /// ROC AUC of a linear probe told to separate the synthetic images from real ones
+    /// (5-fold out-of-fold probabilities, first repeat): 0.5 = indistinguishable, 1 = always
+    /// told apart. `None` when the probe could not be fitted.
+    #[serde(default)]
+    pub probe_auc: Option<f64>,
+    /// The same probe separating the two real halves: what 0.5 looks like at this size.
+    #[serde(default)]
+    pub probe_auc_real: Option<f64>,
     /// Each floor not reached, in words (which measure, its value, the floor, how far below).
     pub failures: Vec<String>,
 }
@@ -153,7 +161,8 @@ pub fn measure(
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
     let (mut rr, mut rs) = (Vec::new(), Vec::new());
-    for _ in 0..cfg.repeats {
+    let mut probes = None;
+    for repeat in 0..cfg.repeats {
         let mut idx: Vec<usize> = (0..real.nrows()).collect();
         idx.shuffle(&mut rng);
         let a = real.select(Axis(0), &idx[..m]);
@@ -173,7 +182,11 @@ pub fn measure(
         };
         rr.push(one(&b)?);
         rs.push(one(&s)?);
+        if repeat == 0 {
+            probes = Some((separability(&a, &s), separability(&a, &b)));
+        }
     }
+    let (probe_auc, probe_auc_real) = probes.unwrap_or((None, None));
     let (real_m, syn) = (Measures::mean(&rr), Measures::mean(&rs));
     let mut failures = Vec::new();
     for (name, got, reference, frac) in [
@@ -200,8 +213,23 @@ pub fn measure(
         synthetic: syn,
         real: real_m,
         real_sd: Measures::sd(&rr),
+        probe_auc,
+        probe_auc_real,
         failures,
     })
+}
+
+/// Out-of-fold ROC AUC of a linear probe (C = 0.1, 5 folds) separating `a` (label 0) from `b`
+/// (label 1).
+fn separability(a: &Array2<f64>, b: &Array2<f64>) -> Option<f64> {
+    use ganaug_models::{out_of_fold_proba, ProbeConfig};
+    let x = ndarray::concatenate(Axis(0), &[a.view(), b.view()]).ok()?;
+    let y: Vec<usize> = (0..x.nrows())
+        .map(|i| usize::from(i >= a.nrows()))
+        .collect();
+    let p = out_of_fold_proba((&x, &y), 2, 5, 0.1, &ProbeConfig::default()).ok()?;
+    let scores: Vec<f64> = p.column(1).to_vec();
+    ganaug_metrics::roc_auc(&y, &scores, 1).ok()
 }
 
 #[cfg(test)]
@@ -221,12 +249,16 @@ mod tests {
         let cfg = GateConfig::default();
         let good = measure(&real, &gaussian(125, 16, 2, 1.0, 0.0), "test", &cfg).expect("good");
         assert!(good.failures.is_empty(), "{good:?}");
+        // same distribution: the probe cannot tell them apart; far away: it always can
+        let auc = good.probe_auc.expect("probe");
+        assert!((0.3..0.7).contains(&auc), "{auc}");
         assert!(
             good.real.recall > 0.5 && good.real.coverage > 0.5,
             "{good:?}"
         );
 
-        // one image (plus numerical noise): no diversity, no recall
+        // one image (plus numerical noise) in the middle of the real cloud: it covers many
+        // real neighbourhoods, but has no diversity and no recall
         let one = gaussian(125, 16, 3, 1e-4, 0.3);
         let collapsed = measure(&real, &one, "test", &cfg).expect("collapsed");
         assert!(
@@ -237,7 +269,7 @@ mod tests {
             "{collapsed:?}"
         );
         assert!(
-            collapsed.failures.iter().any(|f| f.starts_with("coverage")),
+            collapsed.failures.iter().any(|f| f.starts_with("recall")),
             "{collapsed:?}"
         );
 

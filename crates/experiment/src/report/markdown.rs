@@ -206,8 +206,8 @@ fn measures_table(s: &mut String, r: &ReproResults) {
         r.config.gan.gate.min_recall,
         r.config.gan.gate.min_coverage,
     );
-    let _ = writeln!(s, "| GAN | class | diversity (real) | precision (real) | recall (real) | density (real) | coverage (real) | gate |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "| GAN | class | diversity (real) | precision (real) | recall (real) | density (real) | coverage (real) | real-vs-synthetic probe AUC (real halves) | gate |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
     for (x, m) in &measured {
         let cell = |a: f64, b: f64, sd: f64| format!("{a:.3} ({b:.3} ± {sd:.3})");
         let (y, z, d) = (&m.synthetic, &m.real, &m.real_sd);
@@ -216,9 +216,10 @@ fn measures_table(s: &mut String, r: &ReproResults) {
         } else {
             m.failures.join("; ")
         };
+        let opt = |v: Option<f64>| v.map_or("n/a".into(), |x| format!("{x:.3}"));
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {verdict} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {verdict} |",
             x.gan,
             x.class,
             cell(y.diversity, z.diversity, d.diversity),
@@ -226,6 +227,8 @@ fn measures_table(s: &mut String, r: &ReproResults) {
             cell(y.recall, z.recall, d.recall),
             cell(y.density, z.density, d.density),
             cell(y.coverage, z.coverage, d.coverage),
+            opt(m.probe_auc),
+            opt(m.probe_auc_real),
         );
     }
     for refused in &r.refused {
