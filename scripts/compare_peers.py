@@ -76,10 +76,11 @@ def main():
     rows.append(("flips + rotation ≤45°, 256 images 224²", ours("augment", "augment", "cpu/paper_flip_flip_rot45_224_b256_nearest"),
                  peer("tv_augment.py", 224, 256, pattern=r" s=([\d.]+)"), "torchvision v2"))
     for kind, variant, size in [("effnet-lite0", "lite0", 224), ("effnet-lite2", "lite2", 260)]:
-        rows.append((f"frozen {variant} features, 256 images {size}²",
-                     ours("models", "features", f"cpu/{kind}_256_at_{size}"),
-                     peer_at(ROOT_SCRIPTS, "peer_lite_features.py", "--model", variant, "--size", size,
-                             pattern=r"seconds=([\d.]+)"), "PyTorch (faster layout)"))
+        o = ours("models", "features", f"cpu/{kind}_256_at_{size}")
+        args = ("peer_lite_features.py", "--model", variant, "--size", size)
+        p = peer_at(ROOT_SCRIPTS, *args, pattern=r"seconds=([\d.]+)")
+        p_same = peer_at(ROOT_SCRIPTS, *args, pattern=r"seconds=([\d.]+)", same_malloc=True)
+        rows.append((f"frozen {variant} features, 256 images {size}²", o, p, "PyTorch (faster layout)", p_same))
     sizes = [64, 256] if a.full else [64]
     for s in sizes:
         for model, bench_file, group, bench in [
