@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ganaug::augment::{expand, Pipeline, Step, Transform};
+use ganaug::augment::{expand, Pipeline};
 use ganaug::data::{DataSource, ImageSpec, ResizePolicy, Splits, TensorDataset};
 use ganaug::experiment::feature_matrix;
 use ganaug::metrics::{roc_auc_ovr, summarize, Average, ConfusionMatrix};
@@ -209,28 +209,6 @@ fn scores(probs: &Array2<f64>, y: &[usize]) -> Result<(f64, f64)> {
     Ok((acc, auc))
 }
 
-/// The views: a random resized crop (70–100% of the area), a rotation up to ±10° and a
-/// horizontal flip, through ganaug-augment.
-fn view_pipeline() -> Result<Pipeline> {
-    Ok(Pipeline::new(vec![
-        Step {
-            transform: Transform::ResizedCrop {
-                area: (0.7, 1.0),
-                ratio: (3.0 / 4.0, 4.0 / 3.0),
-            },
-            p: 1.0,
-        },
-        Step {
-            transform: Transform::Rotate { max_degrees: 10.0 },
-            p: 1.0,
-        },
-        Step {
-            transform: Transform::HFlip,
-            p: 0.5,
-        },
-    ])?)
-}
-
 fn recipes(views: usize) -> Vec<Recipe> {
     let base = Recipe {
         name: String::new(),
@@ -301,7 +279,7 @@ fn main() -> Result<()> {
             selection: ProbeSelection::KFold { k: args.folds },
             ..ProbeConfig::default()
         },
-        views: view_pipeline()?,
+        views: ganaug::experiment::probe_views()?,
     };
     let recipes: Vec<Recipe> = recipes(args.views)
         .into_iter()

@@ -244,20 +244,16 @@ fn run_cell(
         probe,
         tta_flip,
         fit_on_val,
+        views,
     } = &spec.plan.head
     {
-        let trained = crate::probe_cells::probe_cell(
-            spec,
-            sp,
-            gans,
-            cfg,
-            dir,
-            ctx,
-            bank,
+        let opts = crate::probe_cells::ProbeOptions {
             probe,
-            *tta_flip,
-            *fit_on_val,
-        )?;
+            tta_flip: *tta_flip,
+            fit_on_val: *fit_on_val,
+            views: *views,
+        };
+        let trained = crate::probe_cells::probe_cell(spec, sp, gans, cfg, dir, ctx, bank, &opts)?;
         return finish(spec, sp, trained, t0, dir, ctx);
     }
     let train = training_set(spec, sp, gans, cfg)?;

@@ -79,6 +79,12 @@ pub enum Head {
         /// then only serves the k-fold choice of the strength, which needs `k-fold` selection).
         #[serde(default)]
         fit_on_val: bool,
+        /// Augmented views per training image ([`crate::probe_views`]: random resized crop,
+        /// rotation up to ±10°, mirror), drawn per seed, their features added to the fit; with
+        /// k-fold selection the strength is divided by 1 + views, so the penalty keeps its
+        /// weight against a loss averaged over the views.
+        #[serde(default)]
+        views: usize,
     },
     /// LP-FT (Kumar et al. 2022): a linear probe fitted on the frozen ImageNet features of the
     /// cell's training set (strength chosen on validation) starts a linear head, then the whole

@@ -49,7 +49,7 @@ impl FeatureBank {
 }
 
 /// Trains and tests a probe cell.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // the cell, its data, stage context, bank and options
 pub(crate) fn probe_cell(
     spec: CellSpec<'_>,
     sp: &Splits,
@@ -58,10 +58,9 @@ pub(crate) fn probe_cell(
     dir: &Path,
     ctx: &StageContext<'_>,
     bank: &mut FeatureBank,
-    probe_cfg: &ProbeConfig,
-    tta_flip: bool,
-    fit_on_val: bool,
+    opts: &ProbeOptions<'_>,
 ) -> Result<Trained> {
+    let (probe_cfg, tta_flip, fit_on_val) = (opts.probe, opts.tta_flip, opts.fit_on_val);
     let (model, _, start) = build_model(spec, ctx.device)?;
     if start == Start::Scratch {
         return Err(spec.fail("loading ImageNet weights")(CellError::Missing(
@@ -70,7 +69,7 @@ pub(crate) fn probe_cell(
     }
     let before = bank.seconds;
     let run = |bank: &mut FeatureBank| -> std::result::Result<_, CellError> {
-        let (x, y) = training_features(spec, sp, gans, cfg, &model, bank)?;
+        let (x, y) = training_features(spec, sp, gans, cfg, &model, bank, opts.views)?;
         let key = |split: &str| format!("{}-{split}", backbone_key(spec));
         let val = bank.get(key("val"), &model, || Ok(sp.val.images.shallow_clone()))?;
         let test = bank.get(key("test"), &model, || Ok(sp.test.images.shallow_clone()))?;
@@ -112,6 +111,7 @@ pub(crate) fn probe_cell(
             } else {
                 (x.clone(), y.clone())
             };
+            let c = c / (1 + opts.views) as f64;
             fit_at(&x, &y, classes, c, probe_cfg).map(|probe| ProbeFit { probe, choices })
         }
     }
@@ -155,6 +155,7 @@ fn training_features(
     cfg: &CheckedConfig,
     model: &Classifier,
     bank: &mut FeatureBank,
+    views: usize,
 ) -> std::result::Result<(Array2<f64>, Vec<usize>), CellError> {
     let size = spec.plan.image_size;
     let key = |what: &str| format!("{}-{what}", backbone_key(spec));
@@ -176,8 +177,17 @@ fn training_features(
         parts.push(bank.get(key(name), model, || Ok(synthetic.images.shallow_clone()))?);
         set = set.concat(&synthetic)?;
     }
+    let base = set.shallow_clone();
+    if views > 0 {
+        let synthetic = spec.scenario.synthetic().map_or("real", |w| w.name());
+        let name = format!("views{views}-{synthetic}-seed{}", spec.seed);
+        // its own stream: not the classic copies' draws
+        let copies = expand(&base, &probe_views()?, views, spec.seed ^ 0x76_69_65_77, 64)?;
+        parts.push(bank.get(key(&name), model, || Ok(copies.images.shallow_clone()))?);
+        set = set.concat(&copies)?;
+    }
     if spec.scenario.uses_classic() {
-        let copies = expand(&set, &Pipeline::paper(), cfg.classic_copies, spec.seed, 64)?;
+        let copies = expand(&base, &Pipeline::paper(), cfg.classic_copies, spec.seed, 64)?;
         let t0 = Instant::now();
         parts.push(features(model, &copies.images)?);
         bank.seconds += t0.elapsed().as_secs_f64();
@@ -187,6 +197,37 @@ fn training_features(
     let x =
         concatenate(Axis(0), &views).map_err(|_| CellError::Missing("feature widths differ"))?;
     Ok((x, labels(&set)?))
+}
+
+/// How a probe cell fits: the probe's settings and the head's options.
+pub(crate) struct ProbeOptions<'a> {
+    pub(crate) probe: &'a ProbeConfig,
+    pub(crate) tta_flip: bool,
+    pub(crate) fit_on_val: bool,
+    pub(crate) views: usize,
+}
+
+/// The augmented views of a probe's training images: a random resized crop keeping 70–100% of
+/// the area (aspect 3:4–4:3), a rotation up to ±10° and a mirror with p = 0.5.
+pub fn probe_views() -> std::result::Result<Pipeline, ganaug_augment::AugmentError> {
+    use ganaug_augment::{Step, Transform};
+    Pipeline::new(vec![
+        Step {
+            transform: Transform::ResizedCrop {
+                area: (0.7, 1.0),
+                ratio: (3.0 / 4.0, 4.0 / 3.0),
+            },
+            p: 1.0,
+        },
+        Step {
+            transform: Transform::Rotate { max_degrees: 10.0 },
+            p: 1.0,
+        },
+        Step {
+            transform: Transform::HFlip,
+            p: 0.5,
+        },
+    ])
 }
 
 /// LP-FT's first stage: a probe on `model`'s frozen features of `train`, strength chosen on
