@@ -5,8 +5,8 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 scripts/setup.sh
-# set-up installs EfficientNet-Lite0's ImageNet weights unless LIBTORCH is used: then the
-# test that checks them is skipped, otherwise a missing file is a failure.
+# set-up installs EfficientNet-Lite0/1/2's ImageNet weights unless LIBTORCH is used: then the
+# tests that need them are skipped, otherwise a missing file is a failure.
 if [ -z "${LIBTORCH:-}" ]; then export GANAUG_REQUIRE_WEIGHTS=1; fi
 . scripts/env.sh
 cargo test --workspace --all-targets "$@"
