@@ -58,6 +58,14 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
             assert!(dir.path().join(&c.dir).join(written).is_file(), "{written}");
         }
     }
+    // With the feature network: every synthetic set measured against the real-vs-real floor,
+    // and a classification accuracy score for the real training split and each set.
+    if ganaug::models::pretrained_weights(ganaug::models::ModelKind::EfficientNetLite0).is_some() {
+        assert!(r.synthetic.iter().all(|x| x.measures.is_some()));
+        let trained_on: Vec<&str> = r.cas.iter().map(|c| c.trained_on.as_str()).collect();
+        assert_eq!(trained_on, ["real", "per-class", "conditional"]);
+        assert!(r.cas.iter().all(|c| (0.0..=1.0).contains(&c.accuracy)));
+    }
     // Paired tests against raw for every non-raw cell.
     assert_eq!(
         r.aggregates.iter().filter(|a| a.vs_raw.is_some()).count(),

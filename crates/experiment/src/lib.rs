@@ -23,7 +23,7 @@ pub use gans::{run_gans, GanStage, StageContext};
 pub use gate::{GateConfig, GateMode, Measures, SetMeasures};
 pub use presets::{preset_names, PRESETS};
 pub use probe_cells::probe_views;
-pub use quality::{feature_matrix, resize, Quality};
+pub use quality::{feature_matrix, resize, Cas, Quality};
 pub use results::{
     Aggregate, CellResult, Estimate, GanSummary, RefusedSet, ReproResults, SynthSummary, VsRaw,
     BUILD_COMMIT, SCHEMA_VERSION,

@@ -16,6 +16,8 @@ use crate::{CellError, ExperimentError, Result};
 pub struct Quality {
     net: Option<Classifier>,
     train_features: BTreeMap<String, ndarray::Array2<f64>>,
+    /// The real test split's features (the CAS tests on them).
+    test_features: Option<ndarray::Array2<f64>>,
 }
 
 fn quality_err(what: &'static str) -> impl FnOnce(CellError) -> ExperimentError {
@@ -39,6 +41,7 @@ impl Quality {
         Ok(Quality {
             net: Some(net),
             train_features: BTreeMap::new(),
+            test_features: None,
         })
     }
 
@@ -65,6 +68,76 @@ impl Quality {
             self.train_features[class].clone(),
             features(net, images)?,
         )))
+    }
+}
+
+/// Classification Accuracy Score (Ravuri & Vinyals 2019) with a linear probe on the
+/// extractor's features: fitted on one training set (synthetic images, or the real training
+/// split for reference; strength by 5-fold), tested on the real test split.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Cas {
+    /// What the probe trained on: a synthetic set's name, or `real` for the reference.
+    pub trained_on: String,
+    /// Training images.
+    pub images: usize,
+    /// Test accuracy.
+    pub accuracy: f64,
+    /// Test ROC AUC.
+    pub auc: Option<f64>,
+}
+
+impl Quality {
+    /// The CAS of `train` (images at any size, upsampled to 224²) on `test`; `None` without
+    /// the feature network.
+    pub fn cas(
+        &mut self,
+        trained_on: &str,
+        train: &ganaug_data::TensorDataset,
+        test: &ganaug_data::TensorDataset,
+    ) -> Result<Option<Cas>> {
+        use ganaug_models::{fit_at, select_by_kfold, ProbeConfig};
+        let Some(net) = &self.net else {
+            return Ok(None);
+        };
+        let err =
+            |e: ganaug_models::ModelError| quality_err("classification accuracy score")(e.into());
+        let labels = |d: &ganaug_data::TensorDataset| -> Result<Vec<usize>> {
+            let l = Vec::<i64>::try_from(
+                &d.labels
+                    .f_to_device(Device::Cpu)
+                    .map_err(|e| quality_err("labels")(e.into()))?,
+            )
+            .map_err(|e| quality_err("labels")(e.into()))?;
+            Ok(l.into_iter().map(|v| v as usize).collect())
+        };
+        let (x, y) = (features(net, &train.images)?, labels(train)?);
+        let classes = train.class_names.len();
+        let cfg = ProbeConfig::default();
+        let (c, _) = select_by_kfold((&x, &y), classes, 5, &cfg).map_err(err)?;
+        let probe = fit_at(&x, &y, classes, c, &cfg).map_err(err)?;
+        if self.test_features.is_none() {
+            self.test_features = Some(features(net, &test.images)?);
+        }
+        let test_x = self.test_features.as_ref().ok_or_else(|| {
+            quality_err("classification accuracy score")(crate::CellError::Missing("test features"))
+        })?;
+        let probs = probe.predict_proba(test_x).map_err(err)?;
+        let ty = labels(test)?;
+        let accuracy = ganaug_metrics::ConfusionMatrix::from_probs(&ty, &probs)
+            .map_err(|e| quality_err("classification accuracy score")(e.into()))?
+            .accuracy();
+        let average = if classes == 2 {
+            ganaug_metrics::Average::Binary { positive: 0 }
+        } else {
+            ganaug_metrics::Average::Macro
+        };
+        let auc = ganaug_metrics::roc_auc_ovr(&ty, &probs, average).ok();
+        Ok(Some(Cas {
+            trained_on: trained_on.into(),
+            images: x.nrows(),
+            accuracy,
+            auc,
+        }))
     }
 }
 

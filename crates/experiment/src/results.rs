@@ -173,6 +173,10 @@ pub struct ReproResults {
     /// Synthetic sets refused by the gate: their scenarios' cells were not run.
     #[serde(default)]
     pub refused: Vec<RefusedSet>,
+    /// Classification Accuracy Score of each synthetic set, and of the real training split
+    /// for reference (empty without the feature network's weights).
+    #[serde(default)]
+    pub cas: Vec<crate::quality::Cas>,
     /// Every cell, every seed.
     pub cells: Vec<CellResult>,
     /// Per model × scenario over seeds, with the paper's value and the paired test.

@@ -51,6 +51,7 @@ pub fn run(
         base.test.len()
     ));
     let gans = run_gans(cfg, &base.train, &data_id, &ctx)?;
+    let cas = classification_accuracy_scores(&gans, base, device)?;
     let cells = cells::run_cells(cfg, &splits, &gans, &data_id, &ctx)?;
     let aggregates = aggregate::aggregate(cfg, &cells)?;
     let results = ReproResults {
@@ -70,12 +71,36 @@ pub fn run(
             .into_iter()
             .map(|(gan, reasons)| crate::RefusedSet { gan, reasons })
             .collect(),
+        cas,
         cells,
         aggregates,
         seconds: started.elapsed().as_secs_f64(),
     };
     report::write_outputs(&results, out)?;
     Ok(results)
+}
+
+/// The CAS of every synthetic set and of the real training split (the reference), at the
+/// GANs' size.
+fn classification_accuracy_scores(
+    gans: &crate::GanStage,
+    base: &ganaug_data::Splits,
+    device: Device,
+) -> Result<Vec<crate::quality::Cas>> {
+    if gans.sets.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut quality = crate::Quality::new(device)?;
+    let mut out = Vec::new();
+    if let Some(c) = quality.cas("real", &base.train, &base.test)? {
+        out.push(c);
+    }
+    for (which, set) in &gans.sets {
+        if let Some(c) = quality.cas(which.name(), set, &base.test)? {
+            out.push(c);
+        }
+    }
+    Ok(out)
 }
 
 /// Never replace another configuration's results silently.

@@ -231,6 +231,17 @@ fn measures_table(s: &mut String, r: &ReproResults) {
             opt(m.probe_auc_real),
         );
     }
+    if !r.cas.is_empty() {
+        let _ = writeln!(s, "\nClassification Accuracy Score (a linear probe on the same features, strength by 5-fold, trained on one set only and tested on the real test split):\n");
+        for c in &r.cas {
+            let auc = c.auc.map_or("n/a".into(), |a| format!("{a:.3}"));
+            let _ = writeln!(
+                s,
+                "- trained on {} ({} images): accuracy {:.3}, AUC {auc}",
+                c.trained_on, c.images, c.accuracy
+            );
+        }
+    }
     for refused in &r.refused {
         let _ = writeln!(
             s,
