@@ -79,10 +79,7 @@ impl AdamW {
 
     /// The state as named tensors under `prefix`.
     pub(crate) fn state(&self, prefix: &str) -> Vec<(String, Tensor)> {
-        self.buffers
-            .iter()
-            .map(|(n, t)| (format!("{prefix}{n}"), t.shallow_clone()))
-            .collect()
+        crate::sgd::named_state(&self.buffers, prefix)
     }
 
     /// Restores what [`AdamW::state`] saved (step counts stay on the CPU).
@@ -91,19 +88,7 @@ impl AdamW {
         prefix: &str,
         saved: &HashMap<String, Tensor>,
     ) -> Result<()> {
-        self.buffers = saved
-            .iter()
-            .filter_map(|(k, t)| {
-                k.strip_prefix(prefix).map(|n| {
-                    let t = if n.starts_with("t.") {
-                        t.f_to_device(tch::Device::Cpu)?
-                    } else {
-                        t.shallow_clone()
-                    };
-                    Ok((n.to_string(), t.f_detach_copy()?))
-                })
-            })
-            .collect::<Result<_>>()?;
+        self.buffers = crate::sgd::load_named_state(saved, prefix, |n| n.starts_with("t."))?;
         Ok(())
     }
 }

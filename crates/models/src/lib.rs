@@ -2,9 +2,11 @@
 #![warn(missing_docs)]
 
 mod adamw;
+mod config;
 mod efficientnet;
 mod error;
 mod fit;
+mod kind;
 mod model;
 mod nets;
 mod probe;
@@ -14,10 +16,12 @@ mod state;
 mod train;
 
 pub use adamw::AdamW;
+pub use config::{HeadArch, ModelConfig};
 pub use error::{ModelError, Result};
 pub use fit::fit;
 pub use ganaug_train::{Checked, IntoChecked, Validate};
-pub use model::{pretrained_weights, weights_dir, Classifier, HeadArch, ModelConfig, ModelKind};
+pub use kind::{pretrained_weights, weights_dir, ModelKind};
+pub use model::Classifier;
 pub use probe::{
     fit_at, fit_probe, select_by_kfold, LinearProbe, ProbeChoice, ProbeConfig, ProbeFit,
     ProbeSelection,

@@ -10,7 +10,7 @@ use ndarray::{Array2, Axis};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use ganaug_train::{self as tensor_file, VarMatch};
+use ganaug_train as tensor_file;
 
 use crate::model::config_json;
 use crate::probe::stratified_folds;
@@ -182,11 +182,7 @@ impl ProbeModel {
         let probe = serde_json::from_str(field("probe")?).map_err(parse_err("probe"))?;
         let info = serde_json::from_str(field("info")?).map_err(parse_err("info"))?;
         let backbone = Classifier::new(cfg, device)?;
-        let rules = VarMatch {
-            allow_missing: &[],
-            ignore_unexpected: &[],
-        };
-        tensor_file::copy_into_vars(&backbone.var_store().variables(), &saved, &rules, path)?;
+        backbone.copy_from(&saved, path, &[])?;
         ProbeModel::new(backbone, probe, info)
     }
 }

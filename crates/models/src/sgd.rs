@@ -74,10 +74,7 @@ impl Sgd {
 
     /// Momentum buffers as named tensors under `prefix`.
     pub(crate) fn state(&self, prefix: &str) -> Vec<(String, Tensor)> {
-        self.buffers
-            .iter()
-            .map(|(n, t)| (format!("{prefix}{n}"), t.shallow_clone()))
-            .collect()
+        named_state(&self.buffers, prefix)
     }
 
     /// Restores what [`Sgd::state`] saved.
@@ -86,13 +83,39 @@ impl Sgd {
         prefix: &str,
         saved: &HashMap<String, Tensor>,
     ) -> Result<()> {
-        self.buffers = saved
-            .iter()
-            .filter_map(|(k, t)| {
-                k.strip_prefix(prefix)
-                    .map(|n| Ok((n.to_string(), t.f_detach_copy()?)))
-            })
-            .collect::<Result<_>>()?;
+        self.buffers = load_named_state(saved, prefix, |_| false)?;
         Ok(())
     }
+}
+
+/// An optimiser's per-variable state as named tensors under `prefix` (for a checkpoint).
+pub(crate) fn named_state(
+    buffers: &HashMap<String, Tensor>,
+    prefix: &str,
+) -> Vec<(String, Tensor)> {
+    buffers
+        .iter()
+        .map(|(n, t)| (format!("{prefix}{n}"), t.shallow_clone()))
+        .collect()
+}
+
+/// The tensors of `saved` under `prefix`, copied (those `on_cpu` names, to the CPU).
+pub(crate) fn load_named_state(
+    saved: &HashMap<String, Tensor>,
+    prefix: &str,
+    on_cpu: impl Fn(&str) -> bool,
+) -> Result<HashMap<String, Tensor>> {
+    saved
+        .iter()
+        .filter_map(|(k, t)| {
+            k.strip_prefix(prefix).map(|n| {
+                let t = if on_cpu(n) {
+                    t.f_to_device(tch::Device::Cpu)?
+                } else {
+                    t.shallow_clone()
+                };
+                Ok((n.to_string(), t.f_detach_copy()?))
+            })
+        })
+        .collect()
 }
