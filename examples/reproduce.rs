@@ -48,9 +48,13 @@ struct Args {
     /// With --readme-table: replace the table in this README instead of printing it.
     #[arg(long, value_name = "README", requires = "readme_table")]
     update_readme: Option<PathBuf>,
-    /// Classifier seeds to run and aggregate (GANs are trained once).
+    /// Classifier seeds to run and aggregate (the GANs are trained once unless --gan-replicas).
     #[arg(long)]
     seeds: Option<usize>,
+    /// GANs trained per synthetic set, each with its own seed; a cell of seed s uses replica
+    /// s mod N, so that seeds vary the GANs too (each replica costs a GAN training).
+    #[arg(long, value_name = "N")]
+    gan_replicas: Option<u64>,
     /// Only these models (comma-separated: cnn, vgg16, resnet50, effnet-lite0, effnet-lite1,
     /// effnet-lite2; those of the preset).
     #[arg(long, value_delimiter = ',')]
@@ -76,6 +80,9 @@ fn resolve_config(args: &Args) -> Result<experiment::CheckedConfig> {
     let mut cfg = args.preset.load()?.into_inner();
     if let Some(k) = args.seeds {
         cfg.seeds = k;
+    }
+    if let Some(n) = args.gan_replicas {
+        cfg.gan.replicas = n;
     }
     if !args.models.is_empty() {
         let paper = ReproConfig::preset("paper")?.into_inner().models;

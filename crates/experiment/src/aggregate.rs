@@ -1,35 +1,37 @@
-//! Seeds → summaries, and each scenario's paired comparison with raw data.
+//! Seeds → summaries, and each scenario's paired comparisons with raw data and with classic
+//! augmentation, over seeds.
 
-use ganaug_metrics::{compare_models, summarize, Average, BootstrapConfig};
+use ganaug_metrics::{
+    compare_models, compare_over_seeds, summarize, Average, BootstrapConfig, PairedDiff, SeedPair,
+};
 
 use crate::scenario::paper_accuracy;
 use crate::{
-    Aggregate, CellResult, CheckedConfig, Estimate, ExperimentError, Result, Scenario, VsRaw,
+    Aggregate, CellResult, CheckedConfig, Estimate, ExperimentError, Paired, Result, Scenario,
 };
 
 /// One [`Aggregate`] per model × scenario that has cells, in the configuration's order.
 pub fn aggregate(cfg: &CheckedConfig, cells: &[CellResult]) -> Result<Vec<Aggregate>> {
     let mut out = Vec::new();
     for plan in &cfg.models {
-        let find = |scenario: Scenario, seed: u64| {
+        let of = |scenario: Scenario| -> Vec<&CellResult> {
             cells
                 .iter()
-                .find(|c| c.model == plan.kind && c.scenario == scenario && c.seed == seed)
-        };
-        let raw0 = find(Scenario::Raw, 0);
-        for &scenario in &cfg.scenarios {
-            let mine: Vec<&CellResult> = cells
-                .iter()
                 .filter(|c| c.model == plan.kind && c.scenario == scenario)
-                .collect();
+                .collect()
+        };
+        for &scenario in &cfg.scenarios {
+            let mine = of(scenario);
             if mine.is_empty() {
                 continue;
             }
             let acc: Vec<f64> = mine.iter().map(|c| c.accuracy.value).collect();
             let auc: Vec<f64> = mine.iter().filter_map(|c| c.auc.map(|a| a.value)).collect();
-            let vs_raw = match (raw0, find(scenario, 0)) {
-                (Some(r), Some(c)) if scenario != Scenario::Raw => Some(vs_raw(c, r)?),
-                _ => None,
+            let against = |other: Scenario| -> Result<Option<Paired>> {
+                if other == scenario {
+                    return Ok(None);
+                }
+                paired(&mine, &of(other))
             };
             out.push(Aggregate {
                 model: plan.kind,
@@ -41,29 +43,69 @@ pub fn aggregate(cfg: &CheckedConfig, cells: &[CellResult]) -> Result<Vec<Aggreg
                     summarize(&auc).ok()
                 },
                 paper_accuracy: paper_accuracy(plan.kind, scenario),
-                vs_raw,
+                vs_raw: against(Scenario::Raw)?,
+                vs_classic: if scenario.synthetic().is_some() {
+                    against(Scenario::Classic)?
+                } else {
+                    None
+                },
             });
         }
     }
     Ok(out)
 }
 
-/// Paired comparison of a cell with the raw cell of the same model and seed.
-fn vs_raw(cell: &CellResult, raw: &CellResult) -> Result<VsRaw> {
-    let cmp = compare_models(
-        &cell.labels,
-        cell.probs.as_slice(),
-        raw.probs.as_slice(),
-        Average::Binary { positive: 0 },
-        &BootstrapConfig::default(),
+/// Cells of one scenario against another's with the same seeds: the mean per-seed difference
+/// with an interval resampling seeds and test images; `None` when no seed has both.
+fn paired(mine: &[&CellResult], other: &[&CellResult]) -> Result<Option<Paired>> {
+    let mut pairs = Vec::new();
+    let mut seed0 = None;
+    for c in mine {
+        if let Some(o) = other.iter().find(|o| o.seed == c.seed) {
+            if c.labels != o.labels {
+                return Err(ExperimentError::Config {
+                    field: "cells".into(),
+                    reason: format!(
+                        "{} and {} of seed {} were tested on different images",
+                        c.scenario, o.scenario, c.seed
+                    ),
+                });
+            }
+            pairs.push(SeedPair {
+                labels: &c.labels[..],
+                a: c.probs.as_slice(),
+                b: o.probs.as_slice(),
+            });
+            if seed0.is_none() || c.seed == 0 {
+                seed0 = Some((*c, *o));
+            }
+        }
+    }
+    let Some((c0, o0)) = seed0 else {
+        return Ok(None);
+    };
+    let positive = Average::Binary { positive: 0 };
+    let cfg = BootstrapConfig::default();
+    let cmp = compare_over_seeds(&pairs, positive, &cfg).map_err(ExperimentError::Aggregate)?;
+    let mcnemar = compare_models(
+        &c0.labels,
+        c0.probs.as_slice(),
+        o0.probs.as_slice(),
+        positive,
+        &cfg,
     )
-    .map_err(ExperimentError::Aggregate)?;
-    Ok(VsRaw {
-        accuracy_diff: Estimate {
-            value: cmp.accuracy.diff,
-            lower: Some(cmp.accuracy.lower),
-            upper: Some(cmp.accuracy.upper),
-        },
-        mcnemar_p: cmp.mcnemar.p_value,
-    })
+    .map_err(ExperimentError::Aggregate)?
+    .mcnemar;
+    let estimate = |d: &PairedDiff| Estimate {
+        value: d.diff,
+        lower: Some(d.lower),
+        upper: Some(d.upper),
+    };
+    Ok(Some(Paired {
+        seeds: cmp.seeds,
+        accuracy_diff: estimate(&cmp.accuracy),
+        auc_diff: cmp.auc.as_ref().map(estimate),
+        p_value: Some(cmp.accuracy.p_value),
+        mcnemar_p: mcnemar.p_value,
+    }))
 }

@@ -48,10 +48,16 @@ impl CellSpec<'_> {
 
     /// The cell's folder name: model, scenario, seed and the hash of what defines it.
     fn folder(&self, cfg: &CheckedConfig, gans: &GanStage, data_id: &str) -> Result<String> {
-        let synthetic = self
-            .scenario
-            .synthetic()
-            .map(|w| (&gans.keys[&w], &cfg.gan.synth));
+        let g = &cfg.gan;
+        let synthetic = self.scenario.synthetic().map(|w| {
+            (
+                gans.key(w, self.seed),
+                &g.synth,
+                g.select,
+                g.mix,
+                gans.replica(self.seed),
+            )
+        });
         let key = hash_of(&(
             self.plan,
             self.scenario,
@@ -77,8 +83,20 @@ pub fn run_cells(
     data_id: &str,
     ctx: &StageContext<'_>,
 ) -> Result<Vec<CellResult>> {
+    run_cells_with(cfg, splits, gans, data_id, ctx, &mut FeatureBank::default())
+}
+
+/// [`run_cells`] with a feature bank kept by the caller, so that several calls on the same
+/// splits (a sweep) extract each image set's backbone features once.
+pub fn run_cells_with(
+    cfg: &CheckedConfig,
+    splits: &BTreeMap<i64, Splits>,
+    gans: &GanStage,
+    data_id: &str,
+    ctx: &StageContext<'_>,
+    bank: &mut FeatureBank,
+) -> Result<Vec<CellResult>> {
     let mut cells = Vec::new();
-    let mut bank = FeatureBank::default();
     let total = cfg.models.len() * cfg.scenarios.len() * cfg.seeds;
     for plan in &cfg.models {
         for &scenario in &cfg.scenarios {
@@ -114,7 +132,7 @@ pub fn run_cells(
                     continue;
                 }
                 let sp = &splits[&plan.image_size];
-                let cell = run_cell(spec, sp, gans, cfg, &dir, ctx, &mut bank)?;
+                let cell = run_cell(spec, sp, gans, cfg, &dir, ctx, bank)?;
                 crate::report::write_json(&dir.join("cell.json"), &cell)?;
                 ctx.say(format!(
                     "  accuracy {}, AUC {}, {} epochs, {:.0} s",
@@ -144,20 +162,13 @@ pub(crate) fn training_set(
     cfg: &CheckedConfig,
 ) -> Result<TensorDataset> {
     let mut train = sp.train.shallow_clone();
-    if let Some(k) = spec.scenario.synthetic() {
-        let add = || -> std::result::Result<TensorDataset, CellError> {
-            let s = &gans.sets[&k];
-            let s = TensorDataset::new(
-                resize(&s.images, spec.plan.image_size)?,
-                s.labels.shallow_clone(),
-                s.names.clone(),
-                s.class_names.clone(),
-                s.description.clone(),
-            )?;
-            Ok(train.concat(&s)?)
-        };
-        train = add().map_err(spec.fail("adding synthetic images"))?;
-    }
+    let add = || -> std::result::Result<TensorDataset, CellError> {
+        match synthetic_images(spec, sp, gans, cfg)? {
+            Some(s) => Ok(train.concat(&s)?),
+            None => Ok(train.shallow_clone()),
+        }
+    };
+    train = add().map_err(spec.fail("adding synthetic images"))?;
     if spec.scenario.uses_classic() {
         let add = || -> std::result::Result<TensorDataset, CellError> {
             let copies = expand(
@@ -172,6 +183,30 @@ pub(crate) fn training_set(
         train = add().map_err(spec.fail("classic augmentation"))?;
     }
     Ok(train)
+}
+
+/// The synthetic images a cell adds (its scenario's set, its replica, the mix's share), at the
+/// model's size; `None` when it adds none.
+pub(crate) fn synthetic_images(
+    spec: CellSpec<'_>,
+    sp: &Splits,
+    gans: &GanStage,
+    cfg: &CheckedConfig,
+) -> std::result::Result<Option<TensorDataset>, CellError> {
+    let Some(which) = spec.scenario.synthetic() else {
+        return Ok(None);
+    };
+    let s = gans.mixed(which, spec.seed, &cfg.gan.mix, &sp.train.class_counts())?;
+    if s.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(TensorDataset::new(
+        resize(&s.images, spec.plan.image_size)?,
+        s.labels.shallow_clone(),
+        s.names.clone(),
+        s.class_names.clone(),
+        s.description.clone(),
+    )?))
 }
 
 /// How a cell's weights started.

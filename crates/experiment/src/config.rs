@@ -27,6 +27,47 @@ pub struct GanPlan {
     /// The floors a synthetic set must reach to be used ([`crate::gate`]).
     #[serde(default)]
     pub gate: crate::GateConfig,
+    /// How each class's candidates are ranked before the first `keep_per_class` are kept.
+    #[serde(default)]
+    pub select: crate::Selection,
+    /// How cells use the kept images: how many per real image, with what loss weight.
+    #[serde(default)]
+    pub mix: SynthMix,
+    /// GANs trained per synthetic set, with seeds `train.seed + r` (and synthesis seeds
+    /// `synth.seed + r`) for `r < replicas`; a cell of seed `s` uses replica `s mod replicas`,
+    /// so seeds of the classifiers are seeds of the GANs too.
+    #[serde(default = "one_u64")]
+    pub replicas: u64,
+}
+
+fn one_u64() -> u64 {
+    1
+}
+
+/// How a cell mixes the kept synthetic images into its training set.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct SynthMix {
+    /// Synthetic images per real training image of the class (the first of the kept ones, in
+    /// selection order); `None`: all kept images.
+    #[serde(default)]
+    pub ratio: Option<f64>,
+    /// Loss weight of a synthetic image relative to a real one (1: the same). Linear-probe
+    /// cells only: a cell trained by SGD with a weight other than 1 is refused.
+    #[serde(default = "one_f64")]
+    pub weight: f64,
+}
+
+fn one_f64() -> f64 {
+    1.0
+}
+
+impl Default for SynthMix {
+    fn default() -> Self {
+        SynthMix {
+            ratio: None,
+            weight: 1.0,
+        }
+    }
 }
 
 /// One classifier of the tables and how it is trained.
@@ -255,6 +296,41 @@ impl ReproConfig {
             return Err(bad("gan.cgan_epochs", "the cgan scenario needs at least 1"));
         }
         g.gate.check().map_err(|e| bad("gan.gate", e))?;
+        if g.replicas == 0 {
+            return Err(bad("gan.replicas", "must be at least 1"));
+        }
+        if g.select.k == 0 {
+            return Err(bad("gan.select.k", "must be at least 1"));
+        }
+        if let Some(r) = g.mix.ratio {
+            if !(r >= 0.0 && r.is_finite()) {
+                return Err(bad(
+                    "gan.mix.ratio",
+                    format!("{r} is not a finite number ≥ 0"),
+                ));
+            }
+        }
+        if !(g.mix.weight > 0.0 && g.mix.weight.is_finite()) {
+            return Err(bad(
+                "gan.mix.weight",
+                format!("{} is not a finite number > 0", g.mix.weight),
+            ));
+        }
+        if g.mix.weight != 1.0 {
+            if let Some(m) = self
+                .models
+                .iter()
+                .find(|m| !matches!(&m.head, Head::Probe { probe, .. } if matches!(probe.selection, ProbeSelection::KFold { .. })))
+            {
+                return Err(bad(
+                    "gan.mix.weight",
+                    format!(
+                        "a synthetic loss weight other than 1 is implemented for linear-probe cells with k-fold selection only, and {} is not one",
+                        m.kind
+                    ),
+                ));
+            }
+        }
         let s = &g.synth;
         if s.keep_per_class == 0 || s.keep_per_class > s.candidates_per_class {
             return Err(bad(

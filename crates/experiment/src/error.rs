@@ -140,6 +140,9 @@ pub enum CellError {
     /// A result the metrics could not provide (e.g. no positive class).
     #[error("{0}")]
     Missing(&'static str),
+    /// The synthetic images asked for by `gan.mix` are not there.
+    #[error("{0}")]
+    Mix(String),
 }
 
 /// `Result` with [`ExperimentError`].

@@ -8,25 +8,91 @@ use std::time::Instant;
 use tch::{Device, Tensor};
 
 use ganaug_data::{io, TensorDataset};
-use ganaug_gan::{synthesize_class, synthetic_dataset, ClassModel, GanConfig, GanTrainer};
+use ganaug_gan::{
+    generate_candidates, synthetic_dataset, ClassModel, GanConfig, GanTrainer, SynthConfig,
+};
 
 use crate::quality::Quality;
+use crate::select::SelectBy;
 use crate::{hash_of, CheckedConfig, ExperimentError, GanSummary, Result, SynthSummary, Synthetic};
 
 /// What the GAN stage hands on: the trained GANs, each synthetic set's quality, the sets, and
-/// the key of each GAN (for the cells' cache keys).
+/// the key of each GAN (for the cells' cache keys), by synthetic set and replica.
 #[derive(Default)]
 pub struct GanStage {
     /// The trained GANs.
     pub gans: Vec<GanSummary>,
     /// Every synthetic class set with its measures.
     pub synthetic: Vec<SynthSummary>,
-    /// The assembled synthetic training sets.
-    pub sets: BTreeMap<Synthetic, TensorDataset>,
+    /// The assembled synthetic training sets (each class's images in selection order).
+    pub sets: BTreeMap<(Synthetic, u64), TensorDataset>,
     /// The key of each GAN's folder (what defines that GAN alone).
-    pub keys: BTreeMap<Synthetic, String>,
-    /// Sets the gate refused, with each failing class's reasons.
+    pub keys: BTreeMap<(Synthetic, u64), String>,
+    /// Sets the gate refused (any replica), with each failing class's reasons.
     pub refused: BTreeMap<Synthetic, Vec<String>>,
+    /// GAN replicas per synthetic set.
+    pub replicas: u64,
+}
+
+impl GanStage {
+    /// The replica a cell of `seed` uses.
+    pub fn replica(&self, seed: u64) -> u64 {
+        seed % self.replicas.max(1)
+    }
+
+    /// The synthetic set `which` for a cell of `seed`.
+    pub fn set(&self, which: Synthetic, seed: u64) -> Option<&TensorDataset> {
+        self.sets.get(&(which, self.replica(seed)))
+    }
+
+    /// The key of the GAN behind the set a cell of `seed` uses.
+    pub fn key(&self, which: Synthetic, seed: u64) -> Option<&String> {
+        self.keys.get(&(which, self.replica(seed)))
+    }
+
+    /// The synthetic images a cell of `seed` adds to the real training split whose class
+    /// counts are `real_counts`: with a `mix.ratio`, the first `round(ratio × count)` kept
+    /// images of each class (selection order); otherwise all of them.
+    pub fn mixed(
+        &self,
+        which: Synthetic,
+        seed: u64,
+        mix: &crate::SynthMix,
+        real_counts: &[usize],
+    ) -> std::result::Result<TensorDataset, crate::CellError> {
+        let set = self.set(which, seed).ok_or(crate::CellError::Missing(
+            "the GAN stage made no such synthetic set",
+        ))?;
+        let Some(ratio) = mix.ratio else {
+            return Ok(set.shallow_clone());
+        };
+        let labels = Vec::<i64>::try_from(&set.labels.f_to_device(Device::Cpu)?)?;
+        let mut keep = Vec::new();
+        for (label, &count) in real_counts.iter().enumerate() {
+            let want = (ratio * count as f64).round() as usize;
+            let have: Vec<i64> = (0..labels.len() as i64)
+                .filter(|&i| labels[i as usize] == label as i64)
+                .collect();
+            if want > have.len() {
+                return Err(crate::CellError::Mix(format!(
+                    "gan.mix.ratio {ratio} asks for {want} synthetic {} images ({count} real), {} were kept: raise gan.synth.keep_per_class",
+                    set.class_names[label],
+                    have.len()
+                )));
+            }
+            keep.extend_from_slice(&have[..want]);
+        }
+        Ok(set.subset(&keep)?)
+    }
+}
+
+/// `name` of replica `r` (unchanged for replica 0).
+fn replica_name(name: &str, r: u64) -> String {
+    if r == 0 {
+        name.into()
+    } else {
+        format!("{name}/r{r}")
+    }
 }
 
 /// Where the stage writes and how it talks.
@@ -49,7 +115,11 @@ impl StageContext<'_> {
 
 /// The conditional GAN's configuration: the per-class one with `n_classes` labels and its own
 /// epochs.
-fn cgan_configs(cfg: &CheckedConfig, classes: usize) -> (GanConfig, ganaug_gan::TrainConfig) {
+fn cgan_configs(
+    cfg: &CheckedConfig,
+    classes: usize,
+    r: u64,
+) -> (GanConfig, ganaug_gan::TrainConfig) {
     (
         GanConfig {
             n_classes: Some(classes as i64),
@@ -57,9 +127,17 @@ fn cgan_configs(cfg: &CheckedConfig, classes: usize) -> (GanConfig, ganaug_gan::
         },
         ganaug_gan::TrainConfig {
             epochs: cfg.gan.cgan_epochs,
-            ..cfg.gan.train.clone()
+            ..replica_train(cfg, r)
         },
     )
+}
+
+/// The per-class GANs' training settings for replica `r` (seed `train.seed + r`).
+fn replica_train(cfg: &CheckedConfig, r: u64) -> ganaug_gan::TrainConfig {
+    ganaug_gan::TrainConfig {
+        seed: cfg.gan.train.seed + r,
+        ..cfg.gan.train.clone()
+    }
 }
 
 /// Runs the stage for the synthetic sets `cfg`'s scenarios need, on the training split `train`
@@ -71,16 +149,21 @@ pub fn run_gans(
     ctx: &StageContext<'_>,
 ) -> Result<GanStage> {
     let class_names = &train.class_names;
-    let mut stage = GanStage::default();
-    let cgan = cgan_configs(cfg, class_names.len());
-    stage.keys.insert(
-        Synthetic::PerClass,
-        hash_of(&(&cfg.gan.gan, &cfg.gan.train, data_id, cfg.resize))?,
-    );
-    stage.keys.insert(
-        Synthetic::Conditional,
-        hash_of(&(&cgan, data_id, cfg.resize))?,
-    );
+    let mut stage = GanStage {
+        replicas: cfg.gan.replicas,
+        ..GanStage::default()
+    };
+    for r in 0..cfg.gan.replicas {
+        let cgan = cgan_configs(cfg, class_names.len(), r);
+        stage.keys.insert(
+            (Synthetic::PerClass, r),
+            hash_of(&(&cfg.gan.gan, &replica_train(cfg, r), data_id, cfg.resize))?,
+        );
+        stage.keys.insert(
+            (Synthetic::Conditional, r),
+            hash_of(&(&cgan, data_id, cfg.resize))?,
+        );
+    }
     let (needs_gan, needs_cgan) = (
         cfg.needs(Synthetic::PerClass),
         cfg.needs(Synthetic::Conditional),
@@ -92,11 +175,14 @@ pub fn run_gans(
     let subsets = (0..class_names.len() as i64)
         .map(|label| train.class_subset(label))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    if needs_gan {
-        per_class_gans(cfg, &subsets, &mut stage, &mut quality, ctx)?;
-    }
-    if needs_cgan {
-        conditional_gan(cfg, train, &subsets, cgan, &mut stage, &mut quality, ctx)?;
+    for r in 0..cfg.gan.replicas {
+        if needs_gan {
+            per_class_gans(cfg, &subsets, r, &mut stage, &mut quality, ctx)?;
+        }
+        if needs_cgan {
+            let cgan = cgan_configs(cfg, class_names.len(), r);
+            conditional_gan(cfg, train, &subsets, cgan, r, &mut stage, &mut quality, ctx)?;
+        }
     }
     Ok(stage)
 }
@@ -105,27 +191,28 @@ pub fn run_gans(
 fn per_class_gans(
     cfg: &CheckedConfig,
     subsets: &[TensorDataset],
+    r: u64,
     stage: &mut GanStage,
     quality: &mut Quality,
     ctx: &StageContext<'_>,
 ) -> Result<()> {
-    let key = stage.keys[&Synthetic::PerClass].clone();
+    let key = stage.keys[&(Synthetic::PerClass, r)].clone();
     let mut parts = Vec::new();
     for (label, subset) in subsets.iter().enumerate() {
         let class = &subset.class_names[label];
         let dir = ctx.out.join("gan").join(format!("per-class-{class}-{key}"));
-        let name = format!("per-class/{class}");
-        let (gan, tcfg) = (cfg.gan.gan.clone(), cfg.gan.train.clone());
-        let (trainer, summary) = train_gan(gan, tcfg, subset, &dir, ctx, name)?;
-        ctx.say(format!("GAN per-class/{class}: {} epochs", summary.epochs));
+        let name = replica_name(&format!("per-class/{class}"), r);
+        let (gan, tcfg) = (cfg.gan.gan.clone(), replica_train(cfg, r));
+        let (trainer, summary) = train_gan(gan, tcfg, subset, &dir, ctx, name.clone())?;
+        ctx.say(format!("GAN {name}: {} epochs", summary.epochs));
         stage.gans.push(summary);
         let model = ClassModel {
             generator: trainer.generator(),
             discriminator: trainer.discriminator(),
             condition: None,
         };
-        let which = Synthetic::PerClass;
-        let (images, summary) = synthesize(model, which, class, subset, cfg, quality, ctx)?;
+        let which = (Synthetic::PerClass, r);
+        let (images, summary) = synthesize(model, which, label, subsets, cfg, quality, ctx)?;
         stage.synthetic.push(summary);
         parts.push((label as i64, images));
     }
@@ -135,8 +222,8 @@ fn per_class_gans(
         "one GAN per class",
         Synthetic::PerClass,
     )?;
-    stage.sets.insert(Synthetic::PerClass, set);
-    judge(Synthetic::PerClass, cfg, stage);
+    stage.sets.insert((Synthetic::PerClass, r), set);
+    judge((Synthetic::PerClass, r), cfg, stage);
     Ok(())
 }
 
@@ -146,45 +233,47 @@ fn conditional_gan(
     train: &TensorDataset,
     subsets: &[TensorDataset],
     (gan, tcfg): (GanConfig, ganaug_gan::TrainConfig),
+    r: u64,
     stage: &mut GanStage,
     quality: &mut Quality,
     ctx: &StageContext<'_>,
 ) -> Result<()> {
-    let key = &stage.keys[&Synthetic::Conditional];
+    let key = &stage.keys[&(Synthetic::Conditional, r)];
     let dir = ctx.out.join("gan").join(format!("conditional-{key}"));
-    let (trainer, summary) = train_gan(gan, tcfg, train, &dir, ctx, "conditional".into())?;
-    ctx.say(format!("GAN conditional: {} epochs", summary.epochs));
+    let name = replica_name("conditional", r);
+    let (trainer, summary) = train_gan(gan, tcfg, train, &dir, ctx, name.clone())?;
+    ctx.say(format!("GAN {name}: {} epochs", summary.epochs));
     stage.gans.push(summary);
     let mut parts = Vec::new();
-    for (label, subset) in subsets.iter().enumerate() {
-        let class = &subset.class_names[label];
+    for label in 0..subsets.len() {
         let model = ClassModel {
             generator: trainer.generator(),
             discriminator: trainer.discriminator(),
             condition: Some(label as i64),
         };
-        let which = Synthetic::Conditional;
-        let (images, summary) = synthesize(model, which, class, subset, cfg, quality, ctx)?;
+        let which = (Synthetic::Conditional, r);
+        let (images, summary) = synthesize(model, which, label, subsets, cfg, quality, ctx)?;
         stage.synthetic.push(summary);
         parts.push((label as i64, images));
     }
     let what = "one conditional GAN";
     let set = assemble(&parts, &train.class_names, what, Synthetic::Conditional)?;
-    stage.sets.insert(Synthetic::Conditional, set);
-    judge(Synthetic::Conditional, cfg, stage);
+    stage.sets.insert((Synthetic::Conditional, r), set);
+    judge((Synthetic::Conditional, r), cfg, stage);
     Ok(())
 }
 
 /// The gate's verdict on `which`'s classes: every floor missed is said; in `refuse` mode the
 /// set is recorded as refused and no cell trains on it.
-fn judge(which: Synthetic, cfg: &CheckedConfig, stage: &mut GanStage) {
+fn judge((which, r): (Synthetic, u64), cfg: &CheckedConfig, stage: &mut GanStage) {
     let reasons: Vec<String> = stage
         .synthetic
         .iter()
-        .filter(|s| s.gan == which)
+        .filter(|s| s.gan == which && s.replica == r)
         .filter_map(|s| {
             let m = s.measures.as_ref()?;
-            (!m.failures.is_empty()).then(|| format!("{}: {}", s.class, m.failures.join("; ")))
+            let class = replica_name(&s.class, r);
+            (!m.failures.is_empty()).then(|| format!("{class}: {}", m.failures.join("; ")))
         })
         .collect();
     if reasons.is_empty() {
@@ -197,12 +286,12 @@ fn judge(which: Synthetic, cfg: &CheckedConfig, stage: &mut GanStage) {
         "WARNING: used anyway (gate mode warn)"
     };
     // Said even without progress output: a broken set must not pass silently.
-    eprintln!("synthetic set {which} {verdict}");
-    for r in &reasons {
-        eprintln!("  {r}");
+    eprintln!("synthetic set {} {verdict}", replica_name(which.name(), r));
+    for x in &reasons {
+        eprintln!("  {x}");
     }
     if refuse {
-        stage.refused.insert(which, reasons);
+        stage.refused.entry(which).or_default().extend(reasons);
     }
 }
 
@@ -265,36 +354,82 @@ fn train_gan(
     Ok((trainer, summary))
 }
 
-/// Generates and selects one class's synthetic images, writes their sample grid and scores
-/// them against the class's training images.
+/// Generates one class's candidates, ranks them by the configured rule, keeps the first
+/// `keep_per_class`, writes their sample grid and scores them against the class's training
+/// images.
 fn synthesize(
     model: ClassModel<'_>,
-    gan: Synthetic,
-    class: &str,
-    train: &TensorDataset,
+    (gan, r): (Synthetic, u64),
+    label: usize,
+    subsets: &[TensorDataset],
     cfg: &CheckedConfig,
     quality: &mut Quality,
     ctx: &StageContext<'_>,
 ) -> Result<(Tensor, SynthSummary)> {
-    let gate = &cfg.gan.gate;
-    let cfg = &cfg.gan.synth;
-    let (images, selection) =
-        synthesize_class(model, &train.images, class, cfg).map_err(|source| {
-            ExperimentError::Synthesis {
-                gan,
-                class: class.into(),
-                source: Box::new(source),
+    let train = &subsets[label];
+    let class = train.class_names[label].as_str();
+    let fail = |source: ganaug_gan::GanError| ExperimentError::Synthesis {
+        gan,
+        class: class.into(),
+        source: Box::new(source),
+    };
+    let synth = SynthConfig {
+        seed: cfg.gan.synth.seed + r,
+        ..cfg.gan.synth.clone()
+    };
+    let candidates = generate_candidates(model, &train.images, &synth).map_err(fail)?;
+    let select = cfg.gan.select;
+    let (order, candidate_features) = if select.by.needs_features() {
+        let Some((real, feats)) = quality.features(class, &train.images, &candidates.images)?
+        else {
+            return Err(ExperimentError::Quality {
+                what: "selection by features",
+                source: Box::new(crate::CellError::Missing(
+                    "selecting synthetic images by features needs the EfficientNet-Lite0 weights (scripts/setup.sh); use gan.select.by = \"discriminator\" without them",
+                )),
+            });
+        };
+        let eligible: Vec<usize> = (0..candidates.eligible.len())
+            .filter(|&i| candidates.eligible[i])
+            .collect();
+        let order = match select.by {
+            SelectBy::Confidence => {
+                let probe = quality.real_probe(subsets)?;
+                let p = probe
+                    .predict_proba(&feats)
+                    .map_err(|e| ExperimentError::Quality {
+                        what: "selection by confidence",
+                        source: Box::new(e.into()),
+                    })?;
+                crate::select::by_confidence(&p.column(label).to_vec(), &eligible)
             }
-        })?;
-    let grid = format!("synthetic_{gan}_{class}.png");
+            SelectBy::Nearest => crate::select::by_nearest(&feats, &real, &eligible, select.k),
+            SelectBy::Coverage => crate::select::by_coverage(&feats, &real, &eligible, select.k),
+            SelectBy::Discriminator => candidates.by_discriminator(),
+        };
+        (order, Some((real, feats)))
+    } else {
+        (candidates.by_discriminator(), None)
+    };
+    let keep = synth.keep_per_class.min(order.len());
+    let (images, selection) = candidates.keep(&order, keep, class).map_err(fail)?;
+    let by = match select.by {
+        SelectBy::Discriminator => String::new(),
+        other => format!("_by-{}", other.name()),
+    };
+    let set = replica_name(gan.name(), r).replace('/', "_");
+    let grid = format!("synthetic_{set}_{class}{by}.png");
     let n = images.size()[0].min(64);
     io::save_grid(&images.narrow(0, 0, n), 8, ctx.out.join(&grid))?;
-    let features = quality.features(class, &train.images, &images)?;
+    let features = match candidate_features {
+        Some((real, feats)) => Some((real, feats.select(ndarray::Axis(0), &order[..keep]))),
+        None => quality.features(class, &train.images, &images)?,
+    };
     let (fid, kid) = features
         .as_ref()
         .map_or((None, None), |(a, b)| crate::quality::fid_kid(a, b));
     let measures = match &features {
-        Some((a, b)) => match crate::gate::measure(a, b, Quality::EXTRACTOR, gate) {
+        Some((a, b)) => match crate::gate::measure(a, b, Quality::EXTRACTOR, &cfg.gan.gate) {
             Ok(m) => Some(m),
             Err(e) => {
                 // Said even without progress output: an unmeasured set is not a checked one.
@@ -308,6 +443,7 @@ fn synthesize(
     };
     let summary = SynthSummary {
         gan,
+        replica: r,
         class: class.into(),
         selection,
         fid,

@@ -14,23 +14,26 @@ pub mod report;
 mod results;
 mod run;
 mod scenario;
+pub mod select;
+pub mod sweep;
 
 pub use aggregate::aggregate;
-pub use cells::{run_cells, CellSpec};
-pub use config::{CheckedConfig, GanPlan, Head, ModelPlan, ReproConfig};
+pub use cells::{run_cells, run_cells_with, CellSpec};
+pub use config::{CheckedConfig, GanPlan, Head, ModelPlan, ReproConfig, SynthMix};
 pub use error::{CellError, ExperimentError, Result};
 pub use gans::{run_gans, GanStage, StageContext};
 pub use gate::{GateConfig, GateMode, Measures, SetMeasures};
 pub use presets::{preset_names, PRESETS};
-pub use probe_cells::probe_views;
+pub use probe_cells::{probe_views, FeatureBank};
 pub use quality::{feature_matrix, resize, Cas, Quality};
 pub use results::{
-    Aggregate, CellResult, Estimate, GanSummary, RefusedSet, ReproResults, SynthSummary, VsRaw,
+    Aggregate, CellResult, Estimate, GanSummary, Paired, RefusedSet, ReproResults, SynthSummary,
     BUILD_COMMIT, SCHEMA_VERSION,
 };
 pub(crate) use run::hash_of;
-pub use run::run;
+pub use run::{load_splits, run};
 pub use scenario::{paper_accuracy, Scenario, Synthetic};
+pub use select::{SelectBy, Selection};
 
 /// The data sources an experiment runs on (re-exported from `ganaug-data`).
 pub use ganaug_data::DataSource;

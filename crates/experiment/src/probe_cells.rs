@@ -12,16 +12,16 @@ use tch::{Device, Tensor};
 use ganaug_augment::{expand, Pipeline};
 use ganaug_data::{Splits, TensorDataset};
 use ganaug_models::{
-    fit_at, fit_probe, select_by_kfold, Classifier, ProbeChoice, ProbeConfig, ProbeFit,
+    fit_at_weighted, fit_probe, select_by_kfold, Classifier, ProbeChoice, ProbeConfig, ProbeFit,
     ProbeSelection,
 };
 
 use crate::cells::{build_model, CellSpec, Start, Trained};
 use crate::gans::{GanStage, StageContext};
-use crate::quality::{feature_matrix, resize};
+use crate::quality::feature_matrix;
 use crate::{CellError, CheckedConfig, Result, Synthetic};
 
-/// Backbone features computed once per run, by model, size and image set.
+/// Backbone features computed once per run (or sweep), by model, size and image set.
 #[derive(Default)]
 pub struct FeatureBank {
     features: BTreeMap<String, Array2<f64>>,
@@ -69,7 +69,7 @@ pub(crate) fn probe_cell(
     }
     let before = bank.seconds;
     let run = |bank: &mut FeatureBank| -> std::result::Result<_, CellError> {
-        let (x, y) = training_features(spec, sp, gans, cfg, &model, bank, opts.views)?;
+        let (x, y, w) = training_features(spec, sp, gans, cfg, &model, bank, opts.views)?;
         let key = |split: &str| format!("{}-{split}", backbone_key(spec));
         let val = bank.get(key("val"), &model, || Ok(sp.val.images.shallow_clone()))?;
         let test = bank.get(key("test"), &model, || Ok(sp.test.images.shallow_clone()))?;
@@ -79,9 +79,10 @@ pub(crate) fn probe_cell(
         } else {
             None
         };
-        Ok((x, y, val, test, flipped))
+        Ok((x, y, w, val, test, flipped))
     };
-    let (x, y, val, test, flipped) = run(bank).map_err(spec.fail("features"))?;
+    let (x, y, w, val, test, flipped) = run(bank).map_err(spec.fail("features"))?;
+    let weighted = w.iter().any(|v| *v != 1.0);
     let feature_seconds = bank.seconds - before;
     let classes = sp.train.class_names.len();
     let val_y = labels(&sp.val).map_err(spec.fail("features"))?;
@@ -104,15 +105,19 @@ pub(crate) fn probe_cell(
             .map_err(|e| spec.fail("choosing the probe's strength")(e.into()))?;
             bank.kfold.insert(key, chosen.clone());
             let (c, choices) = chosen;
-            let (x, y) = if fit_on_val {
+            let (x, y, w) = if fit_on_val {
                 let x = concatenate(Axis(0), &[x.view(), val.view()])
                     .map_err(|_| spec.fail("features")(CellError::Missing("widths differ")))?;
-                (x, y.iter().chain(&val_y).copied().collect())
+                let mut w = w.clone();
+                w.resize(x.nrows(), 1.0);
+                (x, y.iter().chain(&val_y).copied().collect(), w)
             } else {
-                (x.clone(), y.clone())
+                (x.clone(), y.clone(), w.clone())
             };
             let c = c / (1 + opts.views) as f64;
-            fit_at(&x, &y, classes, c, probe_cfg).map(|probe| ProbeFit { probe, choices })
+            let w = weighted.then_some(&w[..]);
+            fit_at_weighted(&x, &y, w, classes, c, probe_cfg)
+                .map(|probe| ProbeFit { probe, choices })
         }
     }
     .map_err(|e| spec.fail("fitting the probe")(e.into()))?;
@@ -156,28 +161,34 @@ fn training_features(
     model: &Classifier,
     bank: &mut FeatureBank,
     views: usize,
-) -> std::result::Result<(Array2<f64>, Vec<usize>), CellError> {
-    let size = spec.plan.image_size;
+) -> std::result::Result<(Array2<f64>, Vec<usize>, Vec<f64>), CellError> {
     let key = |what: &str| format!("{}-{what}", backbone_key(spec));
     let mut set = sp.train.shallow_clone();
     let mut parts = vec![bank.get(key("train"), model, || Ok(sp.train.images.shallow_clone()))?];
-    if let Some(which) = spec.scenario.synthetic() {
-        let s = &gans.sets[&which];
-        let synthetic = TensorDataset::new(
-            resize(&s.images, size)?,
-            s.labels.shallow_clone(),
-            s.names.clone(),
-            s.class_names.clone(),
-            s.description.clone(),
-        )?;
+    if let Some(synthetic) = crate::cells::synthetic_images(spec, sp, gans, cfg)? {
+        let which = spec
+            .scenario
+            .synthetic()
+            .expect("a scenario with synthetic images");
         let name = match which {
             Synthetic::PerClass => "synthetic-per-class",
             Synthetic::Conditional => "synthetic-conditional",
         };
-        parts.push(bank.get(key(name), model, || Ok(synthetic.images.shallow_clone()))?);
+        // what defines the rows: the replica's GAN, how its images were chosen, how many
+        let g = &cfg.gan;
+        let what = (gans.key(which, spec.seed), &g.synth, g.select, g.mix.ratio);
+        let name = format!(
+            "{name}-{}",
+            crate::hash_of(&what).map_err(|_| CellError::Missing("a feature key"))?
+        );
+        parts.push(bank.get(key(&name), model, || Ok(synthetic.images.shallow_clone()))?);
         set = set.concat(&synthetic)?;
     }
     let base = set.shallow_clone();
+    // copies (views, classic) come in copy-major order: the base's weights, repeated
+    let mut base_weights = vec![1.0; sp.train.len()];
+    base_weights.resize(base.len(), cfg.gan.mix.weight);
+    let mut weights = base_weights.clone();
     if views > 0 {
         let synthetic = spec.scenario.synthetic().map_or("real", |w| w.name());
         let name = format!("views{views}-{synthetic}-seed{}", spec.seed);
@@ -185,6 +196,7 @@ fn training_features(
         let copies = expand(&base, &probe_views()?, views, spec.seed ^ 0x76_69_65_77, 64)?;
         parts.push(bank.get(key(&name), model, || Ok(copies.images.shallow_clone()))?);
         set = set.concat(&copies)?;
+        (0..views).for_each(|_| weights.extend_from_slice(&base_weights));
     }
     if spec.scenario.uses_classic() {
         let copies = expand(&base, &Pipeline::paper(), cfg.classic_copies, spec.seed, 64)?;
@@ -192,11 +204,17 @@ fn training_features(
         parts.push(features(model, &copies.images)?);
         bank.seconds += t0.elapsed().as_secs_f64();
         set = set.concat(&copies)?;
+        (0..cfg.classic_copies).for_each(|_| weights.extend_from_slice(&base_weights));
     }
     let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
     let x =
         concatenate(Axis(0), &views).map_err(|_| CellError::Missing("feature widths differ"))?;
-    Ok((x, labels(&set)?))
+    if weights.len() != x.nrows() {
+        return Err(CellError::Missing(
+            "the training rows and their weights differ in number",
+        ));
+    }
+    Ok((x, labels(&set)?, weights))
 }
 
 /// How a probe cell fits: the probe's settings and the head's options.

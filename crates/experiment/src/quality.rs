@@ -18,6 +18,8 @@ pub struct Quality {
     train_features: BTreeMap<String, ndarray::Array2<f64>>,
     /// The real test split's features (the CAS tests on them).
     test_features: Option<ndarray::Array2<f64>>,
+    /// A probe on the real training features of every class (selection by confidence).
+    real_probe: Option<ganaug_models::LinearProbe>,
 }
 
 fn quality_err(what: &'static str) -> impl FnOnce(CellError) -> ExperimentError {
@@ -42,6 +44,7 @@ impl Quality {
             net: Some(net),
             train_features: BTreeMap::new(),
             test_features: None,
+            real_probe: None,
         })
     }
 
@@ -57,6 +60,20 @@ impl Quality {
         train: &Tensor,
         images: &Tensor,
     ) -> Result<Option<(ndarray::Array2<f64>, ndarray::Array2<f64>)>> {
+        let Some(real) = self.class_features(class, train)? else {
+            return Ok(None);
+        };
+        let net = self.net.as_ref().expect("class_features needs the network");
+        Ok(Some((real, features(net, images)?)))
+    }
+
+    /// Features of `class`'s training images `train`, computed once; `None` without the
+    /// feature network.
+    pub fn class_features(
+        &mut self,
+        class: &str,
+        train: &Tensor,
+    ) -> Result<Option<ndarray::Array2<f64>>> {
         let Some(net) = &self.net else {
             return Ok(None);
         };
@@ -64,10 +81,40 @@ impl Quality {
             self.train_features
                 .insert(class.into(), features(net, train)?);
         }
-        Ok(Some((
-            self.train_features[class].clone(),
-            features(net, images)?,
-        )))
+        Ok(Some(self.train_features[class].clone()))
+    }
+}
+
+impl Quality {
+    /// A linear probe (strength by 5-fold) on the real training features of every class, one
+    /// subset per class in label order; fitted once.
+    pub fn real_probe(
+        &mut self,
+        subsets: &[ganaug_data::TensorDataset],
+    ) -> Result<&ganaug_models::LinearProbe> {
+        use ganaug_models::{fit_at, select_by_kfold, ProbeConfig};
+        if self.real_probe.is_none() {
+            let err = |e: ganaug_models::ModelError| quality_err("the real-image probe")(e.into());
+            let (mut rows, mut y) = (Vec::new(), Vec::new());
+            for (label, s) in subsets.iter().enumerate() {
+                let class = &s.class_names[label];
+                let Some(real) = self.class_features(class, &s.images)? else {
+                    return Err(quality_err("the real-image probe")(CellError::Missing(
+                        "it needs the EfficientNet-Lite0 weights (scripts/setup.sh)",
+                    )));
+                };
+                y.extend(std::iter::repeat_n(label, real.nrows()));
+                rows.push(real);
+            }
+            let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
+            let x = ndarray::concatenate(ndarray::Axis(0), &views).map_err(|_| {
+                quality_err("the real-image probe")(CellError::Missing("widths differ"))
+            })?;
+            let cfg = ProbeConfig::default();
+            let (c, _) = select_by_kfold((&x, &y), subsets.len(), 5, &cfg).map_err(err)?;
+            self.real_probe = Some(fit_at(&x, &y, subsets.len(), c, &cfg).map_err(err)?);
+        }
+        Ok(self.real_probe.as_ref().expect("fitted above"))
     }
 }
 

@@ -10,7 +10,7 @@ use ganaug_models::ModelKind;
 use crate::{ReproConfig, Scenario, Synthetic};
 
 /// Version of the `results.json` layout; bumped when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// The commit this library was built from (`-dirty` when the work tree had uncommitted
 /// changes to tracked files at build time), if it was built from a git checkout.
@@ -79,6 +79,9 @@ pub struct CellResult {
 pub struct SynthSummary {
     /// Which GAN made it.
     pub gan: Synthetic,
+    /// Which of its replicas (GAN seed `train.seed + replica`).
+    #[serde(default)]
+    pub replica: u64,
     /// Class name.
     pub class: String,
     /// Selection report (generated, kept, near-copies, discriminator scores, nearest-neighbour
@@ -131,18 +134,47 @@ pub struct Aggregate {
     pub auc: Option<Summary>,
     /// The paper's accuracy for this cell, and whether it is one of Loey et al.'s (starred).
     pub paper_accuracy: Option<(f64, bool)>,
-    /// Paired comparison with the same model on raw data (seed 0): accuracy difference with
-    /// bootstrap interval, and McNemar's exact p-value.
-    pub vs_raw: Option<VsRaw>,
+    /// Paired comparison with the same model on raw data, over the seeds both have.
+    pub vs_raw: Option<Paired>,
+    /// Paired comparison with the same model on raw + classic augmentation (synthetic
+    /// scenarios only).
+    #[serde(default)]
+    pub vs_classic: Option<Paired>,
 }
 
-/// Paired comparison with raw data.
+/// Paired comparison of one model × scenario with another scenario of the same model: the
+/// mean over seeds of the per-seed difference, its 95% interval from a bootstrap that resamples
+/// seeds and test images together (`ganaug_metrics::compare_over_seeds`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VsRaw {
-    /// Accuracy difference (this − raw) with its bootstrap interval.
+pub struct Paired {
+    /// Seeds paired (cells of both scenarios with the same seed).
+    #[serde(default = "one")]
+    pub seeds: usize,
+    /// Accuracy difference (this − other), mean over seeds, with its interval.
     pub accuracy_diff: Estimate,
-    /// McNemar's exact p-value.
+    /// ROC AUC difference, the same way.
+    #[serde(default)]
+    pub auc_diff: Option<Estimate>,
+    /// Two-sided bootstrap p-value of the accuracy difference.
+    #[serde(default)]
+    pub p_value: Option<f64>,
+    /// McNemar's exact p-value on seed 0's test predictions.
     pub mcnemar_p: f64,
+}
+
+fn one() -> usize {
+    1
+}
+
+impl Paired {
+    /// Whether the accuracy interval lies wholly above zero.
+    pub fn significant_gain(&self) -> bool {
+        self.accuracy_diff.lower.is_some_and(|l| l > 0.0)
+    }
+    /// Whether the accuracy interval lies wholly below zero.
+    pub fn significant_loss(&self) -> bool {
+        self.accuracy_diff.upper.is_some_and(|u| u < 0.0)
+    }
 }
 
 /// Everything `results.json` holds.

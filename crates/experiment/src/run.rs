@@ -32,17 +32,8 @@ pub fn run(
         device,
         progress,
     };
-    // Data at every size needed (the decode cache makes reloading cheap).
-    let mut splits = BTreeMap::new();
-    for s in cfg.image_sizes() {
-        let spec = ImageSpec {
-            policy: cfg.resize,
-            ..ImageSpec::with_size(u32::try_from(s).unwrap_or(0))
-        };
-        splits.insert(s, data.load_spec(spec, device)?);
-    }
+    let (splits, data_id) = load_splits(cfg, data, device)?;
     let base = &splits[&cfg.gan.gan.size];
-    let data_id = data.fingerprint(cfg.gan.gan.size)?;
     ctx.say(format!(
         "data: {} (train {}, val {}, test {})",
         base.train.description,
@@ -80,6 +71,25 @@ pub fn run(
     Ok(results)
 }
 
+/// The data at every image side `cfg` needs (the decode cache makes reloading cheap), by side,
+/// and the fingerprint of the data at the GANs' side.
+pub fn load_splits(
+    cfg: &CheckedConfig,
+    data: &DataSource,
+    device: Device,
+) -> Result<(BTreeMap<i64, ganaug_data::Splits>, String)> {
+    let mut splits = BTreeMap::new();
+    for s in cfg.image_sizes() {
+        let spec = ImageSpec {
+            policy: cfg.resize,
+            ..ImageSpec::with_size(u32::try_from(s).unwrap_or(0))
+        };
+        splits.insert(s, data.load_spec(spec, device)?);
+    }
+    let data_id = data.fingerprint(cfg.gan.gan.size)?;
+    Ok((splits, data_id))
+}
+
 /// The CAS of every synthetic set and of the real training split (the reference), at the
 /// GANs' size.
 fn classification_accuracy_scores(
@@ -95,8 +105,13 @@ fn classification_accuracy_scores(
     if let Some(c) = quality.cas("real", &base.train, &base.test)? {
         out.push(c);
     }
-    for (which, set) in &gans.sets {
-        if let Some(c) = quality.cas(which.name(), set, &base.test)? {
+    for ((which, r), set) in &gans.sets {
+        let name = if *r == 0 {
+            which.name().to_string()
+        } else {
+            format!("{which}/r{r}")
+        };
+        if let Some(c) = quality.cas(&name, set, &base.test)? {
             out.push(c);
         }
     }

@@ -12,6 +12,7 @@ pub use error::{GanError, Result};
 pub use ganaug_train::{Checked, IntoChecked, Validate};
 pub use models::{Arch, Discriminator, GanConfig, Generator};
 pub use synth::{
-    nearest_rms, synthesize_class, synthetic_dataset, ClassModel, ClassSynthReport, SynthConfig,
+    generate_candidates, nearest_rms, synthesize_class, synthetic_dataset, Candidates, ClassModel,
+    ClassSynthReport, SynthConfig,
 };
 pub use train::{EpochStats, GanTrainer, StepStats, TrainConfig};

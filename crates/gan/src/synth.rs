@@ -71,14 +71,27 @@ pub struct ClassModel<'a> {
     pub condition: Option<i64>,
 }
 
-/// Generates, filters and selects images for one class; returns `[K, 1, S, S]` and the report.
-/// `train` are that class's training images (`[T, 1, S, S]`), for the near-copy check.
-pub fn synthesize_class(
+/// One class's candidates: every generated image with its discriminator probability and its
+/// nearest-neighbour RMS distance to the class's training images.
+#[derive(Debug)]
+pub struct Candidates {
+    /// `[M, 1, S, S]` generated images.
+    pub images: Tensor,
+    /// Discriminator probability of each ("real").
+    pub d_scores: Vec<f64>,
+    /// RMS pixel distance of each to its nearest training image.
+    pub nn: Vec<f64>,
+    /// Whether each is far enough from the training images (not a near-copy).
+    pub eligible: Vec<bool>,
+}
+
+/// Generates `cfg.candidates_per_class` images for one class and scores them; `train` are that
+/// class's training images (`[T, 1, S, S]`), for the near-copy check.
+pub fn generate_candidates(
     model: ClassModel<'_>,
     train: &Tensor,
-    class: &str,
     cfg: &SynthConfig,
-) -> Result<(Tensor, ClassSynthReport)> {
+) -> Result<Candidates> {
     if cfg.candidates_per_class == 0 || cfg.keep_per_class == 0 || cfg.batch_size < 1 {
         return Err(GanError::config(
             "synth",
@@ -111,38 +124,85 @@ pub fn synthesize_class(
         Ok(())
     })?;
     let images = Tensor::f_cat(&images, 0)?;
-    let scores = Vec::<f64>::try_from(&Tensor::f_cat(&scores, 0)?.f_to_kind(Kind::Double)?)?;
+    let d_scores = Vec::<f64>::try_from(&Tensor::f_cat(&scores, 0)?.f_to_kind(Kind::Double)?)?;
     let nn = nearest_rms(&images, train)?;
+    let eligible = nn.iter().map(|&d| d >= cfg.min_nn_distance).collect();
+    Ok(Candidates {
+        images,
+        d_scores,
+        nn,
+        eligible,
+    })
+}
 
-    let mut order: Vec<usize> = (0..made)
-        .filter(|&i| nn[i] >= cfg.min_nn_distance)
-        .collect();
-    let near_copies = made - order.len();
-    order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-    order.truncate(cfg.keep_per_class);
-    let idx: Vec<i64> = order.iter().map(|&i| i as i64).collect();
-    let kept = images.f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(device)?)?;
-    let mut kept_nn: Vec<f64> = order.iter().map(|&i| nn[i]).collect();
-    kept_nn.sort_by(f64::total_cmp);
-    let mean = |v: &[f64]| {
-        if v.is_empty() {
-            f64::NAN
-        } else {
-            v.iter().sum::<f64>() / v.len() as f64
+impl Candidates {
+    /// The eligible candidates, highest discriminator score first.
+    pub fn by_discriminator(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.d_scores.len())
+            .filter(|&i| self.eligible[i])
+            .collect();
+        order.sort_by(|&a, &b| self.d_scores[b].total_cmp(&self.d_scores[a]));
+        order
+    }
+
+    /// Keeps the first `keep` of `order` (indices of eligible candidates, best first): the
+    /// images `[K, 1, S, S]` in that order and the selection's report.
+    pub fn keep(
+        &self,
+        order: &[usize],
+        keep: usize,
+        class: &str,
+    ) -> Result<(Tensor, ClassSynthReport)> {
+        if let Some(&bad) = order
+            .iter()
+            .find(|&&i| !self.eligible.get(i).copied().unwrap_or(false))
+        {
+            return Err(GanError::config(
+                "selection",
+                format!("candidate {bad} is not an eligible candidate"),
+            ));
         }
-    };
-    let report = ClassSynthReport {
-        class: class.into(),
-        generated: made,
-        near_copies,
-        kept: order.len(),
-        d_score_kept: mean(&order.iter().map(|&i| scores[i]).collect::<Vec<_>>()),
-        d_score_all: mean(&scores),
-        nn_mean: mean(&kept_nn),
-        nn_min: kept_nn.first().copied().unwrap_or(f64::NAN),
-        nn_median: kept_nn.get(kept_nn.len() / 2).copied().unwrap_or(f64::NAN),
-    };
-    Ok((kept, report))
+        let order = &order[..keep.min(order.len())];
+        let device = self.images.device();
+        let idx: Vec<i64> = order.iter().map(|&i| i as i64).collect();
+        let kept = self
+            .images
+            .f_index_select(0, &Tensor::f_from_slice(&idx)?.f_to_device(device)?)?;
+        let mut kept_nn: Vec<f64> = order.iter().map(|&i| self.nn[i]).collect();
+        kept_nn.sort_by(f64::total_cmp);
+        let mean = |v: &[f64]| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                v.iter().sum::<f64>() / v.len() as f64
+            }
+        };
+        let report = ClassSynthReport {
+            class: class.into(),
+            generated: self.d_scores.len(),
+            near_copies: self.eligible.iter().filter(|e| !**e).count(),
+            kept: order.len(),
+            d_score_kept: mean(&order.iter().map(|&i| self.d_scores[i]).collect::<Vec<_>>()),
+            d_score_all: mean(&self.d_scores),
+            nn_mean: mean(&kept_nn),
+            nn_min: kept_nn.first().copied().unwrap_or(f64::NAN),
+            nn_median: kept_nn.get(kept_nn.len() / 2).copied().unwrap_or(f64::NAN),
+        };
+        Ok((kept, report))
+    }
+}
+
+/// Generates, filters and selects images for one class by discriminator score; returns
+/// `[K, 1, S, S]` (best first) and the report. `train` are that class's training images
+/// (`[T, 1, S, S]`), for the near-copy check.
+pub fn synthesize_class(
+    model: ClassModel<'_>,
+    train: &Tensor,
+    class: &str,
+    cfg: &SynthConfig,
+) -> Result<(Tensor, ClassSynthReport)> {
+    let c = generate_candidates(model, train, cfg)?;
+    c.keep(&c.by_discriminator(), cfg.keep_per_class, class)
 }
 
 /// RMS pixel distance from each image of `a` to its nearest image in `b`.

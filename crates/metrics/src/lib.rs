@@ -14,6 +14,7 @@ mod paired;
 mod prdc;
 mod report;
 mod roc;
+mod seeds;
 mod stream;
 
 pub use aggregate::{summarize, Summary};
@@ -35,6 +36,7 @@ pub use paired::{
 pub use prdc::{mean_pairwise_distance, prdc, Prdc};
 pub use report::{Averages, ClassReport, ClassificationReport, ReportConfig};
 pub use roc::{roc_auc, roc_auc_ovr, roc_curve, RocCurve};
+pub use seeds::{compare_over_seeds, paired_bootstrap_seeds, SeedComparison, SeedPair};
 pub use stream::{ConfusionAccumulator, FeatureStatsAccumulator, ScoreAccumulator};
 
 #[cfg(test)]

@@ -23,8 +23,8 @@ pub use ganaug_train::{Checked, IntoChecked, Validate};
 pub use kind::{pretrained_weights, weights_dir, ModelKind};
 pub use model::Classifier;
 pub use probe::{
-    fit_at, fit_probe, select_by_kfold, LinearProbe, ProbeChoice, ProbeConfig, ProbeFit,
-    ProbeSelection,
+    fit_at, fit_at_weighted, fit_probe, select_by_kfold, LinearProbe, ProbeChoice, ProbeConfig,
+    ProbeFit, ProbeSelection,
 };
 pub use probe_model::{
     out_of_fold_proba, youden_threshold, ProbeModel, ProbeModelInfo, Threshold, PROBE_MODEL_FORMAT,

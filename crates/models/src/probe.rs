@@ -239,7 +239,35 @@ pub fn fit_at(
     c: f64,
     cfg: &ProbeConfig,
 ) -> Result<LinearProbe> {
+    fit_at_weighted(x, y, None, n_classes, c, cfg)
+}
+
+/// [`fit_at`] with a weight per training row (scikit-learn's `sample_weight`): the objective
+/// becomes `(1/n) [Σᵢ wᵢ (−log softmax(xᵢW + b)[yᵢ]) + ‖W‖² / (2C)]`, so weights of 1 give
+/// [`fit_at`]'s fit exactly. The standardisation (mean, scale) stays unweighted.
+pub fn fit_at_weighted(
+    x: &Array2<f64>,
+    y: &[usize],
+    weights: Option<&[f64]>,
+    n_classes: usize,
+    c: f64,
+    cfg: &ProbeConfig,
+) -> Result<LinearProbe> {
     check_features("training features", x.view(), y, n_classes)?;
+    if let Some(w) = weights {
+        if w.len() != y.len() {
+            return Err(ModelError::config(
+                "weights",
+                format!("{} weights for {} training rows", w.len(), y.len()),
+            ));
+        }
+        if let Some(bad) = w.iter().find(|v| !(**v >= 0.0 && v.is_finite())) {
+            return Err(ModelError::config(
+                "weights",
+                format!("{bad} is not a finite weight ≥ 0"),
+            ));
+        }
+    }
     let mean = x
         .mean_axis(Axis(0))
         .unwrap_or_else(|| Array1::zeros(x.ncols()));
@@ -250,6 +278,7 @@ pub fn fit_at(
     let problem = Objective {
         x: z,
         y: y.to_vec(),
+        weights: weights.map(<[f64]>::to_vec),
         classes: n_classes,
         c,
     };
@@ -391,6 +420,8 @@ fn log_loss_and_accuracy(p: &Array2<f64>, y: &[usize]) -> (f64, f64) {
 struct Objective {
     x: Array2<f64>,
     y: Vec<usize>,
+    /// Per-row loss weights (`None`: all 1).
+    weights: Option<Vec<f64>>,
     classes: usize,
     c: f64,
 }
@@ -411,8 +442,11 @@ impl Objective {
 
     fn grad(&self, p: &Array1<f64>) -> Array1<f64> {
         let (mut probs, w, _) = self.probs(p);
-        for (mut row, &l) in probs.outer_iter_mut().zip(&self.y) {
+        for (i, (mut row, &l)) in probs.outer_iter_mut().zip(&self.y).enumerate() {
             row[l] -= 1.0;
+            if let Some(sw) = &self.weights {
+                row.mapv_inplace(|v| v * sw[i]);
+            }
         }
         let n = self.x.nrows() as f64;
         let gw = (self.x.t().dot(&probs) + &(&w / self.c)) / n;
@@ -427,8 +461,16 @@ impl CostFunction for Objective {
 
     fn cost(&self, p: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
         let (probs, w, _) = self.probs(p);
-        let (loss, _) = log_loss_and_accuracy(&probs, &self.y);
         let n = self.x.nrows() as f64;
+        let loss = match &self.weights {
+            None => log_loss_and_accuracy(&probs, &self.y).0,
+            Some(sw) => {
+                let rows = probs.outer_iter().zip(&self.y).zip(sw);
+                rows.map(|((row, &l), &wi)| -wi * row[l].max(1e-15).ln())
+                    .sum::<f64>()
+                    / n
+            }
+        };
         Ok(loss + w.iter().map(|v| v * v).sum::<f64>() / (2.0 * self.c * n))
     }
 }
@@ -483,6 +525,48 @@ mod tests {
         let strong = fit_at(&x, &y, 2, 0.001, &cfg).expect("strong");
         let norm = |p: &LinearProbe| p.weights.iter().flatten().map(|v| v * v).sum::<f64>();
         assert!(norm(&strong) < norm(&weak));
+    }
+
+    #[test]
+    fn row_weights_act_as_repeated_rows_and_weights_of_one_change_nothing() {
+        let (x, y) = blobs(120, 1.0, 3);
+        let cfg = ProbeConfig {
+            tolerance: 1e-9,
+            ..ProbeConfig::default()
+        };
+        let plain = fit_at(&x, &y, 2, 0.1, &cfg).expect("fit");
+        let ones = fit_at_weighted(&x, &y, Some(&vec![1.0; 120]), 2, 0.1, &cfg).expect("fit");
+        assert_eq!(plain.weights, ones.weights);
+        // weight 2 on every row = every row twice (same standardisation, same optimum)
+        let twice = fit_at_weighted(&x, &y, Some(&vec![2.0; 120]), 2, 0.1, &cfg).expect("fit");
+        let rows: Vec<usize> = (0..120).chain(0..120).collect();
+        let dup_y: Vec<usize> = rows.iter().map(|&i| y[i]).collect();
+        let dup = fit_at(&x.select(Axis(0), &rows), &dup_y, 2, 0.1, &cfg).expect("fit");
+        let gap = |a: &LinearProbe, b: &LinearProbe| {
+            (&a.predict_proba(&x).unwrap() - &b.predict_proba(&x).unwrap())
+                .iter()
+                .fold(0.0f64, |m, v| m.max(v.abs()))
+        };
+        assert!(gap(&twice, &dup) < 1e-6, "{}", gap(&twice, &dup));
+        // up-weighting some rows fits them better than the plain fit does
+        let mut w = vec![1.0; 120];
+        w[..40].iter_mut().for_each(|v| *v = 5.0);
+        let weighted = fit_at_weighted(&x, &y, Some(&w), 2, 0.1, &cfg).expect("fit");
+        let first: Vec<usize> = (0..40).collect();
+        let loss = |p: &LinearProbe| {
+            let pr = p.predict_proba(&x.select(Axis(0), &first)).unwrap();
+            log_loss_and_accuracy(&pr, &y[..40]).0
+        };
+        assert!(
+            loss(&weighted) < loss(&plain) - 1e-3,
+            "{} vs {}",
+            loss(&weighted),
+            loss(&plain)
+        );
+        assert!(fit_at_weighted(&x, &y, Some(&[1.0; 3]), 2, 0.1, &cfg).is_err());
+        let mut neg = vec![1.0; 120];
+        neg[7] = -1.0;
+        assert!(fit_at_weighted(&x, &y, Some(&neg), 2, 0.1, &cfg).is_err());
     }
 
     #[test]

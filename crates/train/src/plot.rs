@@ -39,12 +39,51 @@ pub fn line_plot(
     x_label: &str,
     series: &[(&str, Vec<(f64, f64)>)],
 ) -> Result<()> {
+    let curves: Vec<Curve<'_>> = series
+        .iter()
+        .map(|(name, pts)| Curve {
+            name,
+            points: pts.clone(),
+            intervals: Vec::new(),
+        })
+        .collect();
     let tmp = tmp_path(path);
-    let drawn = draw(path, &tmp, title, x_label, series, font_available());
+    let drawn = draw(path, &tmp, title, x_label, &curves, font_available());
     if drawn.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     drawn
+}
+
+/// Plots named series of `(x, y, lower, upper)` as lines with an error bar at each point, and a
+/// dashed line at y = 0 when it is in range (for differences with their intervals).
+pub fn interval_plot(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    series: &[(&str, Vec<(f64, f64, f64, f64)>)],
+) -> Result<()> {
+    let curves: Vec<Curve<'_>> = series
+        .iter()
+        .map(|(name, pts)| Curve {
+            name,
+            points: pts.iter().map(|&(x, y, _, _)| (x, y)).collect(),
+            intervals: pts.iter().map(|&(x, _, lo, hi)| (x, lo, hi)).collect(),
+        })
+        .collect();
+    let tmp = tmp_path(path);
+    let drawn = draw(path, &tmp, title, x_label, &curves, font_available());
+    if drawn.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    drawn
+}
+
+/// One named line, and optionally an error bar `(x, lower, upper)` per point.
+struct Curve<'a> {
+    name: &'a str,
+    points: Vec<(f64, f64)>,
+    intervals: Vec<(f64, f64, f64)>,
 }
 
 /// A temporary file beside `path`, unique to this process and call.
@@ -59,19 +98,25 @@ fn draw(
     tmp: &Path,
     title: &str,
     x_label: &str,
-    series: &[(&str, Vec<(f64, f64)>)],
+    series: &[Curve<'_>],
     text: bool,
 ) -> Result<()> {
     let plot_err = |e: String| TrainError::Plot {
         path: path.into(),
         reason: e,
     };
+    let bounds = series.iter().flat_map(|c| {
+        c.intervals
+            .iter()
+            .flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)])
+    });
     let points = series
         .iter()
-        .flat_map(|(_, s)| s.iter())
+        .flat_map(|c| c.points.iter().copied())
+        .chain(bounds)
         .filter(|(x, y)| x.is_finite() && y.is_finite());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in points {
+    for (x, y) in points {
         (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
     }
     if x0 > x1 {
@@ -103,13 +148,30 @@ fn draw(
             mesh.x_labels(0).y_labels(0);
         }
         mesh.draw().map_err(|e| plot_err(e.to_string()))?;
-        for (i, (name, pts)) in series.iter().enumerate() {
+        if series.iter().any(|c| !c.intervals.is_empty()) && y0 - pad < 0.0 && 0.0 < y1 + pad {
+            let zero = DashedLineSeries::new(vec![(x0, 0.0), (x1, 0.0)], 6, 4, BLACK.into());
+            chart
+                .draw_series(zero)
+                .map_err(|e| plot_err(e.to_string()))?;
+        }
+        for (i, c) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
+            let bars = c
+                .intervals
+                .iter()
+                .map(|&(x, lo, hi)| ErrorBar::new_vertical(x, lo, (lo + hi) / 2.0, hi, color, 8));
+            chart
+                .draw_series(bars)
+                .map_err(|e| plot_err(e.to_string()))?;
             let drawn = chart
-                .draw_series(LineSeries::new(pts.iter().copied(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    c.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
                 .map_err(|e| plot_err(e.to_string()))?;
             if text {
-                drawn.label(*name).legend(move |(x, y)| {
+                let name = c.name;
+                drawn.label(name).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
                 });
             }
@@ -135,13 +197,24 @@ mod tests {
     fn plots_with_and_without_a_font() {
         let dir = std::env::temp_dir().join(format!("ganaug-plot-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let series = [("a", vec![(0.0, 1.0), (1.0, 0.5), (2.0, 0.25)])];
+        let series = [Curve {
+            name: "a",
+            points: vec![(0.0, 1.0), (1.0, 0.5), (2.0, 0.25)],
+            intervals: vec![(0.0, 0.8, 1.2), (1.0, -0.1, 0.9)],
+        }];
         for text in [false, font_available()] {
             let p = dir.join(format!("plot-{text}.png"));
             draw(&p, &tmp_path(&p), "title", "epoch", &series, text).expect("plot");
             assert!(p.is_file());
         }
-        let empty: [(&str, Vec<(f64, f64)>); 1] = [("nan", vec![(f64::NAN, 1.0)])];
+        let p = dir.join("intervals.png");
+        interval_plot(&p, "Δ", "ratio", &[("b", vec![(0.0, 0.1, -0.1, 0.3)])]).expect("plot");
+        assert!(p.is_file());
+        let empty = [Curve {
+            name: "nan",
+            points: vec![(f64::NAN, 1.0)],
+            intervals: Vec::new(),
+        }];
         assert!(matches!(
             draw(
                 &dir.join("e.png"),

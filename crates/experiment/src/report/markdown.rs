@@ -13,6 +13,7 @@ pub fn report_markdown(r: &ReproResults, out: &Path) -> String {
     header(&mut s, r);
     accuracy_table(&mut s, r);
     metrics_table(&mut s, r);
+    super::effect::effect_section(&mut s, r);
     gan_section(&mut s, r);
     plots_section(&mut s, r, out);
     s
@@ -105,8 +106,8 @@ fn vs_raw_text(r: &ReproResults, c: &CellResult) -> String {
         _ => String::new(),
     };
     format!(
-        "{:+.3}, p = {:.3}{interval}",
-        v.accuracy_diff.value, v.mcnemar_p
+        "{:+.3}{interval} ({} seed(s)), McNemar p = {:.3}",
+        v.accuracy_diff.value, v.seeds, v.mcnemar_p
     )
 }
 
@@ -119,7 +120,7 @@ fn metrics_table(s: &mut String, r: &ReproResults) {
         s,
         "\n## Every metric (seed 0), {positive} as the positive class\n"
     );
-    let _ = writeln!(s, "| Model | Scenario | train images | accuracy | precision | recall | specificity | F1 | AUC | epochs (best) | vs raw: Δacc [95% CI], McNemar p |");
+    let _ = writeln!(s, "| Model | Scenario | train images | accuracy | precision | recall | specificity | F1 | AUC | epochs (best) | vs raw: Δacc [95% CI] over seeds, seed-0 McNemar p |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for c in r.cells.iter().filter(|c| c.seed == 0) {
         let _ = writeln!(

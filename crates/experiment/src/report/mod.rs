@@ -1,6 +1,7 @@
 //! The run's outputs: `results.json`, `report.md`, the plots, and the README's results table
 //! generated from a `results.json`.
 
+mod effect;
 mod markdown;
 mod plots;
 mod readme;
@@ -13,6 +14,7 @@ use ganaug_data::io;
 
 use crate::{Estimate, ExperimentError, ReproResults, Result};
 
+pub use effect::{best_model, TARGET_GAIN};
 pub use markdown::report_markdown;
 pub use readme::{readme_table, replace_readme_table, README_BEGIN, README_END};
 
