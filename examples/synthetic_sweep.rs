@@ -43,6 +43,10 @@ struct Args {
     /// Loss weights of synthetic images (comma-separated; other than 1 for probe models only).
     #[arg(long, value_delimiter = ',', default_value = "1")]
     weights: Vec<f64>,
+    /// Epochs of fine-tuning on real images after real + synthetic (comma-separated; other
+    /// than 0 for models trained by SGD/AdamW only).
+    #[arg(long, value_delimiter = ',', default_value = "0")]
+    finetune: Vec<usize>,
     /// GAN replicas, and as many seeds (seed s uses replica s).
     #[arg(long, default_value_t = 3)]
     replicas: u64,
@@ -92,6 +96,7 @@ fn main() -> Result<()> {
         select,
         ratios: args.ratios,
         weights: args.weights,
+        finetune: args.finetune,
     };
     let cfg = cfg.check()?;
     let data = args.common.source()?;

@@ -310,16 +310,54 @@ fn run_cell(
     };
     let fitted = fit(&mut model, &train, &sp.val, &tcfg, &opts)
         .map_err(|e| spec.fail("training")(e.into()))?;
+    let mut stop = format!("{:?}", fitted.stop);
+    let (mut epochs, mut feature_seconds) = (fitted.history.len(), fitted.feature_seconds);
+    let finetune = cfg.gan.mix.finetune_real_epochs;
+    if finetune > 0 && spec.scenario.synthetic().is_some() {
+        // the same scenario without its synthetic images
+        let real_only = if spec.scenario.uses_classic() {
+            Scenario::Classic
+        } else {
+            Scenario::Raw
+        };
+        let real_spec = CellSpec {
+            scenario: real_only,
+            ..spec
+        };
+        let real = training_set(real_spec, sp, gans, cfg)?;
+        let tuned = ganaug_models::TrainConfig {
+            max_epochs: finetune,
+            lr: tcfg.lr * 0.1,
+            stop_at_train_accuracy: None,
+            min_epochs: 0,
+            warmup_epochs: 0,
+            ..tcfg.clone()
+        };
+        let sub = dir.join("finetune-real");
+        let opts = FitOptions {
+            out_dir: Some(&sub),
+            ..opts
+        };
+        let again = fit(&mut model, &real, &sp.val, &tuned, &opts)
+            .map_err(|e| spec.fail("fine-tuning on real images")(e.into()))?;
+        stop = format!(
+            "{stop}, then {} epochs on real images (best {})",
+            again.history.len(),
+            again.best_epoch
+        );
+        epochs += again.history.len();
+        feature_seconds += again.feature_seconds;
+    }
     let pred = predict(&model, &sp.test).map_err(|e| spec.fail("testing")(e.into()))?;
     let trained = Trained {
         weights: weights.describe(),
         train_images: train.len(),
         labels: pred.labels,
         probs: pred.probs,
-        epochs: fitted.history.len(),
+        epochs,
         best_epoch: fitted.best_epoch,
-        stop: format!("{:?}", fitted.stop),
-        feature_seconds: fitted.feature_seconds,
+        stop,
+        feature_seconds,
     };
     finish(spec, sp, trained, t0, dir, ctx)
 }

@@ -55,6 +55,12 @@ pub struct SynthMix {
     /// cells only: a cell trained by SGD with a weight other than 1 is refused.
     #[serde(default = "one_f64")]
     pub weight: f64,
+    /// After training on real + synthetic images, fine-tune on the real images alone (the
+    /// same scenario without the synthetic ones) for this many epochs at `lr × 0.1`, without
+    /// the train-accuracy stop, keeping the best epoch on validation (0: no fine-tuning).
+    /// Cells trained by `fit` only (a probe's convex refit on real images is the raw cell).
+    #[serde(default)]
+    pub finetune_real_epochs: usize,
 }
 
 fn one_f64() -> f64 {
@@ -66,6 +72,7 @@ impl Default for SynthMix {
         SynthMix {
             ratio: None,
             weight: 1.0,
+            finetune_real_epochs: 0,
         }
     }
 }
@@ -326,6 +333,21 @@ impl ReproConfig {
                     "gan.mix.weight",
                     format!(
                         "a synthetic loss weight other than 1 is implemented for linear-probe cells with k-fold selection only, and {} is not one",
+                        m.kind
+                    ),
+                ));
+            }
+        }
+        if g.mix.finetune_real_epochs > 0 {
+            if let Some(m) = self
+                .models
+                .iter()
+                .find(|m| matches!(m.head, Head::Probe { .. }))
+            {
+                return Err(bad(
+                    "gan.mix.finetune_real_epochs",
+                    format!(
+                        "fine-tuning on real images is for cells trained by fit, and {} is a linear probe (its refit on real images alone is the raw cell)",
                         m.kind
                     ),
                 ));

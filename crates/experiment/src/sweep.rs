@@ -30,6 +30,14 @@ pub struct SweepPlan {
     pub ratios: Vec<f64>,
     /// Loss weights of synthetic images (other than 1: linear-probe models only).
     pub weights: Vec<f64>,
+    /// Epochs of fine-tuning on real images after real + synthetic (0: none; other values:
+    /// models trained by `fit` only).
+    #[serde(default = "no_finetune")]
+    pub finetune: Vec<usize>,
+}
+
+fn no_finetune() -> Vec<usize> {
+    vec![0]
 }
 
 /// One point of the sweep for one model.
@@ -43,6 +51,9 @@ pub struct SweepPoint {
     pub ratio: f64,
     /// Loss weight of a synthetic image.
     pub weight: f64,
+    /// Epochs of fine-tuning on real images afterwards.
+    #[serde(default)]
+    pub finetune: usize,
     /// Synthetic training images of seed 0's cell.
     pub synthetic_images: usize,
     /// Accuracy over seeds.
@@ -84,9 +95,13 @@ impl SweepPlan {
                 ),
             );
         }
-        if self.select.is_empty() || self.ratios.is_empty() || self.weights.is_empty() {
+        if self.select.is_empty()
+            || self.ratios.is_empty()
+            || self.weights.is_empty()
+            || self.finetune.is_empty()
+        {
             return bad(
-                "select/ratios/weights",
+                "select/ratios/weights/finetune",
                 "each needs at least one value".into(),
             );
         }
@@ -157,26 +172,36 @@ pub fn sweep(
             .collect();
         results.synthetic.push((rule, sets));
         for &ratio in &plan.ratios {
-            for &weight in &plan.weights {
+            for (&weight, &finetune) in plan
+                .weights
+                .iter()
+                .flat_map(|w| plan.finetune.iter().map(move |f| (w, f)))
+            {
                 let mut point = rule_cfg.clone();
                 point.gan.mix = SynthMix {
                     ratio: Some(ratio),
                     weight,
+                    finetune_real_epochs: finetune,
                 };
-                let trained_by_sgd = |m: &crate::ModelPlan| {
-                    !matches!(&m.head, crate::Head::Probe { probe, .. }
+                let probe = |m: &crate::ModelPlan| {
+                    matches!(&m.head, crate::Head::Probe { probe, .. }
                         if matches!(probe.selection, ganaug_models::ProbeSelection::KFold { .. }))
                 };
+                // a loss weight applies to probe models only, fine-tuning to the others
                 if weight != 1.0 {
-                    // a loss weight applies to probe models only: the others are left out
-                    point.models.retain(|m| !trained_by_sgd(m));
-                    if point.models.is_empty() {
-                        continue;
-                    }
+                    point.models.retain(probe);
+                }
+                if finetune > 0 {
+                    point
+                        .models
+                        .retain(|m| !matches!(m.head, crate::Head::Probe { .. }));
+                }
+                if point.models.is_empty() {
+                    continue;
                 }
                 let point = point.check()?;
                 ctx.say(format!(
-                    "  ratio {ratio}, weight {weight} ({} model(s))",
+                    "  ratio {ratio}, weight {weight}, fine-tune {finetune} ({} model(s))",
                     point.models.len()
                 ));
                 let cells = run_cells_with(&point, &splits, &stage, &data_id, &ctx, &mut bank)?;
@@ -207,6 +232,7 @@ pub fn sweep(
                         select: rule,
                         ratio,
                         weight,
+                        finetune,
                         synthetic_images,
                         accuracy: a.accuracy,
                         auc: a.auc,
@@ -234,7 +260,9 @@ pub fn write_sweep(r: &SweepResults, out: &Path) -> Result<()> {
             let pts: Vec<(f64, f64, f64, f64)> = r
                 .points
                 .iter()
-                .filter(|p| p.model == *model && p.select == rule && p.weight == 1.0)
+                .filter(|p| {
+                    p.model == *model && p.select == rule && p.weight == 1.0 && p.finetune == 0
+                })
                 .filter_map(|p| {
                     let d = &p.vs_raw.as_ref()?.accuracy_diff;
                     Some((p.ratio, d.value, d.lower?, d.upper?))
@@ -307,8 +335,8 @@ pub fn sweep_markdown(r: &SweepResults) -> String {
             raw.sd.unwrap_or(0.0),
             raw.n
         );
-        let _ = writeln!(s, "| selection | ratio | weight | synthetic images | accuracy | Δacc vs raw | ΔAUC vs raw | p |");
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "| selection | ratio | weight | fine-tune on real (epochs) | synthetic images | accuracy | Δacc vs raw | ΔAUC vs raw | p |");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
         for p in r.points.iter().filter(|p| p.model == *model) {
             let (dacc, dauc, pv) =
                 p.vs_raw
@@ -322,10 +350,11 @@ pub fn sweep_markdown(r: &SweepResults) -> String {
                     });
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {:.3} ± {:.3} | {dacc} | {dauc} | {pv} |",
+                "| {} | {} | {} | {} | {} | {:.3} ± {:.3} | {dacc} | {dauc} | {pv} |",
                 p.select.name(),
                 p.ratio,
                 p.weight,
+                p.finetune,
                 p.synthetic_images,
                 p.accuracy.mean,
                 p.accuracy.sd.unwrap_or(0.0)
