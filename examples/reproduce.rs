@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ganaug::experiment::report::{read_results, readme_table, replace_readme_table};
+use ganaug::experiment::shard::{Shard, Work};
 use ganaug::experiment::{self, ReproConfig, Scenario, PRESETS};
 use ganaug::models::ModelKind;
 
@@ -70,6 +71,20 @@ struct Args {
     /// weights). Fast on GPUs and on CPUs with bf16 instructions; slow on others.
     #[arg(long)]
     bf16: bool,
+    /// Print every unit of work (GANs, cells), what the output folder already has of it and an
+    /// estimate of its time from a few timed steps on this device, and exit without training.
+    #[arg(long)]
+    dry_run: bool,
+    /// Run only shard I of N (e.g. 2/8; one job of a Slurm array each): the units numbered
+    /// I−1 mod N, each claimed with a lock file in the shared output folder, and the GANs its
+    /// cells need. Writes shards/shard-I-of-N.json; `--report-only` then merges. See
+    /// docs/cluster.md.
+    #[arg(long, value_name = "I/N", conflicts_with = "report_only")]
+    shard: Option<String>,
+    /// Train nothing: merge every finished GAN and cell in the output folder into
+    /// results.json and report.md, listing what is missing.
+    #[arg(long)]
+    report_only: bool,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -146,6 +161,11 @@ fn main() -> Result<()> {
         print!("{}", cfg.to_toml()?);
         return Ok(());
     }
+    let work = match (&args.shard, args.report_only) {
+        (Some(spec), _) => Work::Shard(spec.parse::<Shard>()?),
+        (None, true) => Work::ReportOnly,
+        (None, false) => Work::All,
+    };
     let data = args.common.source()?;
     let device = args.common.device()?;
     ganaug::init_process_for(device, cfg.largest_image());
@@ -153,12 +173,34 @@ fn main() -> Result<()> {
     let out = args
         .common
         .out_or(&format!("results/reproduce-{}", cfg.preset));
-    let results = experiment::run(&cfg, &data, &out, device, !args.quiet)?;
-    println!(
-        "\ndone in {:.1} min: {} cells; report {}",
-        results.seconds / 60.0,
-        results.cells.len(),
-        out.join("report.md").display()
-    );
+    if args.dry_run {
+        let plan = experiment::plan::dry_run(&cfg, &data, &out, device, work)?;
+        print!("{}", experiment::plan::plan_text(&cfg, &plan, device));
+        return Ok(());
+    }
+    let opts = experiment::RunOptions {
+        progress: !args.quiet,
+        work,
+        ..Default::default()
+    };
+    let results = experiment::run_with(&cfg, &data, &out, device, &opts)?;
+    let missing = if results.missing.is_empty() {
+        String::new()
+    } else {
+        format!(", {} units not finished", results.missing.len())
+    };
+    match work {
+        Work::Shard(s) => println!(
+            "\nshard {s} done in {:.1} min: {} cells finished{missing}; merge with --report-only",
+            results.seconds / 60.0,
+            results.cells.len()
+        ),
+        _ => println!(
+            "\ndone in {:.1} min: {} cells{missing}; report {}",
+            results.seconds / 60.0,
+            results.cells.len(),
+            out.join("report.md").display()
+        ),
+    }
     Ok(())
 }

@@ -47,7 +47,12 @@ impl CellSpec<'_> {
     }
 
     /// The cell's folder name: model, scenario, seed and the hash of what defines it.
-    fn folder(&self, cfg: &CheckedConfig, gans: &GanStage, data_id: &str) -> Result<String> {
+    pub(crate) fn folder(
+        &self,
+        cfg: &CheckedConfig,
+        gans: &GanStage,
+        data_id: &str,
+    ) -> Result<String> {
         let g = &cfg.gan;
         let synthetic = self.scenario.synthetic().map(|w| {
             (
@@ -75,14 +80,24 @@ impl CellSpec<'_> {
     }
 }
 
-/// Runs every cell of `cfg` (model × scenario × seed), reusing finished ones.
+/// The cells a run ended with, and those it could not give.
+#[derive(Debug, Default)]
+pub struct CellsRun {
+    /// Finished cells (run now or before), in configuration order.
+    pub cells: Vec<CellResult>,
+    /// Cells not finished: another shard's, or (report-only) not yet run, by name.
+    pub missing: Vec<String>,
+}
+
+/// Runs every cell of `cfg` (model × scenario × seed) that is this run's work (`ctx.work`),
+/// reusing finished ones.
 pub fn run_cells(
     cfg: &CheckedConfig,
     splits: &BTreeMap<i64, Splits>,
     gans: &GanStage,
     data_id: &str,
     ctx: &StageContext<'_>,
-) -> Result<Vec<CellResult>> {
+) -> Result<CellsRun> {
     run_cells_with(cfg, splits, gans, data_id, ctx, &mut FeatureBank::default())
 }
 
@@ -95,57 +110,91 @@ pub fn run_cells_with(
     data_id: &str,
     ctx: &StageContext<'_>,
     bank: &mut FeatureBank,
-) -> Result<Vec<CellResult>> {
-    let mut cells = Vec::new();
+) -> Result<CellsRun> {
+    let mut done = CellsRun::default();
+    let units = crate::shard::units(cfg);
     let total = cfg.models.len() * cfg.scenarios.len() * cfg.seeds;
-    for plan in &cfg.models {
-        for &scenario in &cfg.scenarios {
-            for seed in 0..cfg.seeds as u64 {
-                let spec = CellSpec {
-                    plan,
-                    scenario,
-                    seed,
-                };
-                if let Some(w) = scenario
-                    .synthetic()
-                    .filter(|w| gans.refused.contains_key(w))
-                {
-                    if seed == 0 {
-                        ctx.say(format!(
-                            "{} × {}: not run, the {w} synthetic set was refused",
-                            plan.kind.display_name(),
-                            scenario.title()
-                        ));
-                    }
-                    continue;
-                }
-                let dir = ctx.out.join("cells").join(spec.folder(cfg, gans, data_id)?);
+    for (index, unit) in units.iter().enumerate() {
+        let crate::shard::Unit::Cell {
+            model,
+            scenario,
+            seed,
+        } = *unit
+        else {
+            continue;
+        };
+        let plan = &cfg.models[model];
+        let spec = CellSpec {
+            plan,
+            scenario,
+            seed,
+        };
+        let name = format!(
+            "{} × {} (seed {seed})",
+            plan.kind.display_name(),
+            scenario.title()
+        );
+        if let Some(w) = scenario
+            .synthetic()
+            .filter(|w| gans.refused.contains_key(w))
+        {
+            if seed == 0 {
                 ctx.say(format!(
-                    "[{}/{total}] {} × {} (seed {seed})",
-                    cells.len() + 1,
+                    "{} × {}: not run, the {w} synthetic set was refused",
                     plan.kind.display_name(),
                     scenario.title()
                 ));
-                if let Some(done) = finished(&dir) {
-                    ctx.say("  finished before: reused");
-                    cells.push(done);
-                    continue;
-                }
-                let sp = &splits[&plan.image_size];
-                let cell = run_cell(spec, sp, gans, cfg, &dir, ctx, bank)?;
-                crate::report::write_json(&dir.join("cell.json"), &cell)?;
-                ctx.say(format!(
-                    "  accuracy {}, AUC {}, {} epochs, {:.0} s",
-                    crate::report::pct(&cell.accuracy),
-                    cell.auc.map_or("n/a".into(), |a| format!("{:.3}", a.value)),
-                    cell.epochs,
-                    cell.seconds
-                ));
-                cells.push(cell);
             }
+            continue;
         }
+        let counter = done.cells.len() + done.missing.len() + 1;
+        let dir = ctx.out.join("cells").join(spec.folder(cfg, gans, data_id)?);
+        if let Some(cell) = finished(&dir) {
+            ctx.say(format!(
+                "[{counter}/{total}] {name}: finished before, reused"
+            ));
+            done.cells.push(cell);
+            continue;
+        }
+        let has_set = scenario
+            .synthetic()
+            .is_none_or(|w| gans.set(w, seed).is_some());
+        if !ctx.work.owns(index) || !has_set {
+            done.missing.push(name);
+            continue;
+        }
+        ctx.say(format!("[{counter}/{total}] {name}"));
+        let _lock = if ctx.work.shared() {
+            let path = ctx.out.join("locks").join(format!(
+                "cell-{}.lock",
+                dir.file_name()
+                    .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
+            ));
+            let lock = crate::lock::UnitLock::acquire(&path, &ctx.lock, |owner| {
+                ctx.say(format!("  waiting for {owner}"));
+            })?;
+            // another job may have finished it while we waited
+            if let Some(cell) = finished(&dir) {
+                done.cells.push(cell);
+                continue;
+            }
+            Some(lock)
+        } else {
+            None
+        };
+        let sp = &splits[&plan.image_size];
+        let cell = run_cell(spec, sp, gans, cfg, &dir, ctx, bank)?;
+        crate::report::write_json(&dir.join("cell.json"), &cell)?;
+        ctx.say(format!(
+            "  accuracy {}, AUC {}, {} epochs, {:.0} s",
+            crate::report::pct(&cell.accuracy),
+            cell.auc.map_or("n/a".into(), |a| format!("{:.3}", a.value)),
+            cell.epochs,
+            cell.seconds
+        ));
+        done.cells.push(cell);
     }
-    Ok(cells)
+    Ok(done)
 }
 
 fn finished(dir: &Path) -> Option<CellResult> {

@@ -22,6 +22,9 @@ pub struct GanPlan {
     pub train: ganaug_gan::TrainConfig,
     /// Epochs of the conditional GAN (same other settings).
     pub cgan_epochs: usize,
+    /// How the conditional GAN's discriminator takes the label.
+    #[serde(default)]
+    pub cgan_conditioning: ganaug_gan::Conditioning,
     /// Selection of synthetic images (kept per class: the paper hand-picked 250).
     pub synth: SynthConfig,
     /// The floors a synthetic set must reach to be used ([`crate::gate`]).
@@ -35,7 +38,8 @@ pub struct GanPlan {
     pub mix: SynthMix,
     /// GANs trained per synthetic set, with seeds `train.seed + r` (and synthesis seeds
     /// `synth.seed + r`) for `r < replicas`; a cell of seed `s` uses replica `s mod replicas`,
-    /// so seeds of the classifiers are seeds of the GANs too.
+    /// so seeds of the classifiers are seeds of the GANs too. Only the replicas the run's seeds
+    /// use are trained (a one-seed run trains replica 0 alone).
     #[serde(default = "one_u64")]
     pub replicas: u64,
 }

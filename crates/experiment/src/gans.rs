@@ -32,6 +32,8 @@ pub struct GanStage {
     pub refused: BTreeMap<Synthetic, Vec<String>>,
     /// GAN replicas per synthetic set.
     pub replicas: u64,
+    /// GANs this run needed but did not have finished (report-only runs), by name.
+    pub missing: Vec<String>,
 }
 
 impl GanStage {
@@ -95,7 +97,7 @@ fn replica_name(name: &str, r: u64) -> String {
     }
 }
 
-/// Where the stage writes and how it talks.
+/// Where the stage writes, how it talks, and which units of work are its to do.
 pub struct StageContext<'a> {
     /// The results folder.
     pub out: &'a Path,
@@ -103,6 +105,10 @@ pub struct StageContext<'a> {
     pub device: Device,
     /// Show progress.
     pub progress: bool,
+    /// All units, one shard's, or none (report only).
+    pub work: crate::shard::Work,
+    /// Lock timing when several jobs share the folder.
+    pub lock: crate::lock::LockPolicy,
 }
 
 impl StageContext<'_> {
@@ -115,7 +121,7 @@ impl StageContext<'_> {
 
 /// The conditional GAN's configuration: the per-class one with `n_classes` labels and its own
 /// epochs.
-fn cgan_configs(
+pub(crate) fn cgan_configs(
     cfg: &CheckedConfig,
     classes: usize,
     r: u64,
@@ -123,6 +129,7 @@ fn cgan_configs(
     (
         GanConfig {
             n_classes: Some(classes as i64),
+            conditioning: cfg.gan.cgan_conditioning,
             ..cfg.gan.gan.clone()
         },
         ganaug_gan::TrainConfig {
@@ -133,7 +140,7 @@ fn cgan_configs(
 }
 
 /// The per-class GANs' training settings for replica `r` (seed `train.seed + r`).
-fn replica_train(cfg: &CheckedConfig, r: u64) -> ganaug_gan::TrainConfig {
+pub(crate) fn replica_train(cfg: &CheckedConfig, r: u64) -> ganaug_gan::TrainConfig {
     ganaug_gan::TrainConfig {
         seed: cfg.gan.train.seed + r,
         ..cfg.gan.train.clone()
@@ -151,19 +158,9 @@ pub fn run_gans(
     let class_names = &train.class_names;
     let mut stage = GanStage {
         replicas: cfg.gan.replicas,
+        keys: gan_keys(cfg, class_names.len(), data_id)?,
         ..GanStage::default()
     };
-    for r in 0..cfg.gan.replicas {
-        let cgan = cgan_configs(cfg, class_names.len(), r);
-        stage.keys.insert(
-            (Synthetic::PerClass, r),
-            hash_of(&(&cfg.gan.gan, &replica_train(cfg, r), data_id, cfg.resize))?,
-        );
-        stage.keys.insert(
-            (Synthetic::Conditional, r),
-            hash_of(&(&cgan, data_id, cfg.resize))?,
-        );
-    }
     let (needs_gan, needs_cgan) = (
         cfg.needs(Synthetic::PerClass),
         cfg.needs(Synthetic::Conditional),
@@ -175,16 +172,79 @@ pub fn run_gans(
     let subsets = (0..class_names.len() as i64)
         .map(|label| train.class_subset(label))
         .collect::<std::result::Result<Vec<_>, _>>()?;
-    for r in 0..cfg.gan.replicas {
-        if needs_gan {
+    // only the replicas some seed uses, and of those only what this run's work needs
+    for r in 0..cfg.gan.replicas.min(cfg.seeds as u64) {
+        if needs_gan && wanted(cfg, ctx, Synthetic::PerClass, r) {
             per_class_gans(cfg, &subsets, r, &mut stage, &mut quality, ctx)?;
         }
-        if needs_cgan {
+        if needs_cgan && wanted(cfg, ctx, Synthetic::Conditional, r) {
             let cgan = cgan_configs(cfg, class_names.len(), r);
             conditional_gan(cfg, train, &subsets, cgan, r, &mut stage, &mut quality, ctx)?;
         }
     }
     Ok(stage)
+}
+
+/// The key of every GAN folder (what defines that GAN alone), by set and replica, for data
+/// with `classes` classes and fingerprint `data_id`.
+pub fn gan_keys(
+    cfg: &CheckedConfig,
+    classes: usize,
+    data_id: &str,
+) -> Result<BTreeMap<(Synthetic, u64), String>> {
+    let mut keys = BTreeMap::new();
+    for r in 0..cfg.gan.replicas {
+        let cgan = cgan_configs(cfg, classes, r);
+        keys.insert(
+            (Synthetic::PerClass, r),
+            hash_of(&(&cfg.gan.gan, &replica_train(cfg, r), data_id, cfg.resize))?,
+        );
+        keys.insert(
+            (Synthetic::Conditional, r),
+            hash_of(&(&cgan, data_id, cfg.resize))?,
+        );
+    }
+    Ok(keys)
+}
+
+/// Whether this run needs the set `which` of replica `r`: always, except in a shard that
+/// neither owns its GAN unit nor owns a cell that uses it.
+fn wanted(cfg: &CheckedConfig, ctx: &StageContext<'_>, which: Synthetic, r: u64) -> bool {
+    use crate::shard::{units, Unit, Work};
+    let Work::Shard(shard) = ctx.work else {
+        return true;
+    };
+    let replicas = cfg.gan.replicas.max(1);
+    units(cfg)
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| shard.owns(*i))
+        .any(|(_, u)| match *u {
+            Unit::Gan { which: w, replica } => w == which && replica == r,
+            Unit::Cell { scenario, seed, .. } => {
+                scenario.synthetic() == Some(which) && seed % replicas == r
+            }
+        })
+}
+
+/// Holds the lock of the GAN unit `which`/`r` while `f` trains it, when jobs share the folder.
+fn under_gan_lock<T>(
+    ctx: &StageContext<'_>,
+    which: Synthetic,
+    key: &str,
+    f: impl FnOnce() -> Result<T>,
+) -> Result<T> {
+    if !ctx.work.shared() {
+        return f();
+    }
+    let path = ctx
+        .out
+        .join("locks")
+        .join(format!("gan-{which}-{key}.lock"));
+    let _lock = crate::lock::UnitLock::acquire(&path, &ctx.lock, |owner| {
+        ctx.say(format!("GAN {which} ({key}): waiting for {owner}"));
+    })?;
+    f()
 }
 
 /// One GAN per class, each trained on its class's images, then its synthetic set.
@@ -197,14 +257,30 @@ fn per_class_gans(
     ctx: &StageContext<'_>,
 ) -> Result<()> {
     let key = stage.keys[&(Synthetic::PerClass, r)].clone();
+    let trained = under_gan_lock(ctx, Synthetic::PerClass, &key, || {
+        let mut trained = Vec::new();
+        for (label, subset) in subsets.iter().enumerate() {
+            let class = &subset.class_names[label];
+            let dir = ctx.out.join("gan").join(format!("per-class-{class}-{key}"));
+            let name = replica_name(&format!("per-class/{class}"), r);
+            let (gan, tcfg) = (cfg.gan.gan.clone(), replica_train(cfg, r));
+            match train_gan(gan, tcfg, subset, &dir, ctx, name.clone())? {
+                Some(t) => trained.push(t),
+                None => return Ok(Err(name)),
+            }
+        }
+        Ok(Ok(trained))
+    })?;
+    let trained = match trained {
+        Ok(t) => t,
+        Err(name) => {
+            stage.missing.push(name);
+            return Ok(());
+        }
+    };
     let mut parts = Vec::new();
-    for (label, subset) in subsets.iter().enumerate() {
-        let class = &subset.class_names[label];
-        let dir = ctx.out.join("gan").join(format!("per-class-{class}-{key}"));
-        let name = replica_name(&format!("per-class/{class}"), r);
-        let (gan, tcfg) = (cfg.gan.gan.clone(), replica_train(cfg, r));
-        let (trainer, summary) = train_gan(gan, tcfg, subset, &dir, ctx, name.clone())?;
-        ctx.say(format!("GAN {name}: {} epochs", summary.epochs));
+    for (label, (trainer, summary)) in trained.into_iter().enumerate() {
+        ctx.say(format!("GAN {}: {} epochs", summary.name, summary.epochs));
         stage.gans.push(summary);
         let model = ClassModel {
             generator: trainer.generator(),
@@ -238,10 +314,16 @@ fn conditional_gan(
     quality: &mut Quality,
     ctx: &StageContext<'_>,
 ) -> Result<()> {
-    let key = &stage.keys[&(Synthetic::Conditional, r)];
+    let key = stage.keys[&(Synthetic::Conditional, r)].clone();
     let dir = ctx.out.join("gan").join(format!("conditional-{key}"));
     let name = replica_name("conditional", r);
-    let (trainer, summary) = train_gan(gan, tcfg, train, &dir, ctx, name.clone())?;
+    let trained = under_gan_lock(ctx, Synthetic::Conditional, &key, || {
+        train_gan(gan, tcfg, train, &dir, ctx, name.clone())
+    })?;
+    let Some((trainer, summary)) = trained else {
+        stage.missing.push(name);
+        return Ok(());
+    };
     ctx.say(format!("GAN {name}: {} epochs", summary.epochs));
     stage.gans.push(summary);
     let mut parts = Vec::new();
@@ -313,7 +395,8 @@ fn assemble(
     })
 }
 
-/// Trains one GAN into `dir`, resuming from its latest checkpoint there.
+/// Trains one GAN into `dir`, resuming from its latest checkpoint there; `None` in a
+/// report-only run when it is not finished (report-only runs train nothing).
 fn train_gan(
     gan: GanConfig,
     train_cfg: ganaug_gan::TrainConfig,
@@ -321,37 +404,45 @@ fn train_gan(
     dir: &Path,
     ctx: &StageContext<'_>,
     name: String,
-) -> Result<(GanTrainer, GanSummary)> {
-    let run = || -> std::result::Result<(GanTrainer, f64), ganaug_gan::GanError> {
+) -> Result<Option<(GanTrainer, GanSummary)>> {
+    let report_only = ctx.work == crate::shard::Work::ReportOnly;
+    let run = || -> std::result::Result<Option<(GanTrainer, f64)>, ganaug_gan::GanError> {
         let epochs = train_cfg.epochs;
         let mut trainer = match GanTrainer::latest_checkpoint(dir) {
             Some(ckpt) => GanTrainer::resume(&ckpt, ctx.device, Some(epochs))?,
+            None if report_only => return Ok(None),
             None => GanTrainer::new(gan, train_cfg, ctx.device)?,
         };
+        if report_only && trainer.epoch() < epochs {
+            return Ok(None);
+        }
         let t0 = Instant::now();
         let before = trainer.epoch();
         trainer.fit(data, Some(dir), ctx.progress)?;
         let trained = trainer.epoch() > before;
-        Ok((
+        Ok(Some((
             trainer,
             if trained {
                 t0.elapsed().as_secs_f64()
             } else {
                 0.0
             },
-        ))
+        )))
     };
-    let (trainer, seconds) = run().map_err(|source| ExperimentError::Gan {
+    let Some((trainer, seconds)) = run().map_err(|source| ExperimentError::Gan {
         name: name.clone(),
         source: Box::new(source),
-    })?;
+    })?
+    else {
+        return Ok(None);
+    };
     let summary = GanSummary {
         name,
         epochs: trainer.epoch(),
         seconds,
         dir: relative(dir, ctx.out),
     };
-    Ok((trainer, summary))
+    Ok(Some((trainer, summary)))
 }
 
 /// Generates one class's candidates, ranks them by the configured rule, keeps the first

@@ -221,7 +221,7 @@ pub fn measure(
 
 /// Out-of-fold ROC AUC of a linear probe (C = 0.1, 5 folds) separating `a` (label 0) from `b`
 /// (label 1).
-fn separability(a: &Array2<f64>, b: &Array2<f64>) -> Option<f64> {
+pub(crate) fn separability(a: &Array2<f64>, b: &Array2<f64>) -> Option<f64> {
     use ganaug_models::{out_of_fold_proba, ProbeConfig};
     let x = ndarray::concatenate(Axis(0), &[a.view(), b.view()]).ok()?;
     let y: Vec<usize> = (0..x.nrows())

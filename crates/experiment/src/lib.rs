@@ -7,6 +7,8 @@ mod config;
 mod error;
 mod gans;
 pub mod gate;
+pub mod lock;
+pub mod plan;
 mod presets;
 mod probe_cells;
 mod quality;
@@ -15,10 +17,11 @@ mod results;
 mod run;
 mod scenario;
 pub mod select;
+pub mod shard;
 pub mod sweep;
 
 pub use aggregate::aggregate;
-pub use cells::{run_cells, run_cells_with, CellSpec};
+pub use cells::{run_cells, run_cells_with, CellSpec, CellsRun};
 pub use config::{CheckedConfig, GanPlan, Head, ModelPlan, ReproConfig, SynthMix};
 pub use error::{CellError, ExperimentError, Result};
 pub use gans::{run_gans, GanStage, StageContext};
@@ -27,11 +30,11 @@ pub use presets::{preset_names, PRESETS};
 pub use probe_cells::{probe_views, FeatureBank};
 pub use quality::{feature_matrix, resize, Cas, Quality};
 pub use results::{
-    Aggregate, CellResult, Estimate, GanSummary, Paired, RefusedSet, ReproResults, SynthSummary,
-    BUILD_COMMIT, SCHEMA_VERSION,
+    Aggregate, CellResult, Estimate, GanSummary, Paired, RefusedSet, ReproResults, ResolutionGap,
+    SynthSummary, BUILD_COMMIT, SCHEMA_VERSION,
 };
 pub(crate) use run::hash_of;
-pub use run::{load_splits, run};
+pub use run::{load_splits, run, run_with, RunOptions};
 pub use scenario::{paper_accuracy, Scenario, Synthetic};
 pub use select::{SelectBy, Selection};
 

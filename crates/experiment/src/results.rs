@@ -177,6 +177,18 @@ impl Paired {
     }
 }
 
+/// How separable real images at the classifier's side are from the same images taken through
+/// the GANs' side (and upsampled back), in the feature network's space.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolutionGap {
+    /// The largest side (the real images as a classifier there sees them).
+    pub large: i64,
+    /// The GANs' side.
+    pub small: i64,
+    /// Out-of-fold ROC AUC of a linear probe separating the two (0.5: no gap).
+    pub probe_auc: f64,
+}
+
 /// Everything `results.json` holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ReproResults {
@@ -209,10 +221,17 @@ pub struct ReproResults {
     /// for reference (empty without the feature network's weights).
     #[serde(default)]
     pub cas: Vec<crate::quality::Cas>,
+    /// Real images at the largest side against the same images through the GANs' side.
+    #[serde(default)]
+    pub resolution_gap: Option<ResolutionGap>,
     /// Every cell, every seed.
     pub cells: Vec<CellResult>,
     /// Per model × scenario over seeds, with the paper's value and the paired test.
     pub aggregates: Vec<Aggregate>,
+    /// Units of work not finished when these results were written (another shard's, or not
+    /// yet run): GANs and cells by name.
+    #[serde(default)]
+    pub missing: Vec<String>,
     /// Wall time of this run.
     pub seconds: f64,
 }

@@ -13,6 +13,17 @@ use crate::gans::{run_gans, StageContext};
 use crate::results::{BUILD_COMMIT, SCHEMA_VERSION};
 use crate::{aggregate, cells, report, CheckedConfig, ExperimentError, ReproResults, Result};
 
+/// How a run goes beyond its configuration: progress output, and which units of work it does.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Show progress.
+    pub progress: bool,
+    /// Every unit, one shard's (several jobs on one folder), or none (merge what is finished).
+    pub work: crate::shard::Work,
+    /// Lock timing for shared folders.
+    pub lock: crate::lock::LockPolicy,
+}
+
 /// Runs (or resumes) the experiment into `out`. `progress` shows progress bars.
 ///
 /// A folder that holds the results of another configuration is refused before any work;
@@ -24,13 +35,33 @@ pub fn run(
     device: Device,
     progress: bool,
 ) -> Result<ReproResults> {
+    let opts = RunOptions {
+        progress,
+        ..RunOptions::default()
+    };
+    run_with(cfg, data, out, device, &opts)
+}
+
+/// [`run`] with [`RunOptions`]. A shard writes `shards/shard-I-of-N.json` (what it finished
+/// and what it left to others) instead of the results and report, which a report-only run
+/// (or an ordinary one) writes from every finished unit, naming the missing ones.
+pub fn run_with(
+    cfg: &CheckedConfig,
+    data: &DataSource,
+    out: &Path,
+    device: Device,
+    opts: &RunOptions,
+) -> Result<ReproResults> {
     let started = Instant::now();
     refuse_other_results(cfg, out)?;
     std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
+    claim_folder(cfg, out)?;
     let ctx = StageContext {
         out,
         device,
-        progress,
+        progress: opts.progress,
+        work: opts.work,
+        lock: opts.lock,
     };
     let (splits, data_id) = load_splits(cfg, data, device)?;
     let base = &splits[&cfg.gan.gan.size];
@@ -42,9 +73,22 @@ pub fn run(
         base.test.len()
     ));
     let gans = run_gans(cfg, &base.train, &data_id, &ctx)?;
-    let cas = classification_accuracy_scores(&gans, base, device)?;
-    let cells = cells::run_cells(cfg, &splits, &gans, &data_id, &ctx)?;
-    let aggregates = aggregate::aggregate(cfg, &cells)?;
+    let shard = match opts.work {
+        crate::shard::Work::Shard(s) => Some(s),
+        _ => None,
+    };
+    let (cas, resolution_gap) = if shard.is_some() {
+        (Vec::new(), None)
+    } else {
+        (
+            classification_accuracy_scores(&gans, base, device)?,
+            resolution_gap(cfg, &gans, &splits, device)?,
+        )
+    };
+    let run = cells::run_cells(cfg, &splits, &gans, &data_id, &ctx)?;
+    let aggregates = aggregate::aggregate(cfg, &run.cells)?;
+    let mut missing = gans.missing.clone();
+    missing.extend(run.missing);
     let results = ReproResults {
         schema_version: SCHEMA_VERSION,
         commit: BUILD_COMMIT.map(String::from),
@@ -63,12 +107,53 @@ pub fn run(
             .map(|(gan, reasons)| crate::RefusedSet { gan, reasons })
             .collect(),
         cas,
-        cells,
+        resolution_gap,
+        cells: run.cells,
         aggregates,
+        missing,
         seconds: started.elapsed().as_secs_f64(),
     };
-    report::write_outputs(&results, out)?;
+    match shard {
+        Some(s) => {
+            let path = out
+                .join("shards")
+                .join(format!("shard-{}-of-{}.json", s.index, s.count));
+            std::fs::create_dir_all(out.join("shards"))
+                .map_err(|e| ExperimentError::io(out.join("shards"), e))?;
+            report::write_json(&path, &results)?;
+        }
+        None => report::write_outputs(&results, out)?,
+    }
     Ok(results)
+}
+
+/// Records the configuration in `config.json` when the folder has none (atomically: of
+/// several jobs starting at once, one writes it) and refuses a folder whose `config.json` holds
+/// another configuration.
+fn claim_folder(cfg: &CheckedConfig, out: &Path) -> Result<()> {
+    let path = out.join("config.json");
+    let mine =
+        serde_json::to_value(&**cfg).map_err(|e| ExperimentError::json("the configuration", e))?;
+    if !path.exists() {
+        let bytes = serde_json::to_vec_pretty(&mine)
+            .map_err(|e| ExperimentError::json("the configuration", e))?;
+        let tmp = out.join(format!(".config.json.{}", std::process::id()));
+        std::fs::write(&tmp, &bytes).map_err(|e| ExperimentError::io(&tmp, e))?;
+        // hard_link fails if another job has put its file there first
+        let linked = std::fs::hard_link(&tmp, &path);
+        let _ = std::fs::remove_file(&tmp);
+        if linked.is_ok() {
+            return Ok(());
+        }
+    }
+    let bytes = std::fs::read(&path).map_err(|e| ExperimentError::io(&path, e))?;
+    let theirs: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| ExperimentError::json(path.display().to_string(), e))?;
+    if theirs == mine {
+        Ok(())
+    } else {
+        Err(ExperimentError::OtherResults { dir: out.into() })
+    }
 }
 
 /// The data at every image side `cfg` needs (the decode cache makes reloading cheap), by side,
@@ -116,6 +201,37 @@ fn classification_accuracy_scores(
         }
     }
     Ok(out)
+}
+
+/// How well a linear probe on the feature network tells the real training images decoded at
+/// the run's largest side from the same images taken through the GANs' side: the gap a
+/// classifier could exploit between real images and synthetic ones that are generated at the
+/// GANs' side, before any GAN artefact. `None` without synthetic sets or the feature network,
+/// or when every side is the GANs'.
+fn resolution_gap(
+    cfg: &CheckedConfig,
+    gans: &crate::GanStage,
+    splits: &BTreeMap<i64, ganaug_data::Splits>,
+    device: Device,
+) -> Result<Option<crate::ResolutionGap>> {
+    let (small, large) = (cfg.gan.gan.size, cfg.largest_image());
+    if gans.sets.is_empty() || large == small {
+        return Ok(None);
+    }
+    let mut quality = crate::Quality::new(device)?;
+    let (Some(a), Some(b)) = (
+        quality.class_features("all-large", &splits[&large].train.images)?,
+        quality.class_features("all-small", &splits[&small].train.images)?,
+    ) else {
+        return Ok(None);
+    };
+    Ok(
+        crate::gate::separability(&a, &b).map(|probe_auc| crate::ResolutionGap {
+            large,
+            small,
+            probe_auc,
+        }),
+    )
 }
 
 /// Never replace another configuration's results silently.

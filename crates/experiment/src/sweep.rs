@@ -133,6 +133,8 @@ pub fn sweep(
         out,
         device,
         progress,
+        work: crate::shard::Work::All,
+        lock: crate::lock::LockPolicy::default(),
     };
     let mut cfg: ReproConfig = (**base).clone();
     cfg.scenarios = vec![Scenario::Raw, plan.scenario];
@@ -204,7 +206,8 @@ pub fn sweep(
                     "  ratio {ratio}, weight {weight}, fine-tune {finetune} ({} model(s))",
                     point.models.len()
                 ));
-                let cells = run_cells_with(&point, &splits, &stage, &data_id, &ctx, &mut bank)?;
+                let cells =
+                    run_cells_with(&point, &splits, &stage, &data_id, &ctx, &mut bank)?.cells;
                 for a in aggregate(&point, &cells)? {
                     if a.scenario == Scenario::Raw {
                         if !results.raw.iter().any(|(m, _)| *m == a.model) {

@@ -10,7 +10,7 @@ mod train;
 
 pub use error::{GanError, Result};
 pub use ganaug_train::{Checked, IntoChecked, Validate};
-pub use models::{Arch, Discriminator, GanConfig, Generator};
+pub use models::{Arch, Conditioning, Discriminator, GanConfig, Generator};
 pub use synth::{
     generate_candidates, nearest_rms, synthesize_class, synthetic_dataset, Candidates, ClassModel,
     ClassSynthReport, SynthConfig,

@@ -97,3 +97,45 @@ fn training_step_rejects_batches_it_cannot_train_on() {
     let good = Tensor::from_slice(&[0i64, 1, 1]);
     assert_eq!(shape_what(t.train_step(&real, Some(&good), &mut rng)), "ok");
 }
+
+#[test]
+fn a_projection_discriminator_scores_by_label_and_trains_its_class_embedding() {
+    use ganaug_gan::{Arch, Conditioning, Discriminator};
+    for arch in [Arch::Paper, Arch::Dcgan { ngf: 4, ndf: 4 }] {
+        let cfg = GanConfig {
+            arch,
+            size: 16,
+            n_classes: Some(3),
+            conditioning: Conditioning::Projection,
+            paper_fc_channels: 4,
+            ..Default::default()
+        };
+        let vs = tch::nn::VarStore::new(Device::Cpu);
+        let d = Discriminator::new(&vs.root(), &cfg).expect("discriminator");
+        let names: Vec<String> = vs.variables().into_keys().collect();
+        assert!(
+            names.iter().any(|n| n.starts_with("projection")),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| n.starts_with("label_fc")),
+            "{names:?}"
+        );
+        tch::manual_seed(1);
+        let x = Tensor::rand([1, 1, 16, 16], CPU).repeat([3, 1, 1, 1]);
+        let y = Tensor::from_slice(&[0i64, 1, 2]);
+        let logits = d.forward_t(&x, Some(&y), false).expect("scores");
+        assert_eq!(logits.size(), [3]);
+        // the same image under three labels: three scores
+        let v = Vec::<f32>::try_from(&logits).expect("values");
+        assert!(
+            (v[0] - v[1]).abs() > 1e-7 && (v[1] - v[2]).abs() > 1e-7,
+            "{v:?}"
+        );
+        // it needs its labels, and the gradient reaches the class embedding
+        assert!(d.forward_t(&x, None, false).is_err());
+        logits.sum(tch::Kind::Float).backward();
+        let grad = vs.variables()["projection.weight"].grad();
+        assert!(grad.abs().sum(tch::Kind::Float).double_value(&[]) > 0.0);
+    }
+}

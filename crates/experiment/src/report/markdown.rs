@@ -48,6 +48,14 @@ fn header(s: &mut String, r: &ReproResults) {
         r.test_counts.iter().sum::<usize>(),
         counts.join(", ")
     );
+    if !r.missing.is_empty() {
+        let _ = writeln!(
+            s,
+            "**Incomplete**: {} unit(s) of work were not finished when this report was written (another shard's, or not yet run); their cells are missing from the tables: {}.\n",
+            r.missing.len(),
+            r.missing.join("; ")
+        );
+    }
     if !r.config.reductions.is_empty() {
         let _ = writeln!(s, "Reduced from the paper in this preset:\n");
         for x in &r.config.reductions {
@@ -197,12 +205,13 @@ fn measures_table(s: &mut String, r: &ReproResults) {
     };
     let _ = writeln!(
         s,
-        "\n### Synthetic-set measures and the gate\n\nMeasured in {}: {} synthetic images (a random subset) against {} real training images, real-vs-real = another {} real ones (random halves, {} repeats, mean ± sd). The gate refuses a set below {} × real diversity, {} × real-vs-real recall or {} × real-vs-real coverage.\n",
+        "\n### Synthetic-set measures and the gate\n\nMeasured in {}: {} synthetic images (a random subset) against {} real training images, real-vs-real = another {} real ones (random halves, {} repeats, mean ± sd). The real images are taken at the GANs' side ({}²) too, so both sides have the same resolution. The gate refuses a set below {} × real diversity, {} × real-vs-real recall or {} × real-vs-real coverage.\n",
         first.extractor,
         first.sample_size,
         first.sample_size,
         first.sample_size,
         r.config.gan.gate.repeats,
+        r.config.gan.gan.size,
         r.config.gan.gate.min_diversity,
         r.config.gan.gate.min_recall,
         r.config.gan.gate.min_coverage,

@@ -27,6 +27,19 @@ pub enum Arch {
     },
 }
 
+/// How a conditional discriminator takes the label (the generator always takes the label's
+/// embedding beside the latent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Conditioning {
+    /// The label's embedding, mapped to an image-sized plane, as a second input channel.
+    #[default]
+    Concat,
+    /// Miyato & Koyama's projection: the logit gains the inner product of a learned class
+    /// embedding with the globally summed features of the last hidden layer.
+    Projection,
+}
+
 /// Network configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GanConfig {
@@ -40,6 +53,9 @@ pub struct GanConfig {
     pub n_classes: Option<i64>,
     /// Size of the label embedding of a conditional GAN.
     pub embed_dim: i64,
+    /// How a conditional discriminator takes the label.
+    #[serde(default)]
+    pub conditioning: Conditioning,
     /// Channels `C` of the paper generator's dense layer (`C·(S/4)²` units). The paper states
     /// 262,144 units at 256², i.e. `C` = 64 (the default); 128 gives the `128·(S/4)²` of the
     /// issue text and of `shared/peer/torch_paper_models.py` (524,288 at 256²).
@@ -80,6 +96,7 @@ impl Default for GanConfig {
             latent_dim: 100,
             n_classes: None,
             embed_dim: 50,
+            conditioning: Conditioning::Concat,
             paper_fc_channels: 64,
             subpixel: false,
             channels_last: true,

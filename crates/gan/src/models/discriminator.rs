@@ -9,13 +9,15 @@ use ganaug_train::Validate;
 use crate::{GanError, Result};
 
 use super::layers::*;
-use super::{Arch, GanConfig};
+use super::{Arch, Conditioning, GanConfig};
 
 /// Discriminator network: images `[N, 1, S, S]` in [0, 1] (+ labels) → logits `[N]`.
 #[derive(Debug)]
 pub struct Discriminator {
     cfg: GanConfig,
     label_map: Option<(nn::Embedding, nn::Linear)>,
+    /// The class embedding of a projection discriminator (width of the last hidden layer).
+    projection: Option<nn::Embedding>,
     body: DiscBody,
 }
 
@@ -38,12 +40,27 @@ impl Discriminator {
     pub fn new(p: &nn::Path, cfg: &GanConfig) -> Result<Self> {
         cfg.validate()?;
         let s = cfg.size;
-        // A conditional discriminator sees the label as an extra image channel.
-        let label_map = cfg.n_classes.map(|n| {
+        // A concat-conditioned discriminator sees the label as an extra image channel.
+        let concat = cfg.conditioning == Conditioning::Concat;
+        let label_map = cfg.n_classes.filter(|_| concat).map(|n| {
             (
                 nn::embedding(p / "embed", n, cfg.embed_dim, Default::default()),
                 nn::linear(p / "label_fc", cfg.embed_dim, s * s, Default::default()),
             )
+        });
+        let hidden = match cfg.arch {
+            Arch::Paper => 64,
+            Arch::Dcgan { ndf, .. } => ndf << ((s as f64).log2() as i64 - 3),
+        };
+        let projection = cfg.n_classes.filter(|_| !concat).map(|n| {
+            let init = nn::EmbeddingConfig {
+                ws_init: nn::Init::Randn {
+                    mean: 0.0,
+                    stdev: 0.02,
+                },
+                ..Default::default()
+            };
+            nn::embedding(p / "projection", n, hidden, init)
         });
         let c_in = if label_map.is_some() { 2 } else { 1 };
         let body = match cfg.arch {
@@ -82,6 +99,7 @@ impl Discriminator {
         Ok(Discriminator {
             cfg: cfg.clone(),
             label_map,
+            projection,
             body,
         })
     }
@@ -105,14 +123,19 @@ impl Discriminator {
     ) -> Result<Tensor> {
         let s = self.cfg.size;
         let n = self.cfg.check_images("discriminator input", x, 0)?;
+        let conditional = self.label_map.is_some() || self.projection.is_some();
         let x = match (&self.label_map, labels) {
             (Some((e, fc)), Some(y)) => {
                 self.cfg.check_labels(y, n, check_label_values)?;
                 let plane = fc.forward(&e.forward(y)).f_view([-1, 1, s, s])?;
                 Tensor::f_cat(&[x, &plane], 1)?
             }
-            (None, None) => x.shallow_clone(),
-            (Some(_), None) => {
+            (None, Some(y)) if self.projection.is_some() => {
+                self.cfg.check_labels(y, n, check_label_values)?;
+                x.shallow_clone()
+            }
+            (None, None) if !conditional => x.shallow_clone(),
+            (_, None) => {
                 return Err(GanError::config(
                     "labels",
                     "a conditional discriminator needs labels",
@@ -125,12 +148,25 @@ impl Discriminator {
                 ))
             }
         };
+        // the projection term: <embedding(y), Σ over positions of the last hidden features>
+        let project = |h: &Tensor, logit: Tensor| -> Result<Tensor> {
+            match (&self.projection, labels) {
+                (Some(e), Some(y)) => {
+                    let pooled = h.f_sum_dim_intlist(&[2i64, 3][..], false, h.kind())?;
+                    let inner =
+                        (e.forward(y) * pooled).f_sum_dim_intlist(&[1i64][..], false, h.kind())?;
+                    Ok(logit + inner)
+                }
+                _ => Ok(logit),
+            }
+        };
         Ok(match &self.body {
             DiscBody::Paper { c1, c2, fc } => {
                 let x = self.cfg.layout(&x)?;
                 let h = ganaug_ops::dropout(&leaky(&c1.forward(&x))?, 0.4, train)?;
                 let h = ganaug_ops::dropout(&leaky(&c2.forward(&h))?, 0.4, train)?;
-                fc.forward(&h.flatten(1, -1)).view([-1])
+                let logit = fc.forward(&h.flatten(1, -1)).view([-1]);
+                project(&h, logit)?
             }
             DiscBody::Dcgan { downs, out } => {
                 // DCGAN works on [-1, 1] data.
@@ -142,7 +178,8 @@ impl Discriminator {
                     }
                     h = leaky(&h)?;
                 }
-                out.forward(&h).view([-1])
+                let logit = out.forward(&h).view([-1]);
+                project(&h, logit)?
             }
         })
     }

@@ -6,7 +6,7 @@ mod discriminator;
 mod generator;
 mod layers;
 
-pub use config::{Arch, GanConfig};
+pub use config::{Arch, Conditioning, GanConfig};
 pub use discriminator::Discriminator;
 pub use generator::Generator;
 

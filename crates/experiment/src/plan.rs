@@ -1,0 +1,285 @@
+//! `reproduce --dry-run`: every unit of work a run would do, what of it is already in the
+//! results folder, and an estimate of each unit's time from a few timed steps on this device —
+//! before any training.
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::Serialize;
+use tch::{Device, Kind, Tensor};
+
+use ganaug_data::{Splits, TensorDataset};
+use ganaug_gan::{GanTrainer, TrainConfig as GanTrain};
+use ganaug_models::{Classifier, ModelConfig};
+
+use crate::cells::CellSpec;
+use crate::gans::{cgan_configs, gan_keys, replica_train, GanStage};
+use crate::shard::{units, Unit, Work};
+use crate::{load_splits, CheckedConfig, DataSource, ExperimentError, Head, Result, Synthetic};
+
+/// One line of the plan.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanLine {
+    /// Unit number (the order `--shard` splits by).
+    pub unit: usize,
+    /// `gan`, `synthesis` or `cell`.
+    pub stage: &'static str,
+    /// What it is.
+    pub what: String,
+    /// What the folder already has of it.
+    pub cached: String,
+    /// Whether this run (`--shard`) would do it.
+    pub ours: bool,
+    /// Estimated seconds still to spend on it (0 when cached).
+    pub seconds: f64,
+}
+
+/// The plan of `cfg` on `data` into `out`, for `work`, timing a few steps on `device`.
+pub fn dry_run(
+    cfg: &CheckedConfig,
+    data: &DataSource,
+    out: &Path,
+    device: Device,
+    work: Work,
+) -> Result<Vec<PlanLine>> {
+    let (splits, data_id) = load_splits(cfg, data, device)?;
+    let base = &splits[&cfg.gan.gan.size];
+    let classes = base.train.class_names.len();
+    let stage = GanStage {
+        replicas: cfg.gan.replicas,
+        keys: gan_keys(cfg, classes, &data_id)?,
+        ..GanStage::default()
+    };
+    let mut lines = Vec::new();
+    let mut step_cache = std::collections::BTreeMap::new();
+    for (unit, u) in units(cfg).into_iter().enumerate() {
+        let ours = work.owns(unit);
+        match u {
+            Unit::Gan { which, replica } => {
+                let key = &stage.keys[&(which, replica)];
+                let subsets: Vec<(String, TensorDataset)> = match which {
+                    Synthetic::PerClass => (0..classes as i64)
+                        .map(|l| {
+                            let s = base.train.class_subset(l)?;
+                            let name = s.class_names[l as usize].clone();
+                            Ok((name, s))
+                        })
+                        .collect::<std::result::Result<_, ganaug_data::DataError>>()?,
+                    Synthetic::Conditional => vec![("all".into(), base.train.shallow_clone())],
+                };
+                let (gan, tcfg) = match which {
+                    Synthetic::PerClass => (cfg.gan.gan.clone(), replica_train(cfg, replica)),
+                    Synthetic::Conditional => cgan_configs(cfg, classes, replica),
+                };
+                let mut seconds = 0.0;
+                let mut cached = Vec::new();
+                for (class, subset) in &subsets {
+                    let dir = match which {
+                        Synthetic::PerClass => format!("per-class-{class}-{key}"),
+                        Synthetic::Conditional => format!("conditional-{key}"),
+                    };
+                    let done = GanTrainer::latest_checkpoint(&out.join("gan").join(dir))
+                        .and_then(|c| GanTrainer::resume(&c, Device::Cpu, None).ok())
+                        .map_or(0, |t| t.epoch());
+                    cached.push(format!("{class}: {done}/{} epochs", tcfg.epochs));
+                    let left = tcfg.epochs.saturating_sub(done);
+                    if left > 0 {
+                        let per_step = time_gan_step(&gan, &tcfg, subset, device)?;
+                        let steps = (subset.len() / tcfg.batch_size).max(1) * left;
+                        seconds += per_step * steps as f64;
+                    }
+                }
+                lines.push(PlanLine {
+                    unit,
+                    stage: "gan",
+                    what: format!("{which} GAN(s), replica {replica}"),
+                    cached: cached.join(", "),
+                    ours,
+                    seconds,
+                });
+            }
+            Unit::Cell {
+                model,
+                scenario,
+                seed,
+            } => {
+                let plan = &cfg.models[model];
+                let spec = CellSpec {
+                    plan,
+                    scenario,
+                    seed,
+                };
+                let folder = spec.folder(cfg, &stage, &data_id)?;
+                let done = out.join("cells").join(&folder).join("cell.json").is_file();
+                let seconds = if done {
+                    0.0
+                } else {
+                    let sp = &splits[&plan.image_size];
+                    let images = training_images(cfg, spec, sp);
+                    let key = (model, scenario.uses_classic(), images);
+                    match step_cache.get(&key) {
+                        Some(s) => *s,
+                        None => {
+                            let s = estimate_cell(cfg, spec, sp, images, device)?;
+                            step_cache.insert(key, s);
+                            s
+                        }
+                    }
+                };
+                lines.push(PlanLine {
+                    unit,
+                    stage: "cell",
+                    what: format!("{} × {} (seed {seed})", plan.kind, scenario),
+                    cached: if done {
+                        "finished".into()
+                    } else {
+                        "—".into()
+                    },
+                    ours,
+                    seconds,
+                });
+            }
+        }
+    }
+    Ok(lines)
+}
+
+/// Roughly how many images a cell trains on (real, synthetic as kept, classic copies).
+fn training_images(cfg: &CheckedConfig, spec: CellSpec<'_>, sp: &Splits) -> usize {
+    let real = sp.train.len();
+    let synthetic = match (spec.scenario.synthetic(), cfg.gan.mix.ratio) {
+        (None, _) => 0,
+        (Some(_), Some(r)) => (r * real as f64).round() as usize,
+        (Some(_), None) => cfg.gan.synth.keep_per_class * sp.train.class_names.len(),
+    };
+    let base = real + synthetic;
+    if spec.scenario.uses_classic() {
+        base * (1 + cfg.classic_copies)
+    } else {
+        base
+    }
+}
+
+fn shape_err(e: impl std::fmt::Display) -> ExperimentError {
+    ExperimentError::config("dry-run", format!("timing a step: {e}"))
+}
+
+/// Seconds per GAN training step (the mean of two after one warm-up).
+fn time_gan_step(
+    gan: &ganaug_gan::GanConfig,
+    tcfg: &GanTrain,
+    data: &TensorDataset,
+    device: Device,
+) -> Result<f64> {
+    let mut t = GanTrainer::new(gan.clone(), tcfg.clone(), device).map_err(shape_err)?;
+    let b = (tcfg.batch_size as i64).min(data.len() as i64);
+    let x = data.images.narrow(0, 0, b).to_device(device);
+    let y = gan
+        .n_classes
+        .map(|_| data.labels.narrow(0, 0, b).to_device(device));
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+    t.train_step(&x, y.as_ref(), &mut rng).map_err(shape_err)?;
+    let t0 = Instant::now();
+    for _ in 0..2 {
+        t.train_step(&x, y.as_ref(), &mut rng).map_err(shape_err)?;
+    }
+    Ok(t0.elapsed().as_secs_f64() / 2.0)
+}
+
+/// Seconds a cell would take: a probe's feature extraction, or at most `max_epochs` epochs of
+/// timed training steps (early stopping usually ends it sooner).
+fn estimate_cell(
+    cfg: &CheckedConfig,
+    spec: CellSpec<'_>,
+    sp: &Splits,
+    images: usize,
+    device: Device,
+) -> Result<f64> {
+    let plan = spec.plan;
+    let mcfg = ModelConfig {
+        pooled_stages: plan.pooled_stages,
+        head: plan.head.arch(),
+        ..ModelConfig::new(plan.kind, plan.image_size)
+    };
+    let model = Classifier::new(mcfg, device).map_err(shape_err)?;
+    let b = plan.train.batch_size as i64;
+    let x = Tensor::rand(
+        [b, 1, plan.image_size, plan.image_size],
+        (Kind::Float, device),
+    );
+    if let Head::Probe { tta_flip, .. } = &plan.head {
+        let t0 = Instant::now();
+        let _features = tch::no_grad(|| model.extract_features(&x, b)).map_err(shape_err)?;
+        let per_image = t0.elapsed().as_secs_f64() / b as f64;
+        let tests = if *tta_flip { 2 } else { 1 };
+        let real = sp.train.len() + sp.val.len() + tests * sp.test.len();
+        // the real splits' features are shared by every probe cell: counted once, here
+        return Ok(per_image * (images + real) as f64 / cfg.seeds.max(1) as f64);
+    }
+    let y = Tensor::zeros([b], (Kind::Int64, device));
+    let step = || -> Result<()> {
+        let logits = model.forward_t(&x, true).map_err(shape_err)?;
+        logits.cross_entropy_for_logits(&y).backward();
+        Ok(())
+    };
+    step()?;
+    let t0 = Instant::now();
+    step()?;
+    let per_step = t0.elapsed().as_secs_f64();
+    let steps = images.div_ceil(b as usize) + sp.val.len().div_ceil(b as usize) / 3;
+    Ok(per_step * (steps * plan.train.max_epochs) as f64)
+}
+
+/// `12 s`, `3.4 min` or `1.2 h`.
+fn duration(seconds: f64) -> String {
+    if seconds < 90.0 {
+        format!("{seconds:.0} s")
+    } else if seconds < 5400.0 {
+        format!("{:.1} min", seconds / 60.0)
+    } else {
+        format!("{:.1} h", seconds / 3600.0)
+    }
+}
+
+/// The plan as a table, with the totals.
+pub fn plan_text(cfg: &CheckedConfig, lines: &[PlanLine], device: Device) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Plan of preset `{}` on {device:?} ({} units; estimates from timed steps, cells at most max_epochs):\n",
+        cfg.preset,
+        lines.len()
+    );
+    let _ = writeln!(
+        s,
+        "{:>4}  {:<9} {:<48} {:<34} {:>9}",
+        "unit", "stage", "what", "in the folder", "estimate"
+    );
+    for l in lines {
+        let mark = if l.ours { "" } else { " (another shard)" };
+        let _ = writeln!(
+            s,
+            "{:>4}  {:<9} {:<48} {:<34} {:>8.1}m{mark}",
+            l.unit,
+            l.stage,
+            l.what,
+            l.cached,
+            l.seconds / 60.0
+        );
+    }
+    let ours: f64 = lines.iter().filter(|l| l.ours).map(|l| l.seconds).sum();
+    let gan: f64 = lines
+        .iter()
+        .filter(|l| l.ours && l.stage == "gan")
+        .map(|l| l.seconds)
+        .sum();
+    let _ = writeln!(
+        s,
+        "\nEstimated for this run: GANs {}, cells {}, total {} (plus synthesis, measures and features: about a minute per synthetic set on a CPU).",
+        duration(gan),
+        duration(ours - gan),
+        duration(ours)
+    );
+    s
+}
