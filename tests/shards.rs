@@ -87,7 +87,11 @@ fn two_shards_at_once_merge_into_what_one_run_gives() {
     assert_eq!(merged.cells.len(), single.cells.len());
     for (a, b) in merged.cells.iter().zip(&single.cells) {
         assert_eq!((a.model, a.scenario, a.seed), (b.model, b.scenario, b.seed));
-        assert_eq!(a.probs, b.probs, "{} × {} seed {}", a.model, a.scenario, a.seed);
+        assert_eq!(
+            a.probs, b.probs,
+            "{} × {} seed {}",
+            a.model, a.scenario, a.seed
+        );
         assert_eq!(a.train_images, b.train_images);
     }
     assert_eq!(merged.synthetic.len(), single.synthetic.len());

@@ -282,7 +282,9 @@ impl GanTrainer {
 
     /// Trains until `epochs` are done. With `out_dir`, writes checkpoints, sample grids,
     /// `history.json` and `losses.png` there; a folder holding another run's history is refused
-    /// (resume that run instead). Stops with [`GanError::NonFinite`] on a NaN/inf loss.
+    /// (resume that run instead). Stops with [`GanError::NonFinite`] on a NaN/inf loss,
+    /// checked once per epoch (the steps keep their statistics on the device: no host
+    /// synchronisation per step).
     pub fn fit(
         &mut self,
         data: &TensorDataset,
@@ -356,23 +358,42 @@ impl GanTrainer {
         // at an epoch boundary replays exactly what an uninterrupted run would do.
         tch::manual_seed(seed as i64);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let (mut sum_d, mut sum_g, mut sum_pr, mut sum_pf, mut batches) = (0.0, 0.0, 0.0, 0.0, 0.0);
+        // The step statistics stay on the device and are summed there: one host transfer per
+        // epoch instead of six per step (the non-finite check moves to the epoch's end).
+        let mut sum: Option<Tensor> = None;
+        let mut batches = 0usize;
         for batch in data.batches(self.cfg.batch_size, BatchOrder::Shuffled { seed }, true)? {
             let labels = self.gan.n_classes.map(|_| batch.labels.shallow_clone());
-            let step = self.train_step(&batch.images, labels.as_ref(), &mut rng)?;
-            batches += 1.0;
-            sum_d += step.d_loss;
-            sum_g += step.g_loss;
-            sum_pr += step.d_real;
-            sum_pf += step.d_fake;
+            let step = self.step_on_device(&batch.images, labels.as_ref(), &mut rng)?;
+            sum = Some(match sum {
+                Some(s) => s.f_add(&step)?,
+                None => step,
+            });
+            batches += 1;
         }
-        let n = f64::max(batches, 1.0);
+        let n = batches.max(1) as f64;
+        let v = match sum {
+            Some(s) => {
+                Vec::<f64>::try_from(&s.f_to_kind(Kind::Double)?.f_to_device(tch::Device::Cpu)?)?
+            }
+            None => vec![0.0; 4],
+        };
+        for (value, which) in [(v[0], "discriminator"), (v[1], "generator")] {
+            if !value.is_finite() {
+                return Err(GanError::NonFinite {
+                    which,
+                    value,
+                    epoch,
+                    step: self.step,
+                });
+            }
+        }
         Ok(EpochStats {
             epoch: epoch + 1,
-            d_loss: sum_d / n,
-            g_loss: sum_g / n,
-            d_real: sum_pr / n,
-            d_fake: sum_pf / n,
+            d_loss: v[0] / n,
+            g_loss: v[1] / n,
+            d_real: v[2] / n,
+            d_fake: v[3] / n,
             seconds: start.elapsed().as_secs_f64(),
         })
     }
@@ -387,6 +408,39 @@ impl GanTrainer {
         rng: &mut impl rand::Rng,
     ) -> Result<StepStats> {
         let epoch = self.epoch();
+        let v = Vec::<f64>::try_from(
+            &self
+                .step_on_device(real, labels, rng)?
+                .f_to_kind(Kind::Double)?
+                .f_to_device(tch::Device::Cpu)?,
+        )?;
+        for (value, which) in [(v[0], "discriminator"), (v[1], "generator")] {
+            if !value.is_finite() {
+                return Err(GanError::NonFinite {
+                    which,
+                    value,
+                    epoch,
+                    step: self.step,
+                });
+            }
+        }
+        Ok(StepStats {
+            d_loss: v[0],
+            g_loss: v[1],
+            d_real: v[2],
+            d_fake: v[3],
+        })
+    }
+
+    /// [`Self::train_step`] without any host synchronisation: the step's statistics as a
+    /// `[4]` tensor on the device (discriminator loss, generator loss, mean D probability of
+    /// the real and of the fake batch), unchecked.
+    fn step_on_device(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&Tensor>,
+        rng: &mut impl rand::Rng,
+    ) -> Result<Tensor> {
         let b = self.gan.check_images("real batch", real, 1)?;
         // Label values are checked here once; the networks then check shapes only.
         if let Some(y) = labels {
@@ -416,7 +470,6 @@ impl GanTrainer {
         };
         let real_target = d_real.f_full_like(self.cfg.real_label)?;
         let loss_d = bce(&d_real, &real_target)?.f_add(&bce(&d_fake, &d_fake.f_zeros_like()?)?)?;
-        self.check(&loss_d, "discriminator", epoch)?;
         self.opt_d.zero_grad()?;
         loss_d.backward();
         self.opt_d.step()?;
@@ -431,39 +484,24 @@ impl GanTrainer {
             let _frozen = Frozen::new(self.opt_d.params());
             let d_gen = self.d.forward_inner(&fake_for_g, labels, true, false)?;
             let loss_g = bce(&d_gen, &d_gen.f_ones_like()?)?;
-            self.check(&loss_g, "generator", epoch)?;
             self.opt_g.zero_grad()?;
             loss_g.backward();
             loss_g
         };
         self.opt_g.step()?;
         self.step += 1;
-        Ok(StepStats {
-            d_loss: loss_d.f_double_value(&[])?,
-            g_loss: loss_g.f_double_value(&[])?,
-            d_real: d_real
-                .f_sigmoid()?
-                .f_mean(Kind::Float)?
-                .f_double_value(&[])?,
-            d_fake: d_fake
-                .f_sigmoid()?
-                .f_mean(Kind::Float)?
-                .f_double_value(&[])?,
-        })
-    }
-
-    fn check(&self, loss: &Tensor, which: &'static str, epoch: usize) -> Result<()> {
-        let value = loss.f_double_value(&[])?;
-        if value.is_finite() {
-            Ok(())
-        } else {
-            Err(GanError::NonFinite {
-                which,
-                value,
-                epoch,
-                step: self.step,
-            })
-        }
+        let mean_p = |logits: &Tensor| -> Result<Tensor> {
+            Ok(logits.f_detach()?.f_sigmoid()?.f_mean(Kind::Float)?)
+        };
+        Ok(Tensor::f_stack(
+            &[
+                loss_d.f_detach()?.f_to_kind(Kind::Float)?,
+                loss_g.f_detach()?.f_to_kind(Kind::Float)?,
+                mean_p(&d_real)?,
+                mean_p(&d_fake)?,
+            ],
+            0,
+        )?)
     }
 
     /// Images from the run's fixed latents (the same ones at every epoch), in eval mode.

@@ -276,7 +276,11 @@ fn run_epoch(
         .transpose()
         .map_err(|e| ModelError::config("mixup_alpha", e.to_string()))?;
     let device = model.device();
-    let (mut loss_sum, mut weight_sum, mut correct) = (0.0, 0.0, 0i64);
+    // The batches' statistics are summed on the device: no host synchronisation per step (the
+    // non-finite check moves to the epoch's end).
+    let zero = || Tensor::f_zeros([], (Kind::Double, device));
+    let (mut loss_sum, mut weight_sum, mut correct) = (zero()?, zero()?, zero()?);
+    let mut batches = 0usize;
     for (b, idx) in perm.chunks(cfg.batch_size).enumerate() {
         let idx_t = Tensor::from_slice(idx);
         let mut x = prep
@@ -313,21 +317,13 @@ fn run_epoch(
                 let (s2, w2) = weighted_loss_sum(&logits, y2, prep.weights.as_ref(), smooth)?;
                 (
                     s1.f_mul_scalar(*lam)?.f_add(&s2.f_mul_scalar(1.0 - lam)?)?,
-                    lam * w1 + (1.0 - lam) * w2,
+                    w1.f_mul_scalar(*lam)?.f_add(&w2.f_mul_scalar(1.0 - lam)?)?,
                 )
             }
             None => weighted_loss_sum(&logits, &y, prep.weights.as_ref(), smooth)?,
         };
-        let loss = sum.f_div_scalar(weight)?;
-        let value = loss.f_double_value(&[])?;
-        if !value.is_finite() {
-            return Err(ModelError::NonFinite {
-                phase: "training",
-                value,
-                epoch,
-                batch: b,
-            });
-        }
+        let loss = sum.f_div(&weight.f_to_kind(sum.kind())?)?;
+        batches = b + 1;
         Sgd::zero_grad(&all)?;
         loss.f_backward()?;
         opt.step(&head, lr)?;
@@ -335,9 +331,23 @@ fn run_epoch(
         if let Some(d) = cfg.ema_decay {
             update_ema(ema, model, d)?;
         }
-        loss_sum += value * weight;
-        weight_sum += weight;
-        correct += count_correct(&logits, &y)?;
+        loss_sum = loss_sum.f_add(&sum.f_detach()?.f_to_kind(Kind::Double)?)?;
+        weight_sum = weight_sum.f_add(&weight)?;
+        correct = correct.f_add(&count_correct(&logits, &y)?)?;
+    }
+    let (loss_sum, weight_sum, correct) = (
+        loss_sum.f_double_value(&[])?,
+        weight_sum.f_double_value(&[])?,
+        correct.f_double_value(&[])?,
+    );
+    let value = loss_sum / weight_sum;
+    if !value.is_finite() {
+        return Err(ModelError::NonFinite {
+            phase: "training",
+            value,
+            epoch,
+            batch: batches.saturating_sub(1),
+        });
     }
     let n = prep.train.len() as f64;
     let with_probs = cfg.select_on == SelectOn::ValAuc;
@@ -365,8 +375,8 @@ fn run_epoch(
     }
     Ok(EpochRecord {
         epoch,
-        train_loss: loss_sum / weight_sum,
-        train_accuracy: correct as f64 / n,
+        train_loss: value,
+        train_accuracy: correct / n,
         val_loss,
         val_accuracy: val_correct as f64 / prep.val.len() as f64,
         val_auc,
@@ -432,8 +442,8 @@ fn evaluate_split(
             let logits = prep.forward(model, &x, false)?;
             let (sum, w) = weighted_loss_sum(&logits, &y, prep.weights.as_ref(), 0.0)?;
             loss += sum.f_double_value(&[])?;
-            weight += w;
-            correct += count_correct(&logits, &y)?;
+            weight += w.f_double_value(&[])?;
+            correct += count_correct(&logits, &y)?.f_double_value(&[])? as i64;
             if with_probs {
                 probs.push(logits.f_softmax(-1, Kind::Double)?);
             }
@@ -468,23 +478,23 @@ fn auc(val: &Split, probs: &Tensor) -> Result<f64> {
         .map_err(|e| ModelError::config("val_auc", e.to_string()))
 }
 
-/// How many rows of `logits` have their largest value at the label.
-fn count_correct(logits: &Tensor, y: &Tensor) -> Result<i64> {
+/// How many rows of `logits` have their largest value at the label (a scalar on the device).
+fn count_correct(logits: &Tensor, y: &Tensor) -> Result<Tensor> {
     Ok(logits
         .f_argmax(-1, false)?
         .f_eq_tensor(y)?
-        .f_sum(Kind::Int64)?
-        .f_int64_value(&[])?)
+        .f_sum(Kind::Double)?)
 }
 
-/// Sum of the (class-weighted) cross-entropy over a batch and the sum of its weights, so that
-/// means over a whole set weight every image the same whatever the batch composition.
+/// Sum of the (class-weighted) cross-entropy over a batch and the sum of its weights (a
+/// double scalar on the device), so that means over a whole set weight every image the same
+/// whatever the batch composition.
 fn weighted_loss_sum(
     logits: &Tensor,
     y: &Tensor,
     weights: Option<&Tensor>,
     label_smoothing: f64,
-) -> Result<(Tensor, f64)> {
+) -> Result<(Tensor, Tensor)> {
     let sum = logits.f_cross_entropy_loss::<&Tensor>(
         y,
         weights,
@@ -493,11 +503,10 @@ fn weighted_loss_sum(
         label_smoothing,
     )?;
     let weight = match weights {
-        Some(w) => w
-            .f_index_select(0, y)?
-            .f_sum(Kind::Double)?
-            .f_double_value(&[])?,
-        None => y.size()[0] as f64,
+        Some(w) => w.f_index_select(0, y)?.f_sum(Kind::Double)?,
+        None => Tensor::f_from_slice(&[y.size()[0] as f64])?
+            .f_reshape([])?
+            .f_to_device(logits.device())?,
     };
     Ok((sum, weight))
 }
