@@ -47,7 +47,8 @@ struct Args {
     /// SGD momentum (the paper: none).
     #[arg(long, default_value_t = 0.0)]
     momentum: f64,
-    /// Start from ImageNet weights (weights/<model>.safetensors) and train only the head.
+    /// Start from ImageNet weights (<model>.safetensors in the weights folder, see
+    /// `ganaug_models::weights_dir`) and train only the head.
     #[arg(long)]
     frozen: bool,
     /// Add K classic-augmentation copies of every training image (flips, rotation ≤ 45°).

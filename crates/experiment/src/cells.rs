@@ -488,7 +488,8 @@ fn bootstrap(b: &BootstrapInterval) -> Estimate {
     }
 }
 
-/// The ImageNet weight file a plan would use (path, size, modification time), if any.
+/// The ImageNet weight file a plan would use (file name, size, modification time — not its
+/// folder, so that moving the weights keeps the cells), if any.
 fn weights_identity(plan: &ModelPlan) -> Option<String> {
     let path: PathBuf = pretrained_weights(plan.kind).filter(|_| plan.imagenet)?;
     let meta = std::fs::metadata(&path).ok()?;
@@ -497,5 +498,6 @@ fn weights_identity(plan: &ModelPlan) -> Option<String> {
         .ok()
         .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_secs());
-    Some(format!("{} {} {modified}", path.display(), meta.len()))
+    let name = path.file_name()?.to_string_lossy().into_owned();
+    Some(format!("{name} {} {modified}", meta.len()))
 }

@@ -141,18 +141,32 @@ impl std::fmt::Display for ModelKind {
     }
 }
 
-/// Folder of pretrained weight files: `$GANAUG_WEIGHTS_DIR`, else the repository's git-ignored
-/// `weights/` (where `scripts/setup.sh` puts EfficientNet-Lite0's ImageNet weights).
+/// Folder of pretrained weight files: `$GANAUG_WEIGHTS_DIR` when set, else `ganaug/weights`
+/// in the user's cache folder (`$XDG_CACHE_HOME` or `~/.cache` on Linux,
+/// `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows), where `scripts/setup.sh` puts
+/// the EfficientNet-Lite ImageNet weights. Never a crate's source folder: the same place whether
+/// ganaug is built in its repository or used as a dependency. A weight file elsewhere is
+/// loaded by its path (`Classifier::load_backbone_weights`, [`pretrained_weights_in`]).
 pub fn weights_dir() -> std::path::PathBuf {
     std::env::var_os("GANAUG_WEIGHTS_DIR")
         .map(Into::into)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights"))
+        .unwrap_or_else(|| {
+            dirs::cache_dir()
+                .unwrap_or_else(std::env::temp_dir)
+                .join("ganaug")
+                .join("weights")
+        })
 }
 
 /// The ImageNet weight file expected for `kind` in [`weights_dir`], if it exists:
 /// `efficientnet-lite{0,1,2}.safetensors` (installed by set-up), `vgg16.safetensors`,
 /// `resnet50.safetensors` (exported from torchvision by the user, see the README).
 pub fn pretrained_weights(kind: ModelKind) -> Option<std::path::PathBuf> {
+    pretrained_weights_in(&weights_dir(), kind)
+}
+
+/// [`pretrained_weights`] in the folder `dir`.
+pub fn pretrained_weights_in(dir: &Path, kind: ModelKind) -> Option<std::path::PathBuf> {
     let file = match kind {
         ModelKind::PaperCnn => return None,
         ModelKind::Vgg16 => "vgg16.safetensors",
@@ -161,6 +175,6 @@ pub fn pretrained_weights(kind: ModelKind) -> Option<std::path::PathBuf> {
         ModelKind::EfficientNetLite1 => "efficientnet-lite1.safetensors",
         ModelKind::EfficientNetLite2 => "efficientnet-lite2.safetensors",
     };
-    let p = weights_dir().join(file);
+    let p = dir.join(file);
     p.is_file().then_some(p)
 }

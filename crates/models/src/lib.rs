@@ -20,7 +20,7 @@ pub use config::{HeadArch, ModelConfig};
 pub use error::{ModelError, Result};
 pub use fit::fit;
 pub use ganaug_train::{Checked, IntoChecked, Validate};
-pub use kind::{pretrained_weights, weights_dir, ModelKind};
+pub use kind::{pretrained_weights, pretrained_weights_in, weights_dir, ModelKind};
 pub use model::Classifier;
 pub use probe::{
     fit_at, fit_at_weighted, fit_probe, select_by_kfold, LinearProbe, ProbeChoice, ProbeConfig,
