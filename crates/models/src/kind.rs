@@ -178,3 +178,32 @@ pub fn pretrained_weights_in(dir: &Path, kind: ModelKind) -> Option<std::path::P
     let p = dir.join(file);
     p.is_file().then_some(p)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_weights_folder_is_never_the_crates_source_folder() {
+        let source = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .and_then(Path::parent)
+            .expect("repository root");
+        if std::env::var_os("GANAUG_WEIGHTS_DIR").is_none() {
+            let dir = weights_dir();
+            assert!(!dir.starts_with(source), "{}", dir.display());
+            assert!(dir.ends_with("ganaug/weights"), "{}", dir.display());
+        }
+        // an explicit folder: found there, by the expected file name, and nothing else
+        let tmp = std::env::temp_dir().join(format!("ganaug-weights-{}", std::process::id()));
+        std::fs::create_dir_all(&tmp).expect("dir");
+        assert_eq!(pretrained_weights_in(&tmp, ModelKind::EfficientNetLite1), None);
+        std::fs::write(tmp.join("efficientnet-lite1.safetensors"), b"x").expect("write");
+        assert_eq!(
+            pretrained_weights_in(&tmp, ModelKind::EfficientNetLite1),
+            Some(tmp.join("efficientnet-lite1.safetensors"))
+        );
+        assert_eq!(pretrained_weights_in(&tmp, ModelKind::PaperCnn), None);
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+}
