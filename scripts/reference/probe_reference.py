@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Reference values for ganaug-models' linear probe, computed with scikit-learn.
+"""Reference values for ganaug-models' linear probe, computed with scikit-learn: plain fits,
+fits with sample weights (ganaug's `fit_at_weighted`, used for the synthetic-image loss weight),
+and out-of-fold probabilities over ganaug's stratified folds (`out_of_fold_proba`, behind the
+synthetic-set gate's real-vs-synthetic probe AUC).
 
 Builds a small fixed feature matrix (numpy, fixed seed; three classes, features on different
 scales), standardises it as the probe does (mean, standard deviation with ddof=0), fits
@@ -21,6 +24,9 @@ import pathlib
 import numpy as np
 import sklearn
 from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import PredefinedSplit, cross_val_predict
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
 SEED = 20261201
 OUT = pathlib.Path(__file__).resolve().parents[2] / "crates" / "models" / "tests" / "probe_reference.json"
@@ -41,6 +47,26 @@ def main():
         lr = LogisticRegression(C=c, solver="lbfgs", tol=1e-12, max_iter=100000)
         lr.fit(z, y)
         fits.append({"c": c, "test_probs": lr.predict_proba(z_test).tolist()})
+    # sample weights: the last third of the rows count 0.3 (as synthetic images with weight 0.3)
+    w = np.where(np.arange(n) < 60, 1.0, 0.3)
+    weighted = []
+    for c in [0.1, 1.0]:
+        lr = LogisticRegression(C=c, solver="lbfgs", tol=1e-12, max_iter=100000)
+        lr.fit(z, y, sample_weight=w)
+        weighted.append({"c": c, "test_probs": lr.predict_proba(z_test).tolist()})
+    # out-of-fold probabilities, two classes (real vs synthetic), ganaug's folds: the i-th row of
+    # each class goes to fold i mod 5; each fold standardised by its training rows' statistics
+    a = rng.normal(size=(40, d)) * scales
+    b = (rng.normal(size=(40, d)) + 0.4) * scales
+    xs = np.concatenate([a, b])
+    ys = np.repeat([0, 1], 40)
+    rank = np.concatenate([np.arange(40), np.arange(40)])
+    folds = rank % 5
+    # With two classes scikit-learn fits the binary model (one weight vector w); ganaug's softmax
+    # keeps one per class, W1 = -W0 = w/2 at the optimum, so its penalty is |w|^2/4: ganaug's C
+    # equals scikit-learn's C / 2. ganaug C = 0.1 is scikit-learn C = 0.2.
+    model = make_pipeline(StandardScaler(), LogisticRegression(C=0.2, solver="lbfgs", tol=1e-12, max_iter=100000))
+    oof = cross_val_predict(model, xs, ys, cv=PredefinedSplit(folds), method="predict_proba")
     OUT.write_text(json.dumps({
         "sklearn": sklearn.__version__,
         "classes": k,
@@ -48,6 +74,9 @@ def main():
         "y": y.tolist(),
         "x_test": x_test.tolist(),
         "fits": fits,
+        "weights": w.tolist(),
+        "weighted_fits": weighted,
+        "oof": {"x": xs.tolist(), "y": ys.tolist(), "c": 0.1, "k": 5, "probs": oof.tolist()},
     }, indent=1) + "\n")
     print(f"wrote {OUT}")
 

@@ -197,7 +197,10 @@ mod tests {
         // an explicit folder: found there, by the expected file name, and nothing else
         let tmp = std::env::temp_dir().join(format!("ganaug-weights-{}", std::process::id()));
         std::fs::create_dir_all(&tmp).expect("dir");
-        assert_eq!(pretrained_weights_in(&tmp, ModelKind::EfficientNetLite1), None);
+        assert_eq!(
+            pretrained_weights_in(&tmp, ModelKind::EfficientNetLite1),
+            None
+        );
         std::fs::write(tmp.join("efficientnet-lite1.safetensors"), b"x").expect("write");
         assert_eq!(
             pretrained_weights_in(&tmp, ModelKind::EfficientNetLite1),

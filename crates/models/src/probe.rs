@@ -2,8 +2,11 @@
 //! features, its L2 strength chosen on the validation split's log-loss, each fit solved to
 //! convergence by L-BFGS (`argmin`) — not epochs of SGD.
 //!
-//! The objective is scikit-learn's `LogisticRegression(C)` divided by the sample count:
-//! `(1/n) [Σᵢ −log softmax(xᵢW + b)[yᵢ] + ‖W‖² / (2C)]` (the bias is not penalised).
+//! The objective is scikit-learn's multinomial `LogisticRegression(C)` divided by the sample
+//! count: `(1/n) [Σᵢ −log softmax(xᵢW + b)[yᵢ] + ‖W‖² / (2C)]` (the bias is not penalised).
+//! With two classes scikit-learn fits its binary model instead (one weight vector); the softmax's
+//! two vectors are opposite at the optimum, so ganaug's `C` there equals scikit-learn's `2C`
+//! (checked against scikit-learn in `tests/probe_reference.rs`).
 
 use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
