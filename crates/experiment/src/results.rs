@@ -99,6 +99,17 @@ pub struct SynthSummary {
     pub measures: Option<crate::SetMeasures>,
 }
 
+impl SynthSummary {
+    /// The class, with its replica when not the first (`COVID`, `COVID/r1`).
+    pub fn label(&self) -> String {
+        if self.replica == 0 {
+            self.class.clone()
+        } else {
+            format!("{}/r{}", self.class, self.replica)
+        }
+    }
+}
+
 /// A synthetic set the gate kept out of training, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RefusedSet {

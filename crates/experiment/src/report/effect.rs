@@ -143,7 +143,7 @@ fn why(s: &mut String, r: &ReproResults) {
         lines.push(format!(
             "- {} {}: {probe}; recall {:.3} (real {:.3}), coverage {:.3} (real {:.3}), diversity {:.2} (real {:.2})",
             x.gan,
-            x.class,
+            x.label(),
             m.synthetic.recall,
             m.real.recall,
             m.synthetic.coverage,
