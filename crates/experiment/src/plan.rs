@@ -253,19 +253,19 @@ pub fn plan_text(cfg: &CheckedConfig, lines: &[PlanLine], device: Device) -> Str
     );
     let _ = writeln!(
         s,
-        "{:>4}  {:<9} {:<48} {:<34} {:>9}",
+        "{:>4}  {:<5} {:<36} {:<44} {:>9}",
         "unit", "stage", "what", "in the folder", "estimate"
     );
     for l in lines {
-        let mark = if l.ours { "" } else { " (another shard)" };
+        let mark = if l.ours { "" } else { "  (another shard)" };
         let _ = writeln!(
             s,
-            "{:>4}  {:<9} {:<48} {:<34} {:>8.1}m{mark}",
+            "{:>4}  {:<5} {:<36} {:<44} {:>9}{mark}",
             l.unit,
             l.stage,
             l.what,
             l.cached,
-            l.seconds / 60.0
+            duration(l.seconds)
         );
     }
     let ours: f64 = lines.iter().filter(|l| l.ours).map(|l| l.seconds).sum();

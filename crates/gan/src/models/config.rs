@@ -40,6 +40,13 @@ pub enum Conditioning {
     Projection,
 }
 
+impl Conditioning {
+    /// Whether this is [`Conditioning::Concat`].
+    pub fn is_concat(&self) -> bool {
+        *self == Conditioning::Concat
+    }
+}
+
 /// Network configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GanConfig {
@@ -53,8 +60,9 @@ pub struct GanConfig {
     pub n_classes: Option<i64>,
     /// Size of the label embedding of a conditional GAN.
     pub embed_dim: i64,
-    /// How a conditional discriminator takes the label.
-    #[serde(default)]
+    /// How a conditional discriminator takes the label (not written when it is the default,
+    /// so that configurations from before it keep their meaning and their cache keys).
+    #[serde(default, skip_serializing_if = "Conditioning::is_concat")]
     pub conditioning: Conditioning,
     /// Channels `C` of the paper generator's dense layer (`C·(S/4)²` units). The paper states
     /// 262,144 units at 256², i.e. `C` = 64 (the default); 128 gives the `128·(S/4)²` of the
