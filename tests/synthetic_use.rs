@@ -70,8 +70,10 @@ fn replicas_ratio_and_fine_tuning_shape_the_cells() {
     }
     // the two seeds trained on different GANs' images
     let (g0, g1) = (
-        r.cell(ModelKind::PaperCnn, Scenario::Gan, 0).unwrap(),
-        r.cell(ModelKind::PaperCnn, Scenario::Gan, 1).unwrap(),
+        r.cell(ModelKind::PaperCnn, Scenario::Gan, 0)
+            .expect("present"),
+        r.cell(ModelKind::PaperCnn, Scenario::Gan, 1)
+            .expect("present"),
     );
     assert_ne!(g0.dir, g1.dir);
     let a = r
@@ -80,8 +82,8 @@ fn replicas_ratio_and_fine_tuning_shape_the_cells() {
     let vs = a.vs_raw.as_ref().expect("paired with raw");
     assert_eq!(vs.seeds, 2);
     let (lo, hi) = (
-        vs.accuracy_diff.lower.unwrap(),
-        vs.accuracy_diff.upper.unwrap(),
+        vs.accuracy_diff.lower.expect("present"),
+        vs.accuracy_diff.upper.expect("present"),
     );
     assert!(lo <= vs.accuracy_diff.value && vs.accuracy_diff.value <= hi);
     assert!(a.vs_classic.is_none(), "no classic scenario in this run");

@@ -304,6 +304,7 @@ fn per_class_gans(
 }
 
 /// One conditional GAN on the whole training split, then each class's synthetic set.
+#[allow(clippy::too_many_arguments)] // the data, its configuration, the replica and the stage
 fn conditional_gan(
     cfg: &CheckedConfig,
     train: &TensorDataset,

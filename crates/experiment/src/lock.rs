@@ -203,13 +203,13 @@ mod tests {
 
     #[test]
     fn one_holder_at_a_time_and_release_on_drop() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test");
         let path = dir.path().join("locks/unit.lock");
-        let TryLock::Acquired(held) = UnitLock::try_acquire(&path, &quick()).unwrap() else {
+        let TryLock::Acquired(held) = UnitLock::try_acquire(&path, &quick()).expect("test") else {
             panic!("free lock not acquired");
         };
         assert!(!held.took_over && path.is_file());
-        match UnitLock::try_acquire(&path, &quick()).unwrap() {
+        match UnitLock::try_acquire(&path, &quick()).expect("test") {
             TryLock::Busy(owner) => {
                 assert!(
                     owner.contains(&format!("pid {}", std::process::id())),
@@ -221,58 +221,59 @@ mod tests {
         drop(held);
         assert!(!path.exists());
         assert!(matches!(
-            UnitLock::try_acquire(&path, &quick()).unwrap(),
+            UnitLock::try_acquire(&path, &quick()).expect("test"),
             TryLock::Acquired(_)
         ));
     }
 
     #[test]
     fn a_held_lock_keeps_its_heartbeat_and_is_never_stale() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test");
         let path = dir.path().join("unit.lock");
         let policy = LockPolicy {
             stale_after: Duration::from_millis(600),
             ..quick()
         };
-        let TryLock::Acquired(_held) = UnitLock::try_acquire(&path, &policy).unwrap() else {
+        let TryLock::Acquired(_held) = UnitLock::try_acquire(&path, &policy).expect("test") else {
             panic!("not acquired");
         };
         std::thread::sleep(Duration::from_millis(1500));
         assert!(matches!(
-            UnitLock::try_acquire(&path, &policy).unwrap(),
+            UnitLock::try_acquire(&path, &policy).expect("test"),
             TryLock::Busy(_)
         ));
     }
 
     #[test]
     fn a_dead_jobs_lock_is_taken_over_once_stale() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("test");
         let path = dir.path().join("unit.lock");
         // a lock left by a killed job: nobody refreshes it
-        std::fs::write(&path, "node-7 pid 4242 since long ago\n").unwrap();
+        std::fs::write(&path, "node-7 pid 4242 since long ago\n").expect("test");
         let old = SystemTime::now() - Duration::from_secs(3600);
         File::options()
             .write(true)
             .open(&path)
-            .unwrap()
+            .expect("test")
             .set_modified(old)
-            .unwrap();
+            .expect("test");
         let mut waited = None;
-        let lock = UnitLock::acquire(&path, &quick(), |o| waited = Some(o.to_string())).unwrap();
+        let lock =
+            UnitLock::acquire(&path, &quick(), |o| waited = Some(o.to_string())).expect("test");
         assert!(lock.took_over);
         assert!(waited.is_none(), "a stale lock is not waited for");
         assert!(dir.path().join("unit.lock.stale-0").is_file());
         // a fresh lock of another job is waited for, then acquired once released
         drop(lock);
-        std::fs::write(&path, "node-8 pid 1 since now\n").unwrap();
+        std::fs::write(&path, "node-8 pid 1 since now\n").expect("test");
         let p2 = path.clone();
         let release = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(300));
-            std::fs::remove_file(p2).unwrap();
+            std::fs::remove_file(p2).expect("test");
         });
         let mut said = Vec::new();
-        let lock = UnitLock::acquire(&path, &quick(), |o| said.push(o.to_string())).unwrap();
-        release.join().unwrap();
+        let lock = UnitLock::acquire(&path, &quick(), |o| said.push(o.to_string())).expect("test");
+        release.join().expect("test");
         assert_eq!(said, ["node-8 pid 1 since now"]);
         assert!(!lock.took_over);
     }

@@ -151,6 +151,9 @@ pub(crate) fn probe_cell(
     })
 }
 
+/// A cell's training rows: features, labels and loss weights.
+type TrainingRows = (Array2<f64>, Vec<usize>, Vec<f64>);
+
 /// Features and labels of a cell's training set: the real training split and the scenario's
 /// synthetic images from the bank, classic copies of both computed for this seed.
 fn training_features(
@@ -161,7 +164,7 @@ fn training_features(
     model: &Classifier,
     bank: &mut FeatureBank,
     views: usize,
-) -> std::result::Result<(Array2<f64>, Vec<usize>, Vec<f64>), CellError> {
+) -> std::result::Result<TrainingRows, CellError> {
     let key = |what: &str| format!("{}-{what}", backbone_key(spec));
     let mut set = sp.train.shallow_clone();
     let mut parts = vec![bank.get(key("train"), model, || Ok(sp.train.images.shallow_clone()))?];

@@ -145,11 +145,11 @@ mod tests {
     #[test]
     fn shard_specs_parse_or_say_what_is_wrong() {
         assert_eq!(
-            "2/4".parse::<Shard>().unwrap(),
+            "2/4".parse::<Shard>().expect("test"),
             Shard { index: 2, count: 4 }
         );
         assert_eq!(
-            " 1 / 1 ".trim().parse::<Shard>().unwrap().to_string(),
+            " 1 / 1 ".trim().parse::<Shard>().expect("test").to_string(),
             "1/1"
         );
         for (spec, says) in [

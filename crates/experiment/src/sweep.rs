@@ -211,7 +211,7 @@ pub fn sweep(
                 for a in aggregate(&point, &cells)? {
                     if a.scenario == Scenario::Raw {
                         if !results.raw.iter().any(|(m, _)| *m == a.model) {
-                            results.raw.push((a.model, a.accuracy.clone()));
+                            results.raw.push((a.model, a.accuracy));
                         }
                         continue;
                     }

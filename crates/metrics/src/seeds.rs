@@ -197,12 +197,12 @@ mod tests {
             a: &a,
             b: &b,
         }];
-        let over = compare_over_seeds(&pairs, Average::Binary { positive: 0 }, &cfg).unwrap();
+        let over = compare_over_seeds(&pairs, Average::Binary { positive: 0 }, &cfg).expect("test");
         let acc = |l: &[usize], p: &Array2<f64>| {
             let preds = argmax_rows(p);
             Ok(l.iter().zip(&preds).filter(|(x, y)| x == y).count() as f64 / l.len() as f64)
         };
-        let image = paired_bootstrap(&y, &a, &b, &cfg, acc).unwrap();
+        let image = paired_bootstrap(&y, &a, &b, &cfg, acc).expect("test");
         assert_eq!(over.seeds, 1);
         assert!((over.accuracy.diff - image.diff).abs() < 1e-12);
         assert!((over.accuracy.diff - 0.05).abs() < 1e-12, "{}", image.diff);
@@ -232,7 +232,7 @@ mod tests {
                 b,
             })
             .collect();
-        let c = compare_over_seeds(&pairs, Average::Binary { positive: 0 }, &cfg).unwrap();
+        let c = compare_over_seeds(&pairs, Average::Binary { positive: 0 }, &cfg).expect("test");
         assert_eq!(c.seeds, 3);
         assert!((c.accuracy.b - 0.75).abs() < 1e-12);
         assert!((c.accuracy.diff - (c.accuracy.a - 0.75)).abs() < 1e-12);
@@ -248,7 +248,7 @@ mod tests {
                 b: &base,
             },
         ];
-        let m = compare_over_seeds(&mixed, Average::Binary { positive: 0 }, &cfg).unwrap();
+        let m = compare_over_seeds(&mixed, Average::Binary { positive: 0 }, &cfg).expect("test");
         let width = |d: &PairedDiff| d.upper - d.lower;
         assert!(
             width(&m.accuracy) > 2.0 * width(&c.accuracy),

@@ -546,7 +546,7 @@ mod tests {
         let dup_y: Vec<usize> = rows.iter().map(|&i| y[i]).collect();
         let dup = fit_at(&x.select(Axis(0), &rows), &dup_y, 2, 0.1, &cfg).expect("fit");
         let gap = |a: &LinearProbe, b: &LinearProbe| {
-            (&a.predict_proba(&x).unwrap() - &b.predict_proba(&x).unwrap())
+            (&a.predict_proba(&x).expect("predict") - &b.predict_proba(&x).expect("predict"))
                 .iter()
                 .fold(0.0f64, |m, v| m.max(v.abs()))
         };
@@ -557,7 +557,9 @@ mod tests {
         let weighted = fit_at_weighted(&x, &y, Some(&w), 2, 0.1, &cfg).expect("fit");
         let first: Vec<usize> = (0..40).collect();
         let loss = |p: &LinearProbe| {
-            let pr = p.predict_proba(&x.select(Axis(0), &first)).unwrap();
+            let pr = p
+                .predict_proba(&x.select(Axis(0), &first))
+                .expect("predict");
             log_loss_and_accuracy(&pr, &y[..40]).0
         };
         assert!(

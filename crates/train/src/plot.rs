@@ -55,13 +55,16 @@ pub fn line_plot(
     drawn
 }
 
+/// One point with its interval: `(x, y, lower, upper)`.
+pub type IntervalPoint = (f64, f64, f64, f64);
+
 /// Plots named series of `(x, y, lower, upper)` as lines with an error bar at each point, and a
 /// dashed line at y = 0 when it is in range (for differences with their intervals).
 pub fn interval_plot(
     path: &Path,
     title: &str,
     x_label: &str,
-    series: &[(&str, Vec<(f64, f64, f64, f64)>)],
+    series: &[(&str, Vec<IntervalPoint>)],
 ) -> Result<()> {
     let curves: Vec<Curve<'_>> = series
         .iter()
