@@ -54,6 +54,10 @@ struct Args {
     /// ImageNet models (the CNN from scratch takes about a minute per cell on 2 cores).
     #[arg(long, value_delimiter = ',')]
     models: Vec<String>,
+    /// Rewrite sweep.md and the plots from the --out folder's sweep.json, and exit (nothing is
+    /// trained).
+    #[arg(long)]
+    replot: bool,
     /// No progress output.
     #[arg(long)]
     quiet: bool,
@@ -61,6 +65,17 @@ struct Args {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.replot {
+        let out = args.common.out_or("results/synthetic-sweep");
+        let path = out.join("sweep.json");
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        let r: ganaug::experiment::sweep::SweepResults = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not a sweep's results", path.display()))?;
+        ganaug::experiment::sweep::write_sweep(&r, &out)?;
+        println!("rewrote {}", out.join("sweep.md").display());
+        return Ok(());
+    }
     let mut cfg = args.preset.load()?.into_inner();
     let scenario = Scenario::parse(&args.scenario)
         .with_context(|| format!("unknown scenario {:?}: choose gan or cgan", args.scenario))?;

@@ -71,7 +71,7 @@ pub fn interval_plot(
         .map(|(name, pts)| Curve {
             name,
             points: pts.iter().map(|&(x, y, _, _)| (x, y)).collect(),
-            intervals: pts.iter().map(|&(x, _, lo, hi)| (x, lo, hi)).collect(),
+            intervals: pts.iter().map(|&(x, y, lo, hi)| (x, y, lo, hi)).collect(),
         })
         .collect();
     let tmp = tmp_path(path);
@@ -82,11 +82,11 @@ pub fn interval_plot(
     drawn
 }
 
-/// One named line, and optionally an error bar `(x, lower, upper)` per point.
+/// One named line, and optionally an error bar `(x, y, lower, upper)` per point.
 struct Curve<'a> {
     name: &'a str,
     points: Vec<(f64, f64)>,
-    intervals: Vec<(f64, f64, f64)>,
+    intervals: Vec<IntervalPoint>,
 }
 
 /// A temporary file beside `path`, unique to this process and call.
@@ -111,7 +111,7 @@ fn draw(
     let bounds = series.iter().flat_map(|c| {
         c.intervals
             .iter()
-            .flat_map(|&(x, lo, hi)| [(x, lo), (x, hi)])
+            .flat_map(|&(x, _, lo, hi)| [(x, lo), (x, hi)])
     });
     let points = series
         .iter()
@@ -157,12 +157,15 @@ fn draw(
                 .draw_series(zero)
                 .map_err(|e| plot_err(e.to_string()))?;
         }
+        // bars of several series at one x are set a little apart
+        let n = series.len() as f64;
+        let shift = |i: usize| (i as f64 - (n - 1.0) / 2.0) * (x1 - x0) * 0.008;
         for (i, c) in series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
             let bars = c
                 .intervals
                 .iter()
-                .map(|&(x, lo, hi)| ErrorBar::new_vertical(x, lo, (lo + hi) / 2.0, hi, color, 8));
+                .map(|&(x, y, lo, hi)| ErrorBar::new_vertical(x + shift(i), lo, y, hi, color, 8));
             chart
                 .draw_series(bars)
                 .map_err(|e| plot_err(e.to_string()))?;
@@ -203,7 +206,7 @@ mod tests {
         let series = [Curve {
             name: "a",
             points: vec![(0.0, 1.0), (1.0, 0.5), (2.0, 0.25)],
-            intervals: vec![(0.0, 0.8, 1.2), (1.0, -0.1, 0.9)],
+            intervals: vec![(0.0, 1.0, 0.8, 1.2), (1.0, 0.5, -0.1, 0.9)],
         }];
         for text in [false, font_available()] {
             let p = dir.join(format!("plot-{text}.png"));
