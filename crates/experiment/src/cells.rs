@@ -213,7 +213,7 @@ pub(crate) fn training_set(
     let mut train = sp.train.shallow_clone();
     let add = || -> std::result::Result<TensorDataset, CellError> {
         match synthetic_images(spec, sp, gans, cfg)? {
-            Some(s) => Ok(train.concat(&s)?),
+            Some((_, s)) => Ok(train.concat(&s)?),
             None => Ok(train.shallow_clone()),
         }
     };
@@ -235,13 +235,13 @@ pub(crate) fn training_set(
 }
 
 /// The synthetic images a cell adds (its scenario's set, its replica, the mix's share), at the
-/// model's size; `None` when it adds none.
+/// model's size, with the set they come from; `None` when it adds none.
 pub(crate) fn synthetic_images(
     spec: CellSpec<'_>,
     sp: &Splits,
     gans: &GanStage,
     cfg: &CheckedConfig,
-) -> std::result::Result<Option<TensorDataset>, CellError> {
+) -> std::result::Result<Option<(crate::Synthetic, TensorDataset)>, CellError> {
     let Some(which) = spec.scenario.synthetic() else {
         return Ok(None);
     };
@@ -249,13 +249,14 @@ pub(crate) fn synthetic_images(
     if s.is_empty() {
         return Ok(None);
     }
-    Ok(Some(TensorDataset::new(
+    let images = TensorDataset::new(
         resize(&s.images, spec.plan.image_size)?,
         s.labels.shallow_clone(),
         s.names.clone(),
         s.class_names.clone(),
         s.description.clone(),
-    )?))
+    )?;
+    Ok(Some((which, images)))
 }
 
 /// How a cell's weights started.

@@ -176,10 +176,14 @@ fn stale_name(path: &Path) -> PathBuf {
     let name = path
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-    (0u32..)
-        .map(|i| path.with_file_name(format!("{name}.stale-{i}")))
-        .find(|p| !p.exists())
-        .expect("some free name")
+    let mut i = 0u64;
+    loop {
+        let p = path.with_file_name(format!("{name}.stale-{i}"));
+        if !p.exists() {
+            return p;
+        }
+        i += 1;
+    }
 }
 
 fn host() -> String {

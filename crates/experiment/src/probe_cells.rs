@@ -168,11 +168,7 @@ fn training_features(
     let key = |what: &str| format!("{}-{what}", backbone_key(spec));
     let mut set = sp.train.shallow_clone();
     let mut parts = vec![bank.get(key("train"), model, || Ok(sp.train.images.shallow_clone()))?];
-    if let Some(synthetic) = crate::cells::synthetic_images(spec, sp, gans, cfg)? {
-        let which = spec
-            .scenario
-            .synthetic()
-            .expect("a scenario with synthetic images");
+    if let Some((which, synthetic)) = crate::cells::synthetic_images(spec, sp, gans, cfg)? {
         let name = match which {
             Synthetic::PerClass => "synthetic-per-class",
             Synthetic::Conditional => "synthetic-conditional",

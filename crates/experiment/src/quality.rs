@@ -63,8 +63,10 @@ impl Quality {
         let Some(real) = self.class_features(class, train)? else {
             return Ok(None);
         };
-        let net = self.net.as_ref().expect("class_features needs the network");
-        Ok(Some((real, features(net, images)?)))
+        match &self.net {
+            Some(net) => Ok(Some((real, features(net, images)?))),
+            None => Ok(None),
+        }
     }
 
     /// Features of `class`'s training images `train`, computed once; `None` without the
@@ -114,7 +116,9 @@ impl Quality {
             let (c, _) = select_by_kfold((&x, &y), subsets.len(), 5, &cfg).map_err(err)?;
             self.real_probe = Some(fit_at(&x, &y, subsets.len(), c, &cfg).map_err(err)?);
         }
-        Ok(self.real_probe.as_ref().expect("fitted above"))
+        self.real_probe.as_ref().ok_or_else(|| {
+            quality_err("the real-image probe")(CellError::Missing("it was not fitted"))
+        })
     }
 }
 

@@ -84,9 +84,14 @@ pub struct SweepResults {
 }
 
 impl SweepPlan {
-    fn check(&self) -> Result<()> {
+    /// Checks the plan; returns the synthetic set its scenario adds.
+    fn check(&self) -> Result<crate::Synthetic> {
         let bad = |f: &str, r: String| Err(ExperimentError::config(format!("sweep.{f}"), r));
-        if self.scenario.synthetic().is_none() || self.scenario.uses_classic() {
+        let Some(which) = self
+            .scenario
+            .synthetic()
+            .filter(|_| !self.scenario.uses_classic())
+        else {
             return bad(
                 "scenario",
                 format!(
@@ -94,7 +99,7 @@ impl SweepPlan {
                     self.scenario
                 ),
             );
-        }
+        };
         if self.select.is_empty()
             || self.ratios.is_empty()
             || self.weights.is_empty()
@@ -111,7 +116,7 @@ impl SweepPlan {
         if let Some(w) = self.weights.iter().find(|w| !(**w > 0.0 && w.is_finite())) {
             return bad("weights", format!("{w} is not a finite number > 0"));
         }
-        Ok(())
+        Ok(which)
     }
 }
 
@@ -126,7 +131,7 @@ pub fn sweep(
     device: Device,
     progress: bool,
 ) -> Result<SweepResults> {
-    plan.check()?;
+    let which = plan.check()?;
     let started = Instant::now();
     std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
     let ctx = StageContext {
@@ -149,7 +154,6 @@ pub fn sweep(
         cfg.gan.synth.keep_per_class = need;
         cfg.gan.synth.candidates_per_class = cfg.gan.synth.candidates_per_class.max(2 * need);
     }
-    let which = plan.scenario.synthetic().expect("checked above");
     let mut bank = FeatureBank::default();
     let mut results = SweepResults {
         commit: BUILD_COMMIT.map(String::from),
