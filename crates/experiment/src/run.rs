@@ -225,13 +225,18 @@ fn resolution_gap(
     ) else {
         return Ok(None);
     };
-    Ok(
-        crate::gate::separability(&a, &b).map(|probe_auc| crate::ResolutionGap {
-            large,
-            small,
-            probe_auc,
-        }),
-    )
+    let gap = crate::gate::separability(&a, &b);
+    if gap.is_none() {
+        // Said even without progress output: a missing measure is not a zero gap.
+        eprintln!(
+            "resolution gap: the probe separating {large}² from {small}² images could not be fitted; not reported"
+        );
+    }
+    Ok(gap.map(|probe_auc| crate::ResolutionGap {
+        large,
+        small,
+        probe_auc,
+    }))
 }
 
 /// Never replace another configuration's results silently.
