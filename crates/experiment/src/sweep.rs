@@ -313,15 +313,9 @@ fn gate_verdict(failures: &[String]) -> String {
     format!("failed: {}", names.join(", "))
 }
 
-fn diff(e: &crate::Estimate) -> String {
-    match (e.lower, e.upper) {
-        (Some(lo), Some(hi)) => format!("{:+.3} [{lo:+.3}, {hi:+.3}]", e.value),
-        _ => format!("{:+.3}", e.value),
-    }
-}
-
 /// The sweep as Markdown: one table per model, then each rule's set measures.
 pub fn sweep_markdown(r: &SweepResults) -> String {
+    use crate::report::diff;
     use std::fmt::Write;
     let mut s = String::new();
     let _ = writeln!(

@@ -378,16 +378,7 @@ impl GanTrainer {
             }
             None => vec![0.0; 4],
         };
-        for (value, which) in [(v[0], "discriminator"), (v[1], "generator")] {
-            if !value.is_finite() {
-                return Err(GanError::NonFinite {
-                    which,
-                    value,
-                    epoch,
-                    step: self.step,
-                });
-            }
-        }
+        self.check_finite(&v, epoch)?;
         Ok(EpochStats {
             epoch: epoch + 1,
             d_loss: v[0] / n,
@@ -414,7 +405,18 @@ impl GanTrainer {
                 .f_to_kind(Kind::Double)?
                 .f_to_device(tch::Device::Cpu)?,
         )?;
-        for (value, which) in [(v[0], "discriminator"), (v[1], "generator")] {
+        self.check_finite(&v, epoch)?;
+        Ok(StepStats {
+            d_loss: v[0],
+            g_loss: v[1],
+            d_real: v[2],
+            d_fake: v[3],
+        })
+    }
+
+    /// Stops on a non-finite discriminator or generator loss in `v` (`[d_loss, g_loss, ..]`).
+    fn check_finite(&self, v: &[f64], epoch: usize) -> Result<()> {
+        for (&value, which) in v.iter().zip(["discriminator", "generator"]) {
             if !value.is_finite() {
                 return Err(GanError::NonFinite {
                     which,
@@ -424,12 +426,7 @@ impl GanTrainer {
                 });
             }
         }
-        Ok(StepStats {
-            d_loss: v[0],
-            g_loss: v[1],
-            d_real: v[2],
-            d_fake: v[3],
-        })
+        Ok(())
     }
 
     /// [`Self::train_step`] without any host synchronisation: the step's statistics as a

@@ -132,7 +132,11 @@ pub struct PairedDiff {
     pub skipped: usize,
 }
 
-fn two_probs<P, Q>(labels: &[usize], probs_a: &P, probs_b: &Q) -> Result<(Array2<f64>, Array2<f64>)>
+pub(crate) fn two_probs<P, Q>(
+    labels: &[usize],
+    probs_a: &P,
+    probs_b: &Q,
+) -> Result<(Array2<f64>, Array2<f64>)>
 where
     P: MatrixInput + ?Sized,
     Q: MatrixInput + ?Sized,
@@ -166,27 +170,40 @@ where
     let (pa, pb) = two_probs(labels, probs_a, probs_b)?;
     let a = statistic(labels, &pa)?;
     let b = statistic(labels, &pb)?;
-    let (mut diffs, skipped) = resample_values(labels.len(), cfg, |idx| {
+    let (diffs, skipped) = resample_values(labels.len(), cfg, |idx| {
         let (l, sa) = select(labels, &pa, idx);
         let (_, sb) = select(labels, &pb, idx);
         Ok(statistic(&l, &sa)? - statistic(&l, &sb)?)
     })?;
-    diffs.sort_by(f64::total_cmp);
-    let le = diffs.iter().filter(|&&d| d <= 0.0).count();
-    let ge = diffs.iter().filter(|&&d| d >= 0.0).count();
-    let p_value = (2.0 * (le.min(ge) + 1) as f64 / (diffs.len() + 1) as f64).min(1.0);
-    let alpha = 1.0 - cfg.confidence;
-    Ok(PairedDiff {
-        a,
-        b,
-        diff: a - b,
-        lower: quantile_sorted(&diffs, alpha / 2.0),
-        upper: quantile_sorted(&diffs, 1.0 - alpha / 2.0),
-        p_value,
-        confidence: cfg.confidence,
-        resamples: diffs.len(),
-        skipped,
-    })
+    Ok(PairedDiff::from_resamples(a, b, diffs, skipped, cfg))
+}
+
+impl PairedDiff {
+    /// The statistic of A and B on the full data, and the resampled differences (non-empty):
+    /// percentile interval and two-sided bootstrap p-value.
+    pub(crate) fn from_resamples(
+        a: f64,
+        b: f64,
+        mut diffs: Vec<f64>,
+        skipped: usize,
+        cfg: &BootstrapConfig,
+    ) -> Self {
+        diffs.sort_by(f64::total_cmp);
+        let le = diffs.iter().filter(|&&d| d <= 0.0).count();
+        let ge = diffs.iter().filter(|&&d| d >= 0.0).count();
+        let alpha = 1.0 - cfg.confidence;
+        PairedDiff {
+            a,
+            b,
+            diff: a - b,
+            lower: quantile_sorted(&diffs, alpha / 2.0),
+            upper: quantile_sorted(&diffs, 1.0 - alpha / 2.0),
+            p_value: (2.0 * (le.min(ge) + 1) as f64 / (diffs.len() + 1) as f64).min(1.0),
+            confidence: cfg.confidence,
+            resamples: diffs.len(),
+            skipped,
+        }
+    }
 }
 
 /// Everything ganaug reports when comparing two models on one test set.

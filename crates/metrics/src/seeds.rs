@@ -8,9 +8,9 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::confusion::Average;
-use crate::input::{argmax_rows, labels_and_probs, MatrixInput};
-use crate::intervals::{quantile_sorted, select, BootstrapConfig};
-use crate::paired::PairedDiff;
+use crate::input::{argmax_rows, MatrixInput};
+use crate::intervals::{select, BootstrapConfig};
+use crate::paired::{two_probs, PairedDiff};
 use crate::roc::auc_ovr_checked;
 use crate::{MetricsError, Result};
 
@@ -65,15 +65,7 @@ where
     }
     let mut data = Vec::with_capacity(pairs.len());
     for p in pairs {
-        let a = labels_and_probs(p.labels, p.a)?;
-        let b = labels_and_probs(p.labels, p.b)?;
-        if a.ncols() != b.ncols() {
-            return Err(MetricsError::DimensionMismatch {
-                what: "classes of model A vs model B",
-                left: a.ncols(),
-                right: b.ncols(),
-            });
-        }
+        let (a, b) = two_probs(p.labels, p.a, p.b)?;
         data.push((p.labels, a, b));
     }
     let s = data.len() as f64;
@@ -120,21 +112,13 @@ where
             got: 0,
         });
     }
-    diffs.sort_by(f64::total_cmp);
-    let le = diffs.iter().filter(|&&d| d <= 0.0).count();
-    let ge = diffs.iter().filter(|&&d| d >= 0.0).count();
-    let alpha = 1.0 - cfg.confidence;
-    Ok(PairedDiff {
-        a: sum_a / s,
-        b: sum_b / s,
-        diff: (sum_a - sum_b) / s,
-        lower: quantile_sorted(&diffs, alpha / 2.0),
-        upper: quantile_sorted(&diffs, 1.0 - alpha / 2.0),
-        p_value: (2.0 * (le.min(ge) + 1) as f64 / (diffs.len() + 1) as f64).min(1.0),
-        confidence: cfg.confidence,
-        resamples: diffs.len(),
+    Ok(PairedDiff::from_resamples(
+        sum_a / s,
+        sum_b / s,
+        diffs,
         skipped,
-    })
+        cfg,
+    ))
 }
 
 /// Accuracy and AUC (`average` as in [`roc_auc_ovr`](crate::roc_auc_ovr)) of two models over

@@ -11,6 +11,7 @@ mod model;
 mod nets;
 mod probe;
 mod probe_model;
+mod probe_objective;
 mod sgd;
 mod state;
 mod train;

@@ -8,7 +8,7 @@
 //! two vectors are opposite at the optimum, so ganaug's `C` there equals scikit-learn's `2C`
 //! (checked against scikit-learn in `tests/probe_reference.rs`).
 
-use argmin::core::{CostFunction, Executor, Gradient, State, TerminationReason, TerminationStatus};
+use argmin::core::{Executor, State, TerminationReason, TerminationStatus};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
 use ndarray::{Array1, Array2, ArrayView2, Axis};
@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use ganaug_train::Validate;
 
+use crate::probe_objective::{log_loss_and_accuracy, softmax_rows, Objective};
 use crate::{ModelError, Result};
 
 /// How the probe is fitted.
@@ -384,107 +385,6 @@ fn check_features(
         ));
     }
     Ok(())
-}
-
-fn softmax_rows(logits: &Array2<f64>) -> Array2<f64> {
-    let mut p = logits.clone();
-    for mut row in p.outer_iter_mut() {
-        let m = row.fold(f64::NEG_INFINITY, |a, &b| a.max(b));
-        row.mapv_inplace(|v| (v - m).exp());
-        let s = row.sum();
-        row.mapv_inplace(|v| v / s);
-    }
-    p
-}
-
-fn log_loss_and_accuracy(p: &Array2<f64>, y: &[usize]) -> (f64, f64) {
-    let mut loss = 0.0;
-    let mut correct = 0;
-    for (row, &l) in p.outer_iter().zip(y) {
-        loss -= row[l].max(1e-15).ln();
-        let argmax = row
-            .iter()
-            .enumerate()
-            .fold((0, f64::NEG_INFINITY), |(bi, bv), (i, &v)| {
-                if v > bv {
-                    (i, v)
-                } else {
-                    (bi, bv)
-                }
-            })
-            .0;
-        correct += usize::from(argmax == l);
-    }
-    (loss / y.len() as f64, correct as f64 / y.len() as f64)
-}
-
-/// The regularised mean log-loss as a function of the flat parameters `[W (d×k) | b (k)]`.
-#[derive(Clone)]
-struct Objective {
-    x: Array2<f64>,
-    y: Vec<usize>,
-    /// Per-row loss weights (`None`: all 1).
-    weights: Option<Vec<f64>>,
-    classes: usize,
-    c: f64,
-}
-
-impl Objective {
-    fn unpack(&self, p: &Array1<f64>) -> (Array2<f64>, Array1<f64>) {
-        let (d, k) = (self.x.ncols(), self.classes);
-        let w = Array2::from_shape_fn((d, k), |(i, j)| p[i * k + j]);
-        let b = Array1::from_shape_fn(k, |j| p[d * k + j]);
-        (w, b)
-    }
-
-    fn probs(&self, p: &Array1<f64>) -> (Array2<f64>, Array2<f64>, Array1<f64>) {
-        let (w, b) = self.unpack(p);
-        let logits = self.x.dot(&w) + &b;
-        (softmax_rows(&logits), w, b)
-    }
-
-    fn grad(&self, p: &Array1<f64>) -> Array1<f64> {
-        let (mut probs, w, _) = self.probs(p);
-        for (i, (mut row, &l)) in probs.outer_iter_mut().zip(&self.y).enumerate() {
-            row[l] -= 1.0;
-            if let Some(sw) = &self.weights {
-                row.mapv_inplace(|v| v * sw[i]);
-            }
-        }
-        let n = self.x.nrows() as f64;
-        let gw = (self.x.t().dot(&probs) + &(&w / self.c)) / n;
-        let gb = probs.sum_axis(Axis(0)) / n;
-        gw.iter().chain(gb.iter()).copied().collect()
-    }
-}
-
-impl CostFunction for Objective {
-    type Param = Array1<f64>;
-    type Output = f64;
-
-    fn cost(&self, p: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
-        let (probs, w, _) = self.probs(p);
-        let n = self.x.nrows() as f64;
-        let loss = match &self.weights {
-            None => log_loss_and_accuracy(&probs, &self.y).0,
-            Some(sw) => {
-                let rows = probs.outer_iter().zip(&self.y).zip(sw);
-                rows.map(|((row, &l), &wi)| -wi * row[l].max(1e-15).ln())
-                    .sum::<f64>()
-                    / n
-            }
-        };
-        Ok(loss + w.iter().map(|v| v * v).sum::<f64>() / (2.0 * self.c * n))
-    }
-}
-
-impl Gradient for Objective {
-    type Param = Array1<f64>;
-    type Gradient = Array1<f64>;
-
-    fn gradient(&self, p: &Self::Param) -> std::result::Result<Array1<f64>, argmin::core::Error> {
-        Ok(self.grad(p))
-    }
 }
 
 #[cfg(test)]

@@ -47,12 +47,7 @@ pub fn line_plot(
             intervals: Vec::new(),
         })
         .collect();
-    let tmp = tmp_path(path);
-    let drawn = draw(path, &tmp, title, x_label, &curves, font_available());
-    if drawn.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    drawn
+    render(path, title, x_label, &curves)
 }
 
 /// One point with its interval: `(x, y, lower, upper)`.
@@ -74,8 +69,14 @@ pub fn interval_plot(
             intervals: pts.iter().map(|&(x, y, lo, hi)| (x, y, lo, hi)).collect(),
         })
         .collect();
+    render(path, title, x_label, &curves)
+}
+
+/// Draws `curves` into a temporary file beside `path`, then renames it there (removed on
+/// failure).
+fn render(path: &Path, title: &str, x_label: &str, curves: &[Curve<'_>]) -> Result<()> {
     let tmp = tmp_path(path);
-    let drawn = draw(path, &tmp, title, x_label, &curves, font_available());
+    let drawn = draw(path, &tmp, title, x_label, curves, font_available());
     if drawn.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

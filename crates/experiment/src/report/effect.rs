@@ -11,7 +11,8 @@ use crate::{Estimate, Paired, ReproResults, Scenario};
 /// The gain the synthetic images should bring the best model (accuracy, interval above 0).
 pub const TARGET_GAIN: f64 = 0.02;
 
-fn diff(e: &Estimate) -> String {
+/// `+0.012 [-0.004, +0.028]`: a difference with its interval.
+pub(crate) fn diff(e: &Estimate) -> String {
     match (e.lower, e.upper) {
         (Some(lo), Some(hi)) => format!("{:+.3} [{lo:+.3}, {hi:+.3}]", e.value),
         _ => format!("{:+.3}", e.value),

@@ -14,6 +14,7 @@ use ganaug_data::io;
 
 use crate::{Estimate, ExperimentError, ReproResults, Result};
 
+pub(crate) use effect::diff;
 pub use effect::{best_model, TARGET_GAIN};
 pub use markdown::report_markdown;
 pub use readme::{readme_table, replace_readme_table, README_BEGIN, README_END};
