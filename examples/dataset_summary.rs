@@ -1,4 +1,5 @@
-//! Loads the COVID-CT dataset (or, with no `--data`, the embedded synthetic phantom stand-in),
+//! Loads an image-folder dataset — COVID-CT or one folder per class — (or, with no `--data`,
+//! the embedded synthetic phantom stand-in),
 //! prints counts per class and split, load time and cache use, and writes a sample grid PNG.
 //!
 //! ```text
@@ -14,13 +15,13 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Parser;
 use ganaug::data::{
-    self, DataSource, FolderConfig, ImageFolder, LoadOptions, OnBadFile, ResizeFilter,
+    self, DataSource, FolderSource, ImageFolder, LoadOptions, OnBadFile, ResizeFilter,
     ResizePolicy, Split, Splits,
 };
 
 #[derive(Parser, Debug)]
 #[command(
-    about = "Summarise the COVID-CT dataset (or the synthetic phantom stand-in) and write a sample grid"
+    about = "Summarise an image-folder dataset (COVID-CT or class folders; or the synthetic phantom stand-in) and write a sample grid"
 )]
 struct Args {
     /// `--out`: where to write the sample grid (default results/dataset_summary).
@@ -66,7 +67,7 @@ fn main() -> Result<()> {
     let device = args.common.device()?;
     println!("device: {device:?}");
     let splits = match args.common.source()? {
-        DataSource::CovidCt(dir) => load_real(&dir, &args, device)?,
+        DataSource::Folder(f) => load_folder(&f, &args, device)?,
         phantom => phantom.load(i64::from(args.size), device)?,
     };
     let out = args.common.out_or("results/dataset_summary");
@@ -90,7 +91,8 @@ fn main() -> Result<()> {
     let train = &splits.train;
     let (h, w) = train.image_size();
     println!(
-        "images: [N, 1, {h}, {w}] f32, mean intensity {:.3}",
+        "images: [N, {}, {h}, {w}] f32, mean intensity {:.3}",
+        train.channels(),
         train.images.mean(tch::Kind::Float).double_value(&[])
     );
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
@@ -106,18 +108,26 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-fn load_real(dir: &std::path::Path, args: &Args, device: tch::Device) -> Result<Splits> {
+fn load_folder(f: &FolderSource, args: &Args, device: tch::Device) -> Result<Splits> {
     let on_bad = if args.skip_bad {
         OnBadFile::Skip
     } else {
         OnBadFile::Fail
     };
-    let folder = ImageFolder::open(dir, &FolderConfig::covid_ct().with_on_bad_file(on_bad))
+    let dir = &f.dir;
+    let folder = ImageFolder::open(dir, &f.config.clone().with_on_bad_file(on_bad))
         .with_context(|| format!("opening the dataset at {}", dir.display()))?;
-    println!("split from: {:?}", folder.origin());
+    println!(
+        "layout: {}, {} classes ({}); split from: {:?}",
+        f.layout.describe(),
+        folder.class_names().len(),
+        folder.class_names().join(", "),
+        folder.origin()
+    );
     let mut opts = LoadOptions::with_size(args.size)
         .with_on_bad_file(on_bad)
         .with_device(device);
+    opts.spec = opts.spec.with_color(f.color).with_window(f.window);
     opts.spec.filter = match args.filter {
         Filter::Nearest => ResizeFilter::Nearest,
         Filter::Bilinear => ResizeFilter::Bilinear,
@@ -144,6 +154,9 @@ fn load_real(dir: &std::path::Path, args: &Args, device: tch::Device) -> Result<
             .map(|p| format!(" ({})", p.display()))
             .unwrap_or_default()
     );
+    if let Some(decision) = &r.color {
+        println!("{decision}");
+    }
     if let Some(note) = &r.cache_note {
         println!("cache: {note}");
     }

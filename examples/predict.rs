@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use ganaug::data::{decode::load_file, ImageSpec};
+use ganaug::data::{decode::load_file, ColorMode, ImageSpec};
 use ganaug::device::DeviceChoice;
 use ganaug::models::ProbeModel;
 use tch::{Kind, Tensor};
@@ -78,18 +78,25 @@ fn main() -> Result<()> {
         .with_context(|| format!("--model {}", args.model.display()))?;
     let info = model.info().clone();
     let cfg = model.backbone().config().clone();
+    // The images are read as the model was trained: gray or RGB.
+    let color = if cfg.in_channels == 3 {
+        ColorMode::Rgb
+    } else {
+        ColorMode::Gray
+    };
     let spec = ImageSpec {
         policy: info.resize,
+        color,
         ..ImageSpec::with_size(cfg.image_size as u32)
     };
     let files = image_files(&args.images)?;
-    let size = cfg.image_size;
-    let mut pixels = Vec::with_capacity(files.len() * (size * size) as usize);
+    let (size, c) = (cfg.image_size, cfg.in_channels);
+    let mut pixels = Vec::with_capacity(files.len() * (c * size * size) as usize);
     for f in &files {
         pixels.extend(load_file(f, &spec)?);
     }
     let images = Tensor::from_slice(&pixels)
-        .view([files.len() as i64, 1, size, size])
+        .view([files.len() as i64, c, size, size])
         .to_kind(Kind::Float)
         / 255.0;
     let probs = model.predict_proba(&images)?;

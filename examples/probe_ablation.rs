@@ -120,7 +120,7 @@ impl Bank {
             let size = r.kind.pretrained_size().context("not an ImageNet model")?;
             let cfg = ModelConfig {
                 pooled_stages: r.stages,
-                ..ModelConfig::new(r.kind, size)
+                ..ModelConfig::new(r.kind, size).for_data(2, images.channels())
             };
             let mut m = Classifier::new(cfg, self.device)?;
             let Some(w) = pretrained_weights(r.kind) else {
@@ -216,7 +216,9 @@ impl Bank {
     ) -> Result<(Array2<f64>, Vec<usize>, f64)> {
         let size = r.kind.pretrained_size().context("not an ImageNet model")?;
         tch::manual_seed(seed as i64);
-        let mut m = Classifier::new(ModelConfig::new(r.kind, size), self.device)?;
+        let mcfg = ModelConfig::new(r.kind, size)
+            .for_data(train.class_names.len() as i64, train.channels());
+        let mut m = Classifier::new(mcfg, self.device)?;
         let w = pretrained_weights(r.kind).context("no ImageNet weights (run scripts/setup.sh)")?;
         m.load_backbone_weights(&w)?;
         let cfg = TrainConfig {

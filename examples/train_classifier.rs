@@ -113,7 +113,11 @@ fn main() -> Result<()> {
     );
 
     tch::manual_seed(args.seed as i64);
-    let mut model = Classifier::new(ModelConfig::new(kind, i64::from(args.size)), device)?;
+    let mcfg = ModelConfig::new(kind, i64::from(args.size)).for_data(
+        splits.train.class_names.len() as i64,
+        splits.train.channels(),
+    );
+    let mut model = Classifier::new(mcfg, device)?;
     let mut cfg = TrainConfig {
         max_epochs: args.epochs,
         lr: args.lr.unwrap_or(kind.paper_lr()),

@@ -83,7 +83,7 @@ impl Args {
     }
 }
 
-fn configs(args: &Args, plan: &GanPlan, n_classes: i64) -> (GanConfig, TrainConfig) {
+fn configs(args: &Args, plan: &GanPlan, n_classes: i64, channels: i64) -> (GanConfig, TrainConfig) {
     let mut train = plan.train.clone();
     train.seed = args.seed;
     if let Some(e) = args.epochs {
@@ -96,6 +96,7 @@ fn configs(args: &Args, plan: &GanPlan, n_classes: i64) -> (GanConfig, TrainConf
     }
     let gan = GanConfig {
         n_classes: args.conditional().then_some(n_classes),
+        channels,
         bf16: args.bf16 || plan.gan.bf16,
         ..plan.gan.clone()
     };
@@ -156,7 +157,7 @@ fn main() -> Result<()> {
         data.class_counts()
     );
     let n_classes = data.class_names.len() as i64;
-    let (gan, cfg) = configs(&args, &plan, n_classes);
+    let (gan, cfg) = configs(&args, &plan, n_classes, data.channels());
     println!("GAN: {gan:?}\ntraining: {cfg:?}");
     let out = args.common.out_or("runs/gan");
 

@@ -111,6 +111,7 @@ fn main() -> Result<()> {
     let cfg = ModelConfig {
         pooled_stages: args.stages,
         n_classes: classes.len() as i64,
+        in_channels: sp.train.channels(),
         ..ModelConfig::new(kind, i64::from(size))
     };
     let mut backbone = Classifier::new(cfg, device)?;

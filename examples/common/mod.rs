@@ -1,22 +1,48 @@
-//! Arguments every example shares (data, device, output folder) and what they resolve
-//! to. Included by each example with `#[path = "common/mod.rs"] mod common;`.
+//! Arguments every example shares (data and how it is read, device, output folder) and
+//! what they resolve to. Included by each example with `#[path = "common/mod.rs"] mod common;`.
 #![allow(dead_code)] // each example uses part of it
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use ganaug::data::DataSource;
+use ganaug::data::{ColorMode, DataSource, FolderConfig, FolderSource, GroupBy, Layout, Window};
 use ganaug::device::DeviceChoice;
 use ganaug::experiment::{CheckedConfig, ReproConfig};
 
-/// `--data`, `--device`, `--out`.
+/// `--data` and how it is read, `--device`, `--out`.
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
-    /// COVID-CT folder (CT_COVID/, CT_NonCOVID/, Data-split/). Without it: the embedded
-    /// synthetic phantom stand-in (procedural, not real CT).
+    /// Dataset folder: COVID-CT's layout (CT_COVID/, CT_NonCOVID/, Data-split/) or one
+    /// sub-folder per class (PNG, JPEG, TIFF, BMP, WebP, DICOM with the `dicom` feature).
+    /// Without it: the embedded synthetic phantom stand-in (procedural, not real CT).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// How the folder is laid out: auto (COVID-CT when CT_COVID/ and CT_NonCOVID/ are there,
+    /// else class folders), covid-ct or class-folders.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub layout: LayoutArg,
+    /// Only these classes, in this order (comma-separated class-folder names).
+    #[arg(long, value_delimiter = ',', value_name = "NAMES")]
+    pub classes: Vec<String>,
+    /// gray, rgb or auto (decided from the pixels). Default: gray for COVID-CT, auto otherwise.
+    #[arg(long, value_name = "MODE", value_parser = parse_color)]
+    pub color: Option<ColorMode>,
+    /// DICOM intensity window: lung (default), mediastinum or CENTER,WIDTH in the modality's
+    /// units (Hounsfield units for CT).
+    #[arg(long, value_name = "WINDOW", value_parser = parse_window, allow_hyphen_values = true)]
+    pub window: Option<Window>,
+    /// Keep each patient's images in one split: a regular expression on the file name whose
+    /// first group is the patient key (e.g. '^(patient\d+)_'). Used when there are no split
+    /// lists.
+    #[arg(long, value_name = "REGEX", conflicts_with = "group_csv")]
+    pub group_pattern: Option<String>,
+    /// Keep each patient's images in one split, from a CSV with columns `file` and `group`.
+    #[arg(long, value_name = "FILE")]
+    pub group_csv: Option<PathBuf>,
+    /// Seed of the stratified split made when the folder has no split lists.
+    #[arg(long, default_value_t = 0)]
+    pub split_seed: u64,
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
@@ -25,15 +51,73 @@ pub struct CommonArgs {
     pub out: Option<PathBuf>,
 }
 
+/// `--layout`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LayoutArg {
+    /// Found from the folder's files.
+    Auto,
+    /// COVID-CT.
+    CovidCt,
+    /// One sub-folder per class.
+    ClassFolders,
+}
+
+fn parse_color(s: &str) -> std::result::Result<ColorMode, String> {
+    ColorMode::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_window(s: &str) -> std::result::Result<Window, String> {
+    Window::parse(s).map_err(|e| e.to_string())
+}
+
 impl CommonArgs {
     /// The data source; says so when it is the phantom stand-in.
     pub fn source(&self) -> Result<DataSource> {
-        let source =
-            DataSource::folder_or_phantom(self.data.as_deref()).context("--data is not usable")?;
-        if source.is_synthetic() {
+        let Some(dir) = self.data.as_deref() else {
             println!("No --data given: using the SYNTHETIC PHANTOM stand-in dataset (procedural, not real CT).");
+            return Ok(DataSource::folder_or_phantom(None)?);
+        };
+        Ok(DataSource::Folder(Box::new(self.folder(dir)?)))
+    }
+
+    /// The folder at `dir` read as the arguments say.
+    pub fn folder(&self, dir: &Path) -> Result<FolderSource> {
+        let mut f = match self.layout {
+            LayoutArg::Auto => FolderSource::discover(dir),
+            LayoutArg::CovidCt => Ok(FolderSource {
+                config: FolderConfig::covid_ct(),
+                layout: Layout::CovidCt,
+                color: ColorMode::Gray,
+                ..FolderSource::discover(dir)?
+            }),
+            LayoutArg::ClassFolders => Ok(FolderSource {
+                config: FolderConfig::class_folders(dir)?,
+                layout: Layout::ClassFolders,
+                color: ColorMode::Auto,
+                ..FolderSource::discover(dir)?
+            }),
         }
-        Ok(source)
+        .with_context(|| format!("--data {} is not usable", dir.display()))?;
+        if !self.classes.is_empty() {
+            f.config = f.config.with_classes(&self.classes).context("--classes")?;
+        }
+        if let Some(c) = self.color {
+            f.color = c;
+        }
+        if let Some(w) = self.window {
+            f.window = w;
+        }
+        let group = match (&self.group_pattern, &self.group_csv) {
+            (Some(p), _) => GroupBy::Pattern(p.clone()),
+            (_, Some(c)) => GroupBy::Csv(c.clone()),
+            _ => GroupBy::None,
+        };
+        let ratios = f.config.ratios;
+        f.config = f
+            .config
+            .with_group_by(group)
+            .with_ratios(ratios, self.split_seed);
+        Ok(f)
     }
 
     /// The device, checked against what libtorch sees.

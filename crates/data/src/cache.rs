@@ -18,8 +18,23 @@ use tch::{Device, Kind, Tensor};
 
 use crate::{DataError, ImageSpec, Result};
 
-/// Bumped whenever decoding or resizing changes what a cached image holds.
-const CACHE_VERSION: u32 = 1;
+/// Bumped whenever decoding or resizing changes what a cached image holds (2: colour images,
+/// the spec's colour mode in the key).
+const CACHE_VERSION: u32 = 2;
+
+/// The shape of one cached image: `[size, size]` gray, `[3, size, size]` RGB (planar).
+fn row_shape(spec: &ImageSpec) -> Vec<usize> {
+    let side = spec.size as usize;
+    match spec.color.channels() {
+        Some(3) => vec![3, side, side],
+        _ => vec![side, side],
+    }
+}
+
+/// Bytes of one cached image.
+pub(crate) fn row_bytes(spec: &ImageSpec) -> usize {
+    row_shape(spec).iter().product()
+}
 
 /// The default cache folder: `$GANAUG_CACHE_DIR`, else `$XDG_CACHE_HOME/ganaug`, else
 /// `~/.cache/ganaug`; `None` if none of them can be determined.
@@ -72,7 +87,7 @@ pub(crate) fn cache_path(dir: &Path, spec: &ImageSpec) -> PathBuf {
 }
 
 /// A cache file opened for reading: the stat index, and the pixels memory-mapped as one
-/// `[K, size*size]` u8 tensor (no read copy; the rows a load needs are gathered by libtorch).
+/// `[K, C*size*size]` u8 tensor (no read copy; the rows a load needs are gathered by libtorch).
 pub(crate) struct CacheFile {
     /// What is known about files and rows (shareable across decoding threads).
     pub lookup: Lookup,
@@ -144,7 +159,7 @@ impl CacheFile {
         let index: HashMap<String, Stat> =
             serde_json::from_str(info.get("index").ok_or("no index")?)
                 .map_err(|e| e.to_string())?;
-        let image_bytes = (spec.size as usize).pow(2);
+        let image_bytes = row_bytes(spec);
         let data_len = (file_len - 8 - header_len) as usize;
         if data_len % image_bytes != 0 {
             return Err("data is not a whole number of images".into());
@@ -159,8 +174,8 @@ impl CacheFile {
                 || end > data_len
             {
                 return Err(format!(
-                    "tensor {name} is not a {0}x{0} u8 image",
-                    spec.size
+                    "tensor {name} is not a {:?} u8 image",
+                    row_shape(spec)
                 ));
             }
             rows.insert(name, (begin / image_bytes) as i64);
@@ -196,7 +211,7 @@ impl CacheFile {
         })
     }
 
-    /// The cached images at `rows`, as a `[rows.len(), size*size]` u8 tensor.
+    /// The cached images at `rows`, as a `[rows.len(), C*size*size]` u8 tensor.
     pub(crate) fn gather(&self, rows: &[i64]) -> Result<Tensor> {
         match &self.data {
             Some(data) => Ok(data.f_index_select(0, &Tensor::f_from_slice(rows)?)?),
@@ -213,7 +228,8 @@ pub(crate) fn write(
     fresh: &HashMap<String, Vec<u8>>,
     spec: &ImageSpec,
 ) -> Result<()> {
-    let side = spec.size as usize;
+    let row = row_bytes(spec);
+    let shape = row_shape(spec);
     let kept_old: Vec<(&str, i64)> = index
         .values()
         .filter(|s| !fresh.contains_key(&s.hash))
@@ -227,13 +243,10 @@ pub(crate) fn write(
     };
     let mut tensors: HashMap<&str, TensorView<'_>> = HashMap::new();
     for (i, (hash, _)) in kept_old.iter().enumerate() {
-        tensors.insert(
-            hash,
-            u8_view(&old_pixels[i * side * side..(i + 1) * side * side], side)?,
-        );
+        tensors.insert(hash, u8_view(&old_pixels[i * row..(i + 1) * row], &shape)?);
     }
     for (hash, data) in fresh {
-        tensors.insert(hash, u8_view(data, side)?);
+        tensors.insert(hash, u8_view(data, &shape)?);
     }
     let index_json =
         serde_json::to_string(index).map_err(|e| DataError::config("cache", e.to_string()))?;
@@ -247,7 +260,7 @@ pub(crate) fn write(
     crate::io::write_atomic(path, &bytes)
 }
 
-fn u8_view(data: &[u8], side: usize) -> Result<TensorView<'_>> {
-    TensorView::new(Dtype::U8, vec![side, side], data)
+fn u8_view<'a>(data: &'a [u8], shape: &[usize]) -> Result<TensorView<'a>> {
+    TensorView::new(Dtype::U8, shape.to_vec(), data)
         .map_err(|e| DataError::config("cache", e.to_string()))
 }

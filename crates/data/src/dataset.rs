@@ -7,10 +7,11 @@ use tch::{Device, Kind, Tensor};
 
 use crate::{DataError, Result};
 
-/// Images `[N, 1, H, W]` (f32 in [0, 1]), labels `[N]` (i64), and the images' names.
+/// Images `[N, C, H, W]` (f32 in [0, 1], `C` = 1 gray or 3 RGB), labels `[N]` (i64), and the
+/// images' names.
 #[derive(Debug)]
 pub struct TensorDataset {
-    /// `[N, 1, H, W]`, `f32`, values in [0, 1].
+    /// `[N, C, H, W]`, `f32`, values in [0, 1]; `C` is 1 (gray) or 3 (RGB).
     pub images: Tensor,
     /// `[N]`, `i64`, values in `0..class_names.len()`.
     pub labels: Tensor,
@@ -25,7 +26,7 @@ pub struct TensorDataset {
 /// One mini-batch.
 #[derive(Debug)]
 pub struct Batch {
-    /// `[B, 1, H, W]`.
+    /// `[B, C, H, W]`.
     pub images: Tensor,
     /// `[B]`.
     pub labels: Tensor,
@@ -102,10 +103,10 @@ impl TensorDataset {
         description: impl Into<String>,
     ) -> Result<Self> {
         let dims = images.size();
-        if dims.len() != 4 || dims[1] != 1 || images.kind() != Kind::Float {
+        if dims.len() != 4 || !matches!(dims[1], 1 | 3) || images.kind() != Kind::Float {
             return Err(DataError::Shape {
                 what: "images",
-                expected: "[N, 1, H, W] Float".into(),
+                expected: "[N, C, H, W] Float with C = 1 (gray) or 3 (RGB)".into(),
                 got: shape_str(&images),
             });
         }
@@ -162,6 +163,11 @@ impl TensorDataset {
     /// Whether there are no images.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
+    }
+
+    /// Channels `C` of the images: 1 (gray) or 3 (RGB).
+    pub fn channels(&self) -> i64 {
+        self.images.size()[1]
     }
 
     /// Side length `(H, W)` of the images.
@@ -286,7 +292,7 @@ impl TensorDataset {
         })
     }
 
-    /// Copies the data out as ndarrays: images `[N, 1, H, W]` and labels `[N]`.
+    /// Copies the data out as ndarrays: images `[N, C, H, W]` and labels `[N]`.
     pub fn to_ndarray(&self) -> Result<(Array4<f32>, Array1<i64>)> {
         let images: ndarray::ArrayD<f32> =
             (&self.images.f_to_device(Device::Cpu)?.f_contiguous()?).try_into()?;
@@ -302,7 +308,7 @@ impl TensorDataset {
         ))
     }
 
-    /// Builds a dataset from ndarrays (images `[N, 1, H, W]` in [0, 1], labels `[N]`).
+    /// Builds a dataset from ndarrays (images `[N, C, H, W]` in [0, 1], labels `[N]`).
     pub fn from_ndarray(
         images: &Array4<f32>,
         labels: &Array1<i64>,

@@ -1,129 +1,55 @@
-//! Decoding one image file to a square grayscale `u8` buffer.
+//! Decoding one image file to 8-bit gray or RGB pixels, and resizing them to the square output.
 //!
 //! The format comes from the file's first bytes, never its extension (34 COVID-CT `.png` files
-//! are JPEG). JPEGs are decoded straight to their luma channel (no chroma work); PNGs of any
-//! colour type are converted with the same ITU-R BT.601 weights, so both formats agree with
-//! each other and with Pillow's `convert("L")`.
+//! are JPEG). Gray JPEGs are decoded straight to their luma channel (no chroma work); PNGs,
+//! TIFFs, BMPs and WebPs of any colour type, and CMYK JPEGs, are converted with the same
+//! ITU-R BT.601 weights, so the formats agree with each other and with Pillow's `convert("L")`.
+//! 16-bit and float files are reduced to 8 bits (the decode cache stores bytes).
 
 use std::path::Path;
 
-use fast_image_resize::{
-    self as fir,
-    images::{Image, ImageRef},
-    FilterType, PixelType, ResizeAlg,
-};
 use image::{DynamicImage, ImageDecoder};
-use serde::{Deserialize, Serialize};
 use zune_core::{colorspace::ColorSpace, options::DecoderOptions};
 
+pub use crate::resize::resize_square;
+pub use crate::spec::{ColorMode, ImageSpec, ResizeFilter, ResizePolicy};
 use crate::{DataError, Result};
 
-/// Resampling filter used when resizing to the square output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-pub enum ResizeFilter {
-    /// Nearest neighbour.
-    Nearest,
-    /// Box (area average).
-    Box,
-    /// Bilinear, antialiased when shrinking (as Pillow's `BILINEAR`).
-    #[default]
-    Bilinear,
-    /// Hamming.
-    Hamming,
-    /// Catmull-Rom bicubic.
-    CatmullRom,
-    /// Mitchell-Netravali bicubic.
-    Mitchell,
-    /// Lanczos with 3 lobes.
-    Lanczos3,
-}
-
-impl ResizeFilter {
-    fn algorithm(self) -> ResizeAlg {
-        let f = match self {
-            ResizeFilter::Nearest => return ResizeAlg::Nearest,
-            ResizeFilter::Box => FilterType::Box,
-            ResizeFilter::Bilinear => FilterType::Bilinear,
-            ResizeFilter::Hamming => FilterType::Hamming,
-            ResizeFilter::CatmullRom => FilterType::CatmullRom,
-            ResizeFilter::Mitchell => FilterType::Mitchell,
-            ResizeFilter::Lanczos3 => FilterType::Lanczos3,
-        };
-        ResizeAlg::Convolution(f)
-    }
-}
-
-/// How a non-square image is fitted into the square output.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
-pub enum ResizePolicy {
-    /// Scale each axis independently (aspect ratio not kept).
-    #[default]
-    Stretch,
-    /// Keep the aspect ratio, fit inside, pad the borders with black.
-    Pad,
-    /// Keep the aspect ratio, fill the square, crop the overflow around the centre.
-    CenterCrop,
-}
-
-/// How every image is turned into the dataset's pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct ImageSpec {
-    /// Output side length in pixels (the output is `size x size`).
-    pub size: u32,
-    /// Resampling filter.
-    pub filter: ResizeFilter,
-    /// Aspect-ratio policy.
-    pub policy: ResizePolicy,
-    /// Largest accepted image, in pixels (width x height), checked from the header before
-    /// decoding: a guard against decompression bombs.
-    pub max_pixels: u64,
-}
-
-impl Default for ImageSpec {
-    /// 224x224, bilinear, stretched (what the paper's classifiers take), at most 64 megapixels.
-    fn default() -> Self {
-        ImageSpec {
-            size: 224,
-            filter: ResizeFilter::Bilinear,
-            policy: ResizePolicy::Stretch,
-            max_pixels: 64 << 20,
-        }
-    }
-}
-
-impl ImageSpec {
-    /// A spec with the given output size and the other fields at their defaults.
-    pub fn with_size(size: u32) -> Self {
-        ImageSpec {
-            size,
-            ..Self::default()
-        }
-    }
-
-    /// Checks the fields.
-    pub fn validate(&self) -> Result<()> {
-        if self.size == 0 || self.size > 8192 {
-            return Err(DataError::config(
-                "size",
-                format!("{} is not in 1..=8192", self.size),
-            ));
-        }
-        if self.max_pixels == 0 {
-            return Err(DataError::config("max_pixels", "must be positive"));
-        }
-        Ok(())
-    }
-}
-
-/// A decoded single-channel 8-bit image.
+/// A decoded 8-bit image: gray (1 channel) or RGB (3 channels, interleaved).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GrayImage {
+pub struct Image8 {
     /// Width in pixels.
     pub width: u32,
     /// Height in pixels.
     pub height: u32,
-    /// Row-major pixels, `width * height` bytes.
+    /// 1 (gray) or 3 (RGB).
+    pub channels: u8,
+    /// Row-major pixels, `width * height * channels` bytes (RGB interleaved).
     pub pixels: Vec<u8>,
+}
+
+impl Image8 {
+    /// A gray image from row-major pixels.
+    pub fn gray(width: u32, height: u32, pixels: Vec<u8>) -> Self {
+        Image8 {
+            width,
+            height,
+            channels: 1,
+            pixels,
+        }
+    }
+
+    /// The largest difference between the R, G and B values of one pixel (0 for gray).
+    pub fn max_channel_difference(&self) -> u8 {
+        if self.channels != 3 {
+            return 0;
+        }
+        self.pixels
+            .chunks_exact(3)
+            .map(|p| p[0].max(p[1]).max(p[2]) - p[0].min(p[1]).min(p[2]))
+            .max()
+            .unwrap_or(0)
+    }
 }
 
 /// Image container formats recognised from the first bytes of a file.
@@ -131,8 +57,16 @@ pub struct GrayImage {
 pub enum Format {
     /// PNG.
     Png,
-    /// JPEG (baseline or progressive).
+    /// JPEG (baseline or progressive; gray, YCbCr or CMYK).
     Jpeg,
+    /// TIFF (either byte order).
+    Tiff,
+    /// Windows bitmap.
+    Bmp,
+    /// WebP (lossy or lossless).
+    WebP,
+    /// DICOM Part 10 (`DICM` after the 128-byte preamble); decoded with the `dicom` feature.
+    Dicom,
 }
 
 impl Format {
@@ -142,28 +76,76 @@ impl Format {
             Some(Format::Png)
         } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
             Some(Format::Jpeg)
+        } else if bytes.starts_with(b"II*\0") || bytes.starts_with(b"MM\0*") {
+            Some(Format::Tiff)
+        } else if bytes.starts_with(b"BM") && bytes.len() >= 26 {
+            Some(Format::Bmp)
+        } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+            Some(Format::WebP)
+        } else if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+            Some(Format::Dicom)
         } else {
             None
         }
     }
 
-    fn name(self) -> &'static str {
+    /// The format's name, for messages.
+    pub fn name(self) -> &'static str {
         match self {
             Format::Png => "PNG",
             Format::Jpeg => "JPEG",
+            Format::Tiff => "TIFF",
+            Format::Bmp => "BMP",
+            Format::WebP => "WebP",
+            Format::Dicom => "DICOM",
+        }
+    }
+
+    fn image_format(self) -> Option<image::ImageFormat> {
+        match self {
+            Format::Png => Some(image::ImageFormat::Png),
+            Format::Tiff => Some(image::ImageFormat::Tiff),
+            Format::Bmp => Some(image::ImageFormat::Bmp),
+            Format::WebP => Some(image::ImageFormat::WebP),
+            Format::Jpeg | Format::Dicom => None,
         }
     }
 }
 
-/// Reads, decodes, converts to gray and resizes one image file per `spec`.
+/// Reads, decodes and resizes one image file per `spec` (gray unless `spec.color` is
+/// [`ColorMode::Rgb`]; `Auto` is decided by a dataset load, and reads gray here). Returns the
+/// planar `C × size × size` bytes.
 pub fn load_file(path: &Path, spec: &ImageSpec) -> Result<Vec<u8>> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    let gray = decode_gray(&bytes, path, spec.max_pixels)?;
-    resize_square(&gray, spec)
+    resize_square(&decode(&bytes, path, spec, 0)?, spec)
 }
 
-/// Decodes PNG or JPEG bytes to grayscale. `path` is only used in error messages.
-pub fn decode_gray(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<GrayImage> {
+/// Decodes image bytes to gray (DICOM: frame 0, lung window). `path` is only used in error
+/// messages.
+pub fn decode_gray(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<Image8> {
+    let spec = ImageSpec {
+        max_pixels,
+        ..ImageSpec::default()
+    };
+    decode(bytes, path, &spec, 0)
+}
+
+/// Decodes image bytes to RGB (DICOM: frame 0, lung window). `path` is only used in error
+/// messages.
+pub fn decode_rgb(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<Image8> {
+    let spec = ImageSpec {
+        max_pixels,
+        color: ColorMode::Rgb,
+        ..ImageSpec::default()
+    };
+    decode(bytes, path, &spec, 0)
+}
+
+/// Decodes image bytes to RGB when `spec.color` is [`ColorMode::Rgb`], else to gray, with the
+/// spec's size limit; for DICOM, frame `frame` through the spec's window. `path` is only used
+/// in error messages.
+pub fn decode(bytes: &[u8], path: &Path, spec: &ImageSpec, frame: u32) -> Result<Image8> {
+    let (max_pixels, rgb) = (spec.max_pixels, spec.color == ColorMode::Rgb);
     if bytes.is_empty() {
         return Err(DataError::EmptyFile { path: path.into() });
     }
@@ -189,111 +171,113 @@ pub fn decode_gray(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<GrayIma
         }
     };
     match format {
-        Format::Jpeg => {
-            let options = DecoderOptions::default()
-                .jpeg_set_out_colorspace(ColorSpace::Luma)
-                .set_strict_mode(true)
-                .set_max_width(1 << 16)
-                .set_max_height(1 << 16);
-            let mut dec = zune_jpeg::JpegDecoder::new_with_options(
-                zune_core::bytestream::ZCursor::new(bytes),
-                options,
-            );
-            dec.decode_headers().map_err(|e| fail(e.to_string()))?;
-            let (w, h) = dec
-                .dimensions()
-                .ok_or_else(|| fail("no frame header".into()))?;
-            check(w as u64, h as u64)?;
-            let pixels = dec.decode().map_err(|e| fail(e.to_string()))?;
-            if pixels.len() != w * h {
-                return Err(fail(format!(
-                    "decoder returned {} bytes for {w}x{h} luma",
-                    pixels.len()
-                )));
-            }
-            Ok(GrayImage {
-                width: w as u32,
-                height: h as u32,
-                pixels,
-            })
-        }
-        Format::Png => {
-            let mut dec = image::codecs::png::PngDecoder::new(std::io::Cursor::new(bytes))
-                .map_err(|e| fail(e.to_string()))?;
+        Format::Jpeg => decode_jpeg(bytes, rgb, &fail, &check),
+        Format::Dicom => crate::dicom::decode(bytes, path, spec, frame),
+        other => {
+            let image_format = other
+                .image_format()
+                .ok_or_else(|| fail("no decoder".into()))?;
+            let mut reader =
+                image::ImageReader::with_format(std::io::Cursor::new(bytes), image_format);
+            let mut limits = image::Limits::default();
+            limits.max_alloc = Some(max_pixels.saturating_mul(16));
+            reader.limits(limits);
+            let dec = reader.into_decoder().map_err(|e| fail(e.to_string()))?;
             let (w, h) = dec.dimensions();
             check(w as u64, h as u64)?;
-            let mut limits = image::Limits::default();
-            limits.max_alloc = Some(max_pixels.saturating_mul(8));
-            dec.set_limits(limits).map_err(|e| fail(e.to_string()))?;
             let img = DynamicImage::from_decoder(dec).map_err(|e| fail(e.to_string()))?;
-            Ok(to_gray(img))
+            Ok(if rgb { to_rgb(img) } else { to_gray(img) })
         }
     }
 }
 
+fn decode_jpeg(
+    bytes: &[u8],
+    rgb: bool,
+    fail: &dyn Fn(String) -> DataError,
+    check: &dyn Fn(u64, u64) -> Result<()>,
+) -> Result<Image8> {
+    let decoder = |out: ColorSpace| {
+        let options = DecoderOptions::default()
+            .jpeg_set_out_colorspace(out)
+            .set_strict_mode(true)
+            .set_max_width(1 << 16)
+            .set_max_height(1 << 16);
+        zune_jpeg::JpegDecoder::new_with_options(
+            zune_core::bytestream::ZCursor::new(bytes),
+            options,
+        )
+    };
+    let mut dec = decoder(if rgb {
+        ColorSpace::RGB
+    } else {
+        ColorSpace::Luma
+    });
+    dec.decode_headers().map_err(|e| fail(e.to_string()))?;
+    let (w, h) = dec
+        .dimensions()
+        .ok_or_else(|| fail("no frame header".into()))?;
+    check(w as u64, h as u64)?;
+    // CMYK and YCCK have no direct luma output: decode to RGB, then the same luma weights.
+    let cmyk = matches!(
+        dec.input_colorspace(),
+        Some(ColorSpace::CMYK | ColorSpace::YCCK)
+    );
+    if !rgb && cmyk {
+        let mut rgb_img = decode_jpeg(bytes, true, fail, check)?;
+        rgb_img.pixels = rgb_img
+            .pixels
+            .chunks_exact(3)
+            .map(|p| luma(p[0], p[1], p[2]))
+            .collect();
+        rgb_img.channels = 1;
+        return Ok(rgb_img);
+    }
+    let pixels = dec.decode().map_err(|e| fail(e.to_string()))?;
+    let channels: u8 = if rgb { 3 } else { 1 };
+    if pixels.len() != w * h * channels as usize {
+        return Err(fail(format!(
+            "decoder returned {} bytes for {w}x{h}x{channels}",
+            pixels.len()
+        )));
+    }
+    Ok(Image8 {
+        width: w as u32,
+        height: h as u32,
+        channels,
+        pixels,
+    })
+}
+
 /// ITU-R BT.601 luma, rounded: the weights of JPEG's Y channel and of Pillow's `convert("L")`.
-fn luma(r: u8, g: u8, b: u8) -> u8 {
+pub(crate) fn luma(r: u8, g: u8, b: u8) -> u8 {
     ((299 * r as u32 + 587 * g as u32 + 114 * b as u32 + 500) / 1000) as u8
 }
 
-fn to_gray(img: DynamicImage) -> GrayImage {
+pub(crate) fn to_gray(img: DynamicImage) -> Image8 {
     let (width, height) = (img.width(), img.height());
     let pixels = match img {
         DynamicImage::ImageLuma8(g) => g.into_raw(),
         DynamicImage::ImageLumaA8(g) => g.pixels().map(|p| p.0[0]).collect(),
         DynamicImage::ImageRgb8(rgb) => rgb.pixels().map(|p| luma(p[0], p[1], p[2])).collect(),
         DynamicImage::ImageRgba8(rgba) => rgba.pixels().map(|p| luma(p[0], p[1], p[2])).collect(),
-        // 16-bit and float PNGs: reduce to 8-bit RGB first, then the same weights.
+        // 16-bit and float images: reduce to 8-bit RGB first, then the same weights.
         other => other
             .into_rgb8()
             .pixels()
             .map(|p| luma(p[0], p[1], p[2]))
             .collect(),
     };
-    GrayImage {
-        width,
-        height,
-        pixels,
-    }
+    Image8::gray(width, height, pixels)
 }
 
-/// Resizes a gray image to `spec.size` squared with the spec's filter and policy.
-pub fn resize_square(src: &GrayImage, spec: &ImageSpec) -> Result<Vec<u8>> {
-    let s = spec.size;
-    let resize_err = |e: String| DataError::config("resize", e);
-    let src_img = ImageRef::new(src.width, src.height, &src.pixels, PixelType::U8)
-        .map_err(|e| resize_err(e.to_string()))?;
-    let options = fir::ResizeOptions::new().resize_alg(spec.filter.algorithm());
-    let mut resizer = fir::Resizer::new();
-    match spec.policy {
-        ResizePolicy::Stretch | ResizePolicy::CenterCrop => {
-            let options = if spec.policy == ResizePolicy::CenterCrop {
-                options.fit_into_destination(None)
-            } else {
-                options
-            };
-            let mut dst = Image::new(s, s, PixelType::U8);
-            resizer
-                .resize(&src_img, &mut dst, &options)
-                .map_err(|e| resize_err(e.to_string()))?;
-            Ok(dst.into_vec())
-        }
-        ResizePolicy::Pad => {
-            let scale = s as f64 / src.width.max(src.height) as f64;
-            let w = ((src.width as f64 * scale).round() as u32).clamp(1, s);
-            let h = ((src.height as f64 * scale).round() as u32).clamp(1, s);
-            let mut dst = Image::new(w, h, PixelType::U8);
-            resizer
-                .resize(&src_img, &mut dst, &options)
-                .map_err(|e| resize_err(e.to_string()))?;
-            let (x0, y0) = (((s - w) / 2) as usize, ((s - h) / 2) as usize);
-            let mut out = vec![0u8; (s * s) as usize];
-            for (row, line) in dst.buffer().chunks_exact(w as usize).enumerate() {
-                let start = (y0 + row) * s as usize + x0;
-                out[start..start + w as usize].copy_from_slice(line);
-            }
-            Ok(out)
-        }
+pub(crate) fn to_rgb(img: DynamicImage) -> Image8 {
+    let (width, height) = (img.width(), img.height());
+    Image8 {
+        width,
+        height,
+        channels: 3,
+        pixels: img.into_rgb8().into_raw(),
     }
 }
 
@@ -301,18 +285,20 @@ pub fn resize_square(src: &GrayImage, spec: &ImageSpec) -> Result<Vec<u8>> {
 mod tests {
     use super::*;
 
-    fn ramp(w: u32, h: u32) -> GrayImage {
-        GrayImage {
-            width: w,
-            height: h,
-            pixels: (0..w * h).map(|i| (i % 251) as u8).collect(),
-        }
+    fn ramp(w: u32, h: u32) -> Image8 {
+        Image8::gray(w, h, (0..w * h).map(|i| (i % 251) as u8).collect())
     }
 
     #[test]
     fn sniff_ignores_extension_and_rejects_other_bytes() {
         assert_eq!(Format::sniff(b"\x89PNG\r\n\x1a\nrest"), Some(Format::Png));
         assert_eq!(Format::sniff(&[0xFF, 0xD8, 0xFF, 0xE0]), Some(Format::Jpeg));
+        assert_eq!(Format::sniff(b"II*\0rest"), Some(Format::Tiff));
+        assert_eq!(Format::sniff(b"MM\0*rest"), Some(Format::Tiff));
+        assert_eq!(Format::sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some(Format::WebP));
+        let mut dicom = vec![0u8; 128];
+        dicom.extend_from_slice(b"DICM....");
+        assert_eq!(Format::sniff(&dicom), Some(Format::Dicom));
         assert_eq!(Format::sniff(b"GIF89a"), None);
     }
 
@@ -343,11 +329,7 @@ mod tests {
 
     #[test]
     fn pad_leaves_black_borders_on_a_wide_image() {
-        let white = GrayImage {
-            width: 100,
-            height: 50,
-            pixels: vec![255; 5000],
-        };
+        let white = Image8::gray(100, 50, vec![255; 5000]);
         let spec = ImageSpec {
             size: 20,
             policy: ResizePolicy::Pad,
@@ -358,5 +340,38 @@ mod tests {
         assert!(out[..5 * 20].iter().all(|&p| p == 0));
         assert!(out[15 * 20..].iter().all(|&p| p == 0));
         assert!(out[7 * 20..8 * 20].iter().all(|&p| p == 255));
+    }
+
+    #[test]
+    fn rgb_is_resized_per_channel_into_planes() {
+        // A red-green-blue striped image: each plane keeps its own channel's values.
+        let (w, h) = (30, 20);
+        let pixels = (0..w * h).flat_map(|_| [200u8, 100, 10]).collect();
+        let img = Image8 {
+            width: w,
+            height: h,
+            channels: 3,
+            pixels,
+        };
+        for policy in [ResizePolicy::Stretch, ResizePolicy::CenterCrop] {
+            let spec = ImageSpec {
+                size: 8,
+                policy,
+                ..ImageSpec::default()
+            };
+            let out = resize_square(&img, &spec).expect("resize");
+            assert_eq!(out.len(), 3 * 64);
+            assert!(out[..64].iter().all(|&p| p == 200), "{policy:?}");
+            assert!(out[64..128].iter().all(|&p| p == 100), "{policy:?}");
+            assert!(out[128..].iter().all(|&p| p == 10), "{policy:?}");
+        }
+        assert_eq!(img.max_channel_difference(), 190);
+        let gray_rgb = Image8 {
+            width: 2,
+            height: 1,
+            channels: 3,
+            pixels: vec![5, 5, 7, 9, 9, 9],
+        };
+        assert_eq!(gray_rgb.max_channel_difference(), 2);
     }
 }

@@ -37,8 +37,8 @@ pub enum DataError {
         /// The file.
         path: PathBuf,
     },
-    /// The bytes are not a PNG or JPEG image (whatever the extension says).
-    #[error("not a PNG or JPEG image (by its first bytes): {path}")]
+    /// The bytes are not an image format ganaug reads (whatever the extension says).
+    #[error("not a PNG, JPEG, TIFF, BMP, WebP or DICOM image (by its first bytes): {path}")]
     UnknownFormat {
         /// The file.
         path: PathBuf,
@@ -142,6 +142,53 @@ pub enum DataError {
         /// The existing file.
         path: PathBuf,
     },
+    /// A DICOM file without pixel data (a structured report, a presentation state, …).
+    #[error("DICOM file {path} holds no pixel data")]
+    NoPixelData {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The intensity window does not overlap the image's values at all (the image would be
+    /// one flat colour).
+    #[error("window centre {} width {} ({lo}..{hi}) lies outside the values of {path} ({min}..{max})", window.center, window.width, lo = window.range().0, hi = window.range().1)]
+    WindowOutsideData {
+        /// The file.
+        path: PathBuf,
+        /// The window.
+        window: crate::Window,
+        /// The image's lowest value (after the modality rescale).
+        min: f64,
+        /// The image's highest value.
+        max: f64,
+    },
+    /// A file or folder of the dataset is a symbolic link that leads outside the dataset folder.
+    #[error(
+        "{path} leads outside the dataset folder {root} (to {target}); copy the file in instead"
+    )]
+    OutsideRoot {
+        /// The link.
+        path: PathBuf,
+        /// Where it leads.
+        target: PathBuf,
+        /// The dataset folder.
+        root: PathBuf,
+    },
+    /// The classes cannot be used as they are.
+    #[error("classes of {root}: {reason}")]
+    Classes {
+        /// The dataset folder.
+        root: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A patient/study key could not be found for a file.
+    #[error("group key for {name}: {reason}")]
+    GroupKey {
+        /// The file, relative to its class folder.
+        name: String,
+        /// Why.
+        reason: String,
+    },
     /// An error from libtorch.
     #[error(transparent)]
     Tch(#[from] tch::TchError),
@@ -176,6 +223,8 @@ impl DataError {
                 | DataError::TooLarge { .. }
                 | DataError::Io { .. }
                 | DataError::ListedFileMissing { .. }
+                | DataError::NoPixelData { .. }
+                | DataError::WindowOutsideData { .. }
         )
     }
 }

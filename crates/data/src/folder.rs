@@ -7,6 +7,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
+use crate::layout::{group_keys, grouped_split, GroupBy};
 use crate::{DataError, Result};
 
 /// One of the three dataset splits.
@@ -110,6 +111,9 @@ pub struct FolderConfig {
     pub extensions: Vec<String>,
     /// What to do with a listed file that is missing.
     pub on_bad_file: OnBadFile,
+    /// How a ratio split keeps images of one patient/study together.
+    #[serde(default)]
+    pub group_by: GroupBy,
 }
 
 impl Default for FolderConfig {
@@ -134,8 +138,13 @@ impl FolderConfig {
             split_source: SplitSource::Auto,
             ratios: [0.57, 0.16, 0.27],
             seed: 0,
-            extensions: ["png", "jpg", "jpeg"].map(String::from).to_vec(),
+            extensions: [
+                "png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "dcm", "dicom",
+            ]
+            .map(String::from)
+            .to_vec(),
             on_bad_file: OnBadFile::Fail,
+            group_by: GroupBy::None,
         }
     }
 
@@ -157,6 +166,12 @@ impl FolderConfig {
     /// Sets the bad-file policy.
     pub fn with_on_bad_file(mut self, policy: OnBadFile) -> Self {
         self.on_bad_file = policy;
+        self
+    }
+
+    /// Sets the grouping of the ratio split (by patient, study, …).
+    pub fn with_group_by(mut self, group_by: GroupBy) -> Self {
+        self.group_by = group_by;
         self
     }
 
@@ -205,6 +220,8 @@ pub struct Entry {
     pub label: i64,
     /// The split it belongs to.
     pub split: Split,
+    /// The frame of a multi-frame DICOM file (0 otherwise).
+    pub frame: u32,
 }
 
 /// Where the split came from.
@@ -242,10 +259,11 @@ impl ImageFolder {
                 what: "the dataset root".into(),
             });
         }
+        let canonical = root.canonicalize().map_err(|e| DataError::io(&root, e))?;
         let mut files_per_class = Vec::with_capacity(config.classes.len());
         for class in &config.classes {
             let dir = root.join(&class.folder);
-            let files = scan_images(&dir, &config.extensions, &class.name)?;
+            let files = scan_images(&dir, &config.extensions, &class.name, &canonical)?;
             if files.is_empty() {
                 return Err(DataError::EmptyClass {
                     class: class.name.clone(),
@@ -264,13 +282,100 @@ impl ImageFolder {
             unlisted: Vec::new(),
         };
         match lists {
-            Some(lists) => folder.assign_from_lists(&lists, &files_per_class)?,
-            None => folder.assign_by_ratios(&files_per_class),
+            Some(lists) => folder.assign_from_lists(&lists, &files_per_class, &canonical)?,
+            None if config.group_by == GroupBy::None => folder.assign_by_ratios(&files_per_class),
+            None => folder.assign_by_groups(&files_per_class)?,
         }
+        folder.expand_frames()?;
         Ok(folder)
     }
 
-    fn assign_from_lists(&mut self, lists: &[Vec<PathBuf>], files: &[Vec<String>]) -> Result<()> {
+    /// A ratio split of whole groups ([`FolderConfig::group_by`]).
+    fn assign_by_groups(&mut self, files: &[Vec<String>]) -> Result<()> {
+        let flat: Vec<(i64, String)> = files
+            .iter()
+            .enumerate()
+            .flat_map(|(l, names)| names.iter().map(move |n| (l as i64, n.clone())))
+            .collect();
+        let keys = group_keys(
+            &self.root,
+            &self.config.classes,
+            &self.config.group_by,
+            &flat,
+        )?;
+        let splits = grouped_split(
+            &flat,
+            &keys,
+            self.config.classes.len(),
+            self.config.ratios,
+            self.config.seed,
+        );
+        for ((label, name), split) in flat.into_iter().zip(splits) {
+            let folder = &self.config.classes[label as usize].folder;
+            self.entries.push(Entry {
+                path: self.root.join(folder).join(&name),
+                name,
+                label,
+                split,
+                frame: 0,
+            });
+        }
+        self.origin = SplitOrigin::Ratios {
+            seed: self.config.seed,
+        };
+        Ok(())
+    }
+
+    /// Replaces each multi-frame DICOM file by one entry per frame (`name#k`), in the same
+    /// split, so that a split never separates the frames of one file.
+    fn expand_frames(&mut self) -> Result<()> {
+        let is_dicom = |e: &Entry| {
+            e.path.extension().is_some_and(|x| {
+                matches!(x.to_string_lossy().to_lowercase().as_str(), "dcm" | "dicom")
+            })
+        };
+        if !self.entries.iter().any(is_dicom) {
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(self.entries.len());
+        for e in std::mem::take(&mut self.entries) {
+            let frames = if is_dicom(&e) {
+                match crate::dicom::frames(&e.path) {
+                    Ok(n) => n,
+                    Err(error) if self.config.on_bad_file == OnBadFile::Skip => {
+                        self.skipped.push(BadFile {
+                            path: e.path.clone(),
+                            error,
+                        });
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
+            } else {
+                1
+            };
+            if frames == 1 {
+                out.push(e);
+                continue;
+            }
+            for frame in 0..frames {
+                out.push(Entry {
+                    name: format!("{}#{frame}", e.name),
+                    frame,
+                    ..e.clone()
+                });
+            }
+        }
+        self.entries = out;
+        Ok(())
+    }
+
+    fn assign_from_lists(
+        &mut self,
+        lists: &[Vec<PathBuf>],
+        files: &[Vec<String>],
+        canonical_root: &Path,
+    ) -> Result<()> {
         for (label, (class, class_lists)) in self.config.classes.iter().zip(lists).enumerate() {
             let dir = self.root.join(&class.folder);
             let mut seen: HashMap<String, (PathBuf, usize)> = HashMap::new();
@@ -300,11 +405,13 @@ impl ImageFolder {
                         }
                         continue;
                     }
+                    check_inside(&path, canonical_root, &self.root)?;
                     self.entries.push(Entry {
                         path,
                         name,
                         label: label as i64,
                         split: *split,
+                        frame: 0,
                     });
                 }
             }
@@ -345,6 +452,7 @@ impl ImageFolder {
                     name,
                     label: label as i64,
                     split,
+                    frame: 0,
                 });
             }
         }
@@ -402,14 +510,36 @@ impl ImageFolder {
     }
 }
 
-/// Image files of a class folder, sorted by name.
-fn scan_images(dir: &Path, extensions: &[String], class: &str) -> Result<Vec<String>> {
+/// Refuses a path whose real location (symbolic links followed) is outside the dataset.
+fn check_inside(path: &Path, canonical_root: &Path, root: &Path) -> Result<()> {
+    let target = path.canonicalize().map_err(|e| DataError::io(path, e))?;
+    if target.starts_with(canonical_root) {
+        Ok(())
+    } else {
+        Err(DataError::OutsideRoot {
+            path: path.into(),
+            target,
+            root: root.into(),
+        })
+    }
+}
+
+/// Image files of a class folder, sorted by name. The folder and every file must lie inside
+/// the dataset once symbolic links are followed.
+fn scan_images(
+    dir: &Path,
+    extensions: &[String],
+    class: &str,
+    canonical_root: &Path,
+) -> Result<Vec<String>> {
     if !dir.is_dir() {
         return Err(DataError::MissingDir {
             path: dir.into(),
             what: format!("the image folder of class '{class}'"),
         });
     }
+    let root = canonical_root;
+    check_inside(dir, canonical_root, root)?;
     let mut names = Vec::new();
     for item in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
         let item = item.map_err(|e| DataError::io(dir, e))?;
@@ -419,6 +549,7 @@ fn scan_images(dir: &Path, extensions: &[String], class: &str) -> Result<Vec<Str
             .map(|e| e.to_string_lossy().to_lowercase())
             .unwrap_or_default();
         if !name.starts_with('.') && extensions.contains(&ext) && item.path().is_file() {
+            check_inside(&item.path(), canonical_root, root)?;
             names.push(name);
         }
     }

@@ -35,16 +35,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Converts a single image tensor (`[H, W]`, `[1, H, W]` or `[1, 1, H, W]`, values in [0, 1])
-/// to an 8-bit gray image.
-pub fn to_gray_image(image: &Tensor) -> Result<image::GrayImage> {
+/// Converts a single image tensor (`[H, W]`, `[1, H, W]` or `[1, 1, H, W]` gray; `[3, H, W]`
+/// or `[1, 3, H, W]` RGB; values in [0, 1]) to an 8-bit image.
+pub fn to_image(image: &Tensor) -> Result<image::DynamicImage> {
     let dims = image.size();
-    let (h, w) = match dims.as_slice() {
-        [h, w] | [1, h, w] | [1, 1, h, w] => (*h, *w),
+    let (c, h, w) = match dims.as_slice() {
+        [h, w] | [1, h, w] | [1, 1, h, w] => (1, *h, *w),
+        [3, h, w] | [1, 3, h, w] => (3, *h, *w),
         _ => {
             return Err(DataError::Shape {
                 what: "image to save",
-                expected: "[H, W], [1, H, W] or [1, 1, H, W]".into(),
+                expected: "[H, W], [1, H, W], [1, 1, H, W] (gray) or [3, H, W], [1, 3, H, W] (RGB)"
+                    .into(),
                 got: format!("{dims:?}"),
             })
         }
@@ -57,17 +59,42 @@ pub fn to_gray_image(image: &Tensor) -> Result<image::GrayImage> {
         .f_mul_scalar(255.0)?
         .f_round()?
         .f_to_kind(Kind::Uint8)?
+        .f_reshape([c, h, w])?
+        // planar → interleaved
+        .f_permute([1, 2, 0])?
         .f_contiguous()?
-        .f_view([h * w])?;
+        .f_view([c * h * w])?;
     let pixels = Vec::<u8>::try_from(&bytes)?;
-    image::GrayImage::from_raw(w as u32, h as u32, pixels).ok_or_else(|| DataError::Shape {
+    let bad = || DataError::Shape {
         what: "image buffer",
-        expected: format!("{}", h * w),
+        expected: format!("{}", c * h * w),
         got: "a different length".into(),
+    };
+    Ok(if c == 1 {
+        image::DynamicImage::ImageLuma8(
+            image::GrayImage::from_raw(w as u32, h as u32, pixels).ok_or_else(bad)?,
+        )
+    } else {
+        image::DynamicImage::ImageRgb8(
+            image::RgbImage::from_raw(w as u32, h as u32, pixels).ok_or_else(bad)?,
+        )
     })
 }
 
-fn encode_png(img: &image::GrayImage, path: &Path) -> Result<Vec<u8>> {
+/// Converts a single gray image tensor (`[H, W]`, `[1, H, W]` or `[1, 1, H, W]`, values in
+/// [0, 1]) to an 8-bit gray image.
+pub fn to_gray_image(image: &Tensor) -> Result<image::GrayImage> {
+    match to_image(image)? {
+        image::DynamicImage::ImageLuma8(g) => Ok(g),
+        _ => Err(DataError::Shape {
+            what: "gray image",
+            expected: "[H, W], [1, H, W] or [1, 1, H, W]".into(),
+            got: format!("{:?}", image.size()),
+        }),
+    }
+}
+
+fn encode_png(img: &image::DynamicImage, path: &Path) -> Result<Vec<u8>> {
     let mut buf = std::io::Cursor::new(Vec::new());
     img.write_to(&mut buf, image::ImageFormat::Png)
         .map_err(|source| DataError::Encode {
@@ -77,45 +104,46 @@ fn encode_png(img: &image::GrayImage, path: &Path) -> Result<Vec<u8>> {
     Ok(buf.into_inner())
 }
 
-/// Saves one image tensor (values in [0, 1], clamped) as an 8-bit grayscale PNG, atomically.
+/// Saves one image tensor (values in [0, 1], clamped) as an 8-bit gray or RGB PNG, atomically.
 pub fn save_png(image: &Tensor, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
-    write_atomic(path, &encode_png(&to_gray_image(image)?, path)?)
+    write_atomic(path, &encode_png(&to_image(image)?, path)?)
 }
 
-/// Tiles a batch `[N, 1, H, W]` into one grid image `[rows*(H+2p), cols*(W+2p)]`, `cols` images
-/// per row with `padding` black pixels around each.
+/// Tiles a batch `[N, C, H, W]` (C = 1 or 3) into one grid image — `[rows*(H+2p),
+/// cols*(W+2p)]` gray, `[3, rows*(H+2p), cols*(W+2p)]` RGB — `cols` images per row with
+/// `padding` black pixels around each.
 pub fn make_grid(images: &Tensor, cols: usize, padding: i64) -> Result<Tensor> {
     let dims = images.size();
-    let [n, 1, h, w] = dims.as_slice() else {
-        return Err(DataError::Shape {
-            what: "images for a grid",
-            expected: "[N, 1, H, W]".into(),
-            got: format!("{dims:?}"),
-        });
+    let (n, c, h, w) = match dims.as_slice() {
+        [n, c @ (1 | 3), h, w] => (*n, *c, *h, *w),
+        _ => {
+            return Err(DataError::Shape {
+                what: "images for a grid",
+                expected: "[N, 1, H, W] or [N, 3, H, W]".into(),
+                got: format!("{dims:?}"),
+            })
+        }
     };
-    if *n == 0 || cols == 0 || padding < 0 {
+    if n == 0 || cols == 0 || padding < 0 {
         return Err(DataError::config(
             "grid",
             format!("need at least one image, cols > 0 and padding >= 0 (got n={n}, cols={cols}, padding={padding})"),
         ));
     }
-    let cols = (cols as i64).min(*n);
+    let cols = (cols as i64).min(n);
     let rows = (n + cols - 1) / cols;
-    let filler = Tensor::f_zeros(
-        [rows * cols - n, 1, *h, *w],
-        (images.kind(), images.device()),
-    )?;
+    let filler = Tensor::f_zeros([rows * cols - n, c, h, w], (images.kind(), images.device()))?;
     let (ph, pw) = (h + 2 * padding, w + 2 * padding);
     let grid = Tensor::f_cat(&[images, &filler], 0)?
         .f_constant_pad_nd([padding, padding, padding, padding])?
-        .f_view([rows, cols, ph, pw])?
-        .f_permute([0, 2, 1, 3])?
-        .f_reshape([rows * ph, cols * pw])?;
-    Ok(grid)
+        .f_view([rows, cols, c, ph, pw])?
+        .f_permute([2, 0, 3, 1, 4])?
+        .f_reshape([c, rows * ph, cols * pw])?;
+    Ok(if c == 1 { grid.f_squeeze_dim(0)? } else { grid })
 }
 
-/// Saves a batch `[N, 1, H, W]` as one PNG grid with `cols` images per row.
+/// Saves a batch `[N, C, H, W]` as one PNG grid with `cols` images per row.
 pub fn save_grid(images: &Tensor, cols: usize, path: impl AsRef<Path>) -> Result<()> {
     save_png(&make_grid(images, cols, 2)?, path)
 }

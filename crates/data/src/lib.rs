@@ -4,21 +4,27 @@
 mod cache;
 mod dataset;
 pub mod decode;
+mod dicom;
 mod error;
+pub mod fixture;
 mod folder;
 pub mod io;
+mod layout;
 mod load;
 pub mod phantom;
+mod resize;
 mod source;
+mod spec;
 
 pub use cache::default_cache_dir;
 pub use dataset::{epoch_seed, Batch, BatchOrder, Batches, TensorDataset};
-pub use decode::{ImageSpec, ResizeFilter, ResizePolicy};
 pub use error::{DataError, Result};
 pub use folder::{
     read_list, BadFile, ClassSpec, Entry, FolderConfig, ImageFolder, OnBadFile, Split, SplitOrigin,
     SplitSource,
 };
-pub use load::{load_entries, LoadOptions, LoadReport, Splits};
+pub use layout::{GroupBy, Layout};
+pub use load::{load_entries, ColorDecision, LoadOptions, LoadReport, Splits};
 pub use phantom::{phantom_splits, PhantomConfig};
-pub use source::DataSource;
+pub use source::{DataSource, FolderSource};
+pub use spec::{ColorMode, ImageSpec, ResizeFilter, ResizePolicy, Window};

@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use crate::cache::{self, CacheFile, Lookup, Stat};
 use crate::{
-    decode, BadFile, DataError, Entry, ImageFolder, ImageSpec, OnBadFile, Result, Split,
+    decode, BadFile, ColorMode, DataError, Entry, ImageFolder, ImageSpec, OnBadFile, Result, Split,
     TensorDataset,
 };
 
@@ -87,6 +87,8 @@ pub struct LoadReport {
     pub cache_note: Option<String>,
     /// Wall time of the load, in seconds.
     pub seconds: f64,
+    /// What [`ColorMode::Auto`] decided (`None` for a fixed mode).
+    pub color: Option<ColorDecision>,
 }
 
 /// The three splits of a dataset, decoded.
@@ -159,11 +161,19 @@ struct Fetched {
     stat: Option<Stat>,
 }
 
+/// The stat index's key of an entry: its path, and its frame when not the first.
+fn index_key(entry: &Entry) -> String {
+    match entry.frame {
+        0 => entry.path.to_string_lossy().into_owned(),
+        k => format!("{}#{k}", entry.path.to_string_lossy()),
+    }
+}
+
 /// Decodes one entry, or finds it in the cache. Without a cache nothing is stat'ed or hashed.
 fn fetch(entry: &Entry, spec: &ImageSpec, cache: Option<&Lookup>) -> Result<Fetched> {
     let decode = |bytes: &[u8]| -> Result<Pixels> {
-        let gray = decode::decode_gray(bytes, &entry.path, spec.max_pixels)?;
-        Ok(Pixels::Fresh(decode::resize_square(&gray, spec)?))
+        let img = decode::decode(bytes, &entry.path, spec, entry.frame)?;
+        Ok(Pixels::Fresh(decode::resize_square(&img, spec)?))
     };
     let read = || std::fs::read(&entry.path).map_err(|e| DataError::io(&entry.path, e));
     let Some(cache) = cache else {
@@ -173,7 +183,7 @@ fn fetch(entry: &Entry, spec: &ImageSpec, cache: Option<&Lookup>) -> Result<Fetc
         });
     };
     let (size, mtime_ns) = cache::stat(&entry.path)?;
-    if let Some(known) = cache.known_hash(&entry.path.to_string_lossy(), size, mtime_ns) {
+    if let Some(known) = cache.known_hash(&index_key(entry), size, mtime_ns) {
         if let Some(row) = cache.row(&known.hash) {
             return Ok(Fetched {
                 pixels: Pixels::Cached(row),
@@ -182,7 +192,11 @@ fn fetch(entry: &Entry, spec: &ImageSpec, cache: Option<&Lookup>) -> Result<Fetc
         }
     }
     let bytes = read()?;
-    let hash = cache::content_hash(&bytes);
+    // Frames of one multi-frame file: one cached image each.
+    let hash = match entry.frame {
+        0 => cache::content_hash(&bytes),
+        k => format!("{}#{k}", cache::content_hash(&bytes)),
+    };
     let pixels = match cache.row(&hash) {
         Some(row) => Pixels::Cached(row),
         None => decode(&bytes)?,
@@ -207,8 +221,113 @@ pub fn load_entries(
     decode_entries(entries, class_names, description, opts).map(|(ds, report, _)| (ds, report))
 }
 
-/// [`load_entries`], also returning the split of each image kept.
+/// [`load_entries`], also returning the split of each image kept. [`ColorMode::Auto`] loads
+/// the images as RGB first (through the cache), then again as gray when every one of them is
+/// gray within [`ColorMode::AUTO_TOLERANCE`].
 fn decode_entries(
+    entries: &[Entry],
+    class_names: &[String],
+    description: &str,
+    opts: &LoadOptions,
+) -> Result<(TensorDataset, LoadReport, Vec<Split>)> {
+    if opts.spec.color != ColorMode::Auto {
+        return decode_entries_as(entries, class_names, description, opts);
+    }
+    let as_mode = |color: ColorMode| LoadOptions {
+        spec: opts.spec.with_color(color),
+        ..opts.clone()
+    };
+    let (rgb, mut report, splits) =
+        decode_entries_as(entries, class_names, description, &as_mode(ColorMode::Rgb))?;
+    let decision = ColorDecision::of(&rgb)?;
+    if decision.mode == ColorMode::Rgb {
+        report.color = Some(decision);
+        return Ok((rgb, report, splits));
+    }
+    let (gray, mut gray_report, splits) =
+        decode_entries_as(entries, class_names, description, &as_mode(ColorMode::Gray))?;
+    gray_report.seconds += report.seconds;
+    gray_report.color = Some(decision);
+    Ok((gray, gray_report, splits))
+}
+
+/// What [`ColorMode::Auto`] decided, and from what.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColorDecision {
+    /// Gray or RGB.
+    pub mode: ColorMode,
+    /// Images checked.
+    pub images: usize,
+    /// Images whose channels differ by more than [`ColorMode::AUTO_TOLERANCE`].
+    pub colour_images: usize,
+    /// The image with the largest channel difference, and that difference (of 255).
+    pub most_colourful: Option<(String, u8)>,
+}
+
+impl ColorDecision {
+    /// Decides from images loaded as RGB (the per-pixel spread of R, G, B after resizing:
+    /// equal channels stay equal through a per-channel filter).
+    pub fn of(rgb: &TensorDataset) -> Result<Self> {
+        let images = rgb.len();
+        if images == 0 {
+            return Ok(ColorDecision {
+                mode: ColorMode::Gray,
+                images,
+                colour_images: 0,
+                most_colourful: None,
+            });
+        }
+        let x = &rgb.images;
+        let spread = x
+            .f_amax(&[1][..], false)?
+            .f_sub(&x.f_amin(&[1][..], false)?)?
+            .f_flatten(1, -1)?
+            .f_amax(&[1][..], false)?
+            .f_mul_scalar(255.0)?
+            .f_round()?
+            .f_to_device(Device::Cpu)?;
+        let spread: Vec<f32> = Vec::<f32>::try_from(&spread)?;
+        let tol = f32::from(ColorMode::AUTO_TOLERANCE);
+        let colour_images = spread.iter().filter(|&&d| d > tol).count();
+        let most_colourful = spread
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .map(|(i, &d)| (rgb.names[i].clone(), d.clamp(0.0, 255.0) as u8));
+        Ok(ColorDecision {
+            mode: if colour_images == 0 {
+                ColorMode::Gray
+            } else {
+                ColorMode::Rgb
+            },
+            images,
+            colour_images,
+            most_colourful,
+        })
+    }
+}
+
+impl std::fmt::Display for ColorDecision {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let tol = ColorMode::AUTO_TOLERANCE;
+        match (self.mode, &self.most_colourful) {
+            (ColorMode::Rgb, Some((name, d))) => write!(
+                f,
+                "colour mode auto: RGB ({} of {} images have R, G, B differing by more than {tol}/255, e.g. {name} by {d})",
+                self.colour_images, self.images
+            ),
+            (_, Some((name, d))) => write!(
+                f,
+                "colour mode auto: gray (R, G and B of all {} images agree within {tol}/255; largest difference {d} in {name})",
+                self.images
+            ),
+            _ => write!(f, "colour mode auto: {} (no images)", self.mode),
+        }
+    }
+}
+
+/// [`decode_entries`] with a decided colour mode.
+fn decode_entries_as(
     entries: &[Entry],
     class_names: &[String],
     description: &str,
@@ -234,8 +353,9 @@ fn decode_entries(
     let g = gather(entries, results, &cache, opts, &mut report)?;
     report.from_cache = g.cached_pos.len();
     report.decoded = g.fresh_pos.len();
+    let channels = spec.color.channels().unwrap_or(1);
     let images = g
-        .pixels(&cache, spec.size as i64)?
+        .pixels(&cache, channels, spec.size as i64)?
         .f_to_device(opts.device)?
         .f_to_kind(Kind::Float)?
         .f_div_scalar_(255.0)?;
@@ -313,8 +433,7 @@ fn gather<'a>(
                     }
                 }
                 if let Some(stat) = f.stat {
-                    g.index
-                        .insert(entry.path.to_string_lossy().into_owned(), stat);
+                    g.index.insert(index_key(entry), stat);
                 }
                 g.kept.push(entry);
             }
@@ -331,18 +450,19 @@ fn gather<'a>(
 }
 
 impl Gathered<'_> {
-    /// `[N, 1, side, side]` u8 pixels: cached rows straight from the mapped file, fresh ones
+    /// `[N, C, side, side]` u8 pixels: cached rows straight from the mapped file, fresh ones
     /// placed beside them.
-    fn pixels(&self, cache: &CacheFile, side: i64) -> Result<Tensor> {
+    fn pixels(&self, cache: &CacheFile, channels: i64, side: i64) -> Result<Tensor> {
         let n = self.kept.len() as i64;
-        let fresh_t = Tensor::f_from_slice(&self.fresh_pixels)?
-            .f_view([self.fresh_pos.len() as i64, side * side])?;
+        let row = channels * side * side;
+        let fresh_t =
+            Tensor::f_from_slice(&self.fresh_pixels)?.f_view([self.fresh_pos.len() as i64, row])?;
         let pixels = if self.fresh_pos.is_empty() && n > 0 {
             cache.gather(&self.cached_rows)?
         } else if self.cached_pos.is_empty() {
             fresh_t
         } else {
-            let out = Tensor::f_zeros([n, side * side], (Kind::Uint8, Device::Cpu))?;
+            let out = Tensor::f_zeros([n, row], (Kind::Uint8, Device::Cpu))?;
             out.f_index_copy(
                 0,
                 &Tensor::f_from_slice(&self.cached_pos)?,
@@ -350,6 +470,6 @@ impl Gathered<'_> {
             )?
             .f_index_copy(0, &Tensor::f_from_slice(&self.fresh_pos)?, &fresh_t)?
         };
-        Ok(pixels.f_view([n, 1, side, side])?)
+        Ok(pixels.f_view([n, channels, side, side])?)
     }
 }

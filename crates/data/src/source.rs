@@ -1,42 +1,114 @@
-//! Where an experiment's images come from: a COVID-CT folder or the embedded phantom stand-in,
-//! loaded at any size, with a fingerprint of the bytes that were used.
+//! Where an experiment's images come from: an image folder (COVID-CT or one folder per class)
+//! or the embedded phantom stand-in, loaded at any size, with a fingerprint of the bytes that
+//! were used.
 
 use std::path::{Path, PathBuf};
 
 use tch::Device;
 
 use crate::{
-    default_cache_dir, phantom_splits, DataError, FolderConfig, ImageFolder, ImageSpec,
-    LoadOptions, PhantomConfig, Result, Split, Splits, TensorDataset,
+    default_cache_dir, phantom_splits, ColorMode, DataError, FolderConfig, ImageFolder, ImageSpec,
+    Layout, LoadOptions, PhantomConfig, Result, Split, Splits, TensorDataset, Window,
 };
+
+/// An image folder and how it is read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FolderSource {
+    /// The dataset folder.
+    pub dir: PathBuf,
+    /// Its classes, split lists or ratios, grouping.
+    pub config: FolderConfig,
+    /// The layout it was found to have.
+    pub layout: Layout,
+    /// Gray, RGB or decided from the pixels (COVID-CT: gray; class folders: auto).
+    pub color: ColorMode,
+    /// The intensity window of DICOM files.
+    pub window: Window,
+}
+
+impl FolderSource {
+    /// The folder at `dir`, its layout found by [`FolderConfig::discover`].
+    pub fn discover(dir: impl AsRef<Path>) -> Result<Self> {
+        let dir = dir.as_ref();
+        let (config, layout) = FolderConfig::discover(dir)?;
+        Ok(FolderSource {
+            dir: dir.to_path_buf(),
+            config,
+            color: match layout {
+                Layout::CovidCt => ColorMode::Gray,
+                Layout::ClassFolders => ColorMode::Auto,
+            },
+            layout,
+            window: Window::LUNG,
+        })
+    }
+
+    /// Whether this is the COVID-CT layout read as the paper reads it (gray, its own lists).
+    pub fn is_covid_ct(&self) -> bool {
+        self.layout == Layout::CovidCt
+            && self.config == FolderConfig::covid_ct()
+            && self.color == ColorMode::Gray
+    }
+}
 
 /// Where the images come from.
 #[derive(Debug, Clone)]
 pub enum DataSource {
-    /// The COVID-CT folder layout (`CT_COVID/`, `CT_NonCOVID/`, official split lists).
-    CovidCt(PathBuf),
+    /// An image folder: COVID-CT's layout or one folder per class.
+    Folder(Box<FolderSource>),
     /// The embedded synthetic phantom stand-in (procedural, not real CT).
     Phantom(PhantomConfig),
 }
 
 impl DataSource {
-    /// The folder if one is given, else the phantom stand-in (the examples' default). A path
-    /// that is not a folder is an error naming it.
+    /// The folder if one is given (its layout discovered), else the phantom stand-in (the
+    /// examples' default). A path that is not a folder is an error naming it.
     pub fn folder_or_phantom(dir: Option<&Path>) -> Result<Self> {
         match dir {
-            Some(d) if d.is_dir() => Ok(DataSource::CovidCt(d.to_path_buf())),
-            Some(d) => Err(DataError::MissingDir {
-                path: d.to_path_buf(),
-                what: "the dataset (the COVID-CT layout: CT_COVID/, CT_NonCOVID/)".into(),
-            }),
+            Some(d) => Ok(DataSource::Folder(Box::new(FolderSource::discover(d)?))),
             None => Ok(DataSource::Phantom(PhantomConfig::default())),
         }
     }
 
-    /// The source in words, for reports: `COVID-CT at <folder>` or the phantom's seed.
+    /// The COVID-CT folder at `dir`, read as the paper reads it.
+    pub fn covid_ct(dir: impl Into<PathBuf>) -> Self {
+        DataSource::Folder(Box::new(FolderSource {
+            dir: dir.into(),
+            config: FolderConfig::covid_ct(),
+            layout: Layout::CovidCt,
+            color: ColorMode::Gray,
+            window: Window::LUNG,
+        }))
+    }
+
+    /// Whether the data is COVID-CT read as the paper reads it (the paper's numbers apply).
+    pub fn is_covid_ct(&self) -> bool {
+        matches!(self, DataSource::Folder(f) if f.is_covid_ct())
+    }
+
+    /// The source in words, for reports: `COVID-CT at <folder>`, the folder's layout and
+    /// classes, or the phantom's seed.
     pub fn describe(&self) -> String {
         match self {
-            DataSource::CovidCt(dir) => format!("COVID-CT at {}", dir.display()),
+            DataSource::Folder(f) if f.is_covid_ct() => format!("COVID-CT at {}", f.dir.display()),
+            DataSource::Folder(f) => format!(
+                "image folder {} ({}, {} classes: {}; colour {}{})",
+                f.dir.display(),
+                f.layout.describe(),
+                f.config.classes.len(),
+                f.config
+                    .classes
+                    .iter()
+                    .map(|c| c.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                f.color,
+                if f.window.is_lung() {
+                    String::new()
+                } else {
+                    format!(", DICOM window {},{}", f.window.center, f.window.width)
+                }
+            ),
             DataSource::Phantom(c) => format!(
                 "synthetic phantom stand-in (not CT), seed {}, {:?} images per split and class",
                 c.seed, c.counts
@@ -53,7 +125,7 @@ impl DataSource {
     /// the default decode cache).
     pub fn load(&self, size: i64, device: Device) -> Result<Splits> {
         match self {
-            DataSource::CovidCt(dir) => self.folder(dir)?.load_splits(&options(size, device)?),
+            DataSource::Folder(f) => open(f)?.load_splits(&options(f, size, device)?),
             DataSource::Phantom(c) => phantom_splits(&phantom_at(c, size)?, device),
         }
     }
@@ -62,20 +134,47 @@ impl DataSource {
     /// phantom's images are square, so only its size applies.
     pub fn load_spec(&self, spec: ImageSpec, device: Device) -> Result<Splits> {
         match self {
-            DataSource::CovidCt(dir) => {
-                let opts = options(i64::from(spec.size), device)?.with_spec(spec);
-                self.folder(dir)?.load_splits(&opts)
+            DataSource::Folder(f) => {
+                let spec = ImageSpec {
+                    color: f.color,
+                    window: f.window,
+                    ..spec
+                };
+                let opts = options(f, i64::from(spec.size), device)?.with_spec(spec);
+                open(f)?.load_splits(&opts)
             }
             DataSource::Phantom(c) => phantom_splits(&phantom_at(c, i64::from(spec.size))?, device),
+        }
+    }
+
+    /// The source with its colour mode decided: a folder in [`ColorMode::Auto`] is loaded once
+    /// by `spec` (its size; usually the smallest a run needs) and fixed to what was decided,
+    /// which is returned too. Any other source is returned as it is.
+    pub fn decide_color(
+        &self,
+        spec: ImageSpec,
+        device: Device,
+    ) -> Result<(DataSource, Option<crate::ColorDecision>)> {
+        match self {
+            DataSource::Folder(f) if f.color == ColorMode::Auto => {
+                let splits = self.load_spec(spec, device)?;
+                let decision = splits.report.color.ok_or_else(|| {
+                    DataError::config("color", "auto colour was asked for but not decided")
+                })?;
+                let decided = FolderSource {
+                    color: decision.mode,
+                    ..(**f).clone()
+                };
+                Ok((DataSource::Folder(Box::new(decided)), Some(decision)))
+            }
+            other => Ok((other.clone(), None)),
         }
     }
 
     /// Loads one split at `size`² on `device`.
     pub fn load_split(&self, split: Split, size: i64, device: Device) -> Result<TensorDataset> {
         match self {
-            DataSource::CovidCt(dir) => {
-                Ok(self.folder(dir)?.load(split, &options(size, device)?)?.0)
-            }
+            DataSource::Folder(f) => Ok(open(f)?.load(split, &options(f, size, device)?)?.0),
             DataSource::Phantom(c) => {
                 let s = phantom_splits(&phantom_at(c, size)?, device)?;
                 Ok(match split {
@@ -93,15 +192,29 @@ impl DataSource {
     pub fn fingerprint(&self, size: i64) -> Result<String> {
         let mut h = blake3::Hasher::new();
         match self {
-            DataSource::CovidCt(dir) => {
-                h.update(b"covid-ct\0");
-                let folder = self.folder(dir)?;
+            DataSource::Folder(f) => {
+                if f.is_covid_ct() {
+                    h.update(b"covid-ct\0");
+                } else {
+                    // How the folder is read is part of what a model sees.
+                    h.update(b"folder\0");
+                    let how = serde_json::json!({
+                        "config": f.config, "color": f.color, "window": f.window,
+                    });
+                    h.update(how.to_string().as_bytes());
+                }
+                let folder = open(f)?;
                 for e in folder.entries() {
                     let bytes = std::fs::read(&e.path).map_err(|source| DataError::Io {
                         path: e.path.clone(),
                         source,
                     })?;
                     let line = format!("{}\t{}\t{}\t", e.split, e.label, e.name);
+                    if e.frame > 0 {
+                        // Frames after the first of a multi-frame file: the same bytes.
+                        h.update(line.as_bytes());
+                        continue;
+                    }
                     h.update(line.as_bytes());
                     h.update(blake3::hash(&bytes).as_bytes());
                 }
@@ -116,15 +229,20 @@ impl DataSource {
         }
         Ok(h.finalize().to_hex().to_string())
     }
-
-    fn folder(&self, dir: &Path) -> Result<ImageFolder> {
-        ImageFolder::open(dir, &FolderConfig::covid_ct())
-    }
 }
 
-fn options(size: i64, device: Device) -> Result<LoadOptions> {
+fn open(f: &FolderSource) -> Result<ImageFolder> {
+    ImageFolder::open(&f.dir, &f.config)
+}
+
+fn options(f: &FolderSource, size: i64, device: Device) -> Result<LoadOptions> {
     let side = u32::try_from(size).map_err(|_| DataError::config("size", format!("{size}")))?;
-    let mut opts = LoadOptions::with_size(side).with_device(device);
+    let spec = ImageSpec::with_size(side)
+        .with_color(f.color)
+        .with_window(f.window);
+    let mut opts = LoadOptions::with_size(side)
+        .with_spec(spec)
+        .with_device(device);
     opts.cache_dir = default_cache_dir();
     Ok(opts)
 }

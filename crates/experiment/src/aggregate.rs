@@ -84,7 +84,11 @@ fn paired(mine: &[&CellResult], other: &[&CellResult]) -> Result<Option<Paired>>
     let Some((c0, o0)) = seed0 else {
         return Ok(None);
     };
-    let positive = Average::Binary { positive: 0 };
+    // Two classes: the first is the positive one (COVID); more: macro averages.
+    let positive = match c0.probs.first().map(Vec::len) {
+        Some(2) => Average::Binary { positive: 0 },
+        _ => Average::Macro,
+    };
     let cfg = BootstrapConfig::default();
     let cmp = compare_over_seeds(&pairs, positive, &cfg).map_err(ExperimentError::Aggregate)?;
     let mcnemar = compare_models(

@@ -284,6 +284,7 @@ impl Start {
 /// returns it with the training config to use and how its weights started.
 pub(crate) fn build_model(
     spec: CellSpec<'_>,
+    data: &TensorDataset,
     device: tch::Device,
 ) -> Result<(Classifier, ganaug_models::TrainConfig, Start)> {
     let plan = spec.plan;
@@ -292,6 +293,7 @@ pub(crate) fn build_model(
         pooled_stages: plan.pooled_stages,
         head: plan.head.arch(),
         ..ModelConfig::new(plan.kind, plan.image_size)
+            .for_data(data.class_names.len() as i64, data.channels())
     };
     tch::manual_seed(ganaug_data::epoch_seed(spec.seed, 1 << 20) as i64);
     let mut model =
@@ -342,7 +344,7 @@ fn run_cell(
         return finish(spec, sp, trained, t0, dir, ctx);
     }
     let train = training_set(spec, sp, gans, cfg)?;
-    let (mut model, tcfg, weights) = build_model(spec, ctx.device)?;
+    let (mut model, tcfg, weights) = build_model(spec, &sp.train, ctx.device)?;
     if let Head::LpFt { probe } = &spec.plan.head {
         if weights == Start::Scratch {
             return Err(spec.fail("loading ImageNet weights")(CellError::Missing(
@@ -444,9 +446,24 @@ fn finish(
     let rcfg = ReportConfig::with_class_names(sp.test.class_names.clone());
     let report = ClassificationReport::new(&t.labels, &t.probs, &rcfg)
         .map_err(|e| spec.fail("metrics")(e.into()))?;
-    let positive = report
-        .positive_class()
-        .ok_or_else(|| spec.fail("metrics")(CellError::Missing("no positive class")))?;
+    // Two classes: the positive (first) class's statistics with their intervals; more: the
+    // macro averages over classes (no interval).
+    let (precision, recall, specificity) = match report.positive_class() {
+        Some(p) => (
+            proportion(&p.precision),
+            proportion(&p.recall),
+            proportion(&p.specificity),
+        ),
+        None if report.class_names.len() > 2 => {
+            let m = &report.macro_avg;
+            (point(m.precision), point(m.recall), point(m.specificity))
+        }
+        None => {
+            return Err(spec.fail("metrics")(CellError::Missing(
+                "no positive class",
+            )))
+        }
+    };
     let roc = report.roc.as_ref();
     Ok(CellResult {
         model: spec.plan.kind,
@@ -455,9 +472,10 @@ fn finish(
         weights: t.weights.into(),
         train_images: t.train_images,
         accuracy: proportion(&report.accuracy),
-        precision: proportion(&positive.precision),
-        recall: proportion(&positive.recall),
-        specificity: proportion(&positive.specificity),
+        precision,
+        recall,
+        specificity,
+        confusion: report.confusion.counts().to_vec(),
         f1: bootstrap(&report.f1),
         auc: report.auc.as_ref().map(bootstrap),
         epochs: t.epochs,
@@ -471,6 +489,14 @@ fn finish(
         roc_tpr: roc.map(|r| r.tpr.clone()).unwrap_or_default(),
         dir: crate::gans::relative(dir, ctx.out),
     })
+}
+
+fn point(value: f64) -> Estimate {
+    Estimate {
+        value,
+        lower: None,
+        upper: None,
+    }
 }
 
 fn proportion(p: &Proportion) -> Estimate {

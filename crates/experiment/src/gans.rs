@@ -168,7 +168,7 @@ pub fn run_gans(
     if !needs_gan && !needs_cgan {
         return Ok(stage);
     }
-    let mut quality = Quality::new(ctx.device)?;
+    let mut quality = Quality::with_channels(ctx.device, train.channels())?;
     let subsets = (0..class_names.len() as i64)
         .map(|label| train.class_subset(label))
         .collect::<std::result::Result<Vec<_>, _>>()?;

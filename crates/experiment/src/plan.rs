@@ -42,7 +42,8 @@ pub fn dry_run(
     device: Device,
     work: Work,
 ) -> Result<Vec<PlanLine>> {
-    let (splits, data_id) = load_splits(cfg, data, device)?;
+    let loaded = load_splits(cfg, data, device)?;
+    let (cfg, splits, data_id) = (&loaded.cfg, &loaded.splits, &loaded.data_id);
     let base = &splits[&cfg.gan.gan.size];
     let classes = base.train.class_names.len();
     let stage = GanStage {
@@ -196,15 +197,16 @@ fn estimate_cell(
     device: Device,
 ) -> Result<f64> {
     let plan = spec.plan;
+    let (classes, channels) = (sp.train.class_names.len() as i64, sp.train.channels());
     let mcfg = ModelConfig {
         pooled_stages: plan.pooled_stages,
         head: plan.head.arch(),
-        ..ModelConfig::new(plan.kind, plan.image_size)
+        ..ModelConfig::new(plan.kind, plan.image_size).for_data(classes, channels)
     };
     let model = Classifier::new(mcfg, device).map_err(shape_err)?;
     let b = plan.train.batch_size as i64;
     let x = Tensor::rand(
-        [b, 1, plan.image_size, plan.image_size],
+        [b, channels, plan.image_size, plan.image_size],
         (Kind::Float, device),
     );
     if let Head::Probe { tta_flip, .. } = &plan.head {

@@ -61,7 +61,7 @@ pub(crate) fn probe_cell(
     opts: &ProbeOptions<'_>,
 ) -> Result<Trained> {
     let (probe_cfg, tta_flip, fit_on_val) = (opts.probe, opts.tta_flip, opts.fit_on_val);
-    let (model, _, start) = build_model(spec, ctx.device)?;
+    let (model, _, start) = build_model(spec, &sp.train, ctx.device)?;
     if start == Start::Scratch {
         return Err(spec.fail("loading ImageNet weights")(CellError::Missing(
             "a probe needs the backbone's ImageNet weights file (see scripts/setup.sh)",

@@ -30,13 +30,19 @@ fn quality_err(what: &'static str) -> impl FnOnce(CellError) -> ExperimentError 
 }
 
 impl Quality {
-    /// EfficientNet-Lite0 at 224² when its ImageNet weights are installed; otherwise a scorer
-    /// that reports no FID or KID.
+    /// EfficientNet-Lite0 at 224² for gray images when its ImageNet weights are installed;
+    /// otherwise a scorer that reports no FID or KID.
     pub fn new(device: Device) -> Result<Self> {
+        Self::with_channels(device, 1)
+    }
+
+    /// [`Quality::new`] for images of `channels` channels (1 gray, 3 RGB).
+    pub fn with_channels(device: Device, channels: i64) -> Result<Self> {
         let Some(path) = pretrained_weights(ModelKind::EfficientNetLite0) else {
             return Ok(Quality::default());
         };
-        let mut net = Classifier::new(ModelConfig::new(ModelKind::EfficientNetLite0, 224), device)
+        let mcfg = ModelConfig::new(ModelKind::EfficientNetLite0, 224).for_data(2, channels);
+        let mut net = Classifier::new(mcfg, device)
             .map_err(|e| quality_err("building the feature network")(e.into()))?;
         net.load_backbone_weights(&path)
             .map_err(|e| quality_err("loading the feature network")(e.into()))?;

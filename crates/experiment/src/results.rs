@@ -42,16 +42,21 @@ pub struct CellResult {
     pub train_images: usize,
     /// Test accuracy (Wilson interval).
     pub accuracy: Estimate,
-    /// Positive-class precision (Wilson interval).
+    /// Two classes: the positive (first) class's precision (Wilson interval); more: the macro
+    /// average over classes (no interval).
     pub precision: Estimate,
-    /// Positive-class recall / sensitivity (Wilson interval).
+    /// Recall / sensitivity, likewise.
     pub recall: Estimate,
-    /// Specificity (Wilson interval).
+    /// Specificity, likewise.
     pub specificity: Estimate,
-    /// Positive-class F1 (bootstrap interval).
+    /// F1: the positive class's with two classes, macro-averaged with more (bootstrap interval).
     pub f1: Estimate,
-    /// Positive-class ROC AUC (bootstrap interval).
+    /// ROC AUC: the positive class's with two classes, the macro average of one-vs-rest AUCs
+    /// with more (bootstrap interval).
     pub auc: Option<Estimate>,
+    /// The confusion matrix, `[truth][predicted]` counts (empty in results from before it).
+    #[serde(default)]
+    pub confusion: Vec<Vec<u64>>,
     /// Epochs run.
     pub epochs: usize,
     /// Epoch of the best validation loss (restored).
@@ -215,6 +220,13 @@ pub struct ReproResults {
     pub data_fingerprint: String,
     /// Whether it is the synthetic phantom stand-in.
     pub synthetic_data: bool,
+    /// Whether it is COVID-CT read as the paper reads it (the paper's numbers apply; results
+    /// from before this field say so in `data`).
+    #[serde(default)]
+    pub covid_ct: bool,
+    /// What colour mode `auto` decided, and from what (folders read in `auto` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color_decision: Option<String>,
     /// Test images per class.
     pub test_counts: Vec<usize>,
     /// Class names.
@@ -248,6 +260,12 @@ pub struct ReproResults {
 }
 
 impl ReproResults {
+    /// Whether the data is COVID-CT read as the paper reads it, so that the paper's numbers
+    /// apply (also for results written before [`ReproResults::covid_ct`] existed).
+    pub fn is_covid_ct(&self) -> bool {
+        self.covid_ct || self.data.starts_with("COVID-CT at ")
+    }
+
     /// The cell of `model` × `scenario` with `seed`.
     pub fn cell(&self, model: ModelKind, scenario: Scenario, seed: u64) -> Option<&CellResult> {
         self.cells

@@ -63,16 +63,23 @@ pub fn run_with(
         work: opts.work,
         lock: opts.lock,
     };
-    let (splits, data_id) = load_splits(cfg, data, device)?;
+    let loaded = load_splits(cfg, data, device)?;
+    let (cfg, data, splits, data_id) = (&loaded.cfg, &loaded.data, &loaded.splits, &loaded.data_id);
     let base = &splits[&cfg.gan.gan.size];
     ctx.say(format!(
-        "data: {} (train {}, val {}, test {})",
+        "data: {} (train {}, val {}, test {}; {} classes, {} channel{})",
         base.train.description,
         base.train.len(),
         base.val.len(),
-        base.test.len()
+        base.test.len(),
+        base.train.class_names.len(),
+        base.train.channels(),
+        if base.train.channels() == 1 { "" } else { "s" }
     ));
-    let gans = run_gans(cfg, &base.train, &data_id, &ctx)?;
+    if let Some(decision) = &loaded.color {
+        ctx.say(decision.to_string());
+    }
+    let gans = run_gans(cfg, &base.train, data_id, &ctx)?;
     let shard = match opts.work {
         crate::shard::Work::Shard(s) => Some(s),
         _ => None,
@@ -82,10 +89,10 @@ pub fn run_with(
     } else {
         (
             classification_accuracy_scores(&gans, base, device)?,
-            resolution_gap(cfg, &gans, &splits, device)?,
+            resolution_gap(cfg, &gans, splits, device)?,
         )
     };
-    let run = cells::run_cells(cfg, &splits, &gans, &data_id, &ctx)?;
+    let run = cells::run_cells(cfg, splits, &gans, data_id, &ctx)?;
     let aggregates = aggregate::aggregate(cfg, &run.cells)?;
     let mut missing = gans.missing.clone();
     missing.extend(run.missing);
@@ -94,7 +101,9 @@ pub fn run_with(
         commit: BUILD_COMMIT.map(String::from),
         config: (**cfg).clone(),
         data: data.describe(),
-        data_fingerprint: data_id,
+        data_fingerprint: data_id.clone(),
+        covid_ct: data.is_covid_ct(),
+        color_decision: loaded.color.as_ref().map(ToString::to_string),
         synthetic_data: data.is_synthetic(),
         test_counts: base.test.class_counts(),
         class_names: base.train.class_names.clone(),
@@ -156,23 +165,58 @@ fn claim_folder(cfg: &CheckedConfig, out: &Path) -> Result<()> {
     }
 }
 
+/// A run's data, loaded at every side its configuration needs, and the configuration fitted
+/// to it.
+#[derive(Debug)]
+pub struct LoadedData {
+    /// The splits, by image side.
+    pub splits: BTreeMap<i64, ganaug_data::Splits>,
+    /// The fingerprint of the data at the GANs' side.
+    pub data_id: String,
+    /// The configuration, its GANs given the data's channels.
+    pub cfg: CheckedConfig,
+    /// The source with its colour mode decided.
+    pub data: DataSource,
+    /// What [`ganaug_data::ColorMode::Auto`] decided, if it was asked for.
+    pub color: Option<ganaug_data::ColorDecision>,
+}
+
 /// The data at every image side `cfg` needs (the decode cache makes reloading cheap), by side,
-/// and the fingerprint of the data at the GANs' side.
-pub fn load_splits(
-    cfg: &CheckedConfig,
-    data: &DataSource,
-    device: Device,
-) -> Result<(BTreeMap<i64, ganaug_data::Splits>, String)> {
+/// the fingerprint of the data at the GANs' side, and `cfg` with its GANs' channels set to the
+/// data's (gray or RGB). A folder in colour mode `auto` is decided once, at the GANs' side,
+/// and read in that mode at every side.
+pub fn load_splits(cfg: &CheckedConfig, data: &DataSource, device: Device) -> Result<LoadedData> {
+    let spec_at = |s: i64| ImageSpec {
+        policy: cfg.resize,
+        ..ImageSpec::with_size(u32::try_from(s).unwrap_or(0))
+    };
+    let (data, color) = data.decide_color(spec_at(cfg.gan.gan.size), device)?;
     let mut splits = BTreeMap::new();
     for s in cfg.image_sizes() {
-        let spec = ImageSpec {
-            policy: cfg.resize,
-            ..ImageSpec::with_size(u32::try_from(s).unwrap_or(0))
-        };
-        splits.insert(s, data.load_spec(spec, device)?);
+        splits.insert(s, data.load_spec(spec_at(s), device)?);
     }
     let data_id = data.fingerprint(cfg.gan.gan.size)?;
-    Ok((splits, data_id))
+    let base = &splits[&cfg.gan.gan.size];
+    if base.train.class_names.len() < 2 {
+        return Err(ExperimentError::config(
+            "data",
+            format!(
+                "{} has {} class; at least two are needed",
+                data.describe(),
+                base.train.class_names.len()
+            ),
+        ));
+    }
+    let mut fitted = (**cfg).clone();
+    fitted.gan.gan.channels = base.train.channels();
+    let cfg = fitted.check()?;
+    Ok(LoadedData {
+        splits,
+        data_id,
+        cfg,
+        data,
+        color,
+    })
 }
 
 /// The CAS of every synthetic set and of the real training split (the reference), at the
@@ -185,7 +229,7 @@ fn classification_accuracy_scores(
     if gans.sets.is_empty() {
         return Ok(Vec::new());
     }
-    let mut quality = crate::Quality::new(device)?;
+    let mut quality = crate::Quality::with_channels(device, base.train.channels())?;
     let mut out = Vec::new();
     if let Some(c) = quality.cas("real", &base.train, &base.test)? {
         out.push(c);
@@ -218,7 +262,7 @@ fn resolution_gap(
     if gans.sets.is_empty() || large == small {
         return Ok(None);
     }
-    let mut quality = crate::Quality::new(device)?;
+    let mut quality = crate::Quality::with_channels(device, splits[&small].train.channels())?;
     let (Some(a), Some(b)) = (
         quality.class_features("all-large", &splits[&large].train.images)?,
         quality.class_features("all-small", &splits[&small].train.images)?,

@@ -145,7 +145,10 @@ pub fn sweep(
     cfg.scenarios = vec![Scenario::Raw, plan.scenario];
     cfg.gan.gate.mode = GateMode::Warn;
     let checked = cfg.clone().check()?;
-    let (splits, data_id) = load_splits(&checked, data, device)?;
+    let loaded = load_splits(&checked, data, device)?;
+    let (splits, data_id) = (loaded.splits, loaded.data_id);
+    // The GANs take the data's channels.
+    cfg.gan.gan.channels = loaded.cfg.gan.gan.channels;
     let gan_train = &splits[&cfg.gan.gan.size].train;
     let largest = gan_train.class_counts().into_iter().max().unwrap_or(0);
     let top = plan.ratios.iter().copied().fold(0.0f64, f64::max);

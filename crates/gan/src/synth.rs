@@ -75,7 +75,7 @@ pub struct ClassModel<'a> {
 /// nearest-neighbour RMS distance to the class's training images.
 #[derive(Debug)]
 pub struct Candidates {
-    /// `[M, 1, S, S]` generated images.
+    /// `[M, C, S, S]` generated images.
     pub images: Tensor,
     /// Discriminator probability of each ("real").
     pub d_scores: Vec<f64>,
@@ -86,7 +86,7 @@ pub struct Candidates {
 }
 
 /// Generates `cfg.candidates_per_class` images for one class and scores them; `train` are that
-/// class's training images (`[T, 1, S, S]`), for the near-copy check.
+/// class's training images (`[T, C, S, S]`), for the near-copy check.
 pub fn generate_candidates(
     model: ClassModel<'_>,
     train: &Tensor,
@@ -146,7 +146,7 @@ impl Candidates {
     }
 
     /// Keeps the first `keep` of `order` (indices of eligible candidates, best first): the
-    /// images `[K, 1, S, S]` in that order and the selection's report.
+    /// images `[K, C, S, S]` in that order and the selection's report.
     pub fn keep(
         &self,
         order: &[usize],
@@ -193,8 +193,8 @@ impl Candidates {
 }
 
 /// Generates, filters and selects images for one class by discriminator score; returns
-/// `[K, 1, S, S]` (best first) and the report. `train` are that class's training images
-/// (`[T, 1, S, S]`), for the near-copy check.
+/// `[K, C, S, S]` (best first) and the report. `train` are that class's training images
+/// (`[T, C, S, S]`), for the near-copy check.
 pub fn synthesize_class(
     model: ClassModel<'_>,
     train: &Tensor,

@@ -291,11 +291,11 @@ impl GanTrainer {
         out_dir: Option<&Path>,
         progress: bool,
     ) -> Result<()> {
-        let s = self.gan.size;
-        if data.image_size() != (s, s) {
+        let (s, c) = (self.gan.size, self.gan.channels);
+        if data.image_size() != (s, s) || data.channels() != c {
             return Err(GanError::Shape {
                 what: "training images",
-                expected: format!("[N, 1, {s}, {s}]"),
+                expected: format!("[N, {c}, {s}, {s}]"),
                 got: format!("{:?}", data.images.size()),
             });
         }

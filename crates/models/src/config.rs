@@ -15,6 +15,12 @@ pub struct ModelConfig {
     pub image_size: i64,
     /// Number of classes.
     pub n_classes: i64,
+    /// Input channels: 1 (gray, the default) or 3 (RGB). The ImageNet backbones take gray
+    /// repeated to three channels and RGB as it is; the paper's CNN's first convolution takes
+    /// `in_channels`. Not written when 1, so that configurations from before colour keep their
+    /// meaning and their cache keys.
+    #[serde(default = "one_channel", skip_serializing_if = "is_one_channel")]
+    pub in_channels: i64,
     /// Dropout after the head's first dense layer (the paper: 0.25).
     pub dropout: f64,
     /// Keep convolution weights and activations in channels-last (NHWC) memory layout: the
@@ -56,13 +62,29 @@ fn one() -> usize {
     1
 }
 
+fn one_channel() -> i64 {
+    1
+}
+
+fn is_one_channel(c: &i64) -> bool {
+    *c == 1
+}
+
 impl ModelConfig {
-    /// The paper's settings for `kind` at `image_size`, two classes.
+    /// The same configuration for `n_classes` classes and `in_channels` input channels.
+    pub fn for_data(mut self, n_classes: i64, in_channels: i64) -> Self {
+        self.n_classes = n_classes;
+        self.in_channels = in_channels;
+        self
+    }
+
+    /// The paper's settings for `kind` at `image_size`, two classes, gray input.
     pub fn new(kind: ModelKind, image_size: i64) -> Self {
         ModelConfig {
             kind,
             image_size,
             n_classes: 2,
+            in_channels: 1,
             dropout: 0.25,
             channels_last: true,
             bf16: false,
@@ -96,6 +118,12 @@ impl Validate for ModelConfig {
         }
         if self.n_classes < 2 {
             return Err(ModelError::config("n_classes", "needs at least 2 classes"));
+        }
+        if !matches!(self.in_channels, 1 | 3) {
+            return Err(ModelError::config(
+                "in_channels",
+                format!("{}; 1 (gray) or 3 (RGB) expected", self.in_channels),
+            ));
         }
         let lite = self.kind.lite_variant().is_some();
         if !(1..=3).contains(&self.pooled_stages) || (!lite && self.pooled_stages != 1) {

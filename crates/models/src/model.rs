@@ -15,16 +15,17 @@ use crate::nets::{DenseHead, PaperCnnFeatures, ResNet50Features, Vgg16Features};
 use crate::{ModelConfig, ModelKind};
 use crate::{ModelError, Result};
 
-/// Input normalisation applied inside the model, so callers always pass `[N, 1, H, W]` in
-/// [0, 1].
+/// Input normalisation applied inside the model, so callers always pass `[N, C, H, W]` in
+/// [0, 1] (`C` = the configured `in_channels`).
 #[derive(Debug)]
 enum InputNorm {
     /// The paper's CNN: raw intensities (it relies on batch norm).
     Raw,
     /// ImageNet mean/std per channel (`[1, 3, 1, 1]` on the model's device, made once),
-    /// grayscale repeated to 3 channels.
+    /// grayscale repeated to 3 channels, RGB as it is.
     ImageNet { mean: Tensor, std: Tensor },
-    /// `(255·x − 127)/128`, grayscale repeated to 3 channels (EfficientNet-Lite's training).
+    /// `(255·x − 127)/128`, grayscale repeated to 3 channels, RGB as it is (EfficientNet-Lite's
+    /// training).
     Lite,
 }
 
@@ -64,7 +65,7 @@ impl Classifier {
         };
         let (backbone, dim, norm): (Box<dyn ModuleT>, i64, InputNorm) = match cfg.kind {
             ModelKind::PaperCnn => (
-                Box::new(PaperCnnFeatures::new(&root, lp)),
+                Box::new(PaperCnnFeatures::new(&root, cfg.in_channels, lp)),
                 PaperCnnFeatures::dim(cfg.image_size),
                 InputNorm::Raw,
             ),
@@ -170,11 +171,11 @@ impl Classifier {
 
     fn check_input(&self, x: &Tensor) -> Result<()> {
         let s = x.size();
-        let n = self.cfg.image_size;
-        if s.len() != 4 || s[1] != 1 || s[2] != n || s[3] != n || x.kind() != Kind::Float {
+        let (n, c) = (self.cfg.image_size, self.cfg.in_channels);
+        if s.len() != 4 || s[1] != c || s[2] != n || s[3] != n || x.kind() != Kind::Float {
             return Err(ModelError::Shape {
                 what: "classifier input",
-                expected: format!("[N, 1, {n}, {n}] Float"),
+                expected: format!("[N, {c}, {n}, {n}] Float"),
                 got: format!("{s:?} {:?}", x.kind()),
             });
         }
@@ -202,7 +203,7 @@ impl Classifier {
         }
     }
 
-    /// Backbone features `[N, D]` of images `[N, 1, S, S]` in [0, 1]. `train` selects
+    /// Backbone features `[N, D]` of images `[N, C, S, S]` in [0, 1]. `train` selects
     /// training behaviour (batch-norm statistics, dropout); a frozen backbone always runs in
     /// inference mode without gradients.
     pub fn features_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
@@ -308,7 +309,7 @@ impl Classifier {
         })
     }
 
-    /// Logits `[N, classes]` of images `[N, 1, S, S]` in [0, 1].
+    /// Logits `[N, classes]` of images `[N, C, S, S]` in [0, 1].
     pub fn forward_t(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let f = self.features_t(x, train)?;
         self.head_t(&f, train)

@@ -25,9 +25,9 @@ pub(crate) struct PaperCnnFeatures {
 impl PaperCnnFeatures {
     pub(crate) const FILTERS: [i64; 5] = [32, 32, 64, 64, 128];
 
-    pub(crate) fn new(p: &nn::Path, pr: Precision) -> Self {
+    pub(crate) fn new(p: &nn::Path, in_channels: i64, pr: Precision) -> Self {
         let f = p / "features";
-        let mut c_in = 1;
+        let mut c_in = in_channels;
         let blocks = Self::FILTERS
             .iter()
             .enumerate()

@@ -13,6 +13,7 @@ pub fn report_markdown(r: &ReproResults, out: &Path) -> String {
     header(&mut s, r);
     accuracy_table(&mut s, r);
     metrics_table(&mut s, r);
+    confusion_section(&mut s, r);
     super::effect::effect_section(&mut s, r);
     gan_section(&mut s, r);
     plots_section(&mut s, r, out);
@@ -21,9 +22,15 @@ pub fn report_markdown(r: &ReproResults, out: &Path) -> String {
 
 fn header(s: &mut String, r: &ReproResults) {
     let title = if r.synthetic_data {
-        "SYNTHETIC STAND-IN DATA (phantom, not CT): GAN-based augmentation reproduction"
+        "SYNTHETIC STAND-IN DATA (phantom, not CT): GAN-based augmentation reproduction".into()
+    } else if r.is_covid_ct() {
+        "GAN-based data augmentation on COVID-CT: reproduction".into()
     } else {
-        "GAN-based data augmentation on COVID-CT: reproduction"
+        format!(
+            "GAN-based data augmentation on {} classes ({})",
+            r.class_names.len(),
+            r.class_names.join(", ")
+        )
     };
     let _ = writeln!(s, "# {title}\n");
     let _ = writeln!(
@@ -36,18 +43,30 @@ fn header(s: &mut String, r: &ReproResults) {
         r.seconds / 60.0,
         r.config.seeds
     );
+    if let Some(decision) = &r.color_decision {
+        let _ = writeln!(s, "Images read in {decision}.\n");
+    }
     let counts: Vec<String> = r
         .class_names
         .iter()
         .zip(&r.test_counts)
         .map(|(c, n)| format!("{n} {c}"))
         .collect();
-    let _ = writeln!(
-        s,
-        "Test set: the official split, {} images ({}). The paper's test set had 199 images from its own split, so its numbers are not on the same images.\n",
-        r.test_counts.iter().sum::<usize>(),
-        counts.join(", ")
-    );
+    if r.is_covid_ct() {
+        let _ = writeln!(
+            s,
+            "Test set: the official split, {} images ({}). The paper's test set had 199 images from its own split, so its numbers are not on the same images.\n",
+            r.test_counts.iter().sum::<usize>(),
+            counts.join(", ")
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "Test set: {} images ({}). The paper's numbers are for COVID-CT and are not shown.\n",
+            r.test_counts.iter().sum::<usize>(),
+            counts.join(", ")
+        );
+    }
     if !r.missing.is_empty() {
         let _ = writeln!(
             s,
@@ -66,8 +85,14 @@ fn header(s: &mut String, r: &ReproResults) {
 }
 
 fn accuracy_table(s: &mut String, r: &ReproResults) {
-    let _ = writeln!(s, "## Test accuracy: ours vs the paper\n");
-    let _ = writeln!(s, "Ours: accuracy with its 95% Wilson interval (seed 0; mean ± sd over seeds when more than one). Paper values in parentheses; * = Loey et al.'s value quoted by the paper. The CGAN column stands in for Loey et al.'s CGAN set, which is not available.\n");
+    let covid = r.is_covid_ct();
+    if covid {
+        let _ = writeln!(s, "## Test accuracy: ours vs the paper\n");
+        let _ = writeln!(s, "Ours: accuracy with its 95% Wilson interval (seed 0; mean ± sd over seeds when more than one). Paper values in parentheses; * = Loey et al.'s value quoted by the paper. The CGAN column stands in for Loey et al.'s CGAN set, which is not available.\n");
+    } else {
+        let _ = writeln!(s, "## Test accuracy\n");
+        let _ = writeln!(s, "Accuracy with its 95% Wilson interval (seed 0; mean ± sd over seeds when more than one).\n");
+    }
     let scen = &r.config.scenarios;
     let titles: Vec<&str> = scen.iter().map(|x| x.title()).collect();
     let _ = writeln!(s, "| Model | weights | {} |", titles.join(" | "));
@@ -92,7 +117,7 @@ fn accuracy_table(s: &mut String, r: &ReproResults) {
                     let sd = a.accuracy.sd.unwrap_or(0.0);
                     let _ = write!(txt, "; {:.3} ± {sd:.3}", a.accuracy.mean);
                 }
-                if let Some((p, star)) = a.paper_accuracy {
+                if let Some((p, star)) = a.paper_accuracy.filter(|_| covid) {
                     let _ = write!(txt, " ({p:.4}{})", if star { "*" } else { "" });
                 }
             }
@@ -120,14 +145,22 @@ fn vs_raw_text(r: &ReproResults, c: &CellResult) -> String {
 }
 
 fn metrics_table(s: &mut String, r: &ReproResults) {
-    let positive = r
-        .class_names
-        .first()
-        .map_or("the first class", String::as_str);
-    let _ = writeln!(
-        s,
-        "\n## Every metric (seed 0), {positive} as the positive class\n"
-    );
+    if r.class_names.len() == 2 {
+        let positive = r
+            .class_names
+            .first()
+            .map_or("the first class", String::as_str);
+        let _ = writeln!(
+            s,
+            "\n## Every metric (seed 0), {positive} as the positive class\n"
+        );
+    } else {
+        let _ = writeln!(
+            s,
+            "\n## Every metric (seed 0): macro averages over the {} classes (AUC: one-vs-rest)\n",
+            r.class_names.len()
+        );
+    }
     let _ = writeln!(s, "| Model | Scenario | train images | accuracy | precision | recall | specificity | F1 | AUC | epochs (best) | vs raw: Δacc [95% CI] over seeds, seed-0 McNemar p |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for c in r.cells.iter().filter(|c| c.seed == 0) {
@@ -147,6 +180,32 @@ fn metrics_table(s: &mut String, r: &ReproResults) {
             c.best_epoch,
             vs_raw_text(r, c)
         );
+    }
+}
+
+/// The seed-0 confusion matrices, when there are more than two classes (two classes: the
+/// metrics table says it all).
+fn confusion_section(s: &mut String, r: &ReproResults) {
+    if r.class_names.len() <= 2 {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "\n## Confusion matrices (seed 0; rows: true class, columns: predicted)\n"
+    );
+    for c in r
+        .cells
+        .iter()
+        .filter(|c| c.seed == 0 && !c.confusion.is_empty())
+    {
+        let _ = writeln!(s, "{} × {}:\n", c.model, c.scenario);
+        let _ = writeln!(s, "| true \\ predicted | {} |", r.class_names.join(" | "));
+        let _ = writeln!(s, "|---|{}", "---|".repeat(r.class_names.len()));
+        for (name, row) in r.class_names.iter().zip(&c.confusion) {
+            let cells: Vec<String> = row.iter().map(u64::to_string).collect();
+            let _ = writeln!(s, "| {name} | {} |", cells.join(" | "));
+        }
+        let _ = writeln!(s);
     }
 }
 
@@ -264,13 +323,20 @@ fn measures_table(s: &mut String, r: &ReproResults) {
 
 fn plots_section(s: &mut String, r: &ReproResults, out: &Path) {
     let _ = writeln!(s, "## Plots\n");
+    // ROC curves are drawn for two classes only (the positive class's).
     for plan in &r.config.models {
-        let _ = writeln!(
-            s,
-            "- ROC curves of {}: `roc_{}.png`",
-            plan.kind.display_name(),
-            plan.kind
-        );
+        let has_roc = r
+            .cells
+            .iter()
+            .any(|c| c.model == plan.kind && c.seed == 0 && !c.roc_fpr.is_empty());
+        if has_roc {
+            let _ = writeln!(
+                s,
+                "- ROC curves of {}: `roc_{}.png`",
+                plan.kind.display_name(),
+                plan.kind
+            );
+        }
     }
     let _ = writeln!(
         s,

@@ -52,8 +52,12 @@ impl Conditioning {
 pub struct GanConfig {
     /// Architecture.
     pub arch: Arch,
-    /// Image side `S` (images are `[N, 1, S, S]` in [0, 1]).
+    /// Image side `S` (images are `[N, C, S, S]` in [0, 1]).
     pub size: i64,
+    /// Image channels `C`: 1 (gray, the default) or 3 (RGB). Not written when 1, so that
+    /// configurations from before colour keep their meaning and their cache keys.
+    #[serde(default = "default_channels", skip_serializing_if = "is_gray")]
+    pub channels: i64,
     /// Latent dimension (the paper: 100).
     pub latent_dim: i64,
     /// `Some(n)`: a conditional GAN over `n` classes (label embedded into both networks).
@@ -91,6 +95,14 @@ pub(crate) fn default_true() -> bool {
     true
 }
 
+pub(crate) fn default_channels() -> i64 {
+    1
+}
+
+fn is_gray(c: &i64) -> bool {
+    *c == 1
+}
+
 pub(crate) fn default_fc_channels() -> i64 {
     64
 }
@@ -101,6 +113,7 @@ impl Default for GanConfig {
         GanConfig {
             arch: Arch::Paper,
             size: 256,
+            channels: 1,
             latent_dim: 100,
             n_classes: None,
             embed_dim: 50,
@@ -122,6 +135,12 @@ impl Validate for GanConfig {
             return Err(GanError::config(
                 "latent_dim",
                 "latent and embedding sizes must be positive",
+            ));
+        }
+        if !matches!(self.channels, 1 | 3) {
+            return Err(GanError::config(
+                "channels",
+                format!("{} channels; 1 (gray) or 3 (RGB) expected", self.channels),
             ));
         }
         if matches!(self.n_classes, Some(n) if n < 2) {
@@ -169,17 +188,17 @@ impl GanConfig {
         }
     }
 
-    /// Checks a batch of images for these networks — `[N, 1, S, S]`, float, at least
+    /// Checks a batch of images for these networks — `[N, C, S, S]`, float, at least
     /// `min_n` of them — and returns `N`.
     pub(crate) fn check_images(&self, what: &'static str, x: &Tensor, min_n: i64) -> Result<i64> {
-        let (s, size) = (self.size, x.size());
+        let (s, c, size) = (self.size, self.channels, x.size());
         let n = size.first().copied().unwrap_or(0);
-        if size != [n, 1, s, s] || n < min_n || x.kind() != Kind::Float {
+        if size != [n, c, s, s] || n < min_n || x.kind() != Kind::Float {
             return Err(GanError::Shape {
                 what,
                 expected: match min_n {
-                    0 => format!("[N, 1, {s}, {s}] Float"),
-                    _ => format!("[N, 1, {s}, {s}] Float, N ≥ {min_n}"),
+                    0 => format!("[N, {c}, {s}, {s}] Float"),
+                    _ => format!("[N, {c}, {s}, {s}] Float, N ≥ {min_n}"),
                 },
                 got: format!("{size:?} {:?}", x.kind()),
             });

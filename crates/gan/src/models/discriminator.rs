@@ -11,7 +11,7 @@ use crate::{GanError, Result};
 use super::layers::*;
 use super::{Arch, Conditioning, GanConfig};
 
-/// Discriminator network: images `[N, 1, S, S]` in [0, 1] (+ labels) → logits `[N]`.
+/// Discriminator network: images `[N, C, S, S]` in [0, 1] (+ labels) → logits `[N]`.
 #[derive(Debug)]
 pub struct Discriminator {
     cfg: GanConfig,
@@ -62,7 +62,7 @@ impl Discriminator {
             };
             nn::embedding(p / "projection", n, hidden, init)
         });
-        let c_in = if label_map.is_some() { 2 } else { 1 };
+        let c_in = cfg.channels + i64::from(label_map.is_some());
         let body = match cfg.arch {
             Arch::Paper => {
                 let q = (s + 3) / 4;
@@ -107,7 +107,7 @@ impl Discriminator {
     /// Scores images; higher logits mean "real".
     ///
     /// # Shapes
-    /// `x: [N, 1, S, S]`, `labels: [N]` (conditional only) → `[N]` logits.
+    /// `x: [N, C, S, S]`, `labels: [N]` (conditional only) → `[N]` logits.
     pub fn forward_t(&self, x: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         self.forward_inner(x, labels, train, true)
     }

@@ -11,7 +11,7 @@ use crate::{GanError, Result};
 use super::layers::*;
 use super::{Arch, GanConfig};
 
-/// Generator network: latent `[N, latent_dim]` (+ labels) → images `[N, 1, S, S]` in [0, 1].
+/// Generator network: latent `[N, latent_dim]` (+ labels) → images `[N, C, S, S]` in [0, 1].
 #[derive(Debug)]
 pub struct Generator {
     cfg: GanConfig,
@@ -49,7 +49,13 @@ impl Generator {
                     fc: ganaug_ops::dense(p / "fc", z_in, c * q * q, cfg.precision()),
                     up1: up_layer(p / "up1", cfg, (c, 128), (2, 1), true, None)?,
                     up2: up_layer(p / "up2", cfg, (128, 128), (2, 1), true, None)?,
-                    out: conv_layer(p / "out", cfg, (128, 1, 7), (1, 3), Default::default())?,
+                    out: conv_layer(
+                        p / "out",
+                        cfg,
+                        (128, cfg.channels, 7),
+                        (1, 3),
+                        Default::default(),
+                    )?,
                 }
             }
             Arch::Dcgan { ngf, .. } => {
@@ -58,7 +64,11 @@ impl Generator {
                 let mut c_in = z_in;
                 for i in 0..=n_up {
                     let last = i == n_up;
-                    let c_out = if last { 1 } else { ngf << (n_up - 1 - i) };
+                    let c_out = if last {
+                        cfg.channels
+                    } else {
+                        ngf << (n_up - 1 - i)
+                    };
                     let (stride, padding) = if i == 0 { (1, 0) } else { (2, 1) };
                     let conv = up_layer(
                         p / format!("up{i}"),
@@ -109,7 +119,7 @@ impl Generator {
     /// `col2im` form of `ganaug-ops` (a third of the time of oneDNN's direct kernel on a CPU;
     /// see [`ganaug_ops::conv2d_one_output`]).
     fn out_layer(&self, out: &Conv, h: &Tensor) -> Result<Tensor> {
-        if self.cfg.bf16 {
+        if self.cfg.bf16 || self.cfg.channels != 1 {
             return Ok(out.forward(h));
         }
         Ok(ganaug_ops::conv2d_one_output(h, &out.ws, out.bs.as_ref())?)
@@ -118,7 +128,7 @@ impl Generator {
     /// Generates images.
     ///
     /// # Shapes
-    /// `z: [N, latent_dim]`, `labels: [N]` (conditional only) → `[N, 1, S, S]` in [0, 1].
+    /// `z: [N, latent_dim]`, `labels: [N]` (conditional only) → `[N, C, S, S]` in [0, 1].
     pub fn forward_t(&self, z: &Tensor, labels: Option<&Tensor>, train: bool) -> Result<Tensor> {
         self.forward_inner(z, labels, train, true)
     }

@@ -24,7 +24,7 @@ mod tests {
         let z = Tensor::randn([3, cfg.latent_dim], (Kind::Float, Device::Cpu));
         let y = cfg.n_classes.map(|_| Tensor::from_slice(&[0i64, 1, 0]));
         let x = g.forward_t(&z, y.as_ref(), true).expect("generate");
-        assert_eq!(x.size(), [3, 1, cfg.size, cfg.size], "{cfg:?}");
+        assert_eq!(x.size(), [3, cfg.channels, cfg.size, cfg.size], "{cfg:?}");
         assert!(x.min().double_value(&[]) >= 0.0 && x.max().double_value(&[]) <= 1.0);
         assert_eq!(
             d.forward_t(&x, y.as_ref(), true).expect("score").size(),
@@ -61,6 +61,25 @@ mod tests {
             n_classes: Some(3),
             ..Default::default()
         });
+        // RGB: three output channels, a three-channel (+ label plane) discriminator input.
+        for (arch, size, n_classes) in [
+            (Arch::Paper, 16, None),
+            (Arch::Paper, 16, Some(3)),
+            (Arch::Dcgan { ngf: 8, ndf: 8 }, 32, Some(4)),
+        ] {
+            shapes(GanConfig {
+                arch,
+                size,
+                channels: 3,
+                n_classes,
+                ..Default::default()
+            });
+        }
+        let two = GanConfig {
+            channels: 2,
+            ..Default::default()
+        };
+        assert!(ganaug_train::Validate::validate(&two).is_err());
     }
 
     #[test]
