@@ -127,7 +127,11 @@ fn load_folder(f: &FolderSource, args: &Args, device: tch::Device) -> Result<Spl
     let mut opts = LoadOptions::with_size(args.size)
         .with_on_bad_file(on_bad)
         .with_device(device);
-    opts.spec = opts.spec.with_color(f.color).with_window(f.window);
+    opts.spec = opts
+        .spec
+        .with_color(f.color)
+        .with_window(f.window)
+        .with_depth(f.depth);
     opts.spec.filter = match args.filter {
         Filter::Nearest => ResizeFilter::Nearest,
         Filter::Bilinear => ResizeFilter::Bilinear,
@@ -154,6 +158,9 @@ fn load_folder(f: &FolderSource, args: &Args, device: tch::Device) -> Result<Spl
             .map(|p| format!(" ({})", p.display()))
             .unwrap_or_default()
     );
+    if let Some(decision) = &r.depth {
+        println!("{decision}");
+    }
     if let Some(decision) = &r.color {
         println!("{decision}");
     }

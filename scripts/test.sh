@@ -9,5 +9,11 @@ scripts/setup.sh
 # tests that need them are skipped, otherwise a missing file is a failure.
 if [ -z "${LIBTORCH:-}" ]; then export GANAUG_REQUIRE_WEIGHTS=1; fi
 . scripts/env.sh
-cargo test --workspace --all-targets "$@"
+# The whole suite with DICOM support on; ganaug-data alone without it (its feature-off path).
+cargo test --workspace --all-targets --features dicom "$@"
+cargo test -p ganaug-data --lib "$@"
 cargo test --workspace --doc
+# A crate outside the workspace using ours as dependencies (same target folder and lock file,
+# so nothing is built twice that need not be).
+cp Cargo.lock consumer/Cargo.lock
+CARGO_TARGET_DIR="$root/target" cargo run --manifest-path consumer/Cargo.toml

@@ -60,6 +60,7 @@ fn a_three_class_rgb_folder_runs_the_tiny_preset_with_a_full_report() {
         "{report}"
     );
     assert!(report.contains("## Confusion matrices"));
+    assert!(report.contains("Per class: class-a: precision"), "{report}");
     assert!(report.contains("macro averages over the 3 classes"));
     assert!(!report.contains("ours vs the paper"));
     assert!(

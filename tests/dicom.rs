@@ -157,10 +157,12 @@ fn the_tiny_preset_runs_on_a_dicom_class_folder() {
     let r = experiment::run(&cfg, &data, out.path(), tch::Device::Cpu, false).expect("run");
     assert_eq!(r.class_names, ["class-a", "class-b"]);
     assert_eq!(r.config.gan.gan.channels, 1, "CT is gray");
-    assert!(r
-        .color_decision
-        .as_deref()
-        .is_some_and(|d| d.contains("gray")));
+    let decided = r.decisions.join("; ");
+    assert!(decided.contains("colour mode auto: gray"), "{decided}");
+    assert!(
+        decided.contains("bit depth auto: 16"),
+        "CT stores 12 bits: {decided}"
+    );
     assert_eq!(
         r.cells.len(),
         cfg.models.len() * cfg.scenarios.len() * cfg.seeds

@@ -363,12 +363,81 @@ fn a_covid_ct_folder_is_still_read_gray_with_its_lists() {
         .starts_with("COVID-CT at "));
 }
 
-#[cfg(not(feature = "dicom"))]
+fn png16(w: u32, h: u32, values: &[u16]) -> Vec<u8> {
+    let img =
+        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w, h, values.to_vec()).expect("buffer");
+    encode(&DynamicImage::ImageLuma16(img), ImageFormat::Png)
+}
+
 #[test]
-fn a_dicom_file_without_the_feature_names_the_feature() {
-    let mut bytes = vec![0u8; 128];
-    bytes.extend_from_slice(b"DICM");
-    bytes.extend_from_slice(&[0u8; 32]);
-    let e = decode::decode_gray(&bytes, Path::new("x.dcm"), 1 << 20).expect_err("no feature");
-    assert!(e.to_string().contains("`dicom` feature"), "{e}");
+fn sixteen_bit_files_keep_full_precision_through_the_cache() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cache = tempfile::tempdir().expect("cache");
+    let values: Vec<u16> = (0..16).map(|i| 30_000 + 13 * i).collect();
+    for class in ["a", "b"] {
+        for i in 0..3 {
+            write(
+                dir.path(),
+                &format!("{class}/{i}.png"),
+                &png16(4, 4, &values),
+            );
+        }
+    }
+    // A 16-bit TIFF is found from its header too; an 8-bit PNG beside them is widened exactly.
+    let tiff =
+        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(4, 4, values.clone()).expect("buffer");
+    write(
+        dir.path(),
+        "a/t.tif",
+        &encode(&DynamicImage::ImageLuma16(tiff), ImageFormat::Tiff),
+    );
+    let eight = DynamicImage::ImageLuma8(image::GrayImage::from_pixel(4, 4, image::Luma([51])));
+    write(dir.path(), "b/eight.png", &encode(&eight, ImageFormat::Png));
+    assert!(decode::is_high_bit_depth(&dir.path().join("a/t.tif")).expect("tiff header"));
+    assert!(!decode::is_high_bit_depth(&dir.path().join("b/eight.png")).expect("png header"));
+
+    let (cfg, _) = FolderConfig::discover(dir.path()).expect("discover");
+    let folder = ImageFolder::open(dir.path(), &cfg).expect("open");
+    let spec = ImageSpec {
+        filter: ganaug::data::ResizeFilter::Nearest,
+        depth: ganaug::data::Depth::Auto,
+        ..ImageSpec::with_size(4)
+    };
+    let opts = LoadOptions::default()
+        .with_spec(spec)
+        .with_cache(cache.path());
+    let cold = folder.load_splits(&opts).expect("cold");
+    let d = cold.report.depth.as_ref().expect("decided");
+    assert_eq!(d.depth, ganaug::data::Depth::Sixteen, "{d}");
+    assert_eq!(d.high_depth_files, 7, "{d}");
+    let warm = folder.load_splits(&opts).expect("warm");
+    assert_eq!(warm.report.from_cache, 8);
+    let all = tch::Tensor::cat(
+        &[&warm.train.images, &warm.val.images, &warm.test.images],
+        0,
+    );
+    let names: Vec<&String> = [&warm.train, &warm.val, &warm.test]
+        .iter()
+        .flat_map(|d| d.names.iter())
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        let got: Vec<f32> = Vec::try_from(all.get(i as i64).flatten(0, -1)).expect("values");
+        if name.as_str() == "eight.png" {
+            assert!(
+                got.iter().all(|&v| v == 51.0 / 255.0),
+                "8-bit widened exactly"
+            );
+        } else {
+            let want: Vec<f32> = values.iter().map(|&v| f32::from(v) / 65535.0).collect();
+            assert_eq!(got, want, "{name}: every 16-bit level kept");
+        }
+    }
+    // At 8 bits the same files lose their low bits (30000 and 30013 are both 117/255).
+    let eight_bit = folder
+        .load_splits(&LoadOptions::default().with_spec(ImageSpec {
+            depth: ganaug::data::Depth::Eight,
+            ..spec
+        }))
+        .expect("8-bit");
+    assert_eq!(eight_bit.report.depth, None);
 }

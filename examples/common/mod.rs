@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use ganaug::data::{ColorMode, DataSource, FolderConfig, FolderSource, GroupBy, Layout, Window};
+use ganaug::data::{
+    ColorMode, DataSource, Depth, FolderConfig, FolderSource, GroupBy, Layout, Window,
+};
 use ganaug::device::DeviceChoice;
 use ganaug::experiment::{CheckedConfig, ReproConfig};
 
@@ -28,6 +30,10 @@ pub struct CommonArgs {
     /// gray, rgb or auto (decided from the pixels). Default: gray for COVID-CT, auto otherwise.
     #[arg(long, value_name = "MODE", value_parser = parse_color)]
     pub color: Option<ColorMode>,
+    /// Bits per sample kept: 8, 16 (16-bit PNG/TIFF and DICOM at full precision) or auto (16
+    /// when any file stores more than 8 bits). Default: 8 for COVID-CT, auto otherwise.
+    #[arg(long, value_name = "BITS", value_parser = parse_depth)]
+    pub depth: Option<Depth>,
     /// DICOM intensity window: lung (default), mediastinum or CENTER,WIDTH in the modality's
     /// units (Hounsfield units for CT).
     #[arg(long, value_name = "WINDOW", value_parser = parse_window, allow_hyphen_values = true)]
@@ -66,6 +72,10 @@ fn parse_color(s: &str) -> std::result::Result<ColorMode, String> {
     ColorMode::parse(s).map_err(|e| e.to_string())
 }
 
+fn parse_depth(s: &str) -> std::result::Result<Depth, String> {
+    Depth::parse(s).map_err(|e| e.to_string())
+}
+
 fn parse_window(s: &str) -> std::result::Result<Window, String> {
     Window::parse(s).map_err(|e| e.to_string())
 }
@@ -88,12 +98,14 @@ impl CommonArgs {
                 config: FolderConfig::covid_ct(),
                 layout: Layout::CovidCt,
                 color: ColorMode::Gray,
+                depth: Depth::Eight,
                 ..FolderSource::discover(dir)?
             }),
             LayoutArg::ClassFolders => Ok(FolderSource {
                 config: FolderConfig::class_folders(dir)?,
                 layout: Layout::ClassFolders,
                 color: ColorMode::Auto,
+                depth: Depth::Auto,
                 ..FolderSource::discover(dir)?
             }),
         }
@@ -103,6 +115,9 @@ impl CommonArgs {
         }
         if let Some(c) = self.color {
             f.color = c;
+        }
+        if let Some(d) = self.depth {
+            f.depth = d;
         }
         if let Some(w) = self.window {
             f.window = w;

@@ -31,9 +31,17 @@ fn row_shape(spec: &ImageSpec) -> Vec<usize> {
     }
 }
 
-/// Bytes of one cached image.
+/// Bytes of one cached image (16-bit samples little-endian, as safetensors stores them).
 pub(crate) fn row_bytes(spec: &ImageSpec) -> usize {
-    row_shape(spec).iter().product()
+    row_shape(spec).iter().product::<usize>() * spec.depth.bytes()
+}
+
+/// The safetensors dtype of the cached samples.
+fn dtype(spec: &ImageSpec) -> Dtype {
+    match spec.depth {
+        crate::Depth::Sixteen => Dtype::U16,
+        _ => Dtype::U8,
+    }
 }
 
 /// The default cache folder: `$GANAUG_CACHE_DIR`, else `$XDG_CACHE_HOME/ganaug`, else
@@ -168,14 +176,15 @@ impl CacheFile {
         let mut rows = HashMap::new();
         for (name, t) in meta.tensors() {
             let (begin, end) = t.data_offsets;
-            if t.dtype != Dtype::U8
+            if t.dtype != dtype(spec)
                 || end - begin != image_bytes
                 || begin % image_bytes != 0
                 || end > data_len
             {
                 return Err(format!(
-                    "tensor {name} is not a {:?} u8 image",
-                    row_shape(spec)
+                    "tensor {name} is not a {:?} {:?} image",
+                    row_shape(spec),
+                    dtype(spec)
                 ));
             }
             rows.insert(name, (begin / image_bytes) as i64);
@@ -243,10 +252,11 @@ pub(crate) fn write(
     };
     let mut tensors: HashMap<&str, TensorView<'_>> = HashMap::new();
     for (i, (hash, _)) in kept_old.iter().enumerate() {
-        tensors.insert(hash, u8_view(&old_pixels[i * row..(i + 1) * row], &shape)?);
+        let data = &old_pixels[i * row..(i + 1) * row];
+        tensors.insert(hash, u8_view(data, &shape, dtype(spec))?);
     }
     for (hash, data) in fresh {
-        tensors.insert(hash, u8_view(data, &shape)?);
+        tensors.insert(hash, u8_view(data, &shape, dtype(spec))?);
     }
     let index_json =
         serde_json::to_string(index).map_err(|e| DataError::config("cache", e.to_string()))?;
@@ -260,7 +270,7 @@ pub(crate) fn write(
     crate::io::write_atomic(path, &bytes)
 }
 
-fn u8_view<'a>(data: &'a [u8], shape: &[usize]) -> Result<TensorView<'a>> {
-    TensorView::new(Dtype::U8, shape.to_vec(), data)
+fn u8_view<'a>(data: &'a [u8], shape: &[usize], dtype: Dtype) -> Result<TensorView<'a>> {
+    TensorView::new(dtype, shape.to_vec(), data)
         .map_err(|e| DataError::config("cache", e.to_string()))
 }

@@ -415,7 +415,8 @@ mod tests {
 
     #[test]
     fn invalid_datasets_are_typed_errors() {
-        let images = Tensor::zeros([2, 3, 4, 4], (Kind::Float, Device::Cpu));
+        // Two channels: neither gray nor RGB.
+        let images = Tensor::zeros([2, 2, 4, 4], (Kind::Float, Device::Cpu));
         let labels = Tensor::zeros([2], (Kind::Int64, Device::Cpu));
         let r = TensorDataset::new(
             images,

@@ -11,6 +11,9 @@ use std::path::Path;
 use image::{DynamicImage, ImageDecoder};
 use zune_core::{colorspace::ColorSpace, options::DecoderOptions};
 
+pub use crate::decode16::{
+    decide_depth, decode16, is_high_bit_depth, resize_square16, DepthDecision, Image16,
+};
 pub use crate::resize::resize_square;
 pub use crate::spec::{ColorMode, ImageSpec, ResizeFilter, ResizePolicy};
 use crate::{DataError, Result};
@@ -101,7 +104,7 @@ impl Format {
         }
     }
 
-    fn image_format(self) -> Option<image::ImageFormat> {
+    pub(crate) fn image_format(self) -> Option<image::ImageFormat> {
         match self {
             Format::Png => Some(image::ImageFormat::Png),
             Format::Tiff => Some(image::ImageFormat::Tiff),
@@ -146,49 +149,82 @@ pub fn decode_rgb(bytes: &[u8], path: &Path, max_pixels: u64) -> Result<Image8> 
 /// in error messages.
 pub fn decode(bytes: &[u8], path: &Path, spec: &ImageSpec, frame: u32) -> Result<Image8> {
     let (max_pixels, rgb) = (spec.max_pixels, spec.color == ColorMode::Rgb);
-    if bytes.is_empty() {
-        return Err(DataError::EmptyFile { path: path.into() });
-    }
-    let format =
-        Format::sniff(bytes).ok_or_else(|| DataError::UnknownFormat { path: path.into() })?;
-    let fail = |reason: String| DataError::Decode {
-        path: path.into(),
-        format: format.name(),
-        reason,
-    };
-    let check = |w: u64, h: u64| {
-        if w == 0 || h == 0 {
-            Err(fail(format!("zero-sized image {w}x{h}")))
-        } else if w.saturating_mul(h) > max_pixels {
-            Err(DataError::TooLarge {
-                path: path.into(),
-                width: w,
-                height: h,
-                limit: max_pixels,
-            })
-        } else {
-            Ok(())
-        }
-    };
+    let format = sniff_checked(bytes, path)?;
     match format {
-        Format::Jpeg => decode_jpeg(bytes, rgb, &fail, &check),
+        Format::Jpeg => {
+            let fail = |reason: String| decode_error(path, format, reason);
+            let check = |w: u64, h: u64| check_size(path, format, w, h, max_pixels);
+            decode_jpeg(bytes, rgb, &fail, &check)
+        }
         Format::Dicom => crate::dicom::decode(bytes, path, spec, frame),
         other => {
-            let image_format = other
-                .image_format()
-                .ok_or_else(|| fail("no decoder".into()))?;
-            let mut reader =
-                image::ImageReader::with_format(std::io::Cursor::new(bytes), image_format);
-            let mut limits = image::Limits::default();
-            limits.max_alloc = Some(max_pixels.saturating_mul(16));
-            reader.limits(limits);
-            let dec = reader.into_decoder().map_err(|e| fail(e.to_string()))?;
-            let (w, h) = dec.dimensions();
-            check(w as u64, h as u64)?;
-            let img = DynamicImage::from_decoder(dec).map_err(|e| fail(e.to_string()))?;
+            let img = read_dynamic(bytes, path, other, max_pixels)?;
             Ok(if rgb { to_rgb(img) } else { to_gray(img) })
         }
     }
+}
+
+/// The format of non-empty bytes, or the error naming the file.
+pub(crate) fn sniff_checked(bytes: &[u8], path: &Path) -> Result<Format> {
+    if bytes.is_empty() {
+        return Err(DataError::EmptyFile { path: path.into() });
+    }
+    Format::sniff(bytes).ok_or_else(|| DataError::UnknownFormat { path: path.into() })
+}
+
+pub(crate) fn decode_error(path: &Path, format: Format, reason: String) -> DataError {
+    DataError::Decode {
+        path: path.into(),
+        format: format.name(),
+        reason,
+    }
+}
+
+/// Refuses a zero-sized image, or one over `max_pixels` (from its header, before decoding).
+pub(crate) fn check_size(
+    path: &Path,
+    format: Format,
+    w: u64,
+    h: u64,
+    max_pixels: u64,
+) -> Result<()> {
+    if w == 0 || h == 0 {
+        Err(decode_error(
+            path,
+            format,
+            format!("zero-sized image {w}x{h}"),
+        ))
+    } else if w.saturating_mul(h) > max_pixels {
+        Err(DataError::TooLarge {
+            path: path.into(),
+            width: w,
+            height: h,
+            limit: max_pixels,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// A PNG, TIFF, BMP or WebP through `image`, its size checked from the header first.
+pub(crate) fn read_dynamic(
+    bytes: &[u8],
+    path: &Path,
+    format: Format,
+    max_pixels: u64,
+) -> Result<DynamicImage> {
+    let fail = |reason: String| decode_error(path, format, reason);
+    let image_format = format
+        .image_format()
+        .ok_or_else(|| fail("no decoder".into()))?;
+    let mut reader = image::ImageReader::with_format(std::io::Cursor::new(bytes), image_format);
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(max_pixels.saturating_mul(16));
+    reader.limits(limits);
+    let dec = reader.into_decoder().map_err(|e| fail(e.to_string()))?;
+    let (w, h) = dec.dimensions();
+    check_size(path, format, w as u64, h as u64, max_pixels)?;
+    DynamicImage::from_decoder(dec).map_err(|e| fail(e.to_string()))
 }
 
 fn decode_jpeg(

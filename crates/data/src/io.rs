@@ -209,7 +209,20 @@ mod tests {
         save_png(&img, &p).expect("save");
         let back = image::open(&p).expect("open").to_luma8();
         assert_eq!(back.into_raw(), vec![0, 128, 255, 255]);
-        let bad = Tensor::zeros([3, 2, 2], (Kind::Float, Device::Cpu));
+        let bad = Tensor::zeros([2, 2, 2], (Kind::Float, Device::Cpu));
         assert!(matches!(save_png(&bad, &p), Err(DataError::Shape { .. })));
+        // Three channels are RGB, planar in, interleaved out.
+        let rgb = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0, 0.0, 0.0]).view([3, 1, 2]);
+        save_png(&rgb, &p).expect("rgb");
+        let back = image::open(&p).expect("open").to_rgb8();
+        assert_eq!(back.into_raw(), vec![255, 0, 0, 0, 255, 0]);
+        // Grids of RGB images stay RGB.
+        let grid = make_grid(
+            &Tensor::ones([3, 3, 2, 2], (Kind::Float, Device::Cpu)),
+            2,
+            1,
+        )
+        .expect("grid");
+        assert_eq!(grid.size(), [3, 8, 8]);
     }
 }

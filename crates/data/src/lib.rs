@@ -4,6 +4,7 @@
 mod cache;
 mod dataset;
 pub mod decode;
+pub mod decode16;
 mod dicom;
 mod error;
 pub mod fixture;
@@ -27,4 +28,4 @@ pub use layout::{GroupBy, Layout};
 pub use load::{load_entries, ColorDecision, LoadOptions, LoadReport, Splits};
 pub use phantom::{phantom_splits, PhantomConfig};
 pub use source::{DataSource, FolderSource};
-pub use spec::{ColorMode, ImageSpec, ResizeFilter, ResizePolicy, Window};
+pub use spec::{ColorMode, Depth, ImageSpec, ResizeFilter, ResizePolicy, Window};

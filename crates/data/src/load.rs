@@ -9,8 +9,8 @@ use tch::{Device, Kind, Tensor};
 
 use crate::cache::{self, CacheFile, Lookup, Stat};
 use crate::{
-    decode, BadFile, ColorMode, DataError, Entry, ImageFolder, ImageSpec, OnBadFile, Result, Split,
-    TensorDataset,
+    decode, BadFile, ColorMode, DataError, Depth, Entry, ImageFolder, ImageSpec, OnBadFile, Result,
+    Split, TensorDataset,
 };
 
 /// How images are decoded and where the cache lives.
@@ -89,6 +89,8 @@ pub struct LoadReport {
     pub seconds: f64,
     /// What [`ColorMode::Auto`] decided (`None` for a fixed mode).
     pub color: Option<ColorDecision>,
+    /// What [`Depth::Auto`] decided (`None` for a fixed depth).
+    pub depth: Option<crate::decode16::DepthDecision>,
 }
 
 /// The three splits of a dataset, decoded.
@@ -172,6 +174,13 @@ fn index_key(entry: &Entry) -> String {
 /// Decodes one entry, or finds it in the cache. Without a cache nothing is stat'ed or hashed.
 fn fetch(entry: &Entry, spec: &ImageSpec, cache: Option<&Lookup>) -> Result<Fetched> {
     let decode = |bytes: &[u8]| -> Result<Pixels> {
+        if spec.depth == Depth::Sixteen {
+            let img = crate::decode16::decode16(bytes, &entry.path, spec, entry.frame)?;
+            let samples = crate::decode16::resize_square16(&img, spec)?;
+            return Ok(Pixels::Fresh(
+                samples.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ));
+        }
         let img = decode::decode(bytes, &entry.path, spec, entry.frame)?;
         Ok(Pixels::Fresh(decode::resize_square(&img, spec)?))
     };
@@ -230,6 +239,23 @@ fn decode_entries(
     description: &str,
     opts: &LoadOptions,
 ) -> Result<(TensorDataset, LoadReport, Vec<Split>)> {
+    if opts.spec.depth == Depth::Auto {
+        // Decided from the headers of the files (each multi-frame file once).
+        let mut paths: Vec<&std::path::Path> = entries
+            .iter()
+            .filter(|e| e.frame == 0)
+            .map(|e| e.path.as_path())
+            .collect();
+        paths.dedup();
+        let decision = crate::decode16::decide_depth(&paths)?;
+        let decided = LoadOptions {
+            spec: opts.spec.with_depth(decision.depth),
+            ..opts.clone()
+        };
+        let (ds, mut report, splits) = decode_entries(entries, class_names, description, &decided)?;
+        report.depth = Some(decision);
+        return Ok((ds, report, splits));
+    }
     if opts.spec.color != ColorMode::Auto {
         return decode_entries_as(entries, class_names, description, opts);
     }
@@ -354,11 +380,25 @@ fn decode_entries_as(
     report.from_cache = g.cached_pos.len();
     report.decoded = g.fresh_pos.len();
     let channels = spec.color.channels().unwrap_or(1);
-    let images = g
-        .pixels(&cache, channels, spec.size as i64)?
-        .f_to_device(opts.device)?
-        .f_to_kind(Kind::Float)?
-        .f_div_scalar_(255.0)?;
+    let side = spec.size as i64;
+    let bytes = g.pixels(&cache, channels * spec.depth.bytes() as i64, side)?;
+    let images = match spec.depth {
+        // Little-endian sample pairs: low + 256·high, over 65535.
+        Depth::Sixteen => {
+            let pairs = bytes
+                .f_view([-1, channels, side, side, 2])?
+                .f_to_kind(Kind::Float)?;
+            pairs
+                .f_select(4, 0)?
+                .f_add(&pairs.f_select(4, 1)?.f_mul_scalar(256.0)?)?
+                .f_to_device(opts.device)?
+                .f_div_scalar_(65535.0)?
+        }
+        _ => bytes
+            .f_to_device(opts.device)?
+            .f_to_kind(Kind::Float)?
+            .f_div_scalar_(255.0)?,
+    };
     if let Some(path) = &cache_file {
         if !g.fresh.is_empty() || g.index != cache.lookup.index {
             let written = path

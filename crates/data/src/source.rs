@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use tch::Device;
 
 use crate::{
-    default_cache_dir, phantom_splits, ColorMode, DataError, FolderConfig, ImageFolder, ImageSpec,
-    Layout, LoadOptions, PhantomConfig, Result, Split, Splits, TensorDataset, Window,
+    default_cache_dir, phantom_splits, ColorMode, DataError, Depth, FolderConfig, ImageFolder,
+    ImageSpec, Layout, LoadOptions, PhantomConfig, Result, Split, Splits, TensorDataset, Window,
 };
 
 /// An image folder and how it is read.
@@ -24,6 +24,8 @@ pub struct FolderSource {
     pub color: ColorMode,
     /// The intensity window of DICOM files.
     pub window: Window,
+    /// Bits per sample kept (COVID-CT: 8; class folders: auto).
+    pub depth: Depth,
 }
 
 impl FolderSource {
@@ -38,6 +40,10 @@ impl FolderSource {
                 Layout::CovidCt => ColorMode::Gray,
                 Layout::ClassFolders => ColorMode::Auto,
             },
+            depth: match layout {
+                Layout::CovidCt => Depth::Eight,
+                Layout::ClassFolders => Depth::Auto,
+            },
             layout,
             window: Window::LUNG,
         })
@@ -48,6 +54,7 @@ impl FolderSource {
         self.layout == Layout::CovidCt
             && self.config == FolderConfig::covid_ct()
             && self.color == ColorMode::Gray
+            && self.depth == Depth::Eight
     }
 }
 
@@ -78,6 +85,7 @@ impl DataSource {
             layout: Layout::CovidCt,
             color: ColorMode::Gray,
             window: Window::LUNG,
+            depth: Depth::Eight,
         }))
     }
 
@@ -92,7 +100,7 @@ impl DataSource {
         match self {
             DataSource::Folder(f) if f.is_covid_ct() => format!("COVID-CT at {}", f.dir.display()),
             DataSource::Folder(f) => format!(
-                "image folder {} ({}, {} classes: {}; colour {}{})",
+                "image folder {} ({}, {} classes: {}; colour {}{}{})",
                 f.dir.display(),
                 f.layout.describe(),
                 f.config.classes.len(),
@@ -103,6 +111,10 @@ impl DataSource {
                     .collect::<Vec<_>>()
                     .join(", "),
                 f.color,
+                match f.depth {
+                    Depth::Sixteen => ", 16-bit",
+                    _ => "",
+                },
                 if f.window.is_lung() {
                     String::new()
                 } else {
@@ -138,6 +150,7 @@ impl DataSource {
                 let spec = ImageSpec {
                     color: f.color,
                     window: f.window,
+                    depth: f.depth,
                     ..spec
                 };
                 let opts = options(f, i64::from(spec.size), device)?.with_spec(spec);
@@ -147,27 +160,34 @@ impl DataSource {
         }
     }
 
-    /// The source with its colour mode decided: a folder in [`ColorMode::Auto`] is loaded once
-    /// by `spec` (its size; usually the smallest a run needs) and fixed to what was decided,
-    /// which is returned too. Any other source is returned as it is.
-    pub fn decide_color(
+    /// The source with its colour mode and bit depth decided: a folder in [`ColorMode::Auto`]
+    /// or [`Depth::Auto`] is loaded once by `spec` (its size; usually the smallest a run
+    /// needs) and fixed to what was decided; the decisions are returned in words. Any other
+    /// source is returned as it is.
+    pub fn decide_auto(
         &self,
         spec: ImageSpec,
         device: Device,
-    ) -> Result<(DataSource, Option<crate::ColorDecision>)> {
+    ) -> Result<(DataSource, Vec<String>)> {
         match self {
-            DataSource::Folder(f) if f.color == ColorMode::Auto => {
-                let splits = self.load_spec(spec, device)?;
-                let decision = splits.report.color.ok_or_else(|| {
-                    DataError::config("color", "auto colour was asked for but not decided")
-                })?;
-                let decided = FolderSource {
-                    color: decision.mode,
-                    ..(**f).clone()
-                };
-                Ok((DataSource::Folder(Box::new(decided)), Some(decision)))
+            DataSource::Folder(f) if f.color == ColorMode::Auto || f.depth == Depth::Auto => {
+                let report = self.load_spec(spec, device)?.report;
+                let mut decided = (**f).clone();
+                let mut notes = Vec::new();
+                if let Some(d) = report.depth {
+                    decided.depth = d.depth;
+                    notes.push(d.to_string());
+                }
+                if let Some(c) = report.color {
+                    decided.color = c.mode;
+                    notes.push(c.to_string());
+                }
+                if decided.color == ColorMode::Auto || decided.depth == Depth::Auto {
+                    return Err(DataError::config("auto", "an auto mode was not decided"));
+                }
+                Ok((DataSource::Folder(Box::new(decided)), notes))
             }
-            other => Ok((other.clone(), None)),
+            other => Ok((other.clone(), Vec::new())),
         }
     }
 
@@ -200,6 +220,7 @@ impl DataSource {
                     h.update(b"folder\0");
                     let how = serde_json::json!({
                         "config": f.config, "color": f.color, "window": f.window,
+                        "depth": f.depth,
                     });
                     h.update(how.to_string().as_bytes());
                 }
@@ -239,7 +260,8 @@ fn options(f: &FolderSource, size: i64, device: Device) -> Result<LoadOptions> {
     let side = u32::try_from(size).map_err(|_| DataError::config("size", format!("{size}")))?;
     let spec = ImageSpec::with_size(side)
         .with_color(f.color)
-        .with_window(f.window);
+        .with_window(f.window)
+        .with_depth(f.depth);
     let mut opts = LoadOptions::with_size(side)
         .with_spec(spec)
         .with_device(device);

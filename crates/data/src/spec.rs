@@ -23,6 +23,49 @@ pub enum ColorMode {
     Auto,
 }
 
+/// Bits per sample kept from the files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Depth {
+    /// 8 bits (16-bit files are reduced; the default, and COVID-CT's).
+    #[default]
+    Eight,
+    /// 16 bits: 16-bit PNG/TIFF and DICOM (after its window) keep their full precision; 8-bit
+    /// files are scaled by 257, which gives exactly the same values in [0, 1].
+    Sixteen,
+    /// 16 bits when any file is 16-bit (PNG/TIFF) or a DICOM storing more than 8 bits (read
+    /// from the headers), else 8. The load report says what was decided.
+    Auto,
+}
+
+impl Depth {
+    /// Whether this is [`Depth::Eight`].
+    pub fn is_eight(&self) -> bool {
+        *self == Depth::Eight
+    }
+
+    /// Bytes per sample of a decided depth (`Auto` counts as 1).
+    pub fn bytes(self) -> usize {
+        match self {
+            Depth::Sixteen => 2,
+            Depth::Eight | Depth::Auto => 1,
+        }
+    }
+
+    /// Parses `8`, `16` or `auto`.
+    pub fn parse(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().as_str() {
+            "8" => Ok(Depth::Eight),
+            "16" => Ok(Depth::Sixteen),
+            "auto" => Ok(Depth::Auto),
+            other => Err(DataError::config(
+                "depth",
+                format!("{other:?} is not one of 8, 16, auto"),
+            )),
+        }
+    }
+}
+
 impl ColorMode {
     /// Largest channel difference (of 255) a gray-looking colour file may have under
     /// [`ColorMode::Auto`].
@@ -205,6 +248,9 @@ pub struct ImageSpec {
     /// the default lung window.
     #[serde(default, skip_serializing_if = "Window::is_lung")]
     pub window: Window,
+    /// Bits per sample kept; not written when 8.
+    #[serde(default, skip_serializing_if = "Depth::is_eight")]
+    pub depth: Depth,
 }
 
 impl Default for ImageSpec {
@@ -217,6 +263,7 @@ impl Default for ImageSpec {
             max_pixels: 64 << 20,
             color: ColorMode::Gray,
             window: Window::LUNG,
+            depth: Depth::Eight,
         }
     }
 }
@@ -233,6 +280,12 @@ impl ImageSpec {
     /// The same spec with another colour mode.
     pub fn with_color(mut self, color: ColorMode) -> Self {
         self.color = color;
+        self
+    }
+
+    /// The same spec with another bit depth.
+    pub fn with_depth(mut self, depth: Depth) -> Self {
+        self.depth = depth;
         self
     }
 

@@ -48,7 +48,7 @@ pub fn dry_run(
     let classes = base.train.class_names.len();
     let stage = GanStage {
         replicas: cfg.gan.replicas,
-        keys: gan_keys(cfg, classes, &data_id)?,
+        keys: gan_keys(cfg, classes, data_id)?,
         ..GanStage::default()
     };
     let mut lines = Vec::new();
@@ -110,7 +110,7 @@ pub fn dry_run(
                     scenario,
                     seed,
                 };
-                let folder = spec.folder(cfg, &stage, &data_id)?;
+                let folder = spec.folder(cfg, &stage, data_id)?;
                 let done = out.join("cells").join(&folder).join("cell.json").is_file();
                 let seconds = if done {
                     0.0

@@ -224,9 +224,9 @@ pub struct ReproResults {
     /// from before this field say so in `data`).
     #[serde(default)]
     pub covid_ct: bool,
-    /// What colour mode `auto` decided, and from what (folders read in `auto` only).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub color_decision: Option<String>,
+    /// What a folder's auto modes (colour, bit depth) decided, and from what.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<String>,
     /// Test images per class.
     pub test_counts: Vec<usize>,
     /// Class names.
@@ -264,6 +264,12 @@ impl ReproResults {
     /// apply (also for results written before [`ReproResults::covid_ct`] existed).
     pub fn is_covid_ct(&self) -> bool {
         self.covid_ct || self.data.starts_with("COVID-CT at ")
+    }
+
+    /// Whether the report shows the paper's numbers: on COVID-CT and on the phantom that
+    /// stands in for it.
+    pub fn paper_applies(&self) -> bool {
+        self.is_covid_ct() || self.synthetic_data
     }
 
     /// The cell of `model` × `scenario` with `seed`.

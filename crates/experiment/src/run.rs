@@ -76,8 +76,8 @@ pub fn run_with(
         base.train.channels(),
         if base.train.channels() == 1 { "" } else { "s" }
     ));
-    if let Some(decision) = &loaded.color {
-        ctx.say(decision.to_string());
+    for decision in &loaded.decisions {
+        ctx.say(decision);
     }
     let gans = run_gans(cfg, &base.train, data_id, &ctx)?;
     let shard = match opts.work {
@@ -103,7 +103,7 @@ pub fn run_with(
         data: data.describe(),
         data_fingerprint: data_id.clone(),
         covid_ct: data.is_covid_ct(),
-        color_decision: loaded.color.as_ref().map(ToString::to_string),
+        decisions: loaded.decisions.clone(),
         synthetic_data: data.is_synthetic(),
         test_counts: base.test.class_counts(),
         class_names: base.train.class_names.clone(),
@@ -177,8 +177,8 @@ pub struct LoadedData {
     pub cfg: CheckedConfig,
     /// The source with its colour mode decided.
     pub data: DataSource,
-    /// What [`ganaug_data::ColorMode::Auto`] decided, if it was asked for.
-    pub color: Option<ganaug_data::ColorDecision>,
+    /// What the folder's auto modes (colour, bit depth) decided, in words.
+    pub decisions: Vec<String>,
 }
 
 /// The data at every image side `cfg` needs (the decode cache makes reloading cheap), by side,
@@ -190,7 +190,7 @@ pub fn load_splits(cfg: &CheckedConfig, data: &DataSource, device: Device) -> Re
         policy: cfg.resize,
         ..ImageSpec::with_size(u32::try_from(s).unwrap_or(0))
     };
-    let (data, color) = data.decide_color(spec_at(cfg.gan.gan.size), device)?;
+    let (data, decisions) = data.decide_auto(spec_at(cfg.gan.gan.size), device)?;
     let mut splits = BTreeMap::new();
     for s in cfg.image_sizes() {
         splits.insert(s, data.load_spec(spec_at(s), device)?);
@@ -215,7 +215,7 @@ pub fn load_splits(cfg: &CheckedConfig, data: &DataSource, device: Device) -> Re
         data_id,
         cfg,
         data,
-        color,
+        decisions,
     })
 }
 

@@ -389,7 +389,7 @@ impl GanTrainer {
         })
     }
 
-    /// One optimisation step of both networks on a batch of real images (`[B, 1, S, S]`, on
+    /// One optimisation step of both networks on a batch of real images (`[B, C, S, S]`, on
     /// the trainer's device; `labels` `[B]` for a conditional GAN): discriminator first, then
     /// generator. Returns the batch's losses and mean discriminator probabilities.
     pub fn train_step(

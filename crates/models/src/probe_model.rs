@@ -105,7 +105,7 @@ impl ProbeModel {
         &self.info
     }
 
-    /// Class probabilities `[N, classes]` of images `[N, 1, S, S]` in [0, 1] (`S` the
+    /// Class probabilities `[N, classes]` of images `[N, C, S, S]` in [0, 1] (`S` the
     /// backbone's input side; anything else is a typed [`ModelError::Shape`]).
     pub fn predict_proba(&self, images: &Tensor) -> Result<Array2<f64>> {
         let features = |x: &Tensor| -> Result<Array2<f64>> {

@@ -43,8 +43,8 @@ fn header(s: &mut String, r: &ReproResults) {
         r.seconds / 60.0,
         r.config.seeds
     );
-    if let Some(decision) = &r.color_decision {
-        let _ = writeln!(s, "Images read in {decision}.\n");
+    if !r.decisions.is_empty() {
+        let _ = writeln!(s, "Decided from the files: {}.\n", r.decisions.join("; "));
     }
     let counts: Vec<String> = r
         .class_names
@@ -52,7 +52,7 @@ fn header(s: &mut String, r: &ReproResults) {
         .zip(&r.test_counts)
         .map(|(c, n)| format!("{n} {c}"))
         .collect();
-    if r.is_covid_ct() {
+    if r.paper_applies() {
         let _ = writeln!(
             s,
             "Test set: the official split, {} images ({}). The paper's test set had 199 images from its own split, so its numbers are not on the same images.\n",
@@ -85,7 +85,7 @@ fn header(s: &mut String, r: &ReproResults) {
 }
 
 fn accuracy_table(s: &mut String, r: &ReproResults) {
-    let covid = r.is_covid_ct();
+    let covid = r.paper_applies();
     if covid {
         let _ = writeln!(s, "## Test accuracy: ours vs the paper\n");
         let _ = writeln!(s, "Ours: accuracy with its 95% Wilson interval (seed 0; mean ± sd over seeds when more than one). Paper values in parentheses; * = Loey et al.'s value quoted by the paper. The CGAN column stands in for Loey et al.'s CGAN set, which is not available.\n");
@@ -183,15 +183,15 @@ fn metrics_table(s: &mut String, r: &ReproResults) {
     }
 }
 
-/// The seed-0 confusion matrices, when there are more than two classes (two classes: the
-/// metrics table says it all).
+/// The seed-0 confusion matrices and per-class statistics, when there are more than two
+/// classes (two classes: the metrics table says it all).
 fn confusion_section(s: &mut String, r: &ReproResults) {
     if r.class_names.len() <= 2 {
         return;
     }
     let _ = writeln!(
         s,
-        "\n## Confusion matrices (seed 0; rows: true class, columns: predicted)\n"
+        "\n## Confusion matrices and per-class statistics (seed 0; rows: true class, columns: predicted)\n"
     );
     for c in r
         .cells
@@ -205,8 +205,36 @@ fn confusion_section(s: &mut String, r: &ReproResults) {
             let cells: Vec<String> = row.iter().map(u64::to_string).collect();
             let _ = writeln!(s, "| {name} | {} |", cells.join(" | "));
         }
-        let _ = writeln!(s);
+        let _ = writeln!(s, "\n{}\n", per_class_line(r, c));
     }
+}
+
+/// Precision, recall and F1 of each class from a cell's confusion matrix, and its one-vs-rest
+/// ROC AUC from the cell's probabilities.
+fn per_class_line(r: &ReproResults, c: &CellResult) -> String {
+    let parts: Vec<String> = (0..c.confusion.len())
+        .map(|i| {
+            let tp = c.confusion[i][i] as f64;
+            let truth: u64 = c.confusion[i].iter().sum();
+            let predicted: u64 = c.confusion.iter().map(|row| row[i]).sum();
+            let ratio = |a: f64, b: u64| if b == 0 { 0.0 } else { a / b as f64 };
+            let (p, rec) = (ratio(tp, predicted), ratio(tp, truth));
+            let f1 = if p + rec > 0.0 {
+                2.0 * p * rec / (p + rec)
+            } else {
+                0.0
+            };
+            let auc = ganaug_metrics::roc_auc_ovr(
+                &c.labels,
+                c.probs.as_slice(),
+                ganaug_metrics::Average::Binary { positive: i },
+            )
+            .map_or("n/a".into(), |a| format!("{a:.3}"));
+            let name = r.class_names.get(i).map_or("?", String::as_str);
+            format!("{name}: precision {p:.3}, recall {rec:.3}, F1 {f1:.3}, AUC {auc}")
+        })
+        .collect();
+    format!("Per class: {}.", parts.join("; "))
 }
 
 fn gan_section(s: &mut String, r: &ReproResults) {

@@ -13,7 +13,7 @@ use crate::{GanError, Result};
 pub enum Arch {
     /// The paper's GAN. Generator: dense `C·(S/4)²` from the latent, reshaped to `C` channels
     /// of `(S/4)²` → LeakyReLU(0.2) → two 4×4 stride-2 transposed convolutions with 128
-    /// filters, each + LeakyReLU(0.2) → 7×7 convolution to one channel → sigmoid, where
+    /// filters, each + LeakyReLU(0.2) → 7×7 convolution to the image channels → sigmoid, where
     /// `C` = [`GanConfig::paper_fc_channels`]. Discriminator: two 3×3 stride-2 convolutions with
     /// 64 filters, each + LeakyReLU(0.2) + dropout 0.4, then one dense unit (a logit).
     Paper,

@@ -115,9 +115,9 @@ impl Generator {
         }
     }
 
-    /// The paper generator's 7×7 output convolution to one channel, as the batched product +
-    /// `col2im` form of `ganaug-ops` (a third of the time of oneDNN's direct kernel on a CPU;
-    /// see [`ganaug_ops::conv2d_one_output`]).
+    /// The paper generator's 7×7 output convolution: to one (gray) channel as the batched
+    /// product + `col2im` form of `ganaug-ops` (a third of the time of oneDNN's direct kernel on
+    /// a CPU; see [`ganaug_ops::conv2d_one_output`]); to three (RGB) by libtorch's convolution.
     fn out_layer(&self, out: &Conv, h: &Tensor) -> Result<Tensor> {
         if self.cfg.bf16 || self.cfg.channels != 1 {
             return Ok(out.forward(h));
