@@ -1,5 +1,6 @@
 //! Reproduces the paper's tables in one command: GANs, synthetic sets, every classifier on every
-//! training-set scenario, tested on the official COVID-CT test split; writes `results.json`,
+//! training-set scenario, tested on the official COVID-CT test split — or on any class-folder
+//! dataset's test split (`--data DIR`; see docs/datasets.md); writes `results.json`,
 //! `report.md` and plots. Re-running skips finished cells; a killed run resumes.
 //!
 //! ```text
@@ -34,7 +35,7 @@ fn presets_help() -> String {
 }
 
 #[derive(Parser, Debug)]
-#[command(about = "Reproduce the paper's tables (GAN-based augmentation on COVID-CT)", after_help = presets_help())]
+#[command(about = "Reproduce the paper's tables (GAN-based augmentation on COVID-CT), or run the same experiment on any class-folder dataset", after_help = presets_help())]
 struct Args {
     #[command(flatten)]
     common: common::CommonArgs,

@@ -1,4 +1,4 @@
-//! Trains and evaluates one classifier on COVID-CT, the paper's way (SGD, stop at 95% training
+//! Trains and evaluates one classifier on COVID-CT (or any class-folder dataset), the paper's way (SGD, stop at 95% training
 //! accuracy, keep the best-validation-loss weights), optionally with synthetic images and
 //! classic augmentation; prints the test report and writes history, curves and weights.
 //!
@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ganaug::augment::{expand, Pipeline};
-use ganaug::data::{load_entries, FolderConfig, ImageFolder, LoadOptions};
+use ganaug::data::{load_entries, ColorMode, FolderConfig, ImageFolder, LoadOptions};
 use ganaug::metrics::{ClassificationReport, ReportConfig};
 use ganaug::models::{
     fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig, ModelKind,
@@ -92,7 +92,17 @@ fn main() -> Result<()> {
         let classes: Vec<&str> = train.class_names.iter().map(String::as_str).collect();
         let folder = ImageFolder::open(dir, &FolderConfig::plain(&classes))
             .with_context(|| format!("opening the synthetic set {}", dir.display()))?;
+        // Read as the real images were: gray or RGB.
+        let color = if train.channels() == 3 {
+            ColorMode::Rgb
+        } else {
+            ColorMode::Gray
+        };
         let opts = LoadOptions::with_size(args.size).with_device(device);
+        let opts = LoadOptions {
+            spec: opts.spec.with_color(color),
+            ..opts
+        };
         let (synth, _) = load_entries(folder.entries(), &folder.class_names(), "synthetic", &opts)?;
         println!("synthetic images: {} from {}", synth.len(), dir.display());
         train = train.concat(&synth)?;

@@ -1,5 +1,6 @@
-//! Trains the GAN(s) of the paper on the COVID-CT training split — one per class as the paper
-//! did, or one conditional GAN — and optionally synthesizes a selected synthetic set.
+//! Trains the GAN(s) of the paper on a training split (COVID-CT, or any class-folder dataset,
+//! gray or RGB) — one per class as the paper did, or one conditional GAN over every class —
+//! and optionally synthesizes a selected synthetic set.
 //!
 //! ```text
 //! # the cpu preset's GANs: one DCGAN-32 per class at 64² with DiffAugment, 200 epochs (~4 + ~6 min)
@@ -28,7 +29,7 @@ use ganaug::gan::{
 };
 
 #[derive(Parser, Debug)]
-#[command(about = "Train the paper's GAN(s) on COVID-CT and synthesize a selected synthetic set", long_about = None)]
+#[command(about = "Train the paper's GAN(s) on COVID-CT (or any class-folder dataset) and synthesize a selected synthetic set", long_about = None)]
 struct Args {
     /// `--out` default: runs/gan.
     #[command(flatten)]
