@@ -6,15 +6,14 @@
 use std::path::Path;
 
 use fast_image_resize::{
-    self as fir,
-    images::{Image, ImageRef},
+    images::ImageRef,
     pixels::{U16x3, U16},
-    PixelType,
 };
 use image::DynamicImage;
 
 use crate::decode::{self, read_dynamic, sniff_checked, Format, Image8};
-use crate::spec::{ColorMode, ImageSpec, ResizePolicy};
+use crate::resize::{bad_channels, place_planar, resize_err, resize_to_fit};
+use crate::spec::{ColorMode, ImageSpec};
 use crate::{DataError, Result};
 
 /// A decoded 16-bit image: gray (1 channel) or RGB (3 channels, interleaved).
@@ -112,18 +111,13 @@ pub fn decode16(bytes: &[u8], path: &Path, spec: &ImageSpec, frame: u32) -> Resu
 /// Resizes a 16-bit image to `spec.size` squared with the spec's filter and policy. Returns
 /// planar samples: `size²` for gray, `3 · size²` (R, G, B planes) for RGB.
 pub fn resize_square16(src: &Image16, spec: &ImageSpec) -> Result<Vec<u16>> {
-    let s = spec.size;
     let c = src.channels as usize;
-    let resize_err = |e: String| DataError::config("resize", e);
     let gray: Vec<U16>;
     let rgb: Vec<U16x3>;
-    let (src_img, pixel_type) = match src.channels {
+    let src_img = match src.channels {
         1 => {
             gray = src.pixels.iter().map(|&v| U16::new(v)).collect();
-            (
-                ImageRef::from_pixels(src.width, src.height, &gray),
-                PixelType::U16,
-            )
+            ImageRef::from_pixels(src.width, src.height, &gray)
         }
         3 => {
             rgb = src
@@ -131,40 +125,12 @@ pub fn resize_square16(src: &Image16, spec: &ImageSpec) -> Result<Vec<u16>> {
                 .chunks_exact(3)
                 .map(|p| U16x3::new([p[0], p[1], p[2]]))
                 .collect();
-            (
-                ImageRef::from_pixels(src.width, src.height, &rgb),
-                PixelType::U16x3,
-            )
+            ImageRef::from_pixels(src.width, src.height, &rgb)
         }
-        n => {
-            return Err(DataError::config(
-                "channels",
-                format!("{n} channels; 1 or 3 expected"),
-            ))
-        }
-    };
-    let src_img = src_img.map_err(|e| resize_err(e.to_string()))?;
-    let options = fir::ResizeOptions::new().resize_alg(spec.filter.algorithm());
-    let mut resizer = fir::Resizer::new();
-    let (w, h) = match spec.policy {
-        ResizePolicy::Stretch | ResizePolicy::CenterCrop => (s, s),
-        ResizePolicy::Pad => {
-            let scale = s as f64 / src.width.max(src.height) as f64;
-            (
-                ((src.width as f64 * scale).round() as u32).clamp(1, s),
-                ((src.height as f64 * scale).round() as u32).clamp(1, s),
-            )
-        }
-    };
-    let options = if spec.policy == ResizePolicy::CenterCrop {
-        options.fit_into_destination(None)
-    } else {
-        options
-    };
-    let mut dst = Image::new(w, h, pixel_type);
-    resizer
-        .resize(&src_img, &mut dst, &options)
-        .map_err(|e| resize_err(e.to_string()))?;
+        n => return Err(bad_channels(n)),
+    }
+    .map_err(|e| resize_err(e.to_string()))?;
+    let (dst, w, h) = resize_to_fit(&src_img, spec)?;
     let samples: Vec<u16> = match c {
         1 => dst
             .typed_image::<U16>()
@@ -174,18 +140,7 @@ pub fn resize_square16(src: &Image16, spec: &ImageSpec) -> Result<Vec<u16>> {
             .map(|t| t.pixels().iter().flat_map(|p| p.0).collect()),
     }
     .ok_or_else(|| resize_err("unexpected pixel type".into()))?;
-    // Place (padding with black) and split into planes.
-    let (x0, y0) = (((s - w) / 2) as usize, ((s - h) / 2) as usize);
-    let plane = (s * s) as usize;
-    let mut planar = vec![0u16; plane * c];
-    for (i, px) in samples.chunks_exact(c).enumerate() {
-        let (x, y) = (i % w as usize, i / w as usize);
-        let at = (y0 + y) * s as usize + x0 + x;
-        for (ch, &v) in px.iter().enumerate() {
-            planar[ch * plane + at] = v;
-        }
-    }
-    Ok(planar)
+    Ok(place_planar(&samples, c, w, h, spec.size))
 }
 
 /// Whether a file stores more than 8 bits per sample, from its header: 16-bit PNG and TIFF,
@@ -299,7 +254,7 @@ mod tests {
             pixels: [[60000u16, 30000, 10]; 8].concat(),
         };
         let spec = ImageSpec {
-            policy: ResizePolicy::Pad,
+            policy: crate::ResizePolicy::Pad,
             ..ImageSpec::with_size(4)
         };
         let out = resize_square16(&img, &spec).expect("resize");

@@ -57,15 +57,20 @@ fn fail(path: &Path, reason: impl std::fmt::Display) -> DataError {
     }
 }
 
-/// The number of frames of a DICOM file, read from its header (the pixel data is not read).
+/// A DICOM file's header: everything before the pixel data (which is not read).
+#[cfg(feature = "dicom")]
+fn header(path: &Path) -> Result<dicom_object::DefaultDicomObject> {
+    dicom_object::OpenFileOptions::new()
+        .read_until(dicom_dictionary_std::tags::PIXEL_DATA)
+        .open_file(path)
+        .map_err(|e| fail(path, e))
+}
+
+/// The number of frames of a DICOM file, read from its header.
 #[cfg(feature = "dicom")]
 pub(crate) fn frames(path: &Path) -> Result<u32> {
     use dicom_dictionary_std::tags;
-    let obj = dicom_object::OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| fail(path, e))?;
-    match obj.element_opt(tags::NUMBER_OF_FRAMES) {
+    match header(path)?.element_opt(tags::NUMBER_OF_FRAMES) {
         Ok(Some(e)) => e
             .to_int::<u32>()
             .map_err(|e| fail(path, format!("NumberOfFrames: {e}")))
@@ -227,11 +232,7 @@ pub(crate) fn decode16(bytes: &[u8], path: &Path, spec: &ImageSpec, frame: u32) 
 #[cfg(feature = "dicom")]
 pub(crate) fn high_bit_depth(path: &Path) -> Result<bool> {
     use dicom_dictionary_std::tags;
-    let obj = dicom_object::OpenFileOptions::new()
-        .read_until(tags::PIXEL_DATA)
-        .open_file(path)
-        .map_err(|e| fail(path, e))?;
-    match obj.element_opt(tags::BITS_STORED) {
+    match header(path)?.element_opt(tags::BITS_STORED) {
         Ok(Some(e)) => Ok(e.to_int::<u16>().map_err(|e| fail(path, e))? > 8),
         _ => Ok(false),
     }

@@ -161,13 +161,7 @@ fn png_bytes(px: &[f32], s: u32, rgb: bool, path: &Path) -> Result<Vec<u8>> {
                 .ok_or_else(|| DataError::config("fixture", "pixel count"))?,
         )
     };
-    let mut buf = std::io::Cursor::new(Vec::new());
-    img.write_to(&mut buf, image::ImageFormat::Png)
-        .map_err(|source| DataError::Encode {
-            path: path.into(),
-            source,
-        })?;
-    Ok(buf.into_inner())
+    crate::io::encode_png(&img, path)
 }
 
 /// A CT DICOM file (Part 10, explicit VR little endian) of `frames` (each `s²` values in HU),

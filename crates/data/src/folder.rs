@@ -1,13 +1,15 @@
 //! Image-folder datasets: one folder per class, with split lists or a seeded stratified split.
 
 use std::collections::HashMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
 use crate::layout::{group_keys, grouped_split, GroupBy};
+use crate::lists::find_lists;
+pub use crate::lists::read_list;
 use crate::{DataError, Result};
 
 /// One of the three dataset splits.
@@ -200,7 +202,7 @@ impl FolderConfig {
         Ok(())
     }
 
-    fn list_path(&self, root: &Path, class: &ClassSpec, split: Split) -> PathBuf {
+    pub(crate) fn list_path(&self, root: &Path, class: &ClassSpec, split: Split) -> PathBuf {
         root.join(
             self.list_template
                 .replace("{tag}", &class.list_tag)
@@ -555,95 +557,4 @@ fn scan_images(
     }
     names.sort();
     Ok(names)
-}
-
-/// The list files per class and split, or `None` when the split is to be made by ratios.
-fn find_lists(root: &Path, config: &FolderConfig) -> Result<Option<Vec<Vec<PathBuf>>>> {
-    if config.split_source == SplitSource::Ratios {
-        return Ok(None);
-    }
-    let lists: Vec<Vec<PathBuf>> = config
-        .classes
-        .iter()
-        .map(|c| {
-            Split::ALL
-                .iter()
-                .map(|s| config.list_path(root, c, *s))
-                .collect()
-        })
-        .collect();
-    let missing: Vec<PathBuf> = lists
-        .iter()
-        .flatten()
-        .filter(|p| !p.is_file())
-        .cloned()
-        .collect();
-    let expected = config.classes.len() * Split::ALL.len();
-    match (missing.len(), config.split_source) {
-        (0, _) => Ok(Some(lists)),
-        (n, SplitSource::Auto) if n == expected => Ok(None),
-        (n, _) => Err(DataError::IncompleteSplitLists {
-            present: expected - n,
-            missing,
-        }),
-    }
-}
-
-/// Reads a split list: `(line number, name)` for each non-empty line. Handles CRLF, a missing
-/// final newline and surrounding whitespace; rejects entries that leave the class folder.
-pub fn read_list(path: &Path) -> Result<Vec<(usize, String)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| DataError::io(path, e))?;
-    let mut out = Vec::new();
-    for (i, raw) in text.split('\n').enumerate() {
-        let name = raw.trim().trim_start_matches('\u{feff}');
-        if name.is_empty() {
-            continue;
-        }
-        let escapes = Path::new(name)
-            .components()
-            .any(|c| !matches!(c, Component::Normal(_)));
-        if escapes {
-            return Err(DataError::EscapingEntry {
-                list: path.into(),
-                line: i + 1,
-                name: name.into(),
-            });
-        }
-        out.push((i + 1, name.to_string()));
-    }
-    Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn list_parsing_handles_crlf_blank_lines_and_no_final_newline() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let p = dir.path().join("l.txt");
-        std::fs::write(&p, "a.png\r\n\r\n  b%20c.jpg \r\nlast.png").expect("write");
-        let got = read_list(&p).expect("read");
-        assert_eq!(
-            got,
-            vec![
-                (1, "a.png".into()),
-                (3, "b%20c.jpg".into()),
-                (4, "last.png".into())
-            ]
-        );
-    }
-
-    #[test]
-    fn list_entries_may_not_escape() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        for bad in ["../secret.png", "/etc/passwd", "a/../../b.png"] {
-            let p = dir.path().join("l.txt");
-            std::fs::write(&p, format!("ok.png\n{bad}\n")).expect("write");
-            match read_list(&p) {
-                Err(DataError::EscapingEntry { line: 2, name, .. }) => assert_eq!(name, bad),
-                other => panic!("{bad}: {other:?}"),
-            }
-        }
-    }
 }

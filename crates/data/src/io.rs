@@ -94,7 +94,7 @@ pub fn to_gray_image(image: &Tensor) -> Result<image::GrayImage> {
     }
 }
 
-fn encode_png(img: &image::DynamicImage, path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn encode_png(img: &image::DynamicImage, path: &Path) -> Result<Vec<u8>> {
     let mut buf = std::io::Cursor::new(Vec::new());
     img.write_to(&mut buf, image::ImageFormat::Png)
         .map_err(|source| DataError::Encode {

@@ -11,6 +11,7 @@ pub mod fixture;
 mod folder;
 pub mod io;
 mod layout;
+mod lists;
 mod load;
 pub mod phantom;
 mod resize;
