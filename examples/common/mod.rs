@@ -6,9 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use ganaug::data::{
-    ColorMode, DataSource, Depth, FolderConfig, FolderSource, GroupBy, Layout, Window,
-};
+use ganaug::data::{ColorMode, DataSource, Depth, FolderSource, GroupBy, Layout, Window};
 use ganaug::device::DeviceChoice;
 use ganaug::experiment::{CheckedConfig, ReproConfig};
 
@@ -94,20 +92,8 @@ impl CommonArgs {
     pub fn folder(&self, dir: &Path) -> Result<FolderSource> {
         let mut f = match self.layout {
             LayoutArg::Auto => FolderSource::discover(dir),
-            LayoutArg::CovidCt => Ok(FolderSource {
-                config: FolderConfig::covid_ct(),
-                layout: Layout::CovidCt,
-                color: ColorMode::Gray,
-                depth: Depth::Eight,
-                ..FolderSource::discover(dir)?
-            }),
-            LayoutArg::ClassFolders => Ok(FolderSource {
-                config: FolderConfig::class_folders(dir)?,
-                layout: Layout::ClassFolders,
-                color: ColorMode::Auto,
-                depth: Depth::Auto,
-                ..FolderSource::discover(dir)?
-            }),
+            LayoutArg::CovidCt => FolderSource::with_layout(dir, Layout::CovidCt),
+            LayoutArg::ClassFolders => FolderSource::with_layout(dir, Layout::ClassFolders),
         }
         .with_context(|| format!("--data {} is not usable", dir.display()))?;
         if !self.classes.is_empty() {

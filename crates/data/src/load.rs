@@ -490,8 +490,8 @@ fn gather<'a>(
 }
 
 impl Gathered<'_> {
-    /// `[N, C, side, side]` u8 pixels: cached rows straight from the mapped file, fresh ones
-    /// placed beside them.
+    /// `[N, C·b, side, side]` u8 bytes (`b` bytes per sample, 16-bit ones little-endian):
+    /// cached rows straight from the mapped file, fresh ones placed beside them.
     fn pixels(&self, cache: &CacheFile, channels: i64, side: i64) -> Result<Tensor> {
         let n = self.kept.len() as i64;
         let row = channels * side * side;

@@ -31,22 +31,34 @@ pub struct FolderSource {
 impl FolderSource {
     /// The folder at `dir`, its layout found by [`FolderConfig::discover`].
     pub fn discover(dir: impl AsRef<Path>) -> Result<Self> {
-        let dir = dir.as_ref();
-        let (config, layout) = FolderConfig::discover(dir)?;
-        Ok(FolderSource {
-            dir: dir.to_path_buf(),
+        let (config, layout) = FolderConfig::discover(dir.as_ref())?;
+        Ok(Self::read_as(dir, config, layout))
+    }
+
+    /// The folder at `dir` read in `layout`, whatever its files suggest.
+    pub fn with_layout(dir: impl AsRef<Path>, layout: Layout) -> Result<Self> {
+        let config = match layout {
+            Layout::CovidCt => FolderConfig::covid_ct(),
+            Layout::ClassFolders => FolderConfig::class_folders(dir.as_ref())?,
+        };
+        Ok(Self::read_as(dir, config, layout))
+    }
+
+    /// `config` at `dir` with the layout's defaults: COVID-CT gray at 8 bits as the paper
+    /// reads it; class folders with colour and bit depth decided from the files.
+    fn read_as(dir: impl AsRef<Path>, config: FolderConfig, layout: Layout) -> Self {
+        let (color, depth) = match layout {
+            Layout::CovidCt => (ColorMode::Gray, Depth::Eight),
+            Layout::ClassFolders => (ColorMode::Auto, Depth::Auto),
+        };
+        FolderSource {
+            dir: dir.as_ref().to_path_buf(),
             config,
-            color: match layout {
-                Layout::CovidCt => ColorMode::Gray,
-                Layout::ClassFolders => ColorMode::Auto,
-            },
-            depth: match layout {
-                Layout::CovidCt => Depth::Eight,
-                Layout::ClassFolders => Depth::Auto,
-            },
             layout,
+            color,
             window: Window::LUNG,
-        })
+            depth,
+        }
     }
 
     /// Whether this is the COVID-CT layout read as the paper reads it (gray, its own lists).
@@ -79,14 +91,12 @@ impl DataSource {
 
     /// The COVID-CT folder at `dir`, read as the paper reads it.
     pub fn covid_ct(dir: impl Into<PathBuf>) -> Self {
-        DataSource::Folder(Box::new(FolderSource {
-            dir: dir.into(),
-            config: FolderConfig::covid_ct(),
-            layout: Layout::CovidCt,
-            color: ColorMode::Gray,
-            window: Window::LUNG,
-            depth: Depth::Eight,
-        }))
+        let dir: PathBuf = dir.into();
+        DataSource::Folder(Box::new(FolderSource::read_as(
+            dir,
+            FolderConfig::covid_ct(),
+            Layout::CovidCt,
+        )))
     }
 
     /// Whether the data is COVID-CT read as the paper reads it (the paper's numbers apply).

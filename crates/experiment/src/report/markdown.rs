@@ -217,13 +217,16 @@ fn per_class_line(r: &ReproResults, c: &CellResult) -> String {
             let tp = c.confusion[i][i] as f64;
             let truth: u64 = c.confusion[i].iter().sum();
             let predicted: u64 = c.confusion.iter().map(|row| row[i]).sum();
-            let ratio = |a: f64, b: u64| if b == 0 { 0.0 } else { a / b as f64 };
+            // Undefined (no prediction of the class, or no image of it) is said, not 0.
+            let ratio = |a: f64, b: u64| (b > 0).then(|| a / b as f64);
             let (p, rec) = (ratio(tp, predicted), ratio(tp, truth));
-            let f1 = if p + rec > 0.0 {
-                2.0 * p * rec / (p + rec)
-            } else {
-                0.0
+            let f1 = match (p, rec) {
+                (Some(p), Some(r)) if p + r > 0.0 => format!("{:.3}", 2.0 * p * r / (p + r)),
+                (Some(_), Some(_)) => "0.000".into(),
+                _ => "n/a".into(),
             };
+            let show = |v: Option<f64>| v.map_or("n/a".into(), |v| format!("{v:.3}"));
+            let (p, rec) = (show(p), show(rec));
             let auc = ganaug_metrics::roc_auc_ovr(
                 &c.labels,
                 c.probs.as_slice(),
@@ -231,7 +234,7 @@ fn per_class_line(r: &ReproResults, c: &CellResult) -> String {
             )
             .map_or("n/a".into(), |a| format!("{a:.3}"));
             let name = r.class_names.get(i).map_or("?", String::as_str);
-            format!("{name}: precision {p:.3}, recall {rec:.3}, F1 {f1:.3}, AUC {auc}")
+            format!("{name}: precision {p}, recall {rec}, F1 {f1}, AUC {auc}")
         })
         .collect();
     format!("Per class: {}.", parts.join("; "))
