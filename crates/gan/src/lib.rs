@@ -3,6 +3,7 @@
 
 mod adam;
 mod error;
+mod loss;
 mod models;
 pub mod subpixel;
 mod synth;

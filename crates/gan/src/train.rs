@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Kind, Reduction, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 use ganaug_augment::DiffAugment;
 use ganaug_data::{epoch_seed, io, BatchOrder, TensorDataset};
@@ -17,6 +17,7 @@ use ganaug_train::{
 };
 
 use crate::adam::Adam;
+use crate::loss::{check_real_label, discriminator_loss, generator_loss};
 use crate::{Arch, Discriminator, GanConfig, GanError, Generator, Result};
 
 /// How to train.
@@ -30,7 +31,8 @@ pub struct TrainConfig {
     pub lr: f64,
     /// Adam betas (the paper: 0.5, 0.999).
     pub betas: (f64, f64),
-    /// Target for real images in the discriminator loss; 0.9 is one-sided label smoothing.
+    /// Target for real images in the discriminator loss; 0.9 is one-sided label smoothing
+    /// (cross-entropy only: FastGAN's hinge loss refuses anything but 1).
     pub real_label: f64,
     /// Differentiable augmentation applied to real and fake images before the discriminator.
     pub diffaugment: Option<DiffAugment>,
@@ -104,9 +106,9 @@ impl Validate for TrainConfig {
 pub struct EpochStats {
     /// Epoch number, from 1.
     pub epoch: usize,
-    /// Discriminator loss (real + fake BCE).
+    /// Discriminator loss (real + fake BCE; FastGAN: hinge + reconstruction).
     pub d_loss: f64,
-    /// Generator loss (BCE of fakes against "real").
+    /// Generator loss (BCE of fakes against "real"; FastGAN: −mean logit of the fakes).
     pub g_loss: f64,
     /// Mean discriminator probability on real images.
     pub d_real: f64,
@@ -171,6 +173,7 @@ impl GanTrainer {
     ) -> Result<Self> {
         let gan = gan.into_checked()?.into_inner();
         let cfg = cfg.into_checked()?.into_inner();
+        check_real_label(&gan, cfg.real_label)?;
         tch::manual_seed(cfg.seed as i64);
         let vs = nn::VarStore::new(device);
         let g = Generator::new(&(vs.root() / "g"), &gan)?;
@@ -449,7 +452,8 @@ impl GanTrainer {
             Some(p) => (p.apply(real, rng)?, p.apply(&fake.detach(), rng)?),
             None => (real.shallow_clone(), fake.detach()),
         };
-        let (d_real, d_fake) = if matches!(self.gan.arch, Arch::Paper) {
+        let hinge = self.gan.arch.hinge_loss();
+        let (d_real, d_fake, recon) = if matches!(self.gan.arch, Arch::Paper) {
             // No batch norm: one pass over real and fake together is the same function of
             // each image, with one set of larger matrix products instead of two.
             let both = Tensor::f_cat(&[&real_in, &fake_in], 0)?;
@@ -457,16 +461,18 @@ impl GanTrainer {
             let logits = self
                 .d
                 .forward_inner(&both, both_labels.as_ref(), true, false)?;
-            (logits.f_narrow(0, 0, b)?, logits.f_narrow(0, b, b)?)
+            (logits.f_narrow(0, 0, b)?, logits.f_narrow(0, b, b)?, None)
         } else {
-            // DCGAN's batch norm must see real and fake batches apart (Radford et al.).
+            // DCGAN's and FastGAN's batch norm must see real and fake batches apart (Radford
+            // et al.). FastGAN's discriminator also reconstructs the real batch.
+            let (d_real, recon) = self.d.forward_parts(&real_in, labels, true, false, hinge)?;
             (
-                self.d.forward_inner(&real_in, labels, true, false)?,
+                d_real,
                 self.d.forward_inner(&fake_in, labels, true, false)?,
+                recon,
             )
         };
-        let real_target = d_real.f_full_like(self.cfg.real_label)?;
-        let loss_d = bce(&d_real, &real_target)?.f_add(&bce(&d_fake, &d_fake.f_zeros_like()?)?)?;
+        let loss_d = discriminator_loss(hinge, self.cfg.real_label, &d_real, &d_fake, recon)?;
         self.opt_d.zero_grad()?;
         loss_d.backward();
         self.opt_d.step()?;
@@ -480,7 +486,7 @@ impl GanTrainer {
         let loss_g = {
             let _frozen = Frozen::new(self.opt_d.params());
             let d_gen = self.d.forward_inner(&fake_for_g, labels, true, false)?;
-            let loss_g = bce(&d_gen, &d_gen.f_ones_like()?)?;
+            let loss_g = generator_loss(hinge, &d_gen)?;
             self.opt_g.zero_grad()?;
             loss_g.backward();
             loss_g
@@ -569,10 +575,6 @@ impl Drop for Frozen<'_> {
             let _ = v.set_requires_grad(true);
         }
     }
-}
-
-fn bce(logits: &Tensor, target: &Tensor) -> Result<Tensor> {
-    Ok(logits.f_binary_cross_entropy_with_logits::<Tensor>(target, None, None, Reduction::Mean)?)
 }
 
 /// Copies saved tensors into a var store's variables; every variable must be present with its

@@ -25,6 +25,29 @@ pub enum Arch {
         /// Discriminator width (filters of its first layer).
         ndf: i64,
     },
+    /// A FastGAN-style pair (Liu et al. 2021), small enough for a CPU. Generator: the latent
+    /// (+ label embedding) to 4×4 by a 4×4 transposed convolution, then per doubling a
+    /// nearest-neighbour upsampling, a 3×3 convolution, batch norm and a gated linear unit;
+    /// from 64² on, each map's channels are gated by the map of a 16th of its side
+    /// (skip-layer excitation); a 3×3 convolution and tanh out. Discriminator: 4×4 stride-2
+    /// convolutions with batch norm and LeakyReLU(0.2) down to 8×8, a 4×4 convolution to
+    /// 5×5 patch logits (their mean is the logit), and a decoder from the 8×8 features that
+    /// reconstructs its input at 32² (self-supervised, mean squared error). Trained with the
+    /// hinge loss. `S` must be a power of two, at least 32.
+    FastGan {
+        /// Generator width (channels from 64² on; 16× that at 4²).
+        ngf: i64,
+        /// Discriminator width (filters of its first layer).
+        ndf: i64,
+    },
+}
+
+impl Arch {
+    /// Whether this pair is trained with the hinge loss (FastGAN) instead of the binary
+    /// cross-entropy.
+    pub fn hinge_loss(&self) -> bool {
+        matches!(self, Arch::FastGan { .. })
+    }
 }
 
 /// How a conditional discriminator takes the label (the generator always takes the label's
@@ -159,6 +182,18 @@ impl Validate for GanConfig {
             )),
             Arch::Dcgan { ngf, ndf } if ngf < 1 || ndf < 1 => {
                 Err(GanError::config("arch", "ngf and ndf must be positive"))
+            }
+            Arch::FastGan { ngf, ndf } if ngf < 1 || ndf < 1 => {
+                Err(GanError::config("arch", "ngf and ndf must be positive"))
+            }
+            Arch::FastGan { .. } if self.size < 32 || (self.size & (self.size - 1)) != 0 => {
+                Err(GanError::config(
+                    "size",
+                    format!(
+                        "FastGAN needs a power-of-two size of at least 32, got {}",
+                        self.size
+                    ),
+                ))
             }
             Arch::Dcgan { .. } if self.size < 16 || (self.size & (self.size - 1)) != 0 => {
                 Err(GanError::config(

@@ -8,6 +8,7 @@ use ganaug_train::Validate;
 
 use crate::{GanError, Result};
 
+use super::fastgan::{disc_width, Decoder, DownBlock, FEATURE_SIDE, RECON_SIDE};
 use super::layers::*;
 use super::{Arch, Conditioning, GanConfig};
 
@@ -33,6 +34,20 @@ enum DiscBody {
         downs: Vec<(Conv, Option<nn::BatchNorm>)>,
         out: Conv,
     },
+    FastGan {
+        downs: Vec<DownBlock>,
+        /// 4×4 convolution from the 8×8 features to 5×5 patch logits.
+        patches: Conv,
+        decoder: Decoder,
+    },
+}
+
+/// A FastGAN discriminator's reconstruction of its input and the target it is scored against
+/// (the input, in [-1, 1], area-resized to 32²).
+#[derive(Debug)]
+pub(crate) struct Reconstruction {
+    pub(crate) image: Tensor,
+    pub(crate) target: Tensor,
 }
 
 impl Discriminator {
@@ -51,6 +66,7 @@ impl Discriminator {
         let hidden = match cfg.arch {
             Arch::Paper => 64,
             Arch::Dcgan { ndf, .. } => ndf << ((s as f64).log2() as i64 - 3),
+            Arch::FastGan { ndf, .. } => disc_width(ndf, s, FEATURE_SIDE),
         };
         let projection = cfg.n_classes.filter(|_| !concat).map(|n| {
             let init = nn::EmbeddingConfig {
@@ -95,6 +111,27 @@ impl Discriminator {
                     out: conv_layer(p / "out", cfg, (c, 1, 4), (1, 0), dcgan_conv_config())?,
                 }
             }
+            Arch::FastGan { ndf, .. } => {
+                let mut downs = Vec::new();
+                let (mut c, mut r) = (c_in, s / 2);
+                while r >= FEATURE_SIDE {
+                    let c_out = disc_width(ndf, s, r);
+                    let name = p / format!("down{r}");
+                    downs.push(DownBlock::new(name, cfg, c, c_out, !downs.is_empty())?);
+                    (c, r) = (c_out, r / 2);
+                }
+                DiscBody::FastGan {
+                    downs,
+                    patches: conv_layer(
+                        p / "patches",
+                        cfg,
+                        (c, 1, 4),
+                        (1, 0),
+                        dcgan_conv_config(),
+                    )?,
+                    decoder: Decoder::new(p / "decoder", cfg, c)?,
+                }
+            }
         };
         Ok(Discriminator {
             cfg: cfg.clone(),
@@ -112,6 +149,19 @@ impl Discriminator {
         self.forward_inner(x, labels, train, true)
     }
 
+    /// A FastGAN discriminator's reconstruction of its input from its 8×8 features, `[N, C,
+    /// 32, 32]` in [0, 1], in eval mode (what its self-supervised loss trains it to produce:
+    /// the input area-resized to 32²). Other architectures have no decoder: a config error.
+    pub fn reconstruct(&self, x: &Tensor, labels: Option<&Tensor>) -> Result<Tensor> {
+        match self.forward_parts(x, labels, false, true, true)?.1 {
+            Some(r) => Ok((r.image + 1.0) * 0.5),
+            None => Err(GanError::config(
+                "arch",
+                "only a FastGAN discriminator reconstructs its input",
+            )),
+        }
+    }
+
     /// [`Self::forward_t`], checking the label values only if `check_label_values` (the
     /// trainer checks each batch's once).
     pub(crate) fn forward_inner(
@@ -121,7 +171,23 @@ impl Discriminator {
         train: bool,
         check_label_values: bool,
     ) -> Result<Tensor> {
+        Ok(self
+            .forward_parts(x, labels, train, check_label_values, false)?
+            .0)
+    }
+
+    /// [`Self::forward_inner`] and, for FastGAN when `reconstruct`, the decoder's
+    /// reconstruction of the input (its self-supervised loss; `None` for other networks).
+    pub(crate) fn forward_parts(
+        &self,
+        x: &Tensor,
+        labels: Option<&Tensor>,
+        train: bool,
+        check_label_values: bool,
+        reconstruct: bool,
+    ) -> Result<(Tensor, Option<Reconstruction>)> {
         let s = self.cfg.size;
+        let image = x;
         let n = self.cfg.check_images("discriminator input", x, 0)?;
         let conditional = self.label_map.is_some() || self.projection.is_some();
         let x = match (&self.label_map, labels) {
@@ -166,7 +232,7 @@ impl Discriminator {
                 let h = ganaug_ops::dropout(&leaky(&c1.forward(&x))?, 0.4, train)?;
                 let h = ganaug_ops::dropout(&leaky(&c2.forward(&h))?, 0.4, train)?;
                 let logit = fc.forward(&h.flatten(1, -1)).view([-1]);
-                project(&h, logit)?
+                (project(&h, logit)?, None)
             }
             DiscBody::Dcgan { downs, out } => {
                 // DCGAN works on [-1, 1] data.
@@ -179,7 +245,30 @@ impl Discriminator {
                     h = leaky(&h)?;
                 }
                 let logit = out.forward(&h).view([-1]);
-                project(&h, logit)?
+                (project(&h, logit)?, None)
+            }
+            DiscBody::FastGan {
+                downs,
+                patches,
+                decoder,
+            } => {
+                let mut h = self.cfg.layout(&(x * 2.0 - 1.0))?;
+                for block in downs {
+                    h = block.forward_t(&h, train)?;
+                }
+                let logit = patches
+                    .forward(&h)
+                    .f_mean_dim(&[1i64, 2, 3][..], false, h.kind())?;
+                let recon = if reconstruct {
+                    let target = (image * 2.0 - 1.0).f_adaptive_avg_pool2d([RECON_SIDE; 2])?;
+                    Some(Reconstruction {
+                        image: decoder.forward_t(&h, train)?,
+                        target,
+                    })
+                } else {
+                    None
+                };
+                (project(&h, logit)?, recon)
             }
         })
     }

@@ -8,6 +8,7 @@ use ganaug_train::Validate;
 
 use crate::{GanError, Result};
 
+use super::fastgan::{gen_width, Excite, UpBlock};
 use super::layers::*;
 use super::{Arch, GanConfig};
 
@@ -31,6 +32,13 @@ enum GenBody {
     },
     Dcgan {
         ups: Vec<(ConvTranspose, Option<nn::BatchNorm>)>,
+    },
+    FastGan {
+        init: (ConvTranspose, nn::BatchNorm),
+        /// One block per doubling from 4² to `S`², each with the excitation of its output by
+        /// the map of a 16th of its side (from 64² on).
+        ups: Vec<(UpBlock, Option<Excite>)>,
+        out: Conv,
     },
 }
 
@@ -83,6 +91,40 @@ impl Generator {
                     c_in = c_out;
                 }
                 GenBody::Dcgan { ups }
+            }
+            Arch::FastGan { ngf, .. } => {
+                let c4 = gen_width(ngf, 4);
+                let init = (
+                    up_layer(
+                        p / "init",
+                        cfg,
+                        (z_in, 2 * c4),
+                        (1, 0),
+                        false,
+                        Some(dcgan_init()),
+                    )?,
+                    dcgan_batch_norm(&(p / "init_bn"), 2 * c4),
+                );
+                let mut ups = Vec::new();
+                let mut r = 8;
+                while r <= cfg.size {
+                    let (c_in, c_out) = (gen_width(ngf, r / 2), gen_width(ngf, r));
+                    let block = UpBlock::new(p / format!("up{r}"), cfg, c_in, c_out)?;
+                    let excite = (r >= 64)
+                        .then(|| {
+                            Excite::new(p / format!("se{r}"), cfg, gen_width(ngf, r / 16), c_out)
+                        })
+                        .transpose()?;
+                    ups.push((block, excite));
+                    r *= 2;
+                }
+                let c = gen_width(ngf, cfg.size);
+                let out_cfg = nn::ConvConfig {
+                    ws_init: dcgan_init(),
+                    ..Default::default()
+                };
+                let out = conv_layer(p / "out", cfg, (c, cfg.channels, 3), (1, 1), out_cfg)?;
+                GenBody::FastGan { init, ups, out }
             }
         };
         Ok(Generator {
@@ -194,6 +236,23 @@ impl Generator {
                 }
                 // tanh output, mapped to the data range [0, 1].
                 (h.tanh() + 1.0) * 0.5
+            }
+            GenBody::FastGan { init, ups, out } => {
+                let h = z.f_view([-1, z.size()[1], 1, 1])?;
+                let h = self.cfg.layout(&init.0.forward(&h)?)?;
+                let mut h = init.1.forward_t(&h, train).f_glu(1)?;
+                // feats[k] is the map at side 4·2^k; an excitation of the map at side 4·2^(k+1)
+                // reads feats[k - 3], a 16th of its side.
+                let mut feats = Vec::with_capacity(ups.len());
+                for (k, (block, excite)) in ups.iter().enumerate() {
+                    let mut next = block.forward_t(&h, train)?;
+                    feats.push(h);
+                    if let Some(e) = excite {
+                        next = e.forward(&feats[k - 3], &next)?;
+                    }
+                    h = next;
+                }
+                (out.forward(&h).tanh() + 1.0) * 0.5
             }
         })
     }

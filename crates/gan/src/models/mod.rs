@@ -1,13 +1,15 @@
-//! Generator and discriminator networks: the paper's GAN and Radford's DCGAN, each optionally
-//! conditioned on a class label (Mirza & Osindero).
+//! Generator and discriminator networks: the paper's GAN, Radford's DCGAN and a small
+//! FastGAN, each optionally conditioned on a class label (Mirza & Osindero).
 
 mod config;
 mod discriminator;
+mod fastgan;
 mod generator;
 mod layers;
 
 pub use config::{Arch, Conditioning, GanConfig};
 pub use discriminator::Discriminator;
+pub(crate) use discriminator::Reconstruction;
 pub use generator::Generator;
 
 #[cfg(test)]
@@ -74,6 +76,31 @@ mod tests {
                 n_classes,
                 ..Default::default()
             });
+        }
+        // FastGAN: 32² (no excitation), 64² (4² → 64²), 128² (and 8² → 128²); conditional both
+        // ways, gray and RGB.
+        let fast = Arch::FastGan { ngf: 4, ndf: 4 };
+        for (size, channels, n_classes, conditioning) in [
+            (32, 1, None, Conditioning::Concat),
+            (64, 3, Some(3), Conditioning::Concat),
+            (128, 1, Some(2), Conditioning::Projection),
+        ] {
+            shapes(GanConfig {
+                arch: fast,
+                size,
+                channels,
+                n_classes,
+                conditioning,
+                ..Default::default()
+            });
+        }
+        for size in [16, 48] {
+            let bad = GanConfig {
+                arch: fast,
+                size,
+                ..Default::default()
+            };
+            assert!(ganaug_train::Validate::validate(&bad).is_err(), "{size}");
         }
         let two = GanConfig {
             channels: 2,
