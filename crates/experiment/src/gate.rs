@@ -3,14 +3,15 @@
 //! recall, density, coverage — next to a real-vs-real floor (random halves of the class's real
 //! training images, repeated; the synthetic set is subsampled to the same size, so the
 //! sample-size bias is the same), and a set below the configured fractions of the floor is
-//! refused (or, in `warn` mode, announced).
+//! refused (or, in `warn` mode, announced). FID and KID are measured the same way, at the
+//! same matched size, next to their real-vs-real values (reported, not gated).
 
 use ndarray::{Array2, Axis};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use ganaug_metrics::{mean_pairwise_distance, prdc, MetricsError};
+use ganaug_metrics::{fid, kid, mean_pairwise_distance, prdc, KidConfig, MetricsError};
 
 /// What happens to a synthetic set below a floor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -117,6 +118,58 @@ impl Measures {
     }
 }
 
+/// FID and KID at the gate's matched sample size: the synthetic subsample and real half B,
+/// each against real half A (means over the repeats), with the spread of the real-vs-real
+/// values. FID's and KID's small-sample bias is then the same on both sides.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct MatchedDistances {
+    /// FID of the synthetic subsample against real half A.
+    pub fid: f64,
+    /// FID of real half B against real half A: what "as close as real" reads at this size.
+    pub fid_real: f64,
+    /// Standard deviation of `fid_real` over the repeats.
+    pub fid_real_sd: f64,
+    /// KID (mean over subsets) of the synthetic subsample against real half A.
+    pub kid: f64,
+    /// KID of real half B against real half A.
+    pub kid_real: f64,
+    /// Standard deviation of `kid_real` over the repeats.
+    pub kid_real_sd: f64,
+}
+
+impl MatchedDistances {
+    /// From per-repeat `[fid, fid_real, kid, kid_real]` values.
+    fn from_repeats(v: &[[f64; 4]]) -> Option<Self> {
+        if v.is_empty() {
+            return None;
+        }
+        let n = v.len() as f64;
+        let mean = |i: usize| v.iter().map(|r| r[i]).sum::<f64>() / n;
+        let sd = |i: usize| {
+            let m = mean(i);
+            (v.iter().map(|r| (r[i] - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt()
+        };
+        Some(MatchedDistances {
+            fid: mean(0),
+            fid_real: mean(1),
+            fid_real_sd: sd(1),
+            kid: mean(2),
+            kid_real: mean(3),
+            kid_real_sd: sd(3),
+        })
+    }
+}
+
+/// FID and KID of `x` against `a` (KID over 50 subsets of at most 100).
+fn fid_kid(a: &Array2<f64>, x: &Array2<f64>) -> std::result::Result<(f64, f64), MetricsError> {
+    let kid_cfg = KidConfig {
+        subset_size: a.nrows().min(x.nrows()).min(100),
+        subsets: 50,
+        ..KidConfig::default()
+    };
+    Ok((fid(a, x)?, kid(a, x, &kid_cfg)?.mean))
+}
+
 /// A synthetic class set's measures, the real-vs-real floor, and what failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetMeasures {
@@ -138,6 +191,10 @@ pub struct SetMeasures {
     /// The same probe separating the two real halves: what 0.5 looks like at this size.
     #[serde(default)]
     pub probe_auc_real: Option<f64>,
+    /// FID and KID at the same matched size, next to real-vs-real. `None` in results from
+    /// before they were measured, or when they could not be computed.
+    #[serde(default)]
+    pub distances: Option<MatchedDistances>,
     /// Each floor not reached, in words (which measure, its value, the floor, how far below).
     pub failures: Vec<String>,
 }
@@ -162,6 +219,8 @@ pub fn measure(
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(cfg.seed);
     let (mut rr, mut rs) = (Vec::new(), Vec::new());
     let mut probes = None;
+    // per repeat [fid, fid_real, kid, kid_real]; a failure drops the distances, not the gate
+    let mut distances: Option<Vec<[f64; 4]>> = Some(Vec::new());
     for repeat in 0..cfg.repeats {
         let mut idx: Vec<usize> = (0..real.nrows()).collect();
         idx.shuffle(&mut rng);
@@ -182,6 +241,12 @@ pub fn measure(
         };
         rr.push(one(&b)?);
         rs.push(one(&s)?);
+        if let Some(v) = distances.as_mut() {
+            match (fid_kid(&a, &s), fid_kid(&a, &b)) {
+                (Ok((f, k)), Ok((fr, kr))) => v.push([f, fr, k, kr]),
+                _ => distances = None,
+            }
+        }
         if repeat == 0 {
             probes = Some((separability(&a, &s), separability(&a, &b)));
         }
@@ -215,6 +280,7 @@ pub fn measure(
         real_sd: Measures::sd(&rr),
         probe_auc,
         probe_auc_real,
+        distances: distances.and_then(|v| MatchedDistances::from_repeats(&v)),
         failures,
     })
 }
@@ -256,6 +322,13 @@ mod tests {
             good.real.recall > 0.5 && good.real.coverage > 0.5,
             "{good:?}"
         );
+        // FID/KID at matched size: a faithful set reads like another real half
+        let d = good.distances.expect("distances");
+        assert!(d.fid_real > 0.0 && d.fid_real_sd > 0.0, "{d:?}");
+        assert!(
+            (d.fid - d.fid_real).abs() < 4.0 * d.fid_real_sd.max(0.1 * d.fid_real),
+            "{d:?}"
+        );
 
         // one image (plus numerical noise) in the middle of the real cloud: it covers many
         // real neighbourhoods, but has no diversity and no recall
@@ -279,6 +352,10 @@ mod tests {
             far.failures.iter().any(|f| f.starts_with("coverage")),
             "{far:?}"
         );
+        // ... and FID grows by the squared mean shift (6² per dimension × 16 = 576), KID too
+        let d = far.distances.expect("distances");
+        assert!(d.fid > 500.0 && d.fid > 50.0 * d.fid_real, "{d:?}");
+        assert!(d.kid > 100.0 * d.kid_real.abs().max(1e-3), "{d:?}");
 
         let tiny = measure(&real.select(Axis(0), &[0, 1, 2, 3]), &one, "test", &cfg);
         assert!(matches!(tiny, Err(MetricsError::TooFewSamples { .. })));

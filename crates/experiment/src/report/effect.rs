@@ -141,8 +141,14 @@ fn why(s: &mut String, r: &ReproResults) {
             ),
             _ => "real-vs-synthetic probe not measured".into(),
         };
+        let fid = m.distances.map_or(String::new(), |d| {
+            format!(
+                ", FID {:.1} (real {:.1} ± {:.1})",
+                d.fid, d.fid_real, d.fid_real_sd
+            )
+        });
         lines.push(format!(
-            "- {} {}: {probe}; recall {:.3} (real {:.3}), coverage {:.3} (real {:.3}), diversity {:.2} (real {:.2})",
+            "- {} {}: {probe}; recall {:.3} (real {:.3}), coverage {:.3} (real {:.3}), diversity {:.2} (real {:.2}){fid}",
             x.gan,
             x.label(),
             m.synthetic.recall,

@@ -295,7 +295,7 @@ fn measures_table(s: &mut String, r: &ReproResults) {
     };
     let _ = writeln!(
         s,
-        "\n### Synthetic-set measures and the gate\n\nMeasured in {}: {} synthetic images (a random subset) against {} real training images, real-vs-real = another {} real ones (random halves, {} repeats, mean ± sd). The real images are taken at the GANs' side ({}²) too, so both sides have the same resolution. The gate refuses a set below {} × real diversity, {} × real-vs-real recall or {} × real-vs-real coverage.\n",
+        "\n### Synthetic-set measures and the gate\n\nMeasured in {}: {} synthetic images (a random subset) against {} real training images, real-vs-real = another {} real ones (random halves, {} repeats, mean ± sd). The real images are taken at the GANs' side ({}²) too, so both sides have the same resolution. FID and KID here are at that matched size (so their small-sample bias is the same on both sides), unlike the FID/KID column above (all kept images against all the class's training images). The gate refuses a set below {} × real diversity, {} × real-vs-real recall or {} × real-vs-real coverage.\n",
         first.extractor,
         first.sample_size,
         first.sample_size,
@@ -306,8 +306,8 @@ fn measures_table(s: &mut String, r: &ReproResults) {
         r.config.gan.gate.min_recall,
         r.config.gan.gate.min_coverage,
     );
-    let _ = writeln!(s, "| GAN | class | diversity (real) | precision (real) | recall (real) | density (real) | coverage (real) | real-vs-synthetic probe AUC (real halves) | gate |");
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "| GAN | class | diversity (real) | precision (real) | recall (real) | density (real) | coverage (real) | real-vs-synthetic probe AUC (real halves) | FID (real) | KID (real) | gate |");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
     for (x, m) in &measured {
         let cell = |a: f64, b: f64, sd: f64| format!("{a:.3} ({b:.3} ± {sd:.3})");
         let (y, z, d) = (&m.synthetic, &m.real, &m.real_sd);
@@ -317,9 +317,15 @@ fn measures_table(s: &mut String, r: &ReproResults) {
             m.failures.join("; ")
         };
         let opt = |v: Option<f64>| v.map_or("n/a".into(), |x| format!("{x:.3}"));
+        let (fid, kid) = m.distances.map_or(("n/a".into(), "n/a".into()), |d| {
+            (
+                format!("{:.1} ({:.1} ± {:.1})", d.fid, d.fid_real, d.fid_real_sd),
+                format!("{:.3} ({:.3} ± {:.3})", d.kid, d.kid_real, d.kid_real_sd),
+            )
+        });
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {verdict} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} ({}) | {fid} | {kid} | {verdict} |",
             x.gan,
             x.label(),
             cell(y.diversity, z.diversity, d.diversity),
