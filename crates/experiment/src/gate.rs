@@ -11,7 +11,9 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use ganaug_metrics::{fid, kid, mean_pairwise_distance, prdc, KidConfig, MetricsError};
+use ganaug_metrics::{mean_pairwise_distance, prdc, MetricsError};
+
+use crate::quality::fid_kid;
 
 /// What happens to a synthetic set below a floor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -160,16 +162,6 @@ impl MatchedDistances {
     }
 }
 
-/// FID and KID of `x` against `a` (KID over 50 subsets of at most 100).
-fn fid_kid(a: &Array2<f64>, x: &Array2<f64>) -> std::result::Result<(f64, f64), MetricsError> {
-    let kid_cfg = KidConfig {
-        subset_size: a.nrows().min(x.nrows()).min(100),
-        subsets: 50,
-        ..KidConfig::default()
-    };
-    Ok((fid(a, x)?, kid(a, x, &kid_cfg)?.mean))
-}
-
 /// A synthetic class set's measures, the real-vs-real floor, and what failed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SetMeasures {
@@ -243,7 +235,7 @@ pub fn measure(
         rs.push(one(&s)?);
         if let Some(v) = distances.as_mut() {
             match (fid_kid(&a, &s), fid_kid(&a, &b)) {
-                (Ok((f, k)), Ok((fr, kr))) => v.push([f, fr, k, kr]),
+                ((Some(f), Some(k)), (Some(fr), Some(kr))) => v.push([f, fr, k, kr]),
                 _ => distances = None,
             }
         }
