@@ -42,6 +42,10 @@ pub struct GanPlan {
     /// use are trained (a one-seed run trains replica 0 alone).
     #[serde(default = "one_u64")]
     pub replicas: u64,
+    /// The network whose features measure, select by features and score (CAS) the synthetic
+    /// sets; not part of the GANs' keys (trained GANs are reused under another one).
+    #[serde(default, skip_serializing_if = "crate::FeatureNet::is_default")]
+    pub extractor: crate::FeatureNet,
 }
 
 fn one_u64() -> u64 {

@@ -168,7 +168,7 @@ pub fn run_gans(
     if !needs_gan && !needs_cgan {
         return Ok(stage);
     }
-    let mut quality = Quality::with_channels(ctx.device, train.channels())?;
+    let mut quality = Quality::with_network(ctx.device, train.channels(), cfg.gan.extractor)?;
     let subsets = (0..class_names.len() as i64)
         .map(|label| train.class_subset(label))
         .collect::<std::result::Result<Vec<_>, _>>()?;
@@ -521,7 +521,7 @@ fn synthesize(
         .as_ref()
         .map_or((None, None), |(a, b)| crate::quality::fid_kid(a, b));
     let measures = match &features {
-        Some((a, b)) => match crate::gate::measure(a, b, Quality::EXTRACTOR, &cfg.gan.gate) {
+        Some((a, b)) => match crate::gate::measure(a, b, quality.describe(), &cfg.gan.gate) {
             Ok(m) => Some(m),
             Err(e) => {
                 // Said even without progress output: an unmeasured set is not a checked one.

@@ -28,7 +28,7 @@ pub use gans::{run_gans, GanStage, StageContext};
 pub use gate::{GateConfig, GateMode, Measures, SetMeasures};
 pub use presets::{preset_names, PRESETS};
 pub use probe_cells::{probe_views, FeatureBank};
-pub use quality::{feature_matrix, resize, Cas, Quality};
+pub use quality::{feature_matrix, resize, Cas, FeatureNet, Quality};
 pub use results::{
     Aggregate, CellResult, Estimate, GanSummary, Paired, RefusedSet, ReproResults, ResolutionGap,
     SynthSummary, BUILD_COMMIT, SCHEMA_VERSION,

@@ -81,6 +81,23 @@ mod tests {
     }
 
     #[test]
+    fn the_feature_network_is_written_only_when_it_is_not_the_default() {
+        let cfg = ReproConfig::preset("cpu").expect("cpu").into_inner();
+        assert_eq!(cfg.gan.extractor, crate::FeatureNet::EffnetLite0);
+        assert!(!cfg.to_toml().expect("toml").contains("extractor"));
+        let mut other = cfg.clone();
+        other.gan.extractor = crate::FeatureNet::EffnetLite2;
+        let text = other.to_toml().expect("toml");
+        assert!(text.contains("extractor = \"effnet-lite2\""), "{text}");
+        let again = ReproConfig::from_toml(&text, "lite2").expect("parses");
+        assert_eq!(again.gan.extractor, crate::FeatureNet::EffnetLite2);
+        // the GANs' keys do not depend on it: trained GANs are reused under another scorer
+        let cfg = cfg.check().expect("checked");
+        let keys = |c: &CheckedConfig| crate::gans::gan_keys(c, 2, "data").expect("keys");
+        assert_eq!(keys(&cfg), keys(&again));
+    }
+
+    #[test]
     fn unknown_presets_and_bad_files_are_typed_errors() {
         assert!(matches!(
             ReproConfig::preset("fast"),

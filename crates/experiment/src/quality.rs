@@ -1,8 +1,9 @@
 //! How close a synthetic set is to its class's real images: FID and KID on EfficientNet-Lite0
-//! ImageNet features (none without its weights file).
+//! (or Lite2) ImageNet features (none without its weights file).
 
 use std::collections::BTreeMap;
 
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use ganaug_metrics::{fid, kid, KidConfig};
@@ -10,11 +11,56 @@ use ganaug_models::{pretrained_weights, Classifier, ModelConfig, ModelKind};
 
 use crate::{CellError, ExperimentError, Result};
 
+/// The network whose ImageNet features the synthetic-set measures, the selection by features
+/// and the CAS use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FeatureNet {
+    /// EfficientNet-Lite0 at 224² (the default; also the best classifier's backbone).
+    #[default]
+    EffnetLite0,
+    /// EfficientNet-Lite2 at 260²: weights trained apart from Lite0's, for scoring a GAN whose
+    /// discriminator read Lite0's features (a projected discriminator).
+    EffnetLite2,
+}
+
+impl FeatureNet {
+    fn kind(self) -> ModelKind {
+        match self {
+            FeatureNet::EffnetLite0 => ModelKind::EfficientNetLite0,
+            FeatureNet::EffnetLite2 => ModelKind::EfficientNetLite2,
+        }
+    }
+
+    fn side(self) -> i64 {
+        match self {
+            FeatureNet::EffnetLite0 => 224,
+            FeatureNet::EffnetLite2 => 260,
+        }
+    }
+
+    /// The feature space, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FeatureNet::EffnetLite0 => Quality::EXTRACTOR,
+            FeatureNet::EffnetLite2 => {
+                "EfficientNet-Lite2 ImageNet features (1,280-d, images upsampled to 260²)"
+            }
+        }
+    }
+
+    /// Whether this is the default network (not written into configurations).
+    pub fn is_default(&self) -> bool {
+        *self == FeatureNet::default()
+    }
+}
+
 /// The feature extractor, with each class's real training features computed once for every
 /// synthetic set scored against them.
 #[derive(Default)]
 pub struct Quality {
     net: Option<Classifier>,
+    which: FeatureNet,
     train_features: BTreeMap<String, ndarray::Array2<f64>>,
     /// The real test split's features (the CAS tests on them).
     test_features: Option<ndarray::Array2<f64>>,
@@ -38,25 +84,40 @@ impl Quality {
 
     /// [`Quality::new`] for images of `channels` channels (1 gray, 3 RGB).
     pub fn with_channels(device: Device, channels: i64) -> Result<Self> {
-        let Some(path) = pretrained_weights(ModelKind::EfficientNetLite0) else {
-            return Ok(Quality::default());
+        Self::with_network(device, channels, FeatureNet::default())
+    }
+
+    /// [`Quality::with_channels`] on the features of `which`; a scorer that reports nothing
+    /// without its weights.
+    pub fn with_network(device: Device, channels: i64, which: FeatureNet) -> Result<Self> {
+        let Some(path) = pretrained_weights(which.kind()) else {
+            return Ok(Quality {
+                which,
+                ..Quality::default()
+            });
         };
-        let mcfg = ModelConfig::new(ModelKind::EfficientNetLite0, 224).for_data(2, channels);
+        let mcfg = ModelConfig::new(which.kind(), which.side()).for_data(2, channels);
         let mut net = Classifier::new(mcfg, device)
             .map_err(|e| quality_err("building the feature network")(e.into()))?;
         net.load_backbone_weights(&path)
             .map_err(|e| quality_err("loading the feature network")(e.into()))?;
         Ok(Quality {
             net: Some(net),
+            which,
             train_features: BTreeMap::new(),
             test_features: None,
             real_probe: None,
         })
     }
 
-    /// The feature space, in words.
+    /// The feature space of [`Quality::new`], in words.
     pub const EXTRACTOR: &'static str =
         "EfficientNet-Lite0 ImageNet features (1,280-d, images upsampled to 224²)";
+
+    /// This scorer's feature space, in words.
+    pub fn describe(&self) -> &'static str {
+        self.which.describe()
+    }
 
     /// Features of `class`'s training images `train` (computed once) and of `images`; `None`
     /// without the feature network.
@@ -108,7 +169,7 @@ impl Quality {
                 let class = &s.class_names[label];
                 let Some(real) = self.class_features(class, &s.images)? else {
                     return Err(quality_err("the real-image probe")(CellError::Missing(
-                        "it needs the EfficientNet-Lite0 weights (scripts/setup.sh)",
+                        "it needs the feature network's weights (scripts/setup.sh)",
                     )));
                 };
                 y.extend(std::iter::repeat_n(label, real.nrows()));
@@ -144,7 +205,7 @@ pub struct Cas {
 }
 
 impl Quality {
-    /// The CAS of `train` (images at any size, upsampled to 224²) on `test`; `None` without
+    /// The CAS of `train` (images at any size, upsampled to the network's side) on `test`; `None` without
     /// the feature network.
     pub fn cas(
         &mut self,
@@ -229,7 +290,7 @@ pub fn resize(images: &Tensor, size: i64) -> std::result::Result<Tensor, tch::Tc
 }
 
 fn features(net: &Classifier, images: &Tensor) -> Result<ndarray::Array2<f64>> {
-    let run = || feature_matrix(net, &resize(images, 224)?, 32);
+    let run = || feature_matrix(net, &resize(images, net.config().image_size)?, 32);
     run().map_err(quality_err("features"))
 }
 

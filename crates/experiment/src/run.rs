@@ -88,7 +88,7 @@ pub fn run_with(
         (Vec::new(), None)
     } else {
         (
-            classification_accuracy_scores(&gans, base, device)?,
+            classification_accuracy_scores(cfg, &gans, base, device)?,
             resolution_gap(cfg, &gans, splits, device)?,
         )
     };
@@ -222,6 +222,7 @@ pub fn load_splits(cfg: &CheckedConfig, data: &DataSource, device: Device) -> Re
 /// The CAS of every synthetic set and of the real training split (the reference), at the
 /// GANs' size.
 fn classification_accuracy_scores(
+    cfg: &CheckedConfig,
     gans: &crate::GanStage,
     base: &ganaug_data::Splits,
     device: Device,
@@ -229,7 +230,8 @@ fn classification_accuracy_scores(
     if gans.sets.is_empty() {
         return Ok(Vec::new());
     }
-    let mut quality = crate::Quality::with_channels(device, base.train.channels())?;
+    let mut quality =
+        crate::Quality::with_network(device, base.train.channels(), cfg.gan.extractor)?;
     let mut out = Vec::new();
     if let Some(c) = quality.cas("real", &base.train, &base.test)? {
         out.push(c);
@@ -262,7 +264,8 @@ fn resolution_gap(
     if gans.sets.is_empty() || large == small {
         return Ok(None);
     }
-    let mut quality = crate::Quality::with_channels(device, splits[&small].train.channels())?;
+    let mut quality =
+        crate::Quality::with_network(device, splits[&small].train.channels(), cfg.gan.extractor)?;
     let (Some(a), Some(b)) = (
         quality.class_features("all-large", &splits[&large].train.images)?,
         quality.class_features("all-small", &splits[&small].train.images)?,

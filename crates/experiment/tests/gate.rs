@@ -59,3 +59,49 @@ fn the_gate_refuses_a_collapsed_and_a_noise_generator() {
     let real_again = verdict("held-out real images", &held_out.images).expect("measures");
     assert!(real_again.failures.is_empty(), "{:?}", real_again.failures);
 }
+
+/// The gate's verdicts in a second feature space (EfficientNet-Lite2 at 260², for GANs whose
+/// discriminator read Lite0): images of any side are taken to the network's own.
+#[test]
+fn the_gate_judges_in_lite2_features_too() {
+    use ganaug_experiment::FeatureNet;
+    let net = FeatureNet::EffnetLite2;
+    let mut quality = Quality::with_network(Device::Cpu, 1, net).expect("quality");
+    assert!(quality.describe().contains("Lite2") && quality.describe().contains("260"));
+    let data = phantom_splits(&PhantomConfig::tiny(64, 40, 3), Device::Cpu).expect("phantom");
+    let real = data.train.class_subset(0).expect("class 0");
+    let held_out = data.test.class_subset(0).expect("class 0 test");
+    let one = real
+        .images
+        .narrow(0, 0, 1)
+        .repeat([real.len() as i64, 1, 1, 1]);
+    let cfg = GateConfig::default();
+    let Some((a, b)) = quality
+        .features("class 0", &real.images, &one)
+        .expect("features")
+    else {
+        assert!(
+            std::env::var_os("GANAUG_REQUIRE_WEIGHTS").is_none(),
+            "EfficientNet-Lite2 weights are missing: run scripts/setup.sh"
+        );
+        eprintln!("skipped: no EfficientNet-Lite2 weights");
+        return;
+    };
+    assert_eq!((a.ncols(), b.ncols()), (1280, 1280));
+    let collapsed = measure(&a, &b, quality.describe(), &cfg).expect("measures");
+    assert!(
+        collapsed
+            .failures
+            .iter()
+            .any(|f| f.starts_with("diversity")),
+        "{:?}",
+        collapsed.failures
+    );
+    let (a, b) = quality
+        .features("class 0", &real.images, &held_out.images)
+        .expect("features")
+        .expect("weights");
+    let fine = measure(&a, &b, quality.describe(), &cfg).expect("measures");
+    assert!(fine.failures.is_empty(), "{:?}", fine.failures);
+    assert!(fine.extractor.contains("Lite2"));
+}

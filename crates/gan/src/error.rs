@@ -56,6 +56,10 @@ pub enum GanError {
     /// An error from libtorch.
     #[error(transparent)]
     Tch(#[from] tch::TchError),
+
+    /// The projected discriminator's feature network failed (e.g. its weights file).
+    #[error("the projected discriminator's feature network: {0}")]
+    Features(#[from] ganaug_models::ModelError),
     /// An error from a shared tensor operation (`ganaug-ops`).
     #[error(transparent)]
     Ops(#[from] ganaug_ops::OpsError),

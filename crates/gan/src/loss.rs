@@ -14,8 +14,8 @@ pub(crate) fn check_real_label(gan: &GanConfig, real_label: f64) -> Result<()> {
         return Err(GanError::config(
             "real_label",
             format!(
-                "{real_label}: label smoothing belongs to the cross-entropy loss; FastGAN's \
-                 hinge loss has no label target (leave it at 1)"
+                "{real_label}: label smoothing belongs to the cross-entropy loss; the hinge \
+                 loss (FastGAN, projected) has no label target (leave it at 1)"
             ),
         ));
     }

@@ -176,7 +176,7 @@ impl EfficientNetLiteFeatures {
     }
 
     /// `(last block index, channels)` of each stage.
-    fn stage_ends(variant: LiteVariant) -> Vec<(usize, i64)> {
+    pub(crate) fn stage_ends(variant: LiteVariant) -> Vec<(usize, i64)> {
         let specs = variant.blocks();
         (0..specs.len())
             .filter(|&i| i + 1 == specs.len() || specs[i + 1].4 != specs[i].4)
@@ -237,6 +237,23 @@ impl EfficientNetLiteFeatures {
             ),
             taps,
         }
+    }
+}
+
+impl EfficientNetLiteFeatures {
+    /// The outputs of the blocks `ends` (ascending indices) for a normalised input, in
+    /// inference mode; the blocks after the last of them and the head are not run.
+    pub(crate) fn block_outputs(&self, x: &Tensor, ends: &[usize]) -> Vec<Tensor> {
+        let mut x = relu6(same_conv(x, &self.stem.0, 3, 2).apply_t(&self.stem.1, false));
+        let mut out = Vec::with_capacity(ends.len());
+        let last = ends.iter().copied().max().unwrap_or(0);
+        for (i, b) in self.blocks.iter().enumerate().take(last + 1) {
+            x = x.apply_t(b, false);
+            if ends.contains(&i) {
+                out.push(x.shallow_clone());
+            }
+        }
+        out
     }
 }
 

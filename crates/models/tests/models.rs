@@ -850,3 +850,62 @@ fn lp_ft_recipe_starts_from_the_probe_trains_and_resumes_exactly() {
         );
     }
 }
+
+/// The feature maps a projected discriminator reads: four stages' outputs of the same network
+/// the classifier uses (the deepest, pooled, equals the classifier's pooled last stage), gray
+/// equal to its RGB repeat, frozen weights with gradients flowing to the input.
+#[test]
+fn lite_feature_maps_are_the_networks_stages_and_pass_gradients() {
+    let _g = rng_lock();
+    let kind = ModelKind::EfficientNetLite0;
+    let Some(path) = ganaug_models::pretrained_weights(kind) else {
+        assert!(
+            std::env::var_os("GANAUG_REQUIRE_WEIGHTS").is_none(),
+            "weights for {kind} are missing: run scripts/setup.sh"
+        );
+        eprintln!("skipped: no weights (run scripts/setup.sh)");
+        return;
+    };
+    let f = ganaug_models::LiteFeatureMaps::new(kind, &path, Device::Cpu).expect("maps");
+    assert_eq!(f.channels(), [24, 40, 112, 320]);
+    tch::manual_seed(5);
+    let x = Tensor::rand([2, 1, 64, 64], (Kind::Float, Device::Cpu)).set_requires_grad(true);
+    let maps = f.maps(&x).expect("maps");
+    let sides: Vec<Vec<i64>> = maps.iter().map(|m| m.size()).collect();
+    assert_eq!(
+        sides,
+        [
+            [2, 24, 16, 16],
+            [2, 40, 8, 8],
+            [2, 112, 4, 4],
+            [2, 320, 2, 2]
+        ]
+    );
+    let rgb = f.maps(&x.detach().repeat([1, 3, 1, 1])).expect("rgb");
+    let gap = (&maps[3].detach() - &rgb[3]).abs().max().double_value(&[]);
+    assert!(gap < 1e-5, "gray vs repeated RGB: {gap}");
+
+    let cfg = ModelConfig {
+        pooled_stages: 2,
+        ..ModelConfig::new(kind, 64)
+    };
+    let mut m = Classifier::new(cfg, Device::Cpu).expect("model");
+    m.load_backbone_weights(&path).expect("load");
+    let pooled = m.features_t(&x.detach(), false).expect("features");
+    let want = pooled.narrow(1, 1280, 320);
+    let got = maps[3]
+        .detach()
+        .mean_dim(&[2i64, 3][..], false, Kind::Float);
+    let gap = (&want - &got).abs().max().double_value(&[]);
+    assert!(
+        gap < 1e-4,
+        "deepest map vs the classifier's pooled last stage: {gap}"
+    );
+
+    maps[3].sum(Kind::Float).backward();
+    let grad = x.grad();
+    assert!(grad.defined() && grad.abs().sum(Kind::Float).double_value(&[]) > 0.0);
+    let err = ganaug_models::LiteFeatureMaps::new(ModelKind::ResNet50, &path, Device::Cpu)
+        .expect_err("not a Lite");
+    assert!(err.to_string().contains("EfficientNet-Lite only"), "{err}");
+}

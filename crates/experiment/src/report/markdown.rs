@@ -279,7 +279,8 @@ fn gan_section(s: &mut String, r: &ReproResults) {
         );
     }
     measures_table(s, r);
-    let _ = writeln!(s, "\nFID and KID use EfficientNet-Lite0 ImageNet features (1,280-d, images upsampled to 224²) against the class's training images; with a few hundred images they are biased upwards and only comparable within this report. Nearest-neighbour distances are per-pixel RMS in [0, 1] intensity.\n");
+    let extractor = r.config.gan.extractor.describe();
+    let _ = writeln!(s, "\nFID and KID use {extractor} against the class's training images; with a few hundred images they are biased upwards and only comparable within this report. Nearest-neighbour distances are per-pixel RMS in [0, 1] intensity.\n");
 }
 
 /// Each synthetic set's measures next to the real-vs-real floor, and the gate's verdicts.
@@ -290,7 +291,7 @@ fn measures_table(s: &mut String, r: &ReproResults) {
         .filter_map(|x| x.measures.as_ref().map(|m| (x, m)))
         .collect();
     let Some((_, first)) = measured.first() else {
-        let _ = writeln!(s, "\nSynthetic-set measures and the gate: not computed (no EfficientNet-Lite0 weights; run scripts/setup.sh).");
+        let _ = writeln!(s, "\nSynthetic-set measures and the gate: not computed (no weights for {}; run scripts/setup.sh).", r.config.gan.extractor.describe());
         return;
     };
     let _ = writeln!(

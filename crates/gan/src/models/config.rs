@@ -40,13 +40,26 @@ pub enum Arch {
         /// Discriminator width (filters of its first layer).
         ndf: i64,
     },
+    /// FastGAN's generator against a projected discriminator (Sauer et al. 2021): a frozen
+    /// ImageNet EfficientNet-Lite0 (its weights must be installed) reads the image at strides
+    /// 4, 8, 16 and 32; each map's channels pass a fixed random 1×1 convolution, then a small
+    /// trained head (4×4 stride-2 convolutions with batch norm and LeakyReLU(0.2) down to 4×4,
+    /// a 4×4 convolution to one logit); the logit is the heads' mean. Hinge loss. `S` must be a
+    /// power of two, at least 32; a conditional pair takes the label by projection only.
+    Projected {
+        /// Generator width (as [`Arch::FastGan`]'s).
+        ngf: i64,
+        /// Width of the heads' first downsampling at the input's half side (doubled at each
+        /// halving, at most 16×).
+        ndf: i64,
+    },
 }
 
 impl Arch {
-    /// Whether this pair is trained with the hinge loss (FastGAN) instead of the binary
-    /// cross-entropy.
+    /// Whether this pair is trained with the hinge loss (FastGAN, projected) instead of the
+    /// binary cross-entropy.
     pub fn hinge_loss(&self) -> bool {
-        matches!(self, Arch::FastGan { .. })
+        matches!(self, Arch::FastGan { .. } | Arch::Projected { .. })
     }
 }
 
@@ -183,16 +196,28 @@ impl Validate for GanConfig {
             Arch::Dcgan { ngf, ndf } if ngf < 1 || ndf < 1 => {
                 Err(GanError::config("arch", "ngf and ndf must be positive"))
             }
-            Arch::FastGan { ngf, ndf } if ngf < 1 || ndf < 1 => {
+            Arch::FastGan { ngf, ndf } | Arch::Projected { ngf, ndf } if ngf < 1 || ndf < 1 => {
                 Err(GanError::config("arch", "ngf and ndf must be positive"))
             }
-            Arch::FastGan { .. } if self.size < 32 || (self.size & (self.size - 1)) != 0 => {
+            Arch::FastGan { .. } | Arch::Projected { .. }
+                if self.size < 32 || (self.size & (self.size - 1)) != 0 =>
+            {
                 Err(GanError::config(
                     "size",
                     format!(
-                        "FastGAN needs a power-of-two size of at least 32, got {}",
+                        "FastGAN and the projected pair need a power-of-two size of at least \
+                         32, got {}",
                         self.size
                     ),
+                ))
+            }
+            Arch::Projected { .. }
+                if self.n_classes.is_some() && self.conditioning == Conditioning::Concat =>
+            {
+                Err(GanError::config(
+                    "conditioning",
+                    "a projected discriminator reads images through a pretrained network, \
+                     which has no place for a label channel: use projection conditioning",
                 ))
             }
             Arch::Dcgan { .. } if self.size < 16 || (self.size & (self.size - 1)) != 0 => {

@@ -10,6 +10,7 @@ use crate::{GanError, Result};
 
 use super::fastgan::{disc_width, Decoder, DownBlock, FEATURE_SIDE, RECON_SIDE};
 use super::layers::*;
+use super::projected::{feature_network, ProjectedHeads};
 use super::{Arch, Conditioning, GanConfig};
 
 /// Discriminator network: images `[N, C, S, S]` in [0, 1] (+ labels) → logits `[N]`.
@@ -40,6 +41,7 @@ enum DiscBody {
         patches: Conv,
         decoder: Decoder,
     },
+    Projected(ProjectedHeads),
 }
 
 /// A FastGAN discriminator's reconstruction of its input and the target it is scored against
@@ -63,10 +65,20 @@ impl Discriminator {
                 nn::linear(p / "label_fc", cfg.embed_dim, s * s, Default::default()),
             )
         });
-        let hidden = match cfg.arch {
-            Arch::Paper => 64,
-            Arch::Dcgan { ndf, .. } => ndf << ((s as f64).log2() as i64 - 3),
-            Arch::FastGan { ndf, .. } => disc_width(ndf, s, FEATURE_SIDE),
+        // A projected discriminator's feature network is loaded first: its deepest map's
+        // width can be the projection's.
+        let mut features = match cfg.arch {
+            Arch::Projected { .. } => Some(feature_network(p.device())?),
+            _ => None,
+        };
+        let hidden = match (cfg.arch, &features) {
+            (Arch::Projected { ndf, .. }, Some(f)) => ProjectedHeads::hidden(f, ndf, s),
+            (Arch::Projected { .. }, None) => {
+                return Err(GanError::config("arch", "no feature network"))
+            }
+            (Arch::Paper, _) => 64,
+            (Arch::Dcgan { ndf, .. }, _) => ndf << ((s as f64).log2() as i64 - 3),
+            (Arch::FastGan { ndf, .. }, _) => disc_width(ndf, s, FEATURE_SIDE),
         };
         let projection = cfg.n_classes.filter(|_| !concat).map(|n| {
             let init = nn::EmbeddingConfig {
@@ -131,6 +143,12 @@ impl Discriminator {
                     )?,
                     decoder: Decoder::new(p / "decoder", cfg, c)?,
                 }
+            }
+            Arch::Projected { ndf, .. } => {
+                let f = features
+                    .take()
+                    .ok_or_else(|| GanError::config("arch", "no feature network"))?;
+                DiscBody::Projected(ProjectedHeads::new(p, cfg, ndf, f)?)
             }
         };
         Ok(Discriminator {
@@ -269,6 +287,10 @@ impl Discriminator {
                     None
                 };
                 (project(&h, logit)?, recon)
+            }
+            DiscBody::Projected(heads) => {
+                let (logit, h) = heads.forward_t(&x, train)?;
+                (project(&h, logit)?, None)
             }
         })
     }

@@ -92,7 +92,7 @@ impl Generator {
                 }
                 GenBody::Dcgan { ups }
             }
-            Arch::FastGan { ngf, .. } => {
+            Arch::FastGan { ngf, .. } | Arch::Projected { ngf, .. } => {
                 let c4 = gen_width(ngf, 4);
                 let init = (
                     up_layer(

@@ -1,11 +1,12 @@
-//! Generator and discriminator networks: the paper's GAN, Radford's DCGAN and a small
-//! FastGAN, each optionally conditioned on a class label (Mirza & Osindero).
+//! Generator and discriminator networks: the paper's GAN, Radford's DCGAN, a small FastGAN
+//! and FastGAN's generator against a projected discriminator, each optionally conditioned on a class label (Mirza & Osindero).
 
 mod config;
 mod discriminator;
 mod fastgan;
 mod generator;
 mod layers;
+mod projected;
 
 pub use config::{Arch, Conditioning, GanConfig};
 pub use discriminator::Discriminator;
