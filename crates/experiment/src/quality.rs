@@ -205,8 +205,8 @@ pub struct Cas {
 }
 
 impl Quality {
-    /// The CAS of `train` (images at any size, upsampled to the network's side) on `test`; `None` without
-    /// the feature network.
+    /// The CAS of `train` (images at any size, upsampled to the network's side) on `test`;
+    /// `None` without the feature network.
     pub fn cas(
         &mut self,
         trained_on: &str,
