@@ -8,8 +8,9 @@
 //!   synthetic phantom stand-in, PNG output.
 //! - [`augment`] (`ganaug-augment`): batched classical augmentation (one affine warp per
 //!   sample) and DiffAugment for GAN training.
-//! - [`gan`] (`ganaug-gan`): the paper's GAN, DCGAN, a small FastGAN and conditional GANs,
-//!   training with exact resume, synthesis with automatic selection.
+//! - [`gan`] (`ganaug-gan`): the paper's GAN, DCGAN, a small FastGAN, a projected
+//!   discriminator on frozen EfficientNet-Lite0 features, conditional GANs, training with
+//!   exact resume, synthesis with automatic selection.
 //! - [`metrics`] (`ganaug-metrics`): classification statistics with confidence intervals,
 //!   paired tests, FID / KID, memorisation distance.
 //!

@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use ganaug_metrics::{mean_pairwise_distance, prdc, MetricsError};
+use ganaug_metrics::{mean_pairwise_distance, prdc, summarize, MetricsError};
 
 use crate::quality::fid_kid;
 
@@ -140,24 +140,19 @@ pub struct MatchedDistances {
 }
 
 impl MatchedDistances {
-    /// From per-repeat `[fid, fid_real, kid, kid_real]` values.
+    /// From per-repeat `[fid, fid_real, kid, kid_real]` values; `None` without repeats or
+    /// with a non-finite value. One repeat has a spread of 0.
     fn from_repeats(v: &[[f64; 4]]) -> Option<Self> {
-        if v.is_empty() {
-            return None;
-        }
-        let n = v.len() as f64;
-        let mean = |i: usize| v.iter().map(|r| r[i]).sum::<f64>() / n;
-        let sd = |i: usize| {
-            let m = mean(i);
-            (v.iter().map(|r| (r[i] - m).powi(2)).sum::<f64>() / (n - 1.0).max(1.0)).sqrt()
-        };
+        let column = |i: usize| summarize(&v.iter().map(|r| r[i]).collect::<Vec<_>>()).ok();
+        let [fid, fid_real, kid, kid_real] = [0, 1, 2, 3].map(column);
+        let (fid_real, kid_real) = (fid_real?, kid_real?);
         Some(MatchedDistances {
-            fid: mean(0),
-            fid_real: mean(1),
-            fid_real_sd: sd(1),
-            kid: mean(2),
-            kid_real: mean(3),
-            kid_real_sd: sd(3),
+            fid: fid?.mean,
+            fid_real: fid_real.mean,
+            fid_real_sd: fid_real.sd.unwrap_or(0.0),
+            kid: kid?.mean,
+            kid_real: kid_real.mean,
+            kid_real_sd: kid_real.sd.unwrap_or(0.0),
         })
     }
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use ganaug_metrics::{fid, kid, KidConfig};
-use ganaug_models::{pretrained_weights, Classifier, ModelConfig, ModelKind};
+use ganaug_models::{pretrained_weights_in, weights_dir, Classifier, ModelConfig, ModelKind};
 
 use crate::{CellError, ExperimentError, Result};
 
@@ -32,10 +32,22 @@ impl FeatureNet {
         }
     }
 
+    /// The side its ImageNet weights were trained at.
     fn side(self) -> i64 {
-        match self {
-            FeatureNet::EffnetLite0 => 224,
-            FeatureNet::EffnetLite2 => 260,
+        self.kind().pretrained_size().unwrap_or(224)
+    }
+
+    /// Its weights file in `dir`: `None` for the default network (a run without weights
+    /// reports no measures), an error for one asked for by name.
+    fn weights_in(self, dir: &std::path::Path) -> Result<Option<std::path::PathBuf>> {
+        match pretrained_weights_in(dir, self.kind()) {
+            None if !self.is_default() => {
+                Err(quality_err("the feature network")(CellError::Missing(
+                    "extractor = \"effnet-lite2\" needs EfficientNet-Lite2's ImageNet weights \
+                     (run scripts/setup.sh)",
+                )))
+            }
+            found => Ok(found),
         }
     }
 
@@ -87,10 +99,10 @@ impl Quality {
         Self::with_network(device, channels, FeatureNet::default())
     }
 
-    /// [`Quality::with_channels`] on the features of `which`; a scorer that reports nothing
-    /// without its weights.
+    /// [`Quality::with_channels`] on the features of `which`. Without its weights: a scorer
+    /// that reports nothing for the default network, an error for any other.
     pub fn with_network(device: Device, channels: i64, which: FeatureNet) -> Result<Self> {
-        let Some(path) = pretrained_weights(which.kind()) else {
+        let Some(path) = which.weights_in(&weights_dir())? else {
             return Ok(Quality {
                 which,
                 ..Quality::default()
@@ -308,4 +320,24 @@ pub fn feature_matrix(
     let a: ndarray::ArrayD<f64> = (&f).try_into()?;
     a.into_dimensionality()
         .map_err(|_| CellError::Missing("features are not a matrix"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_named_extractor_without_weights_is_an_error_the_default_is_not() {
+        let empty = std::env::temp_dir().join(format!("ganaug-no-weights-{}", std::process::id()));
+        assert_eq!(
+            FeatureNet::EffnetLite0.weights_in(&empty).expect("default"),
+            None
+        );
+        let err = FeatureNet::EffnetLite2
+            .weights_in(&empty)
+            .expect_err("named");
+        assert!(err.to_string().contains("Lite2"), "{err}");
+        assert_eq!(FeatureNet::EffnetLite2.side(), 260);
+        assert_eq!(FeatureNet::EffnetLite0.side(), 224);
+    }
 }

@@ -1,6 +1,6 @@
 //! The adversarial losses: the binary cross-entropy of the paper's GAN and DCGAN (with an
-//! optional one-sided smoothed real target), and FastGAN's hinge loss with its
-//! discriminator's reconstruction error.
+//! optional one-sided smoothed real target), and the hinge loss of FastGAN (with its
+//! discriminator's reconstruction error) and of the projected pair.
 
 use tch::{Kind, Reduction, Tensor};
 

@@ -32,7 +32,8 @@ pub struct TrainConfig {
     /// Adam betas (the paper: 0.5, 0.999).
     pub betas: (f64, f64),
     /// Target for real images in the discriminator loss; 0.9 is one-sided label smoothing
-    /// (cross-entropy only: FastGAN's hinge loss refuses anything but 1).
+    /// (cross-entropy only: the hinge loss of FastGAN and the projected pair refuses anything
+    /// but 1).
     pub real_label: f64,
     /// Differentiable augmentation applied to real and fake images before the discriminator.
     pub diffaugment: Option<DiffAugment>,
@@ -106,9 +107,10 @@ impl Validate for TrainConfig {
 pub struct EpochStats {
     /// Epoch number, from 1.
     pub epoch: usize,
-    /// Discriminator loss (real + fake BCE; FastGAN: hinge + reconstruction).
+    /// Discriminator loss (real + fake BCE; FastGAN: hinge + reconstruction; projected: hinge).
     pub d_loss: f64,
-    /// Generator loss (BCE of fakes against "real"; FastGAN: −mean logit of the fakes).
+    /// Generator loss (BCE of fakes against "real"; hinge-loss pairs: −mean logit of the
+    /// fakes).
     pub g_loss: f64,
     /// Mean discriminator probability on real images.
     pub d_real: f64,
@@ -463,8 +465,8 @@ impl GanTrainer {
                 .forward_inner(&both, both_labels.as_ref(), true, false)?;
             (logits.f_narrow(0, 0, b)?, logits.f_narrow(0, b, b)?, None)
         } else {
-            // DCGAN's and FastGAN's batch norm must see real and fake batches apart (Radford
-            // et al.). FastGAN's discriminator also reconstructs the real batch.
+            // The batch norms of the other discriminators must see real and fake batches apart
+            // (Radford et al.). FastGAN's discriminator also reconstructs the real batch.
             let (d_real, recon) = self.d.forward_parts(&real_in, labels, true, false, hinge)?;
             (
                 d_real,

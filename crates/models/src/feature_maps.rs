@@ -9,7 +9,7 @@ use tch::{Device, Kind, Tensor};
 
 use ganaug_train::{self as tensor_file, VarMatch};
 
-use crate::efficientnet::EfficientNetLiteFeatures;
+use crate::efficientnet::{EfficientNetLiteFeatures, LiteVariant};
 use crate::{ModelError, ModelKind, Result};
 
 /// Which stages' outputs are read (0-based, of the seven): strides 4, 8, 16 and 32.
@@ -24,8 +24,7 @@ const STAGES: [usize; 4] = [1, 2, 4, 6];
 #[derive(Debug)]
 pub struct LiteFeatureMaps {
     kind: ModelKind,
-    /// The network's own variables (apart from any trainer's, never saved with it).
-    _vs: nn::VarStore,
+    /// Its weights live in their own (frozen) var store, apart from any trainer's.
     net: EfficientNetLiteFeatures,
     ends: Vec<usize>,
     channels: Vec<i64>,
@@ -34,14 +33,29 @@ pub struct LiteFeatureMaps {
 }
 
 impl LiteFeatureMaps {
-    /// Builds `kind` (an EfficientNet-Lite) on `device` from its ImageNet weights file.
-    pub fn new(kind: ModelKind, weights: impl AsRef<Path>, device: Device) -> Result<Self> {
+    /// Each map's stride against the input, shallow to deep.
+    pub const STRIDES: [i64; 4] = [4, 8, 16, 32];
+
+    /// `(last block index, channels)` of `kind`'s four read stages.
+    fn stages(kind: ModelKind) -> Result<(LiteVariant, Vec<(usize, i64)>)> {
         let Some(variant) = kind.lite_variant() else {
             return Err(ModelError::Config {
                 field: "kind",
                 reason: format!("feature maps are read from EfficientNet-Lite only, not {kind:?}"),
             });
         };
+        let ends = EfficientNetLiteFeatures::stage_ends(variant);
+        Ok((variant, STAGES.iter().map(|&s| ends[s]).collect()))
+    }
+
+    /// The channels of `kind`'s four maps, shallow to deep, without building it.
+    pub fn channels_of(kind: ModelKind) -> Result<Vec<i64>> {
+        Ok(Self::stages(kind)?.1.into_iter().map(|(_, c)| c).collect())
+    }
+
+    /// Builds `kind` (an EfficientNet-Lite) on `device` from its ImageNet weights file.
+    pub fn new(kind: ModelKind, weights: impl AsRef<Path>, device: Device) -> Result<Self> {
+        let (variant, stages) = Self::stages(kind)?;
         let path = weights.as_ref();
         let mut vs = nn::VarStore::new(device);
         let net = EfficientNetLiteFeatures::new(
@@ -58,11 +72,9 @@ impl LiteFeatureMaps {
         };
         tensor_file::copy_into_vars(&vs.variables(), &saved, &rules, path)?;
         vs.freeze();
-        let stage_ends = EfficientNetLiteFeatures::stage_ends(variant);
-        let (ends, channels) = STAGES.iter().map(|&s| stage_ends[s]).unzip();
+        let (ends, channels) = stages.into_iter().unzip();
         Ok(LiteFeatureMaps {
             kind,
-            _vs: vs,
             net,
             ends,
             channels,
@@ -78,11 +90,6 @@ impl LiteFeatureMaps {
     /// Channels of each map, shallow to deep.
     pub fn channels(&self) -> &[i64] {
         &self.channels
-    }
-
-    /// Each map's stride against the input (4, 8, 16, 32).
-    pub fn strides(&self) -> [i64; 4] {
-        [4, 8, 16, 32]
     }
 
     /// The four maps of images `[N, C, S, S]` in [0, 1] (`C` 1, repeated to RGB, or 3),

@@ -65,20 +65,11 @@ impl Discriminator {
                 nn::linear(p / "label_fc", cfg.embed_dim, s * s, Default::default()),
             )
         });
-        // A projected discriminator's feature network is loaded first: its deepest map's
-        // width can be the projection's.
-        let mut features = match cfg.arch {
-            Arch::Projected { .. } => Some(feature_network(p.device())?),
-            _ => None,
-        };
-        let hidden = match (cfg.arch, &features) {
-            (Arch::Projected { ndf, .. }, Some(f)) => ProjectedHeads::hidden(f, ndf, s),
-            (Arch::Projected { .. }, None) => {
-                return Err(GanError::config("arch", "no feature network"))
-            }
-            (Arch::Paper, _) => 64,
-            (Arch::Dcgan { ndf, .. }, _) => ndf << ((s as f64).log2() as i64 - 3),
-            (Arch::FastGan { ndf, .. }, _) => disc_width(ndf, s, FEATURE_SIDE),
+        let hidden = match cfg.arch {
+            Arch::Paper => 64,
+            Arch::Dcgan { ndf, .. } => ndf << ((s as f64).log2() as i64 - 3),
+            Arch::FastGan { ndf, .. } => disc_width(ndf, s, FEATURE_SIDE),
+            Arch::Projected { ndf, .. } => ProjectedHeads::hidden(ndf, s)?,
         };
         let projection = cfg.n_classes.filter(|_| !concat).map(|n| {
             let init = nn::EmbeddingConfig {
@@ -145,10 +136,8 @@ impl Discriminator {
                 }
             }
             Arch::Projected { ndf, .. } => {
-                let f = features
-                    .take()
-                    .ok_or_else(|| GanError::config("arch", "no feature network"))?;
-                DiscBody::Projected(ProjectedHeads::new(p, cfg, ndf, f)?)
+                let features = feature_network(p.device())?;
+                DiscBody::Projected(ProjectedHeads::new(p, cfg, ndf, features)?)
             }
         };
         Ok(Discriminator {

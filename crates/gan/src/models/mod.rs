@@ -1,5 +1,6 @@
 //! Generator and discriminator networks: the paper's GAN, Radford's DCGAN, a small FastGAN
-//! and FastGAN's generator against a projected discriminator, each optionally conditioned on a class label (Mirza & Osindero).
+//! and FastGAN's generator against a projected discriminator, each optionally conditioned on
+//! a class label (Mirza & Osindero).
 
 mod config;
 mod discriminator;

@@ -22,9 +22,12 @@ use super::GanConfig;
 /// The side the heads downsample to before their last convolution.
 const HEAD_SIDE: i64 = 4;
 
+/// The network a projected discriminator reads.
+const FEATURES: ModelKind = ModelKind::EfficientNetLite0;
+
 /// The frozen feature network of a projected discriminator, from the installed weights.
 pub(crate) fn feature_network(device: tch::Device) -> Result<LiteFeatureMaps> {
-    let kind = ModelKind::EfficientNetLite0;
+    let kind = FEATURES;
     let Some(path) = pretrained_weights(kind) else {
         return Err(GanError::config(
             "arch",
@@ -52,12 +55,11 @@ pub(crate) struct ProjectedHeads {
 impl ProjectedHeads {
     /// The width of the deepest head's last hidden features (a projection conditioning's
     /// embedding width).
-    pub(crate) fn hidden(features: &LiteFeatureMaps, ndf: i64, s: i64) -> i64 {
-        let (c, stride) = (features.channels()[3], features.strides()[3]);
-        match map_side(s, stride) {
+    pub(crate) fn hidden(ndf: i64, s: i64) -> Result<i64> {
+        Ok(match map_side(s, LiteFeatureMaps::STRIDES[3]) {
             r if r > HEAD_SIDE => disc_width(ndf, s, HEAD_SIDE),
-            _ => c,
-        }
+            _ => LiteFeatureMaps::channels_of(FEATURES)?[3],
+        })
     }
 
     pub(crate) fn new(
@@ -72,7 +74,7 @@ impl ProjectedHeads {
         for (i, (&c, stride)) in features
             .channels()
             .iter()
-            .zip(features.strides())
+            .zip(LiteFeatureMaps::STRIDES)
             .enumerate()
         {
             let mut mix = p.zeros_no_train(&format!("mix{i}"), &[c, c, 1, 1]);
