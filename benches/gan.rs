@@ -43,8 +43,8 @@ fn bench_gan_step(c: &mut Criterion) {
             ("dcgan32_bf16", dcgan, 64, false, false, true),
             ("dcgan32_diffaug", dcgan, 64, true, false, false),
         ];
-        // bf16 runs at a twentieth of f32's speed on CPUs without bf16 units (measured on the
-        // AVX2 development machine): on a CPU only with GANAUG_BENCH_BF16=1.
+        // bf16 is far slower than f32 on CPUs without bf16 units (docs/performance.md): on a
+        // CPU only with GANAUG_BENCH_BF16=1.
         let bf16_ok = device.is_cuda() || std::env::var_os("GANAUG_BENCH_BF16").is_some();
         for (name, arch, fc, diffaug, subpixel, bf16) in models {
             if bf16 && !bf16_ok {

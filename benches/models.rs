@@ -10,7 +10,8 @@
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use ganaug::models::{Classifier, ModelConfig, ModelKind, Sgd};
+use ganaug::models::{Classifier, ModelConfig, ModelKind, Optimizer, Sgd};
+use ganaug::train::zero_grad;
 use tch::{Device, Kind, Tensor};
 
 fn sync(device: Device) {
@@ -76,19 +77,18 @@ fn bench_training_steps(c: &mut Criterion) {
             },
         );
         let params = model.trainable_variables();
-        let mut sgd = Sgd::new(0.0, 0.0);
-        let lr = kind.paper_lr();
+        let mut sgd = Sgd::new(kind.paper_lr(), 0.0, 0.0);
         group.bench_function(
             format!("{dev}/{kind_name}_train_step_{size}px_b{batch}"),
             |b| {
                 b.iter(|| {
-                    Sgd::zero_grad(&params).expect("zero");
+                    zero_grad(&params).expect("zero");
                     let loss = model
                         .forward_t(&x, true)
                         .expect("forward")
                         .cross_entropy_for_logits(&y);
                     loss.backward();
-                    sgd.step(&params, lr).expect("step");
+                    sgd.step(&params).expect("step");
                     sync(device);
                 })
             },

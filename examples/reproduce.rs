@@ -22,6 +22,7 @@ use ganaug::experiment::report::{read_results, readme_table, replace_readme_tabl
 use ganaug::experiment::shard::{Shard, Work};
 use ganaug::experiment::{self, ReproConfig, Scenario, PRESETS};
 use ganaug::models::ModelKind;
+use ganaug::train::{ConsoleProgress, Observer, Silent};
 
 fn presets_help() -> String {
     let mut s = String::from("PRESETS (crates/experiment/presets/*.toml):\n");
@@ -179,8 +180,10 @@ fn main() -> Result<()> {
         print!("{}", experiment::plan::plan_text(&cfg, &plan, device));
         return Ok(());
     }
+    let console = ConsoleProgress::new();
+    let observer: &dyn Observer = if args.quiet { &Silent } else { &console };
     let opts = experiment::RunOptions {
-        progress: !args.quiet,
+        observer,
         work,
         ..Default::default()
     };

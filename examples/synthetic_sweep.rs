@@ -17,6 +17,7 @@ use clap::Parser;
 use ganaug::experiment::sweep::{sweep, SweepPlan};
 use ganaug::experiment::{Scenario, SelectBy};
 use ganaug::models::ModelKind;
+use ganaug::train::{ConsoleProgress, Observer, Silent};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -118,7 +119,9 @@ fn main() -> Result<()> {
     let device = args.common.device()?;
     ganaug::init_process_for(device, cfg.largest_image());
     let out = args.common.out_or("results/synthetic-sweep");
-    let r = sweep(&cfg, &plan, &data, &out, device, !args.quiet)?;
+    let console = ConsoleProgress::new();
+    let observer: &dyn Observer = if args.quiet { &Silent } else { &console };
+    let r = sweep(&cfg, &plan, &data, &out, device, observer)?;
     println!(
         "{} points in {:.1} min: {}",
         r.points.len(),

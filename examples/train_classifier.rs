@@ -21,8 +21,8 @@ use ganaug::augment::{expand, Pipeline};
 use ganaug::data::{load_entries, ColorMode, FolderConfig, ImageFolder, LoadOptions};
 use ganaug::metrics::{ClassificationReport, ReportConfig};
 use ganaug::models::{
-    fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig, ModelKind,
-    SelectOn, TrainConfig,
+    fit, predict, pretrained_weights, BackboneMode, Classifier, ConsoleProgress, FitOptions,
+    ModelConfig, ModelKind, SelectOn, TrainConfig,
 };
 
 #[derive(Parser, Debug)]
@@ -155,10 +155,11 @@ fn main() -> Result<()> {
         );
         cfg.backbone = BackboneMode::Frozen;
     }
+    let console = ConsoleProgress::new();
     let opts = FitOptions {
         out_dir: Some(&out),
         resume: args.resume,
-        progress: true,
+        observer: Some(&console),
         ..Default::default()
     };
     let report = fit(&mut model, &train, &splits.val, &cfg, &opts)?;

@@ -24,8 +24,8 @@ use clap::{Parser, ValueEnum};
 use ganaug::data::{io, Split, TensorDataset};
 use ganaug::experiment::GanPlan;
 use ganaug::gan::{
-    synthesize_class, synthetic_dataset, ClassModel, GanConfig, GanTrainer, SynthConfig,
-    TrainConfig,
+    synthesize_class, synthetic_dataset, ClassModel, ConsoleProgress, GanConfig, GanTrainer,
+    SynthConfig, TrainConfig,
 };
 
 #[derive(Parser, Debug)]
@@ -125,7 +125,7 @@ fn train_one(
     };
     let start = std::time::Instant::now();
     trainer
-        .fit(data, Some(dir), true)
+        .fit(data, Some(dir), &ConsoleProgress::new())
         .with_context(|| format!("training into {}", dir.display()))?;
     let epochs = trainer.history().len();
     let secs = start.elapsed().as_secs_f64();

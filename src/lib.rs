@@ -53,9 +53,8 @@ pub fn init_process() -> bool {
 pub const KEEP_FREED_MEMORY_MAX_SIZE: i64 = 255;
 
 /// [`init_process`] where it pays: it trades memory for speed, and on a CPU with images of 256²
-/// and more the heap fragments around the huge tensors (the paper GAN at 256² ran an epoch 21%
-/// faster with it but peaked at 15.4 GB instead of 5.6 GB on the development CPU, while the
-/// `cpu` preset at 64² went from 2.8 to 3.6 GB). On a GPU the host holds no activations.
+/// and more the heap fragments around the huge tensors (the memory it cost is measured in
+/// `docs/performance.md`). On a GPU the host holds no activations.
 /// `largest_image` is the side of the largest images the program will train on.
 pub fn init_process_for(device: tch::Device, largest_image: i64) -> bool {
     if device == tch::Device::Cpu && largest_image > KEEP_FREED_MEMORY_MAX_SIZE {

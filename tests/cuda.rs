@@ -6,6 +6,7 @@
 use ganaug::data::{phantom_splits, PhantomConfig};
 use ganaug::gan::{Arch, GanConfig, GanTrainer, TrainConfig};
 use ganaug::models::{fit, predict, Classifier, FitOptions, ModelConfig, ModelKind};
+use ganaug::train::Silent;
 use tch::{Cuda, Device, Kind, Tensor};
 
 fn gpu() -> Device {
@@ -69,7 +70,7 @@ fn gan_and_classifier_train_on_the_gpu() {
             ..Default::default()
         };
         let mut t = GanTrainer::new(gan, cfg, d).expect("gan");
-        t.fit(&splits.train, None, false).expect("gan training");
+        t.fit(&splits.train, None, &Silent).expect("gan training");
         assert_eq!(t.history().len(), 3);
         assert!(
             t.history()

@@ -5,7 +5,7 @@
 use anyhow::{ensure, Context, Result};
 use ganaug_data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
 use ganaug_data::{ColorMode, DataSource, FolderSource};
-use ganaug_gan::{Arch, GanConfig, GanTrainer, TrainConfig as GanTrain};
+use ganaug_gan::{Arch, GanConfig, GanTrainer, Silent, TrainConfig as GanTrain};
 use ganaug_models::{fit, predict, Classifier, FitOptions, ModelConfig, ModelKind, TrainConfig};
 use tch::{Device, Kind, Tensor};
 
@@ -54,7 +54,7 @@ fn run(root: &std::path::Path) -> Result<()> {
         ..GanTrain::default()
     };
     let mut trainer = GanTrainer::new(gan, gan_train, Device::Cpu)?;
-    trainer.fit(&class0, None, false)?;
+    trainer.fit(&class0, None, &Silent)?;
     let z = Tensor::randn([4, 16], (Kind::Float, Device::Cpu));
     let fake = trainer.generator().forward_t(&z, None, false)?;
     ensure!(fake.size() == [4, 3, 32, 32], "generated {:?}", fake.size());

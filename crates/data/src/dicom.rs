@@ -144,6 +144,25 @@ fn read_frame(
     let values: Vec<f32> = pixels
         .to_vec_frame_with_options(0, &options)
         .map_err(|e| fail(path, e))?;
+    let invert = *pixels.photometric_interpretation() == PhotometricInterpretation::Monochrome1;
+    let levels = window_levels(&values, path, spec, max_level, invert)?;
+    Ok(Frame::Gray {
+        width,
+        height,
+        levels,
+    })
+}
+
+/// Values in the modality's units through the spec's window onto `0..=max_level` (inverted for
+/// MONOCHROME1); a window that misses every value is an error naming the file.
+#[cfg(feature = "dicom")]
+fn window_levels(
+    values: &[f32],
+    path: &Path,
+    spec: &ImageSpec,
+    max_level: u16,
+    invert: bool,
+) -> Result<Vec<u16>> {
     let (lo, hi) = spec.window.range();
     let (min, max) = values
         .iter()
@@ -158,9 +177,8 @@ fn read_frame(
             max: max.into(),
         });
     }
-    let invert = *pixels.photometric_interpretation() == PhotometricInterpretation::Monochrome1;
     let top = f64::from(max_level);
-    let levels = values
+    Ok(values
         .iter()
         .map(|&v| {
             let t = ((f64::from(v) - lo) / (hi - lo)).clamp(0.0, 1.0);
@@ -171,12 +189,7 @@ fn read_frame(
                 g
             }
         })
-        .collect();
-    Ok(Frame::Gray {
-        width,
-        height,
-        levels,
-    })
+        .collect())
 }
 
 /// Repeats gray samples to three interleaved channels.

@@ -179,16 +179,8 @@ pub fn dicom_ct_bytes(
     use dicom_object::{FileMetaTableBuilder, InMemDicomObject};
 
     let fail = |e: String| DataError::config("fixture", format!("{}: {e}", path.display()));
-    let mut stored = Vec::with_capacity(frames.len() * (s * s) as usize);
-    for f in frames {
-        if f.len() != (s * s) as usize {
-            return Err(fail("a frame has the wrong pixel count".into()));
-        }
-        stored.extend(
-            f.iter()
-                .map(|hu| (hu + 1024.0).round().clamp(0.0, 4095.0) as u16),
-        );
-    }
+    let stored = stored_ct_pixels(frames, s)
+        .ok_or_else(|| fail("a frame has the wrong pixel count".into()))?;
     let uid = format!(
         "2.25.{}",
         blake3::hash(path.to_string_lossy().as_bytes()).as_bytes()[..8]
@@ -249,4 +241,21 @@ pub fn dicom_ct_bytes(
     let mut out = Vec::new();
     file.write_all(&mut out).map_err(|e| fail(e.to_string()))?;
     Ok(out)
+}
+
+/// HU frames of `s × s` pixels as 12-bit stored values (rescale intercept −1024), or `None` when
+/// a frame has another pixel count.
+#[cfg(feature = "dicom")]
+fn stored_ct_pixels(frames: &[Vec<f32>], s: u32) -> Option<Vec<u16>> {
+    let mut stored = Vec::with_capacity(frames.len() * (s * s) as usize);
+    for f in frames {
+        if f.len() != (s * s) as usize {
+            return None;
+        }
+        stored.extend(
+            f.iter()
+                .map(|hu| (hu + 1024.0).round().clamp(0.0, 4095.0) as u16),
+        );
+    }
+    Some(stored)
 }

@@ -1,6 +1,7 @@
 //! The cells: one classifier trained on one scenario's training set with one seed, tested on
 //! the test split. Each finished cell is kept in its folder, keyed by a hash of everything that
-//! defines it, so a re-run reuses it and a killed run resumes.
+//! defines it, so a re-run reuses it and a killed run resumes. How a cell trains depends on its
+//! head ([`CellTrainer`]: the dense head, LP-FT, the linear probe).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,17 +9,19 @@ use std::time::Instant;
 
 use ganaug_augment::{expand, Pipeline};
 use ganaug_data::{Splits, TensorDataset};
-use ganaug_metrics::{BootstrapInterval, ClassificationReport, Proportion, ReportConfig};
 use ganaug_models::{
     fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig,
+    ProbeConfig,
 };
 
 use crate::gans::{GanStage, StageContext};
+use crate::layout::Layout;
 use crate::probe_cells::FeatureBank;
 use crate::quality::resize;
+use crate::results::{CellStop, FineTuned};
+use crate::scoring::cell_result;
 use crate::{
-    hash_of, CellError, CellResult, CheckedConfig, Estimate, ExperimentError, Head, ModelPlan,
-    Result, Scenario,
+    hash_of, CellError, CellResult, CheckedConfig, ExperimentError, ModelPlan, Result, Scenario,
 };
 
 /// One cell to run: which model, scenario and seed.
@@ -73,11 +76,46 @@ impl CellSpec<'_> {
             synthetic,
             weights_identity(self.plan),
         ))?;
-        Ok(format!(
-            "{}-{}-s{}-{key}",
-            self.plan.kind, self.scenario, self.seed
+        Ok(Layout::cell_name(
+            self.plan.kind,
+            self.scenario,
+            self.seed,
+            &key,
         ))
     }
+
+    fn name(&self) -> String {
+        format!(
+            "{} × {} (seed {})",
+            self.plan.kind.display_name(),
+            self.scenario.title(),
+            self.seed
+        )
+    }
+}
+
+/// What every cell of a run shares: the configuration, the data at every side, the GAN stage,
+/// the data's fingerprint, where and how the run works, and the backbone features computed so
+/// far.
+pub struct Experiment<'a> {
+    /// The configuration.
+    pub cfg: &'a CheckedConfig,
+    /// The splits, by image side.
+    pub splits: &'a BTreeMap<i64, Splits>,
+    /// The trained GANs and their synthetic sets.
+    pub gans: &'a GanStage,
+    /// The fingerprint of the data.
+    pub data_id: &'a str,
+    /// The folder, the device, the observer, the work that is this run's.
+    pub ctx: &'a StageContext<'a>,
+    /// Backbone features computed once per run (or sweep) and image set.
+    pub bank: &'a mut FeatureBank,
+}
+
+/// How one kind of cell trains its classifier and tests it (one implementation per head).
+pub(crate) trait CellTrainer {
+    /// Trains the cell's classifier into `dir` and tests it on the test split.
+    fn train(&self, exp: &mut Experiment<'_>, spec: CellSpec<'_>, dir: &Path) -> Result<Trained>;
 }
 
 /// The cells a run ended with, and those it could not give.
@@ -98,93 +136,111 @@ pub fn run_cells(
     data_id: &str,
     ctx: &StageContext<'_>,
 ) -> Result<CellsRun> {
-    run_cells_with(cfg, splits, gans, data_id, ctx, &mut FeatureBank::default())
+    let mut bank = FeatureBank::default();
+    let mut exp = Experiment {
+        cfg,
+        splits,
+        gans,
+        data_id,
+        ctx,
+        bank: &mut bank,
+    };
+    exp.run_cells()
 }
 
-/// [`run_cells`] with a feature bank kept by the caller, so that several calls on the same
-/// splits (a sweep) extract each image set's backbone features once.
-pub fn run_cells_with(
-    cfg: &CheckedConfig,
-    splits: &BTreeMap<i64, Splits>,
-    gans: &GanStage,
-    data_id: &str,
-    ctx: &StageContext<'_>,
-    bank: &mut FeatureBank,
-) -> Result<CellsRun> {
-    let mut done = CellsRun::default();
-    let units = crate::shard::units(cfg);
-    let total = cfg.models.len() * cfg.scenarios.len() * cfg.seeds;
-    for (index, unit) in units.iter().enumerate() {
-        let crate::shard::Unit::Cell {
-            model,
-            scenario,
-            seed,
-        } = *unit
-        else {
-            continue;
-        };
-        let plan = &cfg.models[model];
-        let spec = CellSpec {
-            plan,
-            scenario,
-            seed,
-        };
-        let name = format!(
-            "{} × {} (seed {seed})",
-            plan.kind.display_name(),
-            scenario.title()
-        );
-        if let Some(w) = scenario
-            .synthetic()
-            .filter(|w| gans.refused.contains_key(w))
-        {
-            if seed == 0 {
-                ctx.say(format!(
-                    "{} × {}: not run, the {w} synthetic set was refused",
-                    plan.kind.display_name(),
-                    scenario.title()
-                ));
+impl Experiment<'_> {
+    /// Runs every cell of the configuration that is this run's work, reusing finished ones
+    /// (several calls on one bank, as a sweep makes, extract each image set's features once).
+    pub fn run_cells(&mut self) -> Result<CellsRun> {
+        let mut done = CellsRun::default();
+        let units = crate::shard::units(self.cfg);
+        let total = self.cfg.models.len() * self.cfg.scenarios.len() * self.cfg.seeds;
+        for (index, unit) in units.iter().enumerate() {
+            let crate::shard::Unit::Cell {
+                model,
+                scenario,
+                seed,
+            } = *unit
+            else {
+                continue;
+            };
+            let spec = CellSpec {
+                plan: &self.cfg.models[model],
+                scenario,
+                seed,
+            };
+            if self.refused(spec) {
+                continue;
             }
-            continue;
+            let counter = done.cells.len() + done.missing.len() + 1;
+            match self.cell(spec, index, &format!("[{counter}/{total}]"))? {
+                Some(cell) => done.cells.push(cell),
+                None => done.missing.push(spec.name()),
+            }
         }
-        let counter = done.cells.len() + done.missing.len() + 1;
-        let dir = ctx.out.join("cells").join(spec.folder(cfg, gans, data_id)?);
+        Ok(done)
+    }
+
+    /// Whether the gate refused the synthetic set `spec` needs (said once, at seed 0).
+    fn refused(&self, spec: CellSpec<'_>) -> bool {
+        let Some(w) = spec
+            .scenario
+            .synthetic()
+            .filter(|w| self.gans.refused.contains_key(w))
+        else {
+            return false;
+        };
+        if spec.seed == 0 {
+            self.ctx.say(format!(
+                "{} × {}: not run, the {w} synthetic set was refused",
+                spec.plan.kind.display_name(),
+                spec.scenario.title()
+            ));
+        }
+        true
+    }
+
+    /// One cell (unit `index`): reused when finished, trained when it is this run's work and
+    /// its synthetic set exists (under its lock in a shared folder), else `None`.
+    fn cell(
+        &mut self,
+        spec: CellSpec<'_>,
+        index: usize,
+        counter: &str,
+    ) -> Result<Option<CellResult>> {
+        let (ctx, layout) = (self.ctx, &self.ctx.layout);
+        let folder = spec.folder(self.cfg, self.gans, self.data_id)?;
+        let dir = layout.cell_dir(&folder);
         if let Some(cell) = finished(&dir) {
             ctx.say(format!(
-                "[{counter}/{total}] {name}: finished before, reused"
+                "{counter} {}: finished before, reused",
+                spec.name()
             ));
-            done.cells.push(cell);
-            continue;
+            return Ok(Some(cell));
         }
-        let has_set = scenario
+        let has_set = spec
+            .scenario
             .synthetic()
-            .is_none_or(|w| gans.set(w, seed).is_some());
+            .is_none_or(|w| self.gans.set(w, spec.seed).is_some());
         if !ctx.work.owns(index) || !has_set {
-            done.missing.push(name);
-            continue;
+            return Ok(None);
         }
-        ctx.say(format!("[{counter}/{total}] {name}"));
+        ctx.say(format!("{counter} {}", spec.name()));
         let _lock = if ctx.work.shared() {
-            let path = ctx.out.join("locks").join(format!(
-                "cell-{}.lock",
-                dir.file_name()
-                    .map_or_else(String::new, |f| f.to_string_lossy().into_owned())
-            ));
-            let lock = crate::lock::UnitLock::acquire(&path, &ctx.lock, |owner| {
-                ctx.say(format!("  waiting for {owner}"));
-            })?;
+            let lock =
+                crate::lock::UnitLock::acquire(&layout.cell_lock(&folder), &ctx.lock, |owner| {
+                    ctx.say(format!("  waiting for {owner}"));
+                })?;
             // another job may have finished it while we waited
             if let Some(cell) = finished(&dir) {
-                done.cells.push(cell);
-                continue;
+                return Ok(Some(cell));
             }
             Some(lock)
         } else {
             None
         };
-        let sp = &splits[&plan.image_size];
-        let cell = run_cell(spec, sp, gans, cfg, &dir, ctx, bank)?;
-        crate::report::write_json(&dir.join("cell.json"), &cell)?;
+        let cell = self.run_cell(spec, &dir)?;
+        crate::report::write_json(&Layout::cell_result(&dir), &cell)?;
         ctx.say(format!(
             "  accuracy {}, AUC {}, {} epochs, {:.0} s",
             crate::report::pct(&cell.accuracy),
@@ -192,13 +248,20 @@ pub fn run_cells_with(
             cell.epochs,
             cell.seconds
         ));
-        done.cells.push(cell);
+        Ok(Some(cell))
     }
-    Ok(done)
+
+    fn run_cell(&mut self, spec: CellSpec<'_>, dir: &Path) -> Result<CellResult> {
+        let t0 = Instant::now();
+        std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
+        let trained = spec.plan.head.trainer().train(self, spec, dir)?;
+        let sp = &self.splits[&spec.plan.image_size];
+        cell_result(spec, sp, trained, t0, &self.ctx.layout.relative(dir))
+    }
 }
 
 fn finished(dir: &Path) -> Option<CellResult> {
-    let bytes = std::fs::read(dir.join("cell.json")).ok()?;
+    let bytes = std::fs::read(Layout::cell_result(dir)).ok()?;
     serde_json::from_slice(&bytes).ok()
 }
 
@@ -278,6 +341,21 @@ impl Start {
             Start::Scratch => "trained from scratch",
         }
     }
+
+    /// An error unless the weights came from ImageNet (`needed_by` needs them).
+    pub(crate) fn require_imagenet(
+        self,
+        spec: CellSpec<'_>,
+        needed_by: &'static str,
+    ) -> Result<()> {
+        if self == Start::Scratch {
+            return Err(spec.fail("loading ImageNet weights")(CellError::Weights {
+                needed_by,
+                model: spec.plan.kind.display_name(),
+            }));
+        }
+        Ok(())
+    }
 }
 
 /// The model of a cell, with ImageNet weights when the plan asks for them and they are there;
@@ -316,102 +394,94 @@ pub(crate) fn build_model(
     Ok((model, tcfg, weights))
 }
 
-fn run_cell(
-    spec: CellSpec<'_>,
-    sp: &Splits,
-    gans: &GanStage,
-    cfg: &CheckedConfig,
-    dir: &Path,
-    ctx: &StageContext<'_>,
-    bank: &mut FeatureBank,
-) -> Result<CellResult> {
-    let t0 = Instant::now();
-    std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
-    if let Head::Probe {
-        probe,
-        tta_flip,
-        fit_on_val,
-        views,
-    } = &spec.plan.head
-    {
-        let opts = crate::probe_cells::ProbeOptions {
-            probe,
-            tta_flip: *tta_flip,
-            fit_on_val: *fit_on_val,
-            views: *views,
-        };
-        let trained = crate::probe_cells::probe_cell(spec, sp, gans, cfg, dir, ctx, bank, &opts)?;
-        return finish(spec, sp, trained, t0, dir, ctx);
-    }
-    let train = training_set(spec, sp, gans, cfg)?;
-    let (mut model, tcfg, weights) = build_model(spec, &sp.train, ctx.device)?;
-    if let Head::LpFt { probe } = &spec.plan.head {
-        if weights == Start::Scratch {
-            return Err(spec.fail("loading ImageNet weights")(CellError::Missing(
-                "LP-FT needs the backbone's ImageNet weights file (see scripts/setup.sh)",
-            )));
+/// A cell whose classifier trains by `fit`: the paper's dense head from its initial weights,
+/// or (LP-FT) a linear head started from a probe on the frozen ImageNet features.
+pub(crate) struct FitCell<'a> {
+    /// LP-FT's probe, which starts the head.
+    pub(crate) start_probe: Option<&'a ProbeConfig>,
+}
+
+impl CellTrainer for FitCell<'_> {
+    fn train(&self, exp: &mut Experiment<'_>, spec: CellSpec<'_>, dir: &Path) -> Result<Trained> {
+        let (cfg, gans) = (exp.cfg, exp.gans);
+        let sp = &exp.splits[&spec.plan.image_size];
+        let train = training_set(spec, sp, gans, cfg)?;
+        let (mut model, tcfg, weights) = build_model(spec, &sp.train, exp.ctx.device)?;
+        if let Some(probe) = self.start_probe {
+            weights.require_imagenet(spec, "LP-FT")?;
+            crate::probe_cells::start_head_from_probe(&mut model, &train, &sp.val, probe)
+                .map_err(spec.fail("fitting the starting probe"))?;
         }
-        crate::probe_cells::start_head_from_probe(&mut model, &train, &sp.val, probe)
-            .map_err(spec.fail("fitting the starting probe"))?;
+        let opts = FitOptions {
+            out_dir: Some(dir),
+            resume: true,
+            observer: Some(exp.ctx.observer),
+            ..Default::default()
+        };
+        let fitted = fit(&mut model, &train, &sp.val, &tcfg, &opts)
+            .map_err(|e| spec.fail("training")(e.into()))?;
+        let then = fine_tune_on_real(exp, spec, &mut model, &tcfg, dir)?;
+        let pred = predict(&model, &sp.test).map_err(|e| spec.fail("testing")(e.into()))?;
+        let extra = then.as_ref().map_or((0, 0.0), |(t, s)| (t.epochs, *s));
+        Ok(Trained {
+            weights: weights.describe(),
+            train_images: train.len(),
+            labels: pred.labels,
+            probs: pred.probs,
+            epochs: fitted.history.len() + extra.0,
+            best_epoch: fitted.best_epoch,
+            stop: CellStop::Fit {
+                fit: fitted.stop,
+                then_real: then.map(|(t, _)| t),
+            },
+            feature_seconds: fitted.feature_seconds + extra.1,
+        })
     }
+}
+
+/// After training with synthetic images, `gan.mix.finetune_real_epochs` epochs on the same
+/// scenario's real images alone at a tenth of the rate, in the cell's `finetune-real` folder;
+/// `None` when not configured or the scenario adds no synthetic images. Returns the epochs and
+/// the seconds of feature extraction.
+fn fine_tune_on_real(
+    exp: &Experiment<'_>,
+    spec: CellSpec<'_>,
+    model: &mut Classifier,
+    tcfg: &ganaug_models::TrainConfig,
+    dir: &Path,
+) -> Result<Option<(FineTuned, f64)>> {
+    let epochs = exp.cfg.gan.mix.finetune_real_epochs;
+    if epochs == 0 || spec.scenario.synthetic().is_none() {
+        return Ok(None);
+    }
+    let real_spec = CellSpec {
+        scenario: spec.scenario.without_synthetic(),
+        ..spec
+    };
+    let sp = &exp.splits[&spec.plan.image_size];
+    let real = training_set(real_spec, sp, exp.gans, exp.cfg)?;
+    let tuned = ganaug_models::TrainConfig {
+        max_epochs: epochs,
+        lr: tcfg.lr * 0.1,
+        stop_at_train_accuracy: None,
+        min_epochs: 0,
+        warmup_epochs: 0,
+        ..tcfg.clone()
+    };
+    let sub = Layout::finetune_dir(dir);
     let opts = FitOptions {
-        out_dir: Some(dir),
+        out_dir: Some(&sub),
         resume: true,
-        progress: ctx.progress,
+        observer: Some(exp.ctx.observer),
         ..Default::default()
     };
-    let fitted = fit(&mut model, &train, &sp.val, &tcfg, &opts)
-        .map_err(|e| spec.fail("training")(e.into()))?;
-    let mut stop = format!("{:?}", fitted.stop);
-    let (mut epochs, mut feature_seconds) = (fitted.history.len(), fitted.feature_seconds);
-    let finetune = cfg.gan.mix.finetune_real_epochs;
-    if finetune > 0 && spec.scenario.synthetic().is_some() {
-        // the same scenario without its synthetic images
-        let real_only = if spec.scenario.uses_classic() {
-            Scenario::Classic
-        } else {
-            Scenario::Raw
-        };
-        let real_spec = CellSpec {
-            scenario: real_only,
-            ..spec
-        };
-        let real = training_set(real_spec, sp, gans, cfg)?;
-        let tuned = ganaug_models::TrainConfig {
-            max_epochs: finetune,
-            lr: tcfg.lr * 0.1,
-            stop_at_train_accuracy: None,
-            min_epochs: 0,
-            warmup_epochs: 0,
-            ..tcfg.clone()
-        };
-        let sub = dir.join("finetune-real");
-        let opts = FitOptions {
-            out_dir: Some(&sub),
-            ..opts
-        };
-        let again = fit(&mut model, &real, &sp.val, &tuned, &opts)
-            .map_err(|e| spec.fail("fine-tuning on real images")(e.into()))?;
-        stop = format!(
-            "{stop}, then {} epochs on real images (best {})",
-            again.history.len(),
-            again.best_epoch
-        );
-        epochs += again.history.len();
-        feature_seconds += again.feature_seconds;
-    }
-    let pred = predict(&model, &sp.test).map_err(|e| spec.fail("testing")(e.into()))?;
-    let trained = Trained {
-        weights: weights.describe(),
-        train_images: train.len(),
-        labels: pred.labels,
-        probs: pred.probs,
-        epochs,
-        best_epoch: fitted.best_epoch,
-        stop,
-        feature_seconds,
+    let again = fit(model, &real, &sp.val, &tuned, &opts)
+        .map_err(|e| spec.fail("fine-tuning on real images")(e.into()))?;
+    let done = FineTuned {
+        epochs: again.history.len(),
+        best_epoch: again.best_epoch,
     };
-    finish(spec, sp, trained, t0, dir, ctx)
+    Ok(Some((done, again.feature_seconds)))
 }
 
 /// What training and testing one cell gave, before the metrics.
@@ -428,91 +498,10 @@ pub(crate) struct Trained {
     pub epochs: usize,
     /// Epoch of the restored weights (a probe: 0).
     pub best_epoch: usize,
-    /// Why training stopped.
-    pub stop: String,
+    /// How training ended.
+    pub stop: CellStop,
     /// Seconds of backbone feature extraction.
     pub feature_seconds: f64,
-}
-
-/// The test metrics of a trained cell.
-fn finish(
-    spec: CellSpec<'_>,
-    sp: &Splits,
-    t: Trained,
-    t0: Instant,
-    dir: &Path,
-    ctx: &StageContext<'_>,
-) -> Result<CellResult> {
-    let rcfg = ReportConfig::with_class_names(sp.test.class_names.clone());
-    let report = ClassificationReport::new(&t.labels, &t.probs, &rcfg)
-        .map_err(|e| spec.fail("metrics")(e.into()))?;
-    // Two classes: the positive (first) class's statistics with their intervals; more: the
-    // macro averages over classes (no interval).
-    let (precision, recall, specificity) = match report.positive_class() {
-        Some(p) => (
-            proportion(&p.precision),
-            proportion(&p.recall),
-            proportion(&p.specificity),
-        ),
-        None if report.class_names.len() > 2 => {
-            let m = &report.macro_avg;
-            (point(m.precision), point(m.recall), point(m.specificity))
-        }
-        None => {
-            return Err(spec.fail("metrics")(CellError::Missing(
-                "no positive class",
-            )))
-        }
-    };
-    let roc = report.roc.as_ref();
-    Ok(CellResult {
-        model: spec.plan.kind,
-        scenario: spec.scenario,
-        seed: spec.seed,
-        weights: t.weights.into(),
-        train_images: t.train_images,
-        accuracy: proportion(&report.accuracy),
-        precision,
-        recall,
-        specificity,
-        confusion: report.confusion.counts().to_vec(),
-        f1: bootstrap(&report.f1),
-        auc: report.auc.as_ref().map(bootstrap),
-        epochs: t.epochs,
-        best_epoch: t.best_epoch,
-        stop: t.stop,
-        seconds: t0.elapsed().as_secs_f64(),
-        feature_seconds: t.feature_seconds,
-        labels: t.labels,
-        probs: t.probs.rows().into_iter().map(|r| r.to_vec()).collect(),
-        roc_fpr: roc.map(|r| r.fpr.clone()).unwrap_or_default(),
-        roc_tpr: roc.map(|r| r.tpr.clone()).unwrap_or_default(),
-        dir: crate::gans::relative(dir, ctx.out),
-    })
-}
-
-fn point(value: f64) -> Estimate {
-    Estimate {
-        value,
-        lower: None,
-        upper: None,
-    }
-}
-
-fn proportion(p: &Proportion) -> Estimate {
-    Estimate {
-        value: p.estimate,
-        lower: p.interval.map(|i| i.lower),
-        upper: p.interval.map(|i| i.upper),
-    }
-}
-
-fn bootstrap(b: &BootstrapInterval) -> Estimate {
-    Estimate {
-        value: b.estimate,
-        lower: Some(b.lower),
-        upper: Some(b.upper),
-    }
 }
 
 /// The ImageNet weight file a plan would use (file name, size, modification time — not its

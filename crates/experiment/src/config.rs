@@ -11,6 +11,8 @@ use ganaug_gan::{GanConfig, SynthConfig};
 use ganaug_models::{BackboneMode, ModelConfig, ModelKind, ProbeSelection};
 use ganaug_train::{Checked, Validate};
 
+use crate::cells::{CellTrainer, FitCell};
+use crate::probe_cells::ProbeCell;
 use crate::{ExperimentError, Result, Scenario, Synthetic};
 
 /// The GANs: one per class (the paper) and one conditional (the CGAN column).
@@ -162,6 +164,87 @@ impl Head {
             _ => ganaug_models::HeadArch::Paper,
         }
     }
+
+    /// Whether this is a linear probe (fitted by L-BFGS on frozen features, not by `fit`).
+    pub fn is_probe(&self) -> bool {
+        matches!(self, Head::Probe { .. })
+    }
+
+    /// Whether its cells can weigh synthetic images in their loss (`gan.mix.weight` other
+    /// than 1): linear probes with k-fold selection of their strength.
+    pub fn weighs_synthetic(&self) -> bool {
+        matches!(self, Head::Probe { probe, .. } if matches!(probe.selection, ProbeSelection::KFold { .. }))
+    }
+
+    /// Whether its cells can fine-tune on real images after training with synthetic ones
+    /// (`gan.mix.finetune_real_epochs`): heads trained by `fit` (a probe's convex refit on
+    /// real images alone is the raw cell).
+    pub fn fine_tunes(&self) -> bool {
+        !self.is_probe()
+    }
+
+    /// Checks the head against its plan: what a probe and LP-FT need of the backbone and of
+    /// their probe's settings. Refusals name the field under the plan's.
+    fn check(&self, plan: &ModelPlan) -> std::result::Result<(), (&'static str, String)> {
+        match self {
+            Head::Mlp => Ok(()),
+            Head::Probe {
+                probe, fit_on_val, ..
+            } => {
+                if !plan.imagenet || plan.pretrained_backbone != BackboneMode::Frozen {
+                    return Err((
+                        "head",
+                        "a probe needs ImageNet weights and a frozen backbone".into(),
+                    ));
+                }
+                if *fit_on_val && !matches!(probe.selection, ProbeSelection::KFold { .. }) {
+                    return Err((
+                        "head.probe.fit_on_val",
+                        "fitting on the validation images needs k-fold selection of the strength (validation selection would choose on the images it fits)".into(),
+                    ));
+                }
+                probe.validate().map_err(|e| ("head.probe", e.to_string()))
+            }
+            Head::LpFt { probe } => {
+                if !plan.imagenet || plan.pretrained_backbone == BackboneMode::Frozen {
+                    return Err((
+                        "head",
+                        "LP-FT needs ImageNet weights and a backbone that trains (pretrained_backbone = \"train\")".into(),
+                    ));
+                }
+                if probe.selection != ProbeSelection::Validation {
+                    return Err((
+                        "head.lp-ft.probe.selection",
+                        "LP-FT's probe chooses its strength on validation".into(),
+                    ));
+                }
+                probe
+                    .validate()
+                    .map_err(|e| ("head.lp-ft.probe", e.to_string()))
+            }
+        }
+    }
+
+    /// How a cell with this head trains.
+    pub(crate) fn trainer(&self) -> Box<dyn CellTrainer + '_> {
+        match self {
+            Head::Mlp => Box::new(FitCell { start_probe: None }),
+            Head::LpFt { probe } => Box::new(FitCell {
+                start_probe: Some(probe),
+            }),
+            Head::Probe {
+                probe,
+                tta_flip,
+                fit_on_val,
+                views,
+            } => Box::new(ProbeCell {
+                probe,
+                tta_flip: *tta_flip,
+                fit_on_val: *fit_on_val,
+                views: *views,
+            }),
+        }
+    }
 }
 
 /// Everything that defines a reproduction run, as written in a preset file.
@@ -240,43 +323,9 @@ impl ReproConfig {
         }
         for (i, m) in self.models.iter().enumerate() {
             let field = |f: &str| format!("models[{i}] ({}).{f}", m.kind);
-            if let Head::Probe {
-                probe, fit_on_val, ..
-            } = &m.head
-            {
-                if !m.imagenet || m.pretrained_backbone != BackboneMode::Frozen {
-                    return Err(bad(
-                        field("head"),
-                        "a probe needs ImageNet weights and a frozen backbone",
-                    ));
-                }
-                if *fit_on_val && !matches!(probe.selection, ProbeSelection::KFold { .. }) {
-                    return Err(bad(
-                        field("head.probe.fit_on_val"),
-                        "fitting on the validation images needs k-fold selection of the strength (validation selection would choose on the images it fits)",
-                    ));
-                }
-                probe
-                    .validate()
-                    .map_err(|e| bad(field("head.probe"), e.to_string()))?;
-            }
-            if let Head::LpFt { probe } = &m.head {
-                if !m.imagenet || m.pretrained_backbone == BackboneMode::Frozen {
-                    return Err(bad(
-                        field("head"),
-                        "LP-FT needs ImageNet weights and a backbone that trains (pretrained_backbone = \"train\")",
-                    ));
-                }
-                if probe.selection != ProbeSelection::Validation {
-                    return Err(bad(
-                        field("head.lp-ft.probe.selection"),
-                        "LP-FT's probe chooses its strength on validation",
-                    ));
-                }
-                probe
-                    .validate()
-                    .map_err(|e| bad(field("head.lp-ft.probe"), e.to_string()))?;
-            }
+            m.head
+                .check(m)
+                .map_err(|(f, reason)| bad(field(f), reason))?;
             ModelConfig {
                 pooled_stages: m.pooled_stages,
                 head: m.head.arch(),
@@ -332,11 +381,7 @@ impl ReproConfig {
             ));
         }
         if g.mix.weight != 1.0 {
-            if let Some(m) = self
-                .models
-                .iter()
-                .find(|m| !matches!(&m.head, Head::Probe { probe, .. } if matches!(probe.selection, ProbeSelection::KFold { .. })))
-            {
+            if let Some(m) = self.models.iter().find(|m| !m.head.weighs_synthetic()) {
                 return Err(bad(
                     "gan.mix.weight",
                     format!(
@@ -347,11 +392,7 @@ impl ReproConfig {
             }
         }
         if g.mix.finetune_real_epochs > 0 {
-            if let Some(m) = self
-                .models
-                .iter()
-                .find(|m| matches!(m.head, Head::Probe { .. }))
-            {
+            if let Some(m) = self.models.iter().find(|m| !m.head.fine_tunes()) {
                 return Err(bad(
                     "gan.mix.finetune_real_epochs",
                     format!(

@@ -8,6 +8,7 @@ use crate::{Scenario, Synthetic};
 
 /// What can go wrong in an experiment, by stage.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExperimentError {
     /// A configuration value is out of range or inconsistent.
     #[error("invalid configuration: {field}: {reason}")]
@@ -34,6 +35,25 @@ pub enum ExperimentError {
         #[source]
         source: toml::de::Error,
     },
+    /// The data has fewer than two classes: nothing to classify.
+    #[error("{data} has {classes} class(es); at least two are needed")]
+    TooFewClasses {
+        /// The data, in words.
+        data: String,
+        /// Its classes.
+        classes: usize,
+    },
+    /// Timing a training step for a dry run's estimate failed.
+    #[error("timing a step of {what} for the plan: {reason}")]
+    Timing {
+        /// What was being timed.
+        what: String,
+        /// The cause.
+        reason: String,
+    },
+    /// Writing a configuration as TOML failed.
+    #[error("writing the configuration as TOML: {0}")]
+    TomlWrite(#[source] toml::ser::Error),
     /// The output folder holds the results of another configuration.
     #[error("{dir} holds the results of another configuration: choose another output folder")]
     OtherResults {
@@ -121,6 +141,7 @@ pub enum ExperimentError {
 
 /// The crate error behind a failed cell or quality measure.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CellError {
     /// From the classifier crate.
     #[error(transparent)]
@@ -137,12 +158,43 @@ pub enum CellError {
     /// From libtorch.
     #[error(transparent)]
     Tch(#[from] tch::TchError),
-    /// A result the metrics could not provide (e.g. no positive class).
-    #[error("{0}")]
-    Missing(&'static str),
-    /// The synthetic images asked for by `gan.mix` are not there.
-    #[error("{0}")]
-    Mix(String),
+    /// What needs a network's ImageNet weights found no weights file.
+    #[error("{needed_by} needs {model}'s ImageNet weights file (run scripts/setup.sh)")]
+    Weights {
+        /// What needs them.
+        needed_by: &'static str,
+        /// The network, by its display name.
+        model: &'static str,
+    },
+    /// A scenario needs a synthetic set the GAN stage did not make.
+    #[error("the GAN stage made no {0} synthetic set")]
+    NoSyntheticSet(Synthetic),
+    /// `gan.mix.ratio` asks for more synthetic images of a class than the selection kept.
+    #[error("gan.mix.ratio {ratio} asks for {wanted} synthetic {class} images ({real} real), {kept} were kept: raise gan.synth.keep_per_class")]
+    MixRatio {
+        /// The ratio.
+        ratio: f64,
+        /// The class.
+        class: String,
+        /// Synthetic images it asks for.
+        wanted: usize,
+        /// Real training images of the class.
+        real: usize,
+        /// Synthetic images kept.
+        kept: usize,
+    },
+    /// Feature rows that must fit together do not (their widths or counts differ).
+    #[error("{what}: the feature rows do not fit together")]
+    Features {
+        /// Which rows.
+        what: &'static str,
+    },
+    /// A two-class report without a positive class.
+    #[error("the metrics have no positive class")]
+    NoPositiveClass,
+    /// A cache key could not be serialised.
+    #[error("a cache key: {0}")]
+    Key(#[source] serde_json::Error),
 }
 
 /// `Result` with [`ExperimentError`].

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
+use ganaug_train::Observer;
 use tch::{Device, Tensor};
 
 use ganaug_data::{io, TensorDataset};
@@ -12,6 +13,7 @@ use ganaug_gan::{
     generate_candidates, synthetic_dataset, ClassModel, GanConfig, GanTrainer, SynthConfig,
 };
 
+use crate::layout::{replica_name, GanUnit, Layout};
 use crate::quality::Quality;
 use crate::select::SelectBy;
 use crate::{hash_of, CheckedConfig, ExperimentError, GanSummary, Result, SynthSummary, Synthetic};
@@ -62,9 +64,9 @@ impl GanStage {
         mix: &crate::SynthMix,
         real_counts: &[usize],
     ) -> std::result::Result<TensorDataset, crate::CellError> {
-        let set = self.set(which, seed).ok_or(crate::CellError::Missing(
-            "the GAN stage made no such synthetic set",
-        ))?;
+        let set = self
+            .set(which, seed)
+            .ok_or(crate::CellError::NoSyntheticSet(which))?;
         let Some(ratio) = mix.ratio else {
             return Ok(set.shallow_clone());
         };
@@ -76,11 +78,13 @@ impl GanStage {
                 .filter(|&i| labels[i as usize] == label as i64)
                 .collect();
             if want > have.len() {
-                return Err(crate::CellError::Mix(format!(
-                    "gan.mix.ratio {ratio} asks for {want} synthetic {} images ({count} real), {} were kept: raise gan.synth.keep_per_class",
-                    set.class_names[label],
-                    have.len()
-                )));
+                return Err(crate::CellError::MixRatio {
+                    ratio,
+                    class: set.class_names[label].clone(),
+                    wanted: want,
+                    real: count,
+                    kept: have.len(),
+                });
             }
             keep.extend_from_slice(&have[..want]);
         }
@@ -88,23 +92,14 @@ impl GanStage {
     }
 }
 
-/// `name` of replica `r` (unchanged for replica 0).
-fn replica_name(name: &str, r: u64) -> String {
-    if r == 0 {
-        name.into()
-    } else {
-        format!("{name}/r{r}")
-    }
-}
-
-/// Where the stage writes, how it talks, and which units of work are its to do.
+/// Where the stage writes, who hears of it, and which units of work are its to do.
 pub struct StageContext<'a> {
-    /// The results folder.
-    pub out: &'a Path,
+    /// The results folder's layout.
+    pub layout: Layout,
     /// The device.
     pub device: Device,
-    /// Show progress.
-    pub progress: bool,
+    /// Who hears of the stages and of each training epoch.
+    pub observer: &'a dyn Observer,
     /// All units, one shard's, or none (report only).
     pub work: crate::shard::Work,
     /// Lock timing when several jobs share the folder.
@@ -113,9 +108,7 @@ pub struct StageContext<'a> {
 
 impl StageContext<'_> {
     pub(crate) fn say(&self, msg: impl AsRef<str>) {
-        if self.progress {
-            println!("{}", msg.as_ref());
-        }
+        self.observer.message(msg.as_ref());
     }
 }
 
@@ -169,20 +162,34 @@ pub fn run_gans(
         return Ok(stage);
     }
     let mut quality = Quality::with_network(ctx.device, train.channels(), cfg.gan.extractor)?;
-    let subsets = (0..class_names.len() as i64)
-        .map(|label| train.class_subset(label))
-        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let inputs = GanInputs {
+        cfg,
+        train,
+        subsets: (0..class_names.len() as i64)
+            .map(|label| train.class_subset(label))
+            .collect::<std::result::Result<Vec<_>, _>>()?,
+        ctx,
+    };
     // only the replicas some seed uses, and of those only what this run's work needs
     for r in 0..cfg.gan.replicas.min(cfg.seeds as u64) {
         if needs_gan && wanted(cfg, ctx, Synthetic::PerClass, r) {
-            per_class_gans(cfg, &subsets, r, &mut stage, &mut quality, ctx)?;
+            per_class_gans(&inputs, r, &mut stage, &mut quality)?;
         }
         if needs_cgan && wanted(cfg, ctx, Synthetic::Conditional, r) {
             let cgan = cgan_configs(cfg, class_names.len(), r);
-            conditional_gan(cfg, train, &subsets, cgan, r, &mut stage, &mut quality, ctx)?;
+            conditional_gan(&inputs, cgan, r, &mut stage, &mut quality)?;
         }
     }
     Ok(stage)
+}
+
+/// What the GANs of a stage train on and where: the configuration, the training split and each
+/// class's part of it, the stage's context.
+struct GanInputs<'a> {
+    cfg: &'a CheckedConfig,
+    train: &'a TensorDataset,
+    subsets: Vec<TensorDataset>,
+    ctx: &'a StageContext<'a>,
 }
 
 /// The key of every GAN folder (what defines that GAN alone), by set and replica, for data
@@ -237,10 +244,7 @@ fn under_gan_lock<T>(
     if !ctx.work.shared() {
         return f();
     }
-    let path = ctx
-        .out
-        .join("locks")
-        .join(format!("gan-{which}-{key}.lock"));
+    let path = ctx.layout.gan_lock(which, key);
     let _lock = crate::lock::UnitLock::acquire(&path, &ctx.lock, |owner| {
         ctx.say(format!("GAN {which} ({key}): waiting for {owner}"));
     })?;
@@ -249,19 +253,22 @@ fn under_gan_lock<T>(
 
 /// One GAN per class, each trained on its class's images, then its synthetic set.
 fn per_class_gans(
-    cfg: &CheckedConfig,
-    subsets: &[TensorDataset],
+    inputs: &GanInputs<'_>,
     r: u64,
     stage: &mut GanStage,
     quality: &mut Quality,
-    ctx: &StageContext<'_>,
 ) -> Result<()> {
+    let (cfg, subsets, ctx) = (inputs.cfg, &inputs.subsets[..], inputs.ctx);
     let key = stage.keys[&(Synthetic::PerClass, r)].clone();
     let trained = under_gan_lock(ctx, Synthetic::PerClass, &key, || {
         let mut trained = Vec::new();
         for (label, subset) in subsets.iter().enumerate() {
             let class = &subset.class_names[label];
-            let dir = ctx.out.join("gan").join(format!("per-class-{class}-{key}"));
+            let dir = ctx.layout.gan_dir(GanUnit {
+                which: Synthetic::PerClass,
+                class: Some(class),
+                key: &key,
+            });
             let name = replica_name(&format!("per-class/{class}"), r);
             let (gan, tcfg) = (cfg.gan.gan.clone(), replica_train(cfg, r));
             match train_gan(gan, tcfg, subset, &dir, ctx, name.clone())? {
@@ -304,19 +311,20 @@ fn per_class_gans(
 }
 
 /// One conditional GAN on the whole training split, then each class's synthetic set.
-#[allow(clippy::too_many_arguments)] // the data, its configuration, the replica and the stage
 fn conditional_gan(
-    cfg: &CheckedConfig,
-    train: &TensorDataset,
-    subsets: &[TensorDataset],
+    inputs: &GanInputs<'_>,
     (gan, tcfg): (GanConfig, ganaug_gan::TrainConfig),
     r: u64,
     stage: &mut GanStage,
     quality: &mut Quality,
-    ctx: &StageContext<'_>,
 ) -> Result<()> {
+    let (cfg, train, subsets, ctx) = (inputs.cfg, inputs.train, &inputs.subsets[..], inputs.ctx);
     let key = stage.keys[&(Synthetic::Conditional, r)].clone();
-    let dir = ctx.out.join("gan").join(format!("conditional-{key}"));
+    let dir = ctx.layout.gan_dir(GanUnit {
+        which: Synthetic::Conditional,
+        class: None,
+        key: &key,
+    });
     let name = replica_name("conditional", r);
     let trained = under_gan_lock(ctx, Synthetic::Conditional, &key, || {
         train_gan(gan, tcfg, train, &dir, ctx, name.clone())
@@ -378,11 +386,6 @@ fn judge((which, r): (Synthetic, u64), cfg: &CheckedConfig, stage: &mut GanStage
     }
 }
 
-/// `dir` relative to the results folder `out` (results stay valid when the folder moves).
-pub(crate) fn relative(dir: &Path, out: &Path) -> String {
-    dir.strip_prefix(out).unwrap_or(dir).display().to_string()
-}
-
 fn assemble(
     parts: &[(i64, Tensor)],
     class_names: &[String],
@@ -419,7 +422,7 @@ fn train_gan(
         }
         let t0 = Instant::now();
         let before = trainer.epoch();
-        trainer.fit(data, Some(dir), ctx.progress)?;
+        trainer.fit(data, Some(dir), ctx.observer)?;
         let trained = trainer.epoch() > before;
         Ok(Some((
             trainer,
@@ -441,7 +444,7 @@ fn train_gan(
         name,
         epochs: trainer.epoch(),
         seconds,
-        dir: relative(dir, ctx.out),
+        dir: ctx.layout.relative(dir),
     };
     Ok(Some((trainer, summary)))
 }
@@ -471,48 +474,13 @@ fn synthesize(
     };
     let candidates = generate_candidates(model, &train.images, &synth).map_err(fail)?;
     let select = cfg.gan.select;
-    let (order, candidate_features) = if select.by.needs_features() {
-        let Some((real, feats)) = quality.features(class, &train.images, &candidates.images)?
-        else {
-            return Err(ExperimentError::Quality {
-                what: "selection by features",
-                source: Box::new(crate::CellError::Missing(
-                    "selecting synthetic images by features needs the EfficientNet-Lite0 weights (scripts/setup.sh); use gan.select.by = \"discriminator\" without them",
-                )),
-            });
-        };
-        let eligible: Vec<usize> = (0..candidates.eligible.len())
-            .filter(|&i| candidates.eligible[i])
-            .collect();
-        let order = match select.by {
-            SelectBy::Confidence => {
-                let probe = quality.real_probe(subsets)?;
-                let p = probe
-                    .predict_proba(&feats)
-                    .map_err(|e| ExperimentError::Quality {
-                        what: "selection by confidence",
-                        source: Box::new(e.into()),
-                    })?;
-                crate::select::by_confidence(&p.column(label).to_vec(), &eligible)
-            }
-            SelectBy::Nearest => crate::select::by_nearest(&feats, &real, &eligible, select.k),
-            SelectBy::Coverage => crate::select::by_coverage(&feats, &real, &eligible, select.k),
-            SelectBy::Discriminator => candidates.by_discriminator(),
-        };
-        (order, Some((real, feats)))
-    } else {
-        (candidates.by_discriminator(), None)
-    };
+    let (order, candidate_features) =
+        selection_order(&candidates, label, subsets, select, quality)?;
     let keep = synth.keep_per_class.min(order.len());
     let (images, selection) = candidates.keep(&order, keep, class).map_err(fail)?;
-    let by = match select.by {
-        SelectBy::Discriminator => String::new(),
-        other => format!("_by-{}", other.name()),
-    };
-    let set = replica_name(gan.name(), r).replace('/', "_");
-    let grid = format!("synthetic_{set}_{class}{by}.png");
+    let grid = Layout::synthetic_grid(gan, r, class, select.by);
     let n = images.size()[0].min(64);
-    io::save_grid(&images.narrow(0, 0, n), 8, ctx.out.join(&grid))?;
+    io::save_grid(&images.narrow(0, 0, n), 8, ctx.layout.root().join(&grid))?;
     let features = match candidate_features {
         Some((real, feats)) => Some((real, feats.select(ndarray::Axis(0), &order[..keep]))),
         None => quality.features(class, &train.images, &images)?,
@@ -545,3 +513,50 @@ fn synthesize(
     };
     Ok((images, summary))
 }
+
+/// The order in which `label`'s candidates are kept under the `select` rule, with the real and
+/// candidate features when the rule needed them.
+fn selection_order(
+    candidates: &ganaug_gan::Candidates,
+    label: usize,
+    subsets: &[TensorDataset],
+    select: crate::Selection,
+    quality: &mut Quality,
+) -> Result<(Vec<usize>, Option<FeaturePair>)> {
+    if !select.by.needs_features() {
+        return Ok((candidates.by_discriminator(), None));
+    }
+    let train = &subsets[label];
+    let class = train.class_names[label].as_str();
+    let Some((real, feats)) = quality.features(class, &train.images, &candidates.images)? else {
+        return Err(ExperimentError::Quality {
+            what: "selection by features",
+            source: Box::new(crate::CellError::Weights {
+                needed_by: "selecting synthetic images by features (gan.select.by = \"discriminator\" needs none)",
+                model: quality.network_name(),
+            }),
+        });
+    };
+    let eligible: Vec<usize> = (0..candidates.eligible.len())
+        .filter(|&i| candidates.eligible[i])
+        .collect();
+    let order = match select.by {
+        SelectBy::Confidence => {
+            let probe = quality.real_probe(subsets)?;
+            let p = probe
+                .predict_proba(&feats)
+                .map_err(|e| ExperimentError::Quality {
+                    what: "selection by confidence",
+                    source: Box::new(e.into()),
+                })?;
+            crate::select::by_confidence(&p.column(label).to_vec(), &eligible)
+        }
+        SelectBy::Nearest => crate::select::by_nearest(&feats, &real, &eligible, select.k),
+        SelectBy::Coverage => crate::select::by_coverage(&feats, &real, &eligible, select.k),
+        SelectBy::Discriminator => candidates.by_discriminator(),
+    };
+    Ok((order, Some((real, feats))))
+}
+
+/// A class's real features and its candidates' (rows: images).
+type FeaturePair = (ndarray::Array2<f64>, ndarray::Array2<f64>);

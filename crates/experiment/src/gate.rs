@@ -240,25 +240,7 @@ pub fn measure(
     }
     let (probe_auc, probe_auc_real) = probes.unwrap_or((None, None));
     let (real_m, syn) = (Measures::mean(&rr), Measures::mean(&rs));
-    let mut failures = Vec::new();
-    for (name, got, reference, frac) in [
-        (
-            "diversity",
-            syn.diversity,
-            real_m.diversity,
-            cfg.min_diversity,
-        ),
-        ("recall", syn.recall, real_m.recall, cfg.min_recall),
-        ("coverage", syn.coverage, real_m.coverage, cfg.min_coverage),
-    ] {
-        let floor = frac * reference;
-        if got < floor {
-            failures.push(format!(
-                "{name} {got:.3} is below its floor {floor:.3} ({frac} × real-vs-real {reference:.3}) by {:.3}",
-                floor - got
-            ));
-        }
-    }
+    let failures = floors_missed(&syn, &real_m, cfg);
     Ok(SetMeasures {
         extractor: extractor.into(),
         sample_size: m,
@@ -270,6 +252,31 @@ pub fn measure(
         distances: distances.and_then(|v| MatchedDistances::from_repeats(&v)),
         failures,
     })
+}
+
+/// Every floor of `cfg` the synthetic set's measures miss, in words: the measure, its value,
+/// the floor (a fraction of the real-vs-real value) and by how much.
+fn floors_missed(syn: &Measures, real: &Measures, cfg: &GateConfig) -> Vec<String> {
+    let mut failures = Vec::new();
+    for (name, got, reference, frac) in [
+        (
+            "diversity",
+            syn.diversity,
+            real.diversity,
+            cfg.min_diversity,
+        ),
+        ("recall", syn.recall, real.recall, cfg.min_recall),
+        ("coverage", syn.coverage, real.coverage, cfg.min_coverage),
+    ] {
+        let floor = frac * reference;
+        if got < floor {
+            failures.push(format!(
+                "{name} {got:.3} is below its floor {floor:.3} ({frac} × real-vs-real {reference:.3}) by {:.3}",
+                floor - got
+            ));
+        }
+    }
+    failures
 }
 
 /// Out-of-fold ROC AUC of a linear probe (C = 0.1, 5 folds) separating `a` (label 0) from `b`

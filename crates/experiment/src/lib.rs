@@ -7,6 +7,7 @@ mod config;
 mod error;
 mod gans;
 pub mod gate;
+pub mod layout;
 pub mod lock;
 pub mod plan;
 mod presets;
@@ -16,12 +17,13 @@ pub mod report;
 mod results;
 mod run;
 mod scenario;
+mod scoring;
 pub mod select;
 pub mod shard;
 pub mod sweep;
 
 pub use aggregate::aggregate;
-pub use cells::{run_cells, run_cells_with, CellSpec, CellsRun};
+pub use cells::{run_cells, CellSpec, CellsRun, Experiment};
 pub use config::{CheckedConfig, GanPlan, Head, ModelPlan, ReproConfig, SynthMix};
 pub use error::{CellError, ExperimentError, Result};
 pub use gans::{run_gans, GanStage, StageContext};
@@ -30,8 +32,8 @@ pub use presets::{preset_names, PRESETS};
 pub use probe_cells::{probe_views, FeatureBank};
 pub use quality::{feature_matrix, resize, Cas, FeatureNet, Quality};
 pub use results::{
-    Aggregate, CellResult, Estimate, GanSummary, Paired, RefusedSet, ReproResults, ResolutionGap,
-    SynthSummary, BUILD_COMMIT, SCHEMA_VERSION,
+    Aggregate, CellResult, CellStop, Estimate, FineTuned, GanSummary, Paired, RefusedSet,
+    ReproResults, ResolutionGap, SynthSummary, BUILD_COMMIT, SCHEMA_VERSION,
 };
 pub(crate) use run::hash_of;
 pub use run::{load_splits, run, run_with, RunOptions};

@@ -14,6 +14,7 @@ use ganaug_models::{Classifier, ModelConfig};
 
 use crate::cells::CellSpec;
 use crate::gans::{cgan_configs, gan_keys, replica_train, GanStage};
+use crate::layout::{GanUnit, Layout};
 use crate::shard::{units, Unit, Work};
 use crate::{load_splits, CheckedConfig, DataSource, ExperimentError, Head, Result, Synthetic};
 
@@ -44,105 +45,145 @@ pub fn dry_run(
 ) -> Result<Vec<PlanLine>> {
     let loaded = load_splits(cfg, data, device)?;
     let (cfg, splits, data_id) = (&loaded.cfg, &loaded.splits, &loaded.data_id);
-    let base = &splits[&cfg.gan.gan.size];
-    let classes = base.train.class_names.len();
-    let stage = GanStage {
-        replicas: cfg.gan.replicas,
-        keys: gan_keys(cfg, classes, data_id)?,
-        ..GanStage::default()
+    let classes = splits[&cfg.gan.gan.size].train.class_names.len();
+    let planner = Planner {
+        cfg,
+        splits,
+        data_id,
+        layout: Layout::new(out),
+        device,
+        stage: GanStage {
+            replicas: cfg.gan.replicas,
+            keys: gan_keys(cfg, classes, data_id)?,
+            ..GanStage::default()
+        },
     };
     let mut lines = Vec::new();
     let mut step_cache = std::collections::BTreeMap::new();
     for (unit, u) in units(cfg).into_iter().enumerate() {
-        let ours = work.owns(unit);
-        match u {
-            Unit::Gan { which, replica } => {
-                let key = &stage.keys[&(which, replica)];
-                let subsets: Vec<(String, TensorDataset)> = match which {
-                    Synthetic::PerClass => (0..classes as i64)
-                        .map(|l| {
-                            let s = base.train.class_subset(l)?;
-                            let name = s.class_names[l as usize].clone();
-                            Ok((name, s))
-                        })
-                        .collect::<std::result::Result<_, ganaug_data::DataError>>()?,
-                    Synthetic::Conditional => vec![("all".into(), base.train.shallow_clone())],
-                };
-                let (gan, tcfg) = match which {
-                    Synthetic::PerClass => (cfg.gan.gan.clone(), replica_train(cfg, replica)),
-                    Synthetic::Conditional => cgan_configs(cfg, classes, replica),
-                };
-                let mut seconds = 0.0;
-                let mut cached = Vec::new();
-                for (class, subset) in &subsets {
-                    let dir = match which {
-                        Synthetic::PerClass => format!("per-class-{class}-{key}"),
-                        Synthetic::Conditional => format!("conditional-{key}"),
-                    };
-                    let done = GanTrainer::latest_checkpoint(&out.join("gan").join(dir))
-                        .and_then(|c| GanTrainer::resume(&c, Device::Cpu, None).ok())
-                        .map_or(0, |t| t.epoch());
-                    cached.push(format!("{class}: {done}/{} epochs", tcfg.epochs));
-                    let left = tcfg.epochs.saturating_sub(done);
-                    if left > 0 {
-                        let per_step = time_gan_step(&gan, &tcfg, subset, device)?;
-                        let steps = (subset.len() / tcfg.batch_size).max(1) * left;
-                        seconds += per_step * steps as f64;
-                    }
-                }
-                lines.push(PlanLine {
-                    unit,
-                    stage: "gan",
-                    what: format!("{which} GAN(s), replica {replica}"),
-                    cached: cached.join(", "),
-                    ours,
-                    seconds,
-                });
-            }
+        let mut line = match u {
+            Unit::Gan { which, replica } => planner.gan_line(which, replica)?,
             Unit::Cell {
                 model,
                 scenario,
                 seed,
             } => {
-                let plan = &cfg.models[model];
                 let spec = CellSpec {
-                    plan,
+                    plan: &cfg.models[model],
                     scenario,
                     seed,
                 };
-                let folder = spec.folder(cfg, &stage, data_id)?;
-                let done = out.join("cells").join(&folder).join("cell.json").is_file();
-                let seconds = if done {
-                    0.0
-                } else {
-                    let sp = &splits[&plan.image_size];
-                    let images = training_images(cfg, spec, sp);
-                    let key = (model, scenario.uses_classic(), images);
-                    match step_cache.get(&key) {
-                        Some(s) => *s,
-                        None => {
-                            let s = estimate_cell(cfg, spec, sp, images, device)?;
-                            step_cache.insert(key, s);
-                            s
-                        }
-                    }
-                };
-                lines.push(PlanLine {
-                    unit,
-                    stage: "cell",
-                    what: format!("{} × {} (seed {seed})", plan.kind, scenario),
-                    cached: if done {
-                        "finished".into()
-                    } else {
-                        "—".into()
-                    },
-                    ours,
-                    seconds,
-                });
+                planner.cell_line(spec, model, &mut step_cache)?
             }
-        }
+        };
+        line.unit = unit;
+        line.ours = work.owns(unit);
+        lines.push(line);
     }
     Ok(lines)
+}
+
+/// What a plan is made from.
+struct Planner<'a> {
+    cfg: &'a CheckedConfig,
+    splits: &'a std::collections::BTreeMap<i64, Splits>,
+    data_id: &'a str,
+    layout: Layout,
+    device: Device,
+    /// The GANs' keys (nothing trained).
+    stage: GanStage,
+}
+
+impl Planner<'_> {
+    /// A GAN unit: the epochs its folders already hold, the time of the rest.
+    fn gan_line(&self, which: Synthetic, replica: u64) -> Result<PlanLine> {
+        let (cfg, base) = (self.cfg, &self.splits[&self.cfg.gan.gan.size]);
+        let classes = base.train.class_names.len();
+        let key = &self.stage.keys[&(which, replica)];
+        let subsets: Vec<(Option<String>, TensorDataset)> = match which {
+            Synthetic::PerClass => (0..classes as i64)
+                .map(|l| {
+                    let s = base.train.class_subset(l)?;
+                    Ok((Some(s.class_names[l as usize].clone()), s))
+                })
+                .collect::<std::result::Result<_, ganaug_data::DataError>>()?,
+            Synthetic::Conditional => vec![(None, base.train.shallow_clone())],
+        };
+        let (gan, tcfg) = match which {
+            Synthetic::PerClass => (cfg.gan.gan.clone(), replica_train(cfg, replica)),
+            Synthetic::Conditional => cgan_configs(cfg, classes, replica),
+        };
+        let mut seconds = 0.0;
+        let mut cached = Vec::new();
+        for (class, subset) in &subsets {
+            let dir = self.layout.gan_dir(GanUnit {
+                which,
+                class: class.as_deref(),
+                key,
+            });
+            let done = GanTrainer::latest_checkpoint(&dir)
+                .and_then(|c| GanTrainer::resume(&c, Device::Cpu, None).ok())
+                .map_or(0, |t| t.epoch());
+            let name = class.as_deref().unwrap_or("all");
+            cached.push(format!("{name}: {done}/{} epochs", tcfg.epochs));
+            let left = tcfg.epochs.saturating_sub(done);
+            if left > 0 {
+                let per_step = time_gan_step(&gan, &tcfg, subset, self.device)?;
+                let steps = (subset.len() / tcfg.batch_size).max(1) * left;
+                seconds += per_step * steps as f64;
+            }
+        }
+        Ok(PlanLine {
+            unit: 0,
+            stage: "gan",
+            what: format!("{which} GAN(s), replica {replica}"),
+            cached: cached.join(", "),
+            ours: true,
+            seconds,
+        })
+    }
+
+    /// A cell: finished or not, and the time it would take (one estimate per model, kind of
+    /// training set and size of it).
+    fn cell_line(
+        &self,
+        spec: CellSpec<'_>,
+        model: usize,
+        step_cache: &mut std::collections::BTreeMap<(usize, bool, usize), f64>,
+    ) -> Result<PlanLine> {
+        let folder = spec.folder(self.cfg, &self.stage, self.data_id)?;
+        let done = Layout::cell_result(&self.layout.cell_dir(&folder)).is_file();
+        let seconds = if done {
+            0.0
+        } else {
+            let sp = &self.splits[&spec.plan.image_size];
+            let images = training_images(self.cfg, spec, sp);
+            let key = (model, spec.scenario.uses_classic(), images);
+            match step_cache.get(&key) {
+                Some(s) => *s,
+                None => {
+                    let s = estimate_cell(self.cfg, spec, sp, images, self.device)?;
+                    step_cache.insert(key, s);
+                    s
+                }
+            }
+        };
+        Ok(PlanLine {
+            unit: 0,
+            stage: "cell",
+            what: format!(
+                "{} × {} (seed {})",
+                spec.plan.kind, spec.scenario, spec.seed
+            ),
+            cached: if done {
+                "finished".into()
+            } else {
+                "—".into()
+            },
+            ours: true,
+            seconds,
+        })
+    }
 }
 
 /// Roughly how many images a cell trains on (real, synthetic as kept, classic copies).
@@ -161,8 +202,12 @@ fn training_images(cfg: &CheckedConfig, spec: CellSpec<'_>, sp: &Splits) -> usiz
     }
 }
 
-fn shape_err(e: impl std::fmt::Display) -> ExperimentError {
-    ExperimentError::config("dry-run", format!("timing a step: {e}"))
+fn timing_err(what: impl std::fmt::Display) -> impl Fn(String) -> ExperimentError {
+    let what = what.to_string();
+    move |reason| ExperimentError::Timing {
+        what: what.clone(),
+        reason,
+    }
 }
 
 /// Seconds per GAN training step (the mean of two after one warm-up).
@@ -172,17 +217,18 @@ fn time_gan_step(
     data: &TensorDataset,
     device: Device,
 ) -> Result<f64> {
-    let mut t = GanTrainer::new(gan.clone(), tcfg.clone(), device).map_err(shape_err)?;
+    let err = |e: ganaug_gan::GanError| timing_err("a GAN")(e.to_string());
+    let mut t = GanTrainer::new(gan.clone(), tcfg.clone(), device).map_err(err)?;
     let b = (tcfg.batch_size as i64).min(data.len() as i64);
     let x = data.images.narrow(0, 0, b).to_device(device);
     let y = gan
         .n_classes
         .map(|_| data.labels.narrow(0, 0, b).to_device(device));
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-    t.train_step(&x, y.as_ref(), &mut rng).map_err(shape_err)?;
+    t.train_step(&x, y.as_ref(), &mut rng).map_err(err)?;
     let t0 = Instant::now();
     for _ in 0..2 {
-        t.train_step(&x, y.as_ref(), &mut rng).map_err(shape_err)?;
+        t.train_step(&x, y.as_ref(), &mut rng).map_err(err)?;
     }
     Ok(t0.elapsed().as_secs_f64() / 2.0)
 }
@@ -203,7 +249,8 @@ fn estimate_cell(
         head: plan.head.arch(),
         ..ModelConfig::new(plan.kind, plan.image_size).for_data(classes, channels)
     };
-    let model = Classifier::new(mcfg, device).map_err(shape_err)?;
+    let err = |e: ganaug_models::ModelError| timing_err(plan.kind)(e.to_string());
+    let model = Classifier::new(mcfg, device).map_err(err)?;
     let b = plan.train.batch_size as i64;
     let x = Tensor::rand(
         [b, channels, plan.image_size, plan.image_size],
@@ -211,7 +258,7 @@ fn estimate_cell(
     );
     if let Head::Probe { tta_flip, .. } = &plan.head {
         let t0 = Instant::now();
-        let _features = tch::no_grad(|| model.extract_features(&x, b)).map_err(shape_err)?;
+        let _features = tch::no_grad(|| model.extract_features(&x, b)).map_err(err)?;
         let per_image = t0.elapsed().as_secs_f64() / b as f64;
         let tests = if *tta_flip { 2 } else { 1 };
         let real = sp.train.len() + sp.val.len() + tests * sp.test.len();
@@ -220,7 +267,7 @@ fn estimate_cell(
     }
     let y = Tensor::zeros([b], (Kind::Int64, device));
     let step = || -> Result<()> {
-        let logits = model.forward_t(&x, true).map_err(shape_err)?;
+        let logits = model.forward_t(&x, true).map_err(err)?;
         logits.cross_entropy_for_logits(&y).backward();
         Ok(())
     };

@@ -12,28 +12,82 @@ use tch::{Device, Tensor};
 use ganaug_augment::{expand, Pipeline};
 use ganaug_data::{Splits, TensorDataset};
 use ganaug_models::{
-    fit_at_weighted, fit_probe, select_by_kfold, Classifier, ProbeChoice, ProbeConfig, ProbeFit,
-    ProbeSelection,
+    fit_at_weighted, fit_probe, select_by_kfold, Classifier, ModelKind, ProbeChoice, ProbeConfig,
+    ProbeFit, ProbeSelection,
 };
 
-use crate::cells::{build_model, CellSpec, Start, Trained};
-use crate::gans::{GanStage, StageContext};
+use crate::cells::{build_model, CellSpec, CellTrainer, Experiment, Trained};
+use crate::layout::Layout;
 use crate::quality::feature_matrix;
-use crate::{CellError, CheckedConfig, Result, Synthetic};
+use crate::results::CellStop;
+use crate::{CellError, Result, Synthetic};
 
-/// Backbone features computed once per run (or sweep), by model, size and image set.
+/// What a backbone's features depend on besides the images: the network, its input side, its
+/// pooled stages, and the data the images come from.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Backbone {
+    kind: ModelKind,
+    image_size: i64,
+    pooled_stages: usize,
+    /// The fingerprint of the data the real splits come from.
+    data: String,
+}
+
+impl Backbone {
+    fn of(spec: CellSpec<'_>, data_id: &str) -> Self {
+        let p = spec.plan;
+        Backbone {
+            kind: p.kind,
+            image_size: p.image_size,
+            pooled_stages: p.pooled_stages,
+            data: data_id.into(),
+        }
+    }
+}
+
+/// An image set whose features the bank keeps.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum ImageSet {
+    /// The real training split.
+    Train,
+    /// The real validation split.
+    Val,
+    /// The real test split.
+    Test,
+    /// The test split mirrored (test-time averaging).
+    TestMirrored,
+    /// A synthetic set as cells use it: the GAN's key, how its images were chosen and how
+    /// many (hashed).
+    Synthetic {
+        /// Which set.
+        which: Synthetic,
+        /// The hash of what defines its rows.
+        key: String,
+    },
+    /// Augmented views of a cell's base images (drawn per seed).
+    Views {
+        /// Views per image.
+        views: usize,
+        /// The synthetic set in the base, if any.
+        synthetic: Option<Synthetic>,
+        /// The seed.
+        seed: u64,
+    },
+}
+
+/// Backbone features computed once per run (or sweep), by backbone and image set.
 #[derive(Default)]
 pub struct FeatureBank {
-    features: BTreeMap<String, Array2<f64>>,
-    /// Strengths chosen by k-fold, by backbone and size.
-    kfold: BTreeMap<String, (f64, Vec<ProbeChoice>)>,
+    features: BTreeMap<(Backbone, ImageSet), Array2<f64>>,
+    /// Strengths chosen by k-fold, by backbone.
+    kfold: BTreeMap<Backbone, (f64, Vec<ProbeChoice>)>,
     seconds: f64,
 }
 
 impl FeatureBank {
     fn get(
         &mut self,
-        key: String,
+        key: (Backbone, ImageSet),
         model: &Classifier,
         images: impl FnOnce() -> std::result::Result<Tensor, CellError>,
     ) -> std::result::Result<Array2<f64>, CellError> {
@@ -48,181 +102,252 @@ impl FeatureBank {
     }
 }
 
-/// Trains and tests a probe cell.
-#[allow(clippy::too_many_arguments)] // the cell, its data, stage context, bank and options
-pub(crate) fn probe_cell(
-    spec: CellSpec<'_>,
-    sp: &Splits,
-    gans: &GanStage,
-    cfg: &CheckedConfig,
-    dir: &Path,
-    ctx: &StageContext<'_>,
-    bank: &mut FeatureBank,
-    opts: &ProbeOptions<'_>,
-) -> Result<Trained> {
-    let (probe_cfg, tta_flip, fit_on_val) = (opts.probe, opts.tta_flip, opts.fit_on_val);
-    let (model, _, start) = build_model(spec, &sp.train, ctx.device)?;
-    if start == Start::Scratch {
-        return Err(spec.fail("loading ImageNet weights")(CellError::Missing(
-            "a probe needs the backbone's ImageNet weights file (see scripts/setup.sh)",
-        )));
-    }
-    let before = bank.seconds;
-    let run = |bank: &mut FeatureBank| -> std::result::Result<_, CellError> {
-        let (x, y, w) = training_features(spec, sp, gans, cfg, &model, bank, opts.views)?;
-        let key = |split: &str| format!("{}-{split}", backbone_key(spec));
-        let val = bank.get(key("val"), &model, || Ok(sp.val.images.shallow_clone()))?;
-        let test = bank.get(key("test"), &model, || Ok(sp.test.images.shallow_clone()))?;
-        let flipped = if tta_flip {
-            let mirror = || Ok(sp.test.images.f_flip([3])?);
-            Some(bank.get(key("test-mirrored"), &model, mirror)?)
-        } else {
-            None
-        };
-        Ok((x, y, w, val, test, flipped))
-    };
-    let (x, y, w, val, test, flipped) = run(bank).map_err(spec.fail("features"))?;
-    let weighted = w.iter().any(|v| *v != 1.0);
-    let feature_seconds = bank.seconds - before;
-    let classes = sp.train.class_names.len();
-    let val_y = labels(&sp.val).map_err(spec.fail("features"))?;
-    let fit = match probe_cfg.selection {
-        ProbeSelection::Validation => fit_probe((&x, &y), (&val, &val_y), classes, probe_cfg),
-        ProbeSelection::KFold { k } => {
-            let key = backbone_key(spec);
-            let chosen = match bank.kfold.get(&key) {
-                Some(c) => Ok(c.clone()),
-                None => {
-                    // Real images only: the training split's features are the bank's first rows.
-                    let real = bank.features[&format!("{key}-train")].clone();
-                    let pooled = concatenate(Axis(0), &[real.view(), val.view()])
-                        .map_err(|_| spec.fail("features")(CellError::Missing("widths differ")))?;
-                    let train_y = labels(&sp.train).map_err(spec.fail("features"))?;
-                    let pooled_y: Vec<usize> = train_y.iter().chain(&val_y).copied().collect();
-                    select_by_kfold((&pooled, &pooled_y), classes, k, probe_cfg)
-                }
-            }
-            .map_err(|e| spec.fail("choosing the probe's strength")(e.into()))?;
-            bank.kfold.insert(key, chosen.clone());
-            let (c, choices) = chosen;
-            let (x, y, w) = if fit_on_val {
-                let x = concatenate(Axis(0), &[x.view(), val.view()])
-                    .map_err(|_| spec.fail("features")(CellError::Missing("widths differ")))?;
-                let mut w = w.clone();
-                w.resize(x.nrows(), 1.0);
-                (x, y.iter().chain(&val_y).copied().collect(), w)
-            } else {
-                (x.clone(), y.clone(), w.clone())
-            };
-            let c = c / (1 + opts.views) as f64;
-            let w = weighted.then_some(&w[..]);
-            fit_at_weighted(&x, &y, w, classes, c, probe_cfg)
-                .map(|probe| ProbeFit { probe, choices })
-        }
-    }
-    .map_err(|e| spec.fail("fitting the probe")(e.into()))?;
-    crate::report::write_json(&dir.join("probe.json"), &fit)?;
-    let testing = |f: &Array2<f64>| {
-        fit.probe
-            .predict_proba(f)
-            .map_err(|e| spec.fail("testing")(e.into()))
-    };
-    let mut probs = testing(&test)?;
-    if let Some(m) = &flipped {
-        probs = (probs + testing(m)?) / 2.0;
-    }
-    Ok(Trained {
-        weights: "ImageNet (frozen backbone, linear probe)",
-        train_images: x.nrows() + if fit_on_val { val.nrows() } else { 0 },
-        labels: labels(&sp.test).map_err(spec.fail("testing"))?,
-        probs,
-        epochs: fit.probe.iterations as usize,
-        best_epoch: 0,
-        stop: format!(
-            "probe converged, C = {}{}",
-            fit.probe.c,
-            if fit_on_val {
-                ", fit on train + val"
-            } else {
-                ""
-            }
-        ),
-        feature_seconds,
-    })
-}
-
-/// A cell's training rows: features, labels and loss weights.
-type TrainingRows = (Array2<f64>, Vec<usize>, Vec<f64>);
-
-/// Features and labels of a cell's training set: the real training split and the scenario's
-/// synthetic images from the bank, classic copies of both computed for this seed.
-fn training_features(
-    spec: CellSpec<'_>,
-    sp: &Splits,
-    gans: &GanStage,
-    cfg: &CheckedConfig,
-    model: &Classifier,
-    bank: &mut FeatureBank,
-    views: usize,
-) -> std::result::Result<TrainingRows, CellError> {
-    let key = |what: &str| format!("{}-{what}", backbone_key(spec));
-    let mut set = sp.train.shallow_clone();
-    let mut parts = vec![bank.get(key("train"), model, || Ok(sp.train.images.shallow_clone()))?];
-    if let Some((which, synthetic)) = crate::cells::synthetic_images(spec, sp, gans, cfg)? {
-        let name = match which {
-            Synthetic::PerClass => "synthetic-per-class",
-            Synthetic::Conditional => "synthetic-conditional",
-        };
-        // what defines the rows: the replica's GAN, how its images were chosen, how many
-        let g = &cfg.gan;
-        let what = (gans.key(which, spec.seed), &g.synth, g.select, g.mix.ratio);
-        let name = format!(
-            "{name}-{}",
-            crate::hash_of(&what).map_err(|_| CellError::Missing("a feature key"))?
-        );
-        parts.push(bank.get(key(&name), model, || Ok(synthetic.images.shallow_clone()))?);
-        set = set.concat(&synthetic)?;
-    }
-    let base = set.shallow_clone();
-    // copies (views, classic) come in copy-major order: the base's weights, repeated
-    let mut base_weights = vec![1.0; sp.train.len()];
-    base_weights.resize(base.len(), cfg.gan.mix.weight);
-    let mut weights = base_weights.clone();
-    if views > 0 {
-        let synthetic = spec.scenario.synthetic().map_or("real", |w| w.name());
-        let name = format!("views{views}-{synthetic}-seed{}", spec.seed);
-        // its own stream: not the classic copies' draws
-        let copies = expand(&base, &probe_views()?, views, spec.seed ^ 0x76_69_65_77, 64)?;
-        parts.push(bank.get(key(&name), model, || Ok(copies.images.shallow_clone()))?);
-        set = set.concat(&copies)?;
-        (0..views).for_each(|_| weights.extend_from_slice(&base_weights));
-    }
-    if spec.scenario.uses_classic() {
-        let copies = expand(&base, &Pipeline::paper(), cfg.classic_copies, spec.seed, 64)?;
-        let t0 = Instant::now();
-        parts.push(features(model, &copies.images)?);
-        bank.seconds += t0.elapsed().as_secs_f64();
-        set = set.concat(&copies)?;
-        (0..cfg.classic_copies).for_each(|_| weights.extend_from_slice(&base_weights));
-    }
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    let x =
-        concatenate(Axis(0), &views).map_err(|_| CellError::Missing("feature widths differ"))?;
-    if weights.len() != x.nrows() {
-        return Err(CellError::Missing(
-            "the training rows and their weights differ in number",
-        ));
-    }
-    Ok((x, labels(&set)?, weights))
-}
-
 /// How a probe cell fits: the probe's settings and the head's options.
-pub(crate) struct ProbeOptions<'a> {
+pub(crate) struct ProbeCell<'a> {
     pub(crate) probe: &'a ProbeConfig,
     pub(crate) tta_flip: bool,
     pub(crate) fit_on_val: bool,
     pub(crate) views: usize,
 }
+
+/// The real splits' features a probe cell needs besides its training rows.
+struct RealFeatures {
+    val: Array2<f64>,
+    test: Array2<f64>,
+    mirrored: Option<Array2<f64>>,
+}
+
+impl CellTrainer for ProbeCell<'_> {
+    fn train(&self, exp: &mut Experiment<'_>, spec: CellSpec<'_>, dir: &Path) -> Result<Trained> {
+        let sp = &exp.splits[&spec.plan.image_size];
+        let (model, _, start) = build_model(spec, &sp.train, exp.ctx.device)?;
+        start.require_imagenet(spec, "a linear probe")?;
+        let before = exp.bank.seconds;
+        let backbone = Backbone::of(spec, exp.data_id);
+        let (x, y, w) = self
+            .training_rows(exp, spec, &model, &backbone)
+            .map_err(spec.fail("features"))?;
+        let real = self
+            .real_features(exp, sp, &model, &backbone)
+            .map_err(spec.fail("features"))?;
+        let feature_seconds = exp.bank.seconds - before;
+        let fit = self.fit(exp, spec, sp, &backbone, (x, y, w), &real.val)?;
+        crate::report::write_json(&Layout::probe_file(dir), &fit.fit)?;
+        let testing = |f: &Array2<f64>| {
+            fit.fit
+                .probe
+                .predict_proba(f)
+                .map_err(|e| spec.fail("testing")(e.into()))
+        };
+        let mut probs = testing(&real.test)?;
+        if let Some(m) = &real.mirrored {
+            probs = (probs + testing(m)?) / 2.0;
+        }
+        let rows = fit.probe_rows;
+        Ok(Trained {
+            weights: "ImageNet (frozen backbone, linear probe)",
+            train_images: rows,
+            labels: labels(&sp.test).map_err(spec.fail("testing"))?,
+            probs,
+            epochs: fit.fit.probe.iterations as usize,
+            best_epoch: 0,
+            stop: CellStop::Probe {
+                probe_c: fit.fit.probe.c,
+                fit_on_val: self.fit_on_val,
+            },
+            feature_seconds,
+        })
+    }
+}
+
+/// A fitted probe and the number of rows it was fitted on (training rows, validation rows
+/// when they are included).
+struct FittedProbe {
+    fit: ProbeFit,
+    probe_rows: usize,
+}
+
+impl ProbeCell<'_> {
+    fn real_features(
+        &self,
+        exp: &mut Experiment<'_>,
+        sp: &Splits,
+        model: &Classifier,
+        backbone: &Backbone,
+    ) -> std::result::Result<RealFeatures, CellError> {
+        let key = |set: ImageSet| (backbone.clone(), set);
+        let bank = &mut *exp.bank;
+        let val = bank.get(key(ImageSet::Val), model, || {
+            Ok(sp.val.images.shallow_clone())
+        })?;
+        let test = bank.get(key(ImageSet::Test), model, || {
+            Ok(sp.test.images.shallow_clone())
+        })?;
+        let mirrored = if self.tta_flip {
+            let mirror = || Ok(sp.test.images.f_flip([3])?);
+            Some(bank.get(key(ImageSet::TestMirrored), model, mirror)?)
+        } else {
+            None
+        };
+        Ok(RealFeatures {
+            val,
+            test,
+            mirrored,
+        })
+    }
+
+    /// The probe: strength chosen on validation, or by k-fold over the real training and
+    /// validation images (once per backbone), then fitted on the training rows (and the
+    /// validation images with `fit_on_val`).
+    fn fit(
+        &self,
+        exp: &mut Experiment<'_>,
+        spec: CellSpec<'_>,
+        sp: &Splits,
+        backbone: &Backbone,
+        (x, y, w): TrainingRows,
+        val: &Array2<f64>,
+    ) -> Result<FittedProbe> {
+        let classes = sp.train.class_names.len();
+        let val_y = labels(&sp.val).map_err(spec.fail("features"))?;
+        let fitting = spec.fail("fitting the probe");
+        let ProbeSelection::KFold { k } = self.probe.selection else {
+            let fit = fit_probe((&x, &y), (val, &val_y), classes, self.probe)
+                .map_err(|e| fitting(e.into()))?;
+            let probe_rows = x.nrows();
+            return Ok(FittedProbe { fit, probe_rows });
+        };
+        let (c, choices) = self.kfold_strength(exp, spec, backbone, (val, &val_y), k)?;
+        let weighted = w.iter().any(|v| *v != 1.0);
+        let (x, y, w) = if self.fit_on_val {
+            let x = concatenate(Axis(0), &[x.view(), val.view()]).map_err(|_| {
+                spec.fail("features")(CellError::Features {
+                    what: "training and validation features",
+                })
+            })?;
+            let mut w = w;
+            w.resize(x.nrows(), 1.0);
+            (x, y.iter().chain(&val_y).copied().collect(), w)
+        } else {
+            (x, y, w)
+        };
+        let c = c / (1 + self.views) as f64;
+        let w = weighted.then_some(&w[..]);
+        let probe =
+            fit_at_weighted(&x, &y, w, classes, c, self.probe).map_err(|e| fitting(e.into()))?;
+        Ok(FittedProbe {
+            fit: ProbeFit { probe, choices },
+            probe_rows: x.nrows(),
+        })
+    }
+
+    /// The strength k-fold cross-validation chooses on the real training and validation images
+    /// (once per backbone and data).
+    fn kfold_strength(
+        &self,
+        exp: &mut Experiment<'_>,
+        spec: CellSpec<'_>,
+        backbone: &Backbone,
+        (val, val_y): (&Array2<f64>, &[usize]),
+        k: usize,
+    ) -> Result<(f64, Vec<ProbeChoice>)> {
+        let sp = &exp.splits[&spec.plan.image_size];
+        if let Some(c) = exp.bank.kfold.get(backbone) {
+            return Ok(c.clone());
+        }
+        let train_key = (backbone.clone(), ImageSet::Train);
+        let real = exp.bank.features.get(&train_key).cloned().ok_or_else(|| {
+            spec.fail("features")(CellError::Features {
+                what: "the real training split (not extracted)",
+            })
+        })?;
+        let pooled = concatenate(Axis(0), &[real.view(), val.view()]).map_err(|_| {
+            spec.fail("features")(CellError::Features {
+                what: "training and validation features",
+            })
+        })?;
+        let train_y = labels(&sp.train).map_err(spec.fail("features"))?;
+        let pooled_y: Vec<usize> = train_y.iter().chain(val_y).copied().collect();
+        let classes = sp.train.class_names.len();
+        let chosen = select_by_kfold((&pooled, &pooled_y), classes, k, self.probe)
+            .map_err(|e| spec.fail("choosing the probe's strength")(e.into()))?;
+        exp.bank.kfold.insert(backbone.clone(), chosen.clone());
+        Ok(chosen)
+    }
+
+    /// Features, labels and loss weights of a cell's training set: the real training split and
+    /// the scenario's synthetic images from the bank, augmented views and classic copies of
+    /// both computed for this seed.
+    fn training_rows(
+        &self,
+        exp: &mut Experiment<'_>,
+        spec: CellSpec<'_>,
+        model: &Classifier,
+        backbone: &Backbone,
+    ) -> std::result::Result<TrainingRows, CellError> {
+        let (cfg, gans) = (exp.cfg, exp.gans);
+        let sp = &exp.splits[&spec.plan.image_size];
+        let bank = &mut *exp.bank;
+        let key = |set: ImageSet| (backbone.clone(), set);
+        let mut set = sp.train.shallow_clone();
+        let mut parts = vec![bank.get(key(ImageSet::Train), model, || {
+            Ok(sp.train.images.shallow_clone())
+        })?];
+        if let Some((which, synthetic)) = crate::cells::synthetic_images(spec, sp, gans, cfg)? {
+            // what defines the rows: the replica's GAN, how its images were chosen, how many
+            let g = &cfg.gan;
+            let what = (gans.key(which, spec.seed), &g.synth, g.select, g.mix.ratio);
+            let hash = crate::hash_of(&what).map_err(|e| match e {
+                crate::ExperimentError::Json { source, .. } => CellError::Key(source),
+                _ => CellError::Features {
+                    what: "a synthetic set's key",
+                },
+            })?;
+            let set_key = key(ImageSet::Synthetic { which, key: hash });
+            parts.push(bank.get(set_key, model, || Ok(synthetic.images.shallow_clone()))?);
+            set = set.concat(&synthetic)?;
+        }
+        let base = set.shallow_clone();
+        // copies (views, classic) come in copy-major order: the base's weights, repeated
+        let mut base_weights = vec![1.0; sp.train.len()];
+        base_weights.resize(base.len(), cfg.gan.mix.weight);
+        let mut weights = base_weights.clone();
+        if self.views > 0 {
+            let views = self.views;
+            let view_key = key(ImageSet::Views {
+                views,
+                synthetic: spec.scenario.synthetic(),
+                seed: spec.seed,
+            });
+            // its own stream: not the classic copies' draws
+            let copies = expand(&base, &probe_views()?, views, spec.seed ^ 0x76_69_65_77, 64)?;
+            parts.push(bank.get(view_key, model, || Ok(copies.images.shallow_clone()))?);
+            set = set.concat(&copies)?;
+            (0..views).for_each(|_| weights.extend_from_slice(&base_weights));
+        }
+        if spec.scenario.uses_classic() {
+            let copies = expand(&base, &Pipeline::paper(), cfg.classic_copies, spec.seed, 64)?;
+            let t0 = Instant::now();
+            parts.push(features(model, &copies.images)?);
+            bank.seconds += t0.elapsed().as_secs_f64();
+            set = set.concat(&copies)?;
+            (0..cfg.classic_copies).for_each(|_| weights.extend_from_slice(&base_weights));
+        }
+        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+        let x = concatenate(Axis(0), &views).map_err(|_| CellError::Features {
+            what: "a cell's training rows",
+        })?;
+        if weights.len() != x.nrows() {
+            return Err(CellError::Features {
+                what: "a cell's training rows and their weights",
+            });
+        }
+        Ok((x, labels(&set)?, weights))
+    }
+}
+
+/// A cell's training rows: features, labels and loss weights.
+type TrainingRows = (Array2<f64>, Vec<usize>, Vec<f64>);
 
 /// The augmented views of a probe's training images: a random resized crop keeping 70–100% of
 /// the area (aspect 3:4–4:3), a rotation up to ±10° and a mirror with p = 0.5.
@@ -271,12 +396,6 @@ pub(crate) fn start_head_from_probe(
     )?;
     model.init_head_from_probe(&fit.probe)?;
     Ok(())
-}
-
-/// What the bank's features of a cell depend on besides the images: backbone, size, stages.
-fn backbone_key(spec: CellSpec<'_>) -> String {
-    let p = spec.plan;
-    format!("{}-{}-stages{}", p.kind, p.image_size, p.pooled_stages)
 }
 
 fn labels(d: &TensorDataset) -> std::result::Result<Vec<usize>, CellError> {

@@ -42,10 +42,10 @@ impl FeatureNet {
     fn weights_in(self, dir: &std::path::Path) -> Result<Option<std::path::PathBuf>> {
         match pretrained_weights_in(dir, self.kind()) {
             None if !self.is_default() => {
-                Err(quality_err("the feature network")(CellError::Missing(
-                    "extractor = \"effnet-lite2\" needs EfficientNet-Lite2's ImageNet weights \
-                     (run scripts/setup.sh)",
-                )))
+                Err(quality_err("the feature network")(CellError::Weights {
+                    needed_by: "gan.extractor",
+                    model: self.kind().display_name(),
+                }))
             }
             found => Ok(found),
         }
@@ -131,6 +131,11 @@ impl Quality {
         self.which.describe()
     }
 
+    /// The feature network's name (`EfficientNet-Lite0`).
+    pub fn network_name(&self) -> &'static str {
+        self.which.kind().display_name()
+    }
+
     /// Features of `class`'s training images `train` (computed once) and of `images`; `None`
     /// without the feature network.
     pub fn features(
@@ -180,23 +185,28 @@ impl Quality {
             for (label, s) in subsets.iter().enumerate() {
                 let class = &s.class_names[label];
                 let Some(real) = self.class_features(class, &s.images)? else {
-                    return Err(quality_err("the real-image probe")(CellError::Missing(
-                        "it needs the feature network's weights (scripts/setup.sh)",
-                    )));
+                    return Err(quality_err("the real-image probe")(CellError::Weights {
+                        needed_by: "the real-image probe",
+                        model: self.network_name(),
+                    }));
                 };
                 y.extend(std::iter::repeat_n(label, real.nrows()));
                 rows.push(real);
             }
             let views: Vec<_> = rows.iter().map(|r| r.view()).collect();
             let x = ndarray::concatenate(ndarray::Axis(0), &views).map_err(|_| {
-                quality_err("the real-image probe")(CellError::Missing("widths differ"))
+                quality_err("the real-image probe")(CellError::Features {
+                    what: "the real classes' features",
+                })
             })?;
             let cfg = ProbeConfig::default();
             let (c, _) = select_by_kfold((&x, &y), subsets.len(), 5, &cfg).map_err(err)?;
             self.real_probe = Some(fit_at(&x, &y, subsets.len(), c, &cfg).map_err(err)?);
         }
         self.real_probe.as_ref().ok_or_else(|| {
-            quality_err("the real-image probe")(CellError::Missing("it was not fitted"))
+            quality_err("the real-image probe")(CellError::Features {
+                what: "the real-image probe (not fitted)",
+            })
         })
     }
 }
@@ -249,7 +259,9 @@ impl Quality {
             self.test_features = Some(features(net, &test.images)?);
         }
         let test_x = self.test_features.as_ref().ok_or_else(|| {
-            quality_err("classification accuracy score")(crate::CellError::Missing("test features"))
+            quality_err("classification accuracy score")(crate::CellError::Features {
+                what: "the test images",
+            })
         })?;
         let probs = probe.predict_proba(test_x).map_err(err)?;
         let ty = labels(test)?;
@@ -318,8 +330,9 @@ pub fn feature_matrix(
         .f_to_device(Device::Cpu)?
         .f_to_kind(Kind::Double)?;
     let a: ndarray::ArrayD<f64> = (&f).try_into()?;
-    a.into_dimensionality()
-        .map_err(|_| CellError::Missing("features are not a matrix"))
+    a.into_dimensionality().map_err(|_| CellError::Features {
+        what: "backbone features (not a matrix)",
+    })
 }
 
 #[cfg(test)]

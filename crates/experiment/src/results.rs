@@ -5,12 +5,12 @@ use serde::{Deserialize, Serialize};
 
 use ganaug_gan::ClassSynthReport;
 use ganaug_metrics::Summary;
-use ganaug_models::ModelKind;
+use ganaug_models::{ModelKind, StopReason};
 
 use crate::{ReproConfig, Scenario, Synthetic};
 
 /// Version of the `results.json` layout; bumped when a field changes meaning or goes away.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The commit this library was built from (`-dirty` when the work tree had uncommitted
 /// changes to tracked files at build time), if it was built from a git checkout.
@@ -61,8 +61,8 @@ pub struct CellResult {
     pub epochs: usize,
     /// Epoch of the best validation loss (restored).
     pub best_epoch: usize,
-    /// Stop reason.
-    pub stop: String,
+    /// How its training ended.
+    pub stop: CellStop,
     /// Seconds of the whole cell.
     pub seconds: f64,
     /// Seconds of it spent extracting cached backbone features.
@@ -77,6 +77,68 @@ pub struct CellResult {
     pub roc_tpr: Vec<f64>,
     /// Folder with this cell's training history and curves, relative to the results folder.
     pub dir: String,
+}
+
+/// How a cell's training ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CellStop {
+    /// Trained by `fit` (dense head, LP-FT): why it stopped, and the fine-tuning on real
+    /// images that followed, if any.
+    Fit {
+        /// Why training stopped.
+        fit: StopReason,
+        /// Epochs on the real images afterwards and the best of them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        then_real: Option<FineTuned>,
+    },
+    /// A linear probe's L-BFGS fit converged.
+    Probe {
+        /// The inverse L2 strength of the fit used.
+        probe_c: f64,
+        /// Whether it was fitted on the training and validation images.
+        fit_on_val: bool,
+    },
+    /// What a results file written before this type recorded, as it wrote it.
+    Recorded(String),
+}
+
+/// A cell's fine-tuning on real images after training with synthetic ones.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct FineTuned {
+    /// Epochs run.
+    pub epochs: usize,
+    /// Epoch of the weights kept.
+    pub best_epoch: usize,
+}
+
+impl std::fmt::Display for CellStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CellStop::Fit { fit, then_real } => {
+                write!(f, "{fit}")?;
+                if let Some(t) = then_real {
+                    write!(
+                        f,
+                        ", then {} epochs on real images (best {})",
+                        t.epochs, t.best_epoch
+                    )?;
+                }
+                Ok(())
+            }
+            CellStop::Probe {
+                probe_c,
+                fit_on_val,
+            } => {
+                write!(f, "probe converged, C = {probe_c}")?;
+                if *fit_on_val {
+                    write!(f, ", fit on train + val")?;
+                }
+                Ok(())
+            }
+            CellStop::Recorded(s) => f.write_str(s),
+        }
+    }
 }
 
 /// One synthetic set and its quality.

@@ -9,22 +9,36 @@ use tch::Device;
 
 use ganaug_data::{DataSource, ImageSpec};
 
+use ganaug_train::{Observer, Silent};
+
 use crate::gans::{run_gans, StageContext};
+use crate::layout::{replica_name, Layout};
 use crate::results::{BUILD_COMMIT, SCHEMA_VERSION};
 use crate::{aggregate, cells, report, CheckedConfig, ExperimentError, ReproResults, Result};
 
-/// How a run goes beyond its configuration: progress output, and which units of work it does.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct RunOptions {
-    /// Show progress.
-    pub progress: bool,
+/// How a run goes beyond its configuration: who hears of it, and which units of work it does.
+#[derive(Clone, Copy)]
+pub struct RunOptions<'a> {
+    /// Who hears of the stages and of each training epoch (`ganaug_train::ConsoleProgress`
+    /// prints them; every GAN and cell folder gets its `metrics.jsonl` either way).
+    pub observer: &'a dyn Observer,
     /// Every unit, one shard's (several jobs on one folder), or none (merge what is finished).
     pub work: crate::shard::Work,
     /// Lock timing for shared folders.
     pub lock: crate::lock::LockPolicy,
 }
 
-/// Runs (or resumes) the experiment into `out`. `progress` shows progress bars.
+impl Default for RunOptions<'_> {
+    fn default() -> Self {
+        RunOptions {
+            observer: &Silent,
+            work: crate::shard::Work::default(),
+            lock: crate::lock::LockPolicy::default(),
+        }
+    }
+}
+
+/// Runs (or resumes) the experiment into `out`; `observer` hears of its progress.
 ///
 /// A folder that holds the results of another configuration is refused before any work;
 /// finished GANs and cells in it are reused.
@@ -33,10 +47,10 @@ pub fn run(
     data: &DataSource,
     out: &Path,
     device: Device,
-    progress: bool,
+    observer: &dyn Observer,
 ) -> Result<ReproResults> {
     let opts = RunOptions {
-        progress,
+        observer,
         ..RunOptions::default()
     };
     run_with(cfg, data, out, device, &opts)
@@ -50,35 +64,24 @@ pub fn run_with(
     data: &DataSource,
     out: &Path,
     device: Device,
-    opts: &RunOptions,
+    opts: &RunOptions<'_>,
 ) -> Result<ReproResults> {
     let started = Instant::now();
-    refuse_other_results(cfg, out)?;
+    let layout = Layout::new(out);
+    refuse_other_results(cfg, &layout)?;
     std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
-    claim_folder(cfg, out)?;
+    claim_folder(cfg, &layout)?;
     let ctx = StageContext {
-        out,
+        layout,
         device,
-        progress: opts.progress,
+        observer: opts.observer,
         work: opts.work,
         lock: opts.lock,
     };
     let loaded = load_splits(cfg, data, device)?;
-    let (cfg, data, splits, data_id) = (&loaded.cfg, &loaded.data, &loaded.splits, &loaded.data_id);
+    say_data(&ctx, &loaded);
+    let (cfg, splits, data_id) = (&loaded.cfg, &loaded.splits, &loaded.data_id);
     let base = &splits[&cfg.gan.gan.size];
-    ctx.say(format!(
-        "data: {} (train {}, val {}, test {}; {} classes, {} channel{})",
-        base.train.description,
-        base.train.len(),
-        base.val.len(),
-        base.test.len(),
-        base.train.class_names.len(),
-        base.train.channels(),
-        if base.train.channels() == 1 { "" } else { "s" }
-    ));
-    for decision in &loaded.decisions {
-        ctx.say(decision);
-    }
     let gans = run_gans(cfg, &base.train, data_id, &ctx)?;
     let shard = match opts.work {
         crate::shard::Work::Shard(s) => Some(s),
@@ -93,15 +96,57 @@ pub fn run_with(
         )
     };
     let run = cells::run_cells(cfg, splits, &gans, data_id, &ctx)?;
+    let mut results = results_of(&loaded, gans, run, device)?;
+    results.cas = cas;
+    results.resolution_gap = resolution_gap;
+    results.seconds = started.elapsed().as_secs_f64();
+    match shard {
+        Some(s) => {
+            let dir = ctx.layout.shards();
+            std::fs::create_dir_all(&dir).map_err(|e| ExperimentError::io(&dir, e))?;
+            report::write_json(&ctx.layout.shard_file(s), &results)?;
+        }
+        None => report::write_outputs(&results, out)?,
+    }
+    Ok(results)
+}
+
+/// What the loaded data is, and what its auto modes decided.
+fn say_data(ctx: &StageContext<'_>, loaded: &LoadedData) {
+    let base = &loaded.splits[&loaded.cfg.gan.gan.size];
+    ctx.say(format!(
+        "data: {} (train {}, val {}, test {}; {} classes, {} channel{})",
+        base.train.description,
+        base.train.len(),
+        base.val.len(),
+        base.test.len(),
+        base.train.class_names.len(),
+        base.train.channels(),
+        if base.train.channels() == 1 { "" } else { "s" }
+    ));
+    for decision in &loaded.decisions {
+        ctx.say(decision);
+    }
+}
+
+/// The results of a run's stages (CAS, resolution gap and time left for the caller).
+fn results_of(
+    loaded: &LoadedData,
+    gans: crate::GanStage,
+    run: cells::CellsRun,
+    device: Device,
+) -> Result<ReproResults> {
+    let (cfg, data) = (&loaded.cfg, &loaded.data);
+    let base = &loaded.splits[&cfg.gan.gan.size];
     let aggregates = aggregate::aggregate(cfg, &run.cells)?;
     let mut missing = gans.missing.clone();
     missing.extend(run.missing);
-    let results = ReproResults {
+    Ok(ReproResults {
         schema_version: SCHEMA_VERSION,
         commit: BUILD_COMMIT.map(String::from),
         config: (**cfg).clone(),
         data: data.describe(),
-        data_fingerprint: data_id.clone(),
+        data_fingerprint: loaded.data_id.clone(),
         covid_ct: data.is_covid_ct(),
         decisions: loaded.decisions.clone(),
         synthetic_data: data.is_synthetic(),
@@ -115,38 +160,26 @@ pub fn run_with(
             .into_iter()
             .map(|(gan, reasons)| crate::RefusedSet { gan, reasons })
             .collect(),
-        cas,
-        resolution_gap,
+        cas: Vec::new(),
+        resolution_gap: None,
         cells: run.cells,
         aggregates,
         missing,
-        seconds: started.elapsed().as_secs_f64(),
-    };
-    match shard {
-        Some(s) => {
-            let path = out
-                .join("shards")
-                .join(format!("shard-{}-of-{}.json", s.index, s.count));
-            std::fs::create_dir_all(out.join("shards"))
-                .map_err(|e| ExperimentError::io(out.join("shards"), e))?;
-            report::write_json(&path, &results)?;
-        }
-        None => report::write_outputs(&results, out)?,
-    }
-    Ok(results)
+        seconds: 0.0,
+    })
 }
 
 /// Records the configuration in `config.json` when the folder has none (atomically: of
 /// several jobs starting at once, one writes it) and refuses a folder whose `config.json` holds
 /// another configuration.
-fn claim_folder(cfg: &CheckedConfig, out: &Path) -> Result<()> {
-    let path = out.join("config.json");
+fn claim_folder(cfg: &CheckedConfig, layout: &Layout) -> Result<()> {
+    let path = layout.config();
     let mine =
         serde_json::to_value(&**cfg).map_err(|e| ExperimentError::json("the configuration", e))?;
     if !path.exists() {
         let bytes = serde_json::to_vec_pretty(&mine)
             .map_err(|e| ExperimentError::json("the configuration", e))?;
-        let tmp = out.join(format!(".config.json.{}", std::process::id()));
+        let tmp = layout.config_claim();
         std::fs::write(&tmp, &bytes).map_err(|e| ExperimentError::io(&tmp, e))?;
         // hard_link fails if another job has put its file there first
         let linked = std::fs::hard_link(&tmp, &path);
@@ -161,7 +194,9 @@ fn claim_folder(cfg: &CheckedConfig, out: &Path) -> Result<()> {
     if theirs == mine {
         Ok(())
     } else {
-        Err(ExperimentError::OtherResults { dir: out.into() })
+        Err(ExperimentError::OtherResults {
+            dir: layout.root().into(),
+        })
     }
 }
 
@@ -198,14 +233,10 @@ pub fn load_splits(cfg: &CheckedConfig, data: &DataSource, device: Device) -> Re
     let data_id = data.fingerprint(cfg.gan.gan.size)?;
     let base = &splits[&cfg.gan.gan.size];
     if base.train.class_names.len() < 2 {
-        return Err(ExperimentError::config(
-            "data",
-            format!(
-                "{} has {} class; at least two are needed",
-                data.describe(),
-                base.train.class_names.len()
-            ),
-        ));
+        return Err(ExperimentError::TooFewClasses {
+            data: data.describe(),
+            classes: base.train.class_names.len(),
+        });
     }
     let mut fitted = (**cfg).clone();
     fitted.gan.gan.channels = base.train.channels();
@@ -237,11 +268,7 @@ fn classification_accuracy_scores(
         out.push(c);
     }
     for ((which, r), set) in &gans.sets {
-        let name = if *r == 0 {
-            which.name().to_string()
-        } else {
-            format!("{which}/r{r}")
-        };
+        let name = replica_name(which.name(), *r);
         if let Some(c) = quality.cas(&name, set, &base.test)? {
             out.push(c);
         }
@@ -287,8 +314,8 @@ fn resolution_gap(
 }
 
 /// Never replace another configuration's results silently.
-fn refuse_other_results(cfg: &CheckedConfig, out: &Path) -> Result<()> {
-    let Ok(bytes) = std::fs::read(out.join("results.json")) else {
+fn refuse_other_results(cfg: &CheckedConfig, layout: &Layout) -> Result<()> {
+    let Ok(bytes) = std::fs::read(layout.results()) else {
         return Ok(());
     };
     let same = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -299,7 +326,9 @@ fn refuse_other_results(cfg: &CheckedConfig, out: &Path) -> Result<()> {
     if same {
         Ok(())
     } else {
-        Err(ExperimentError::OtherResults { dir: out.into() })
+        Err(ExperimentError::OtherResults {
+            dir: layout.root().into(),
+        })
     }
 }
 

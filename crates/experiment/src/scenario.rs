@@ -71,6 +71,15 @@ impl Scenario {
     pub fn uses_classic(self) -> bool {
         matches!(self, Scenario::Classic | Scenario::GanClassic)
     }
+
+    /// The same scenario without its synthetic images (`gan-classic` → `classic`).
+    pub fn without_synthetic(self) -> Scenario {
+        if self.uses_classic() {
+            Scenario::Classic
+        } else {
+            Scenario::Raw
+        }
+    }
 }
 
 impl std::fmt::Display for Scenario {

@@ -12,11 +12,14 @@ use tch::Device;
 use ganaug_metrics::Summary;
 use ganaug_models::ModelKind;
 
+use ganaug_train::Observer;
+
+use crate::cells::Experiment;
 use crate::gans::{run_gans, StageContext};
+use crate::layout::Layout;
 use crate::{
-    aggregate, load_splits, run_cells_with, CheckedConfig, DataSource, ExperimentError,
-    FeatureBank, GateMode, Paired, ReproConfig, Result, Scenario, SelectBy, SynthMix, SynthSummary,
-    BUILD_COMMIT,
+    aggregate, load_splits, CheckedConfig, DataSource, ExperimentError, FeatureBank, GateMode,
+    Paired, ReproConfig, Result, Scenario, SelectBy, SynthMix, SynthSummary, BUILD_COMMIT,
 };
 
 /// What to sweep.
@@ -129,15 +132,15 @@ pub fn sweep(
     data: &DataSource,
     out: &Path,
     device: Device,
-    progress: bool,
+    observer: &dyn Observer,
 ) -> Result<SweepResults> {
     let which = plan.check()?;
     let started = Instant::now();
     std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
     let ctx = StageContext {
-        out,
+        layout: Layout::new(out),
         device,
-        progress,
+        observer,
         work: crate::shard::Work::All,
         lock: crate::lock::LockPolicy::default(),
     };
@@ -180,76 +183,16 @@ pub fn sweep(
             .cloned()
             .collect();
         results.synthetic.push((rule, sets));
-        for &ratio in &plan.ratios {
-            for (&weight, &finetune) in plan
-                .weights
-                .iter()
-                .flat_map(|w| plan.finetune.iter().map(move |f| (w, f)))
-            {
-                let mut point = rule_cfg.clone();
-                point.gan.mix = SynthMix {
-                    ratio: Some(ratio),
-                    weight,
-                    finetune_real_epochs: finetune,
-                };
-                let probe = |m: &crate::ModelPlan| {
-                    matches!(&m.head, crate::Head::Probe { probe, .. }
-                        if matches!(probe.selection, ganaug_models::ProbeSelection::KFold { .. }))
-                };
-                // a loss weight applies to probe models only, fine-tuning to the others
-                if weight != 1.0 {
-                    point.models.retain(probe);
-                }
-                if finetune > 0 {
-                    point
-                        .models
-                        .retain(|m| !matches!(m.head, crate::Head::Probe { .. }));
-                }
-                if point.models.is_empty() {
-                    continue;
-                }
-                let point = point.check()?;
-                ctx.say(format!(
-                    "  ratio {ratio}, weight {weight}, fine-tune {finetune} ({} model(s))",
-                    point.models.len()
-                ));
-                let cells =
-                    run_cells_with(&point, &splits, &stage, &data_id, &ctx, &mut bank)?.cells;
-                for a in aggregate(&point, &cells)? {
-                    if a.scenario == Scenario::Raw {
-                        if !results.raw.iter().any(|(m, _)| *m == a.model) {
-                            results.raw.push((a.model, a.accuracy));
-                        }
-                        continue;
-                    }
-                    let synthetic_images = cells
-                        .iter()
-                        .find(|c| c.model == a.model && c.scenario == a.scenario && c.seed == 0)
-                        .map_or(0, |c| {
-                            c.train_images.saturating_sub(
-                                cells
-                                    .iter()
-                                    .find(|r| {
-                                        r.model == a.model
-                                            && r.scenario == Scenario::Raw
-                                            && r.seed == 0
-                                    })
-                                    .map_or(0, |r| r.train_images),
-                            )
-                        });
-                    results.points.push(SweepPoint {
-                        model: a.model,
-                        select: rule,
-                        ratio,
-                        weight,
-                        finetune,
-                        synthetic_images,
-                        accuracy: a.accuracy,
-                        auc: a.auc,
-                        vs_raw: a.vs_raw,
-                    });
-                }
-            }
+        let mut exp = Experiment {
+            cfg: &rule_checked,
+            splits: &splits,
+            gans: &stage,
+            data_id: &data_id,
+            ctx: &ctx,
+            bank: &mut bank,
+        };
+        for point in plan.points() {
+            sweep_point(&mut exp, &rule_cfg, rule, point, &mut results)?;
         }
     }
     results.seconds = started.elapsed().as_secs_f64();
@@ -257,12 +200,114 @@ pub fn sweep(
     Ok(results)
 }
 
+/// One point of a sweep: how many synthetic images per real one, their loss weight, the
+/// epochs of fine-tuning on real images after.
+#[derive(Debug, Clone, Copy)]
+struct MixPoint {
+    ratio: f64,
+    weight: f64,
+    finetune: usize,
+}
+
+impl SweepPlan {
+    fn points(&self) -> Vec<MixPoint> {
+        let mut out = Vec::new();
+        for &ratio in &self.ratios {
+            for &weight in &self.weights {
+                for &finetune in &self.finetune {
+                    out.push(MixPoint {
+                        ratio,
+                        weight,
+                        finetune,
+                    });
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Trains and tests the cells of one point of the sweep (the models it applies to: a loss
+/// weight to probe models only, fine-tuning to the others) and records their comparisons.
+fn sweep_point(
+    exp: &mut Experiment<'_>,
+    rule_cfg: &ReproConfig,
+    rule: SelectBy,
+    p: MixPoint,
+    results: &mut SweepResults,
+) -> Result<()> {
+    let mut point = rule_cfg.clone();
+    point.gan.mix = SynthMix {
+        ratio: Some(p.ratio),
+        weight: p.weight,
+        finetune_real_epochs: p.finetune,
+    };
+    if p.weight != 1.0 {
+        point.models.retain(|m| m.head.weighs_synthetic());
+    }
+    if p.finetune > 0 {
+        point.models.retain(|m| m.head.fine_tunes());
+    }
+    if point.models.is_empty() {
+        return Ok(());
+    }
+    let point = point.check()?;
+    exp.ctx.say(format!(
+        "  ratio {}, weight {}, fine-tune {} ({} model(s))",
+        p.ratio,
+        p.weight,
+        p.finetune,
+        point.models.len()
+    ));
+    let cells = Experiment {
+        cfg: &point,
+        splits: exp.splits,
+        gans: exp.gans,
+        data_id: exp.data_id,
+        ctx: exp.ctx,
+        bank: &mut *exp.bank,
+    }
+    .run_cells()?
+    .cells;
+    let raw_images = |model| {
+        cells
+            .iter()
+            .find(|r| r.model == model && r.scenario == Scenario::Raw && r.seed == 0)
+            .map_or(0, |r| r.train_images)
+    };
+    for a in aggregate(&point, &cells)? {
+        if a.scenario == Scenario::Raw {
+            if !results.raw.iter().any(|(m, _)| *m == a.model) {
+                results.raw.push((a.model, a.accuracy));
+            }
+            continue;
+        }
+        let synthetic_images = cells
+            .iter()
+            .find(|c| c.model == a.model && c.scenario == a.scenario && c.seed == 0)
+            .map_or(0, |c| c.train_images.saturating_sub(raw_images(a.model)));
+        results.points.push(SweepPoint {
+            model: a.model,
+            select: rule,
+            ratio: p.ratio,
+            weight: p.weight,
+            finetune: p.finetune,
+            synthetic_images,
+            accuracy: a.accuracy,
+            auc: a.auc,
+            vs_raw: a.vs_raw,
+        });
+    }
+    Ok(())
+}
+
 /// Writes `sweep.json`, `sweep.md` and one `sweep_<model>.png` per model (Δaccuracy against
 /// raw by ratio, weight 1, a line per selection rule, with the 95% intervals).
 pub fn write_sweep(r: &SweepResults, out: &Path) -> Result<()> {
-    crate::report::write_json(&out.join("sweep.json"), r)?;
+    let layout = Layout::new(out);
+    crate::report::write_json(&layout.sweep_results(), r)?;
     let md = sweep_markdown(r);
-    ganaug_data::io::write_atomic(&out.join("sweep.md"), md.as_bytes())?;
+    ganaug_data::io::write_atomic(&layout.sweep_report(), md.as_bytes())?;
     #[cfg(feature = "plot")]
     for (model, _) in &r.raw {
         let mut series = Vec::new();
@@ -285,7 +330,7 @@ pub fn write_sweep(r: &SweepResults, out: &Path) -> Result<()> {
         if series.is_empty() {
             continue;
         }
-        let path = out.join(format!("sweep_{model}.png"));
+        let path = layout.sweep_plot(*model);
         let title = format!(
             "{}: Δaccuracy vs raw by synthetic-per-real ratio (95% CI)",
             model.display_name()
@@ -366,16 +411,23 @@ pub fn sweep_markdown(r: &SweepResults) -> String {
         }
         let _ = writeln!(s);
     }
+    sets_table(&mut s, r);
+    s
+}
+
+/// The sweep's synthetic sets by selection rule, with their measures and the gate's verdict.
+fn sets_table(s: &mut String, r: &SweepResults) {
+    use std::fmt::Write;
     let _ = writeln!(
         s,
         "## The synthetic sets by selection rule (all kept images)\n"
     );
     let _ = writeln!(s, "| selection | set | kept | D score kept | recall (real) | coverage (real) | diversity (real) | real-vs-synthetic probe AUC (real halves) | FID | gate |");
     let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    let opt = |v: Option<f64>| v.map_or("n/a".into(), |x| format!("{x:.3}"));
     for (rule, sets) in &r.synthetic {
         for x in sets {
             let Some(m) = &x.measures else { continue };
-            let opt = |v: Option<f64>| v.map_or("n/a".into(), |x| format!("{x:.3}"));
             let _ = writeln!(
                 s,
                 "| {} | {}/{} r{} | {} | {:.3} | {:.3} ({:.3}) | {:.3} ({:.3}) | {:.2} ({:.2}) | {} ({}) | {} | {} |",
@@ -398,5 +450,4 @@ pub fn sweep_markdown(r: &SweepResults) -> String {
             );
         }
     }
-    s
 }

@@ -3,6 +3,7 @@
 
 use ganaug_experiment::{run, DataSource, Head, ReproConfig, Scenario};
 use ganaug_models::ModelKind;
+use ganaug_train::Silent;
 
 #[test]
 fn probe_views_add_augmented_copies_per_seed() {
@@ -26,7 +27,7 @@ fn probe_views_add_augmented_copies_per_seed() {
     let cfg = cfg.check().expect("valid");
     let data = DataSource::folder_or_phantom(None).expect("phantom");
     let dir = tempfile::tempdir().expect("tempdir");
-    let r = run(&cfg, &data, dir.path(), tch::Device::Cpu, false).expect("run");
+    let r = run(&cfg, &data, dir.path(), tch::Device::Cpu, &Silent).expect("run");
     let train = data.load(32, tch::Device::Cpu).expect("data").train.len();
     assert_eq!(r.cells.len(), 2);
     for c in &r.cells {

@@ -24,17 +24,23 @@ pub enum GanError {
         /// Shape received.
         got: String,
     },
-    /// A loss became NaN or infinite: training stopped.
-    #[error("non-finite {which} loss ({value}) at epoch {epoch}, step {step}: training stopped")]
-    NonFinite {
-        /// `"discriminator"` or `"generator"`.
-        which: &'static str,
-        /// The value.
-        value: f64,
-        /// Epoch (0-based).
-        epoch: usize,
-        /// Global optimisation step.
-        step: u64,
+    /// Labels given to a network that has no use for them, or none to one that needs them.
+    #[error("labels: {0}")]
+    Labels(&'static str),
+    /// Inputs that do not fit together (a selection order naming an ineligible candidate, a
+    /// label without a class name).
+    #[error("{reason}")]
+    Inputs {
+        /// What is wrong.
+        reason: String,
+    },
+    /// A network's ImageNet weights file is not installed.
+    #[error("{needed_by} reads {network}'s ImageNet features, and its weights file is not installed (run scripts/setup.sh, or set GANAUG_WEIGHTS_DIR)")]
+    WeightsMissing {
+        /// What needs them.
+        needed_by: &'static str,
+        /// The network.
+        network: &'static str,
     },
     /// A checkpoint does not match the model it is loaded into.
     #[error("checkpoint {path} does not fit this model: {reason}")]
@@ -44,7 +50,8 @@ pub enum GanError {
         /// What does not fit (missing, unexpected or mis-shaped tensors, config mismatch).
         reason: String,
     },
-    /// A run-folder, checkpoint, resume or history error (`ganaug-train`).
+    /// From the training toolkit (`ganaug-train`): a run-folder, checkpoint, resume, optimiser
+    /// state or history error, or a loss that became NaN or infinite.
     #[error(transparent)]
     Train(#[from] ganaug_train::TrainError),
     /// A dataset or file error.

@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-mod adam;
 mod error;
 mod loss;
 mod models;
@@ -10,7 +9,7 @@ mod synth;
 mod train;
 
 pub use error::{GanError, Result};
-pub use ganaug_train::{Checked, IntoChecked, Validate};
+pub use ganaug_train::{Checked, ConsoleProgress, IntoChecked, Observer, Silent, Validate};
 pub use models::{Arch, Conditioning, Discriminator, GanConfig, Generator};
 pub use synth::{
     generate_candidates, nearest_rms, synthesize_class, synthetic_dataset, Candidates, ClassModel,

@@ -157,10 +157,9 @@ impl Candidates {
             .iter()
             .find(|&&i| !self.eligible.get(i).copied().unwrap_or(false))
         {
-            return Err(GanError::config(
-                "selection",
-                format!("candidate {bad} is not an eligible candidate"),
-            ));
+            return Err(GanError::Inputs {
+                reason: format!("the selection names candidate {bad}, which is not eligible"),
+            });
         }
         let order = &order[..keep.min(order.len())];
         let device = self.images.device();
@@ -239,7 +238,9 @@ pub fn synthetic_dataset(
     for (label, imgs) in parts {
         let class = class_names
             .get(*label as usize)
-            .ok_or_else(|| GanError::config("label", format!("{label} has no class name")))?;
+            .ok_or_else(|| GanError::Inputs {
+                reason: format!("label {label} has no class name"),
+            })?;
         for i in 0..imgs.size()[0] {
             names.push(format!("synthetic-{class}-{i:04}.png"));
             labels.push(*label);

@@ -1,24 +1,23 @@
 //! GAN training: epochs over a dataset, one-sided label smoothing, DiffAugment, atomic
 //! checkpoints with exact resume, fixed-latent sample grids, loss history (JSON + PNG).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
-use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
 use ganaug_augment::DiffAugment;
-use ganaug_data::{epoch_seed, io, BatchOrder, TensorDataset};
+use ganaug_data::{io, BatchOrder, TensorDataset};
+use ganaug_train::optim::{self, NamedTensor};
 use ganaug_train::{
-    copy_into_vars, data_fingerprint, epoch_bar, load_checkpoint, save_checkpoint, CheckpointMeta,
-    Curves, IntoChecked, RunDir, Validate, VarMatch,
+    copy_into_vars, data_fingerprint, load_checkpoint, save_checkpoint, zero_grad, Adam,
+    CheckpointMeta, CheckpointPolicy, Curves, EpochLoop, IntoChecked, KeepCheckpoints, Observer,
+    Optimizer, Progress, RunConfig, RunDir, StopReason, TrainError, TrainStep, Validate, VarMatch,
 };
 
-use crate::adam::Adam;
 use crate::loss::{check_real_label, discriminator_loss, generator_loss};
-use crate::{Arch, Discriminator, GanConfig, GanError, Generator, Result};
+use crate::{Discriminator, GanConfig, GanError, Generator, Result};
 
 /// How to train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,37 +132,84 @@ pub struct StepStats {
     pub d_fake: f64,
 }
 
+impl ganaug_train::EpochRecord for EpochStats {
+    fn checked(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("discriminator loss", self.d_loss),
+            ("generator loss", self.g_loss),
+        ]
+    }
+
+    fn summary(&self) -> String {
+        format!("D {:.3} G {:.3}", self.d_loss, self.g_loss)
+    }
+
+    fn set_seconds(&mut self, seconds: f64) {
+        self.seconds = seconds;
+    }
+}
+
 /// The checkpoint format of [`GanTrainer`] (see `ganaug-train`'s resume policy).
 pub const CHECKPOINT_FORMAT: &str = "ganaug-gan-2";
 
-/// Settings a resumed run may change: the number of epochs to train to.
-const MAY_CHANGE: &[&str] = &["/train/epochs"];
-
-/// What a checkpoint records as the run's configuration.
+/// What a checkpoint records as the run's configuration; a resume may raise the number of
+/// epochs to train to.
 #[derive(Serialize, Deserialize)]
-struct RunConfig<G, T> {
-    gan: G,
-    train: T,
+struct GanRun {
+    gan: GanConfig,
+    train: TrainConfig,
+}
+
+impl RunConfig for GanRun {
+    fn fixed(&self) -> Self {
+        GanRun {
+            gan: self.gan.clone(),
+            train: TrainConfig {
+                epochs: 0,
+                ..self.train.clone()
+            },
+        }
+    }
 }
 
 /// A generator, a discriminator, their optimisers and the run's history.
 #[derive(Debug)]
 pub struct GanTrainer {
+    nets: Nets,
+    progress: Progress<EpochStats>,
+    /// The checkpoint this run resumed from, checked against the data at the next `fit`.
+    resumed: Option<(PathBuf, CheckpointMeta)>,
+}
+
+/// The networks, their optimisers and what a checkpoint holds besides the history.
+#[derive(Debug)]
+struct Nets {
     gan: GanConfig,
     cfg: TrainConfig,
     vs: nn::VarStore,
     g: Generator,
     d: Discriminator,
+    /// The generator's and the discriminator's trainable variables, sorted by name.
+    g_params: Vec<NamedTensor>,
+    d_params: Vec<NamedTensor>,
     opt_g: Adam,
     opt_d: Adam,
-    history: Vec<EpochStats>,
     step: u64,
     fixed_z: Tensor,
     fixed_labels: Option<Tensor>,
     /// Fingerprint of the data trained on (empty before the first `fit`).
     data: String,
-    /// The checkpoint this run resumed from, checked against the data at the next `fit`.
-    resumed: Option<(PathBuf, CheckpointMeta)>,
+}
+
+/// The trainable variables of `vs` under `prefix`, sorted by name.
+fn trainable(vs: &nn::VarStore, prefix: &str) -> Vec<NamedTensor> {
+    let mut named: Vec<NamedTensor> = vs
+        .variables()
+        .into_iter()
+        .filter(|(n, t)| n.starts_with(prefix) && t.requires_grad())
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
 }
 
 impl GanTrainer {
@@ -178,10 +224,11 @@ impl GanTrainer {
         check_real_label(&gan, cfg.real_label)?;
         tch::manual_seed(cfg.seed as i64);
         let vs = nn::VarStore::new(device);
-        let g = Generator::new(&(vs.root() / "g"), &gan)?;
-        let d = Discriminator::new(&(vs.root() / "d"), &gan)?;
-        let opt_g = Adam::new(&vs, "g.", cfg.lr, cfg.betas)?;
-        let opt_d = Adam::new(&vs, "d.", cfg.lr, cfg.betas)?;
+        let g = Generator::new(&(vs.root() / G), &gan)?;
+        let d = Discriminator::new(&(vs.root() / D), &gan)?;
+        let (g_params, d_params) = (trainable(&vs, "g."), trainable(&vs, "d."));
+        let opt_g = Adam::new(&g_params, cfg.lr, cfg.betas)?;
+        let opt_d = Adam::new(&d_params, cfg.lr, cfg.betas)?;
         let n = cfg.grid_samples;
         let fixed_z = Tensor::f_randn([n, gan.latent_dim], (Kind::Float, device))?;
         // A conditional grid shows the classes in turn, one per row of 8.
@@ -192,19 +239,24 @@ impl GanTrainer {
                     .and_then(|t| t.f_div_scalar_mode(8, "floor")?.f_remainder(c))
             })
             .transpose()?;
-        Ok(GanTrainer {
+        let nets = Nets {
             gan,
             cfg,
             vs,
             g,
             d,
+            g_params,
+            d_params,
             opt_g,
             opt_d,
-            history: Vec::new(),
             step: 0,
             fixed_z,
             fixed_labels,
             data: String::new(),
+        };
+        Ok(GanTrainer {
+            nets,
+            progress: Progress::default(),
             resumed: None,
         })
     }
@@ -220,81 +272,184 @@ impl GanTrainer {
     /// [`GanTrainer::fit`] refuses data other than the checkpoint's.
     pub fn resume(path: impl AsRef<Path>, device: Device, epochs: Option<usize>) -> Result<Self> {
         let path = path.as_ref();
-        let bad = |reason: String| GanError::Checkpoint {
-            path: path.into(),
-            reason,
-        };
-        let (tensors, meta) = load_checkpoint(path, device)?;
+        let meta = ganaug_train::load_checkpoint(path, Device::Cpu)?.1;
         if meta.format != CHECKPOINT_FORMAT {
-            return Err(bad(format!(
-                "it is a {:?} checkpoint, not {CHECKPOINT_FORMAT:?}",
-                meta.format
-            )));
+            return Err(GanError::Checkpoint {
+                path: path.into(),
+                reason: format!(
+                    "it is a {:?} checkpoint, not {CHECKPOINT_FORMAT:?}",
+                    meta.format
+                ),
+            });
         }
-        let RunConfig {
+        let GanRun {
             gan,
             train: mut cfg,
-        }: RunConfig<GanConfig, TrainConfig> =
-            serde_json::from_value(meta.config.clone()).map_err(|e| bad(e.to_string()))?;
+        } = serde_json::from_value(meta.config.clone()).map_err(|e| GanError::Checkpoint {
+            path: path.into(),
+            reason: e.to_string(),
+        })?;
         if let Some(e) = epochs {
             cfg.epochs = e;
         }
         let mut t = GanTrainer::new(gan, cfg, device)?;
-        t.history = meta.state("history", path)?;
-        t.step = meta.state("step", path)?;
-        load_vars(&t.vs, &tensors, path)?;
-        t.opt_g.load_state("opt_g", &tensors)?;
-        t.opt_d.load_state("opt_d", &tensors)?;
-        t.fixed_z = tensors
-            .get("fixed_z")
-            .ok_or_else(|| bad("fixed_z missing".into()))?
-            .shallow_clone();
-        t.fixed_labels = tensors.get("fixed_labels").map(Tensor::shallow_clone);
-        t.data = meta.data.clone();
+        t.progress = t.nets.load(path)?;
         t.resumed = Some((path.to_path_buf(), meta));
         Ok(t)
     }
 
     /// Epochs done so far.
     pub fn epoch(&self) -> usize {
-        self.history.len()
+        self.progress.epochs()
     }
 
     /// Per-epoch losses so far.
     pub fn history(&self) -> &[EpochStats] {
-        &self.history
+        &self.progress.history
     }
 
     /// The generator.
     pub fn generator(&self) -> &Generator {
-        &self.g
+        &self.nets.g
     }
 
     /// The discriminator.
     pub fn discriminator(&self) -> &Discriminator {
-        &self.d
+        &self.nets.d
     }
 
     /// The network configuration.
     pub fn gan_config(&self) -> &GanConfig {
-        &self.gan
+        &self.nets.gan
     }
 
     /// The variables (`g.*`, `d.*`).
     pub fn var_store(&self) -> &nn::VarStore {
-        &self.vs
+        &self.nets.vs
     }
 
-    /// Trains until `epochs` are done. With `out_dir`, writes checkpoints, sample grids,
-    /// `history.json` and `losses.png` there; a folder holding another run's history is refused
-    /// (resume that run instead). Stops with [`GanError::NonFinite`] on a NaN/inf loss,
-    /// checked once per epoch (the steps keep their statistics on the device: no host
-    /// synchronisation per step).
+    /// Trains until `epochs` are done (`ganaug-train`'s epoch loop). With `out_dir`, writes
+    /// checkpoints, sample grids, `history.json`, `metrics.jsonl` and `losses.png` there; a
+    /// folder holding another run's history is refused (resume that run instead). Stops with
+    /// `TrainError::NonFinite` on a NaN/inf loss, checked once per epoch (the steps keep their
+    /// statistics on the device: no host synchronisation per step). `observer` hears of each
+    /// epoch (`ganaug_train::ConsoleProgress` for a bar, `Silent` for nothing).
     pub fn fit(
         &mut self,
         data: &TensorDataset,
         out_dir: Option<&Path>,
-        progress: bool,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        self.nets.check_data(data, self.resumed.as_ref())?;
+        let run = out_dir.map(RunDir::new);
+        let data = data.to_device(self.nets.vs.device())?;
+        let cfg = &self.nets.cfg;
+        let epoch_loop = EpochLoop {
+            name: "GAN",
+            seed: cfg.seed,
+            epochs: cfg.epochs,
+            run: run.as_ref(),
+            resume: false,
+            subdirs: &[SAMPLES],
+            checkpoints: CheckpointPolicy {
+                every: cfg.checkpoint_every,
+                keep: KeepCheckpoints::All,
+            },
+            observer,
+        };
+        let mut step = GanEpochs {
+            nets: &mut self.nets,
+            data: &data,
+            run: run.as_ref(),
+        };
+        epoch_loop.run(&mut step, &mut self.progress)?;
+        Ok(())
+    }
+
+    /// One optimisation step of both networks on a batch of real images (`[B, C, S, S]`, on
+    /// the trainer's device; `labels` `[B]` for a conditional GAN): discriminator first, then
+    /// generator. Returns the batch's losses and mean discriminator probabilities.
+    pub fn train_step(
+        &mut self,
+        real: &Tensor,
+        labels: Option<&Tensor>,
+        rng: &mut impl rand::Rng,
+    ) -> Result<StepStats> {
+        let v = Vec::<f64>::try_from(
+            &self
+                .nets
+                .step_on_device(real, labels, rng)?
+                .f_to_kind(Kind::Double)?
+                .f_to_device(tch::Device::Cpu)?,
+        )?;
+        let stats = StepStats {
+            d_loss: v[0],
+            g_loss: v[1],
+            d_real: v[2],
+            d_fake: v[3],
+        };
+        for (what, value) in [
+            ("discriminator loss", stats.d_loss),
+            ("generator loss", stats.g_loss),
+        ] {
+            if !value.is_finite() {
+                let epoch = self.epoch();
+                return Err(TrainError::NonFinite { what, value, epoch }.into());
+            }
+        }
+        Ok(stats)
+    }
+
+    /// Images from the run's fixed latents (the same ones at every epoch), in eval mode.
+    pub fn sample_grid(&self) -> Result<Tensor> {
+        self.nets.sample_grid()
+    }
+
+    /// Writes everything needed to continue exactly: weights, optimiser moments, history,
+    /// configs, fixed latents and the data's fingerprint. Atomic.
+    pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.nets.save(path.as_ref(), &self.progress)
+    }
+
+    /// Writes `history.json` and (with the `plot` feature) `losses.png` into `dir`.
+    pub fn write_history(&self, dir: &Path) -> Result<()> {
+        write_gan_history(&RunDir::new(dir), &self.progress.history)
+    }
+}
+
+/// The name of the generator's and the discriminator's variables' roots.
+const G: &str = "g";
+const D: &str = "d";
+/// The run folder's subfolder of sample grids.
+const SAMPLES: &str = "samples";
+
+fn write_gan_history(run: &RunDir, history: &[EpochStats]) -> Result<()> {
+    let series = |f: fn(&EpochStats) -> f64| {
+        history
+            .iter()
+            .map(|h| (h.epoch as f64, f(h)))
+            .collect::<Vec<_>>()
+    };
+    let curves = Curves {
+        file: "losses.png",
+        title: "GAN losses",
+        x_label: "epoch",
+        series: vec![
+            ("discriminator", series(|h| h.d_loss)),
+            ("generator", series(|h| h.g_loss)),
+        ],
+    };
+    ganaug_train::write_history(run, &history, &curves)?;
+    Ok(())
+}
+
+impl Nets {
+    /// Refuses data the networks cannot train on, or other data than a resumed checkpoint's;
+    /// records the data's fingerprint.
+    fn check_data(
+        &mut self,
+        data: &TensorDataset,
+        resumed: Option<&(PathBuf, CheckpointMeta)>,
     ) -> Result<()> {
         let (s, c) = (self.gan.size, self.gan.channels);
         if data.image_size() != (s, s) || data.channels() != c {
@@ -314,62 +469,85 @@ impl GanTrainer {
                 ),
             ));
         }
-        let fingerprint = data_fingerprint(&[data], "")?;
-        if let Some((path, meta)) = &self.resumed {
-            let config = RunConfig {
-                gan: &self.gan,
-                train: &self.cfg,
-            };
-            meta.check_resume(path, CHECKPOINT_FORMAT, &config, MAY_CHANGE, &fingerprint)?;
+        let fingerprint = data_fingerprint(&[data])?;
+        if let Some((path, meta)) = resumed {
+            meta.check_resume(path, CHECKPOINT_FORMAT, &self.run_config(), &fingerprint)?;
         }
         self.data = fingerprint;
-        if let Some(dir) = out_dir {
-            RunDir::new(dir).prepare(self.epoch() > 0, &["samples"])?;
-        }
-        let data = data.to_device(self.vs.device())?;
-        let bar = epoch_bar(progress, "GAN", self.epoch(), self.cfg.epochs);
-        while self.epoch() < self.cfg.epochs {
-            let stats = self.train_epoch(&data)?;
-            bar.inc(1);
-            bar.set_message(format!("D {:.3} G {:.3}", stats.d_loss, stats.g_loss));
-            let e = stats.epoch;
-            self.history.push(stats);
-            if let Some(dir) = out_dir {
-                let last = e == self.cfg.epochs;
-                let due = |every: usize| last || (every > 0 && e % every == 0);
-                if due(self.cfg.sample_every) {
-                    let grid = self.sample_grid()?;
-                    io::save_grid(
-                        &grid,
-                        8,
-                        dir.join("samples").join(format!("epoch_{e:05}.png")),
-                    )?;
-                }
-                if due(self.cfg.checkpoint_every) {
-                    self.save_checkpoint(RunDir::new(dir).checkpoint(e))?;
-                    self.write_history(dir)?;
-                }
-            }
-        }
-        bar.finish();
         Ok(())
     }
 
-    fn train_epoch(&mut self, data: &TensorDataset) -> Result<EpochStats> {
-        let start = Instant::now();
-        let epoch = self.epoch();
-        let seed = epoch_seed(self.cfg.seed, epoch as u64);
-        // One seed per epoch drives latents, dropout, shuffling and augmentation: resuming
-        // at an epoch boundary replays exactly what an uninterrupted run would do.
-        tch::manual_seed(seed as i64);
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    fn run_config(&self) -> GanRun {
+        GanRun {
+            gan: self.gan.clone(),
+            train: self.cfg.clone(),
+        }
+    }
+
+    fn sample_grid(&self) -> Result<Tensor> {
+        tch::no_grad(|| {
+            self.g
+                .forward_t(&self.fixed_z, self.fixed_labels.as_ref(), false)
+        })
+    }
+
+    fn save(&self, path: &Path, progress: &Progress<EpochStats>) -> Result<()> {
+        let mut tensors: Vec<NamedTensor> = self.vs.variables().into_iter().collect();
+        tensors.extend(optim::save_state(&self.opt_g, OPT_G));
+        tensors.extend(optim::save_state(&self.opt_d, OPT_D));
+        tensors.push((FIXED_Z.into(), self.fixed_z.shallow_clone()));
+        if let Some(l) = &self.fixed_labels {
+            tensors.push((FIXED_LABELS.into(), l.shallow_clone()));
+        }
+        let meta = CheckpointMeta::new(CHECKPOINT_FORMAT, &self.run_config(), &self.data)?
+            .with_state("history", &progress.history)?
+            .with_state("step", &self.step)?;
+        Ok(save_checkpoint(path, &tensors, &meta)?)
+    }
+
+    /// Loads a checkpoint of this configuration's networks: weights, optimiser moments, fixed
+    /// latents, step count, data fingerprint; returns the run's progress.
+    fn load(&mut self, path: &Path) -> Result<Progress<EpochStats>> {
+        let (tensors, meta) = load_checkpoint(path, self.vs.device())?;
+        let missing = |what: &str| GanError::Checkpoint {
+            path: path.into(),
+            reason: format!("{what} missing"),
+        };
+        let rules = VarMatch {
+            allow_missing: &[],
+            ignore_unexpected: &[OPT_G, OPT_D, "fixed_"],
+        };
+        copy_into_vars(&self.vs.variables(), &tensors, &rules, path)?;
+        optim::load_state(&mut self.opt_g, OPT_G, &tensors)?;
+        optim::load_state(&mut self.opt_d, OPT_D, &tensors)?;
+        self.fixed_z = tensors
+            .get(FIXED_Z)
+            .ok_or_else(|| missing(FIXED_Z))?
+            .shallow_clone();
+        self.fixed_labels = tensors.get(FIXED_LABELS).map(Tensor::shallow_clone);
+        self.step = meta.state("step", path)?;
+        self.data = meta.data.clone();
+        Ok(Progress {
+            history: meta.state("history", path)?,
+            stop: None,
+        })
+    }
+
+    /// One epoch: shuffled batches of the epoch's seed, a step of both networks on each.
+    fn train_epoch(
+        &mut self,
+        data: &TensorDataset,
+        epoch: usize,
+        seed: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<EpochStats> {
         // The step statistics stay on the device and are summed there: one host transfer per
-        // epoch instead of six per step (the non-finite check moves to the epoch's end).
+        // epoch instead of six per step (the loop checks them once per epoch).
         let mut sum: Option<Tensor> = None;
         let mut batches = 0usize;
         for batch in data.batches(self.cfg.batch_size, BatchOrder::Shuffled { seed }, true)? {
             let labels = self.gan.n_classes.map(|_| batch.labels.shallow_clone());
-            let step = self.step_on_device(&batch.images, labels.as_ref(), &mut rng)?;
+            let step = self.step_on_device(&batch.images, labels.as_ref(), rng)?;
             sum = Some(match sum {
                 Some(s) => s.f_add(&step)?,
                 None => step,
@@ -383,60 +561,19 @@ impl GanTrainer {
             }
             None => vec![0.0; 4],
         };
-        self.check_finite(&v, epoch)?;
         Ok(EpochStats {
             epoch: epoch + 1,
             d_loss: v[0] / n,
             g_loss: v[1] / n,
             d_real: v[2] / n,
             d_fake: v[3] / n,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: 0.0,
         })
     }
 
-    /// One optimisation step of both networks on a batch of real images (`[B, C, S, S]`, on
-    /// the trainer's device; `labels` `[B]` for a conditional GAN): discriminator first, then
-    /// generator. Returns the batch's losses and mean discriminator probabilities.
-    pub fn train_step(
-        &mut self,
-        real: &Tensor,
-        labels: Option<&Tensor>,
-        rng: &mut impl rand::Rng,
-    ) -> Result<StepStats> {
-        let epoch = self.epoch();
-        let v = Vec::<f64>::try_from(
-            &self
-                .step_on_device(real, labels, rng)?
-                .f_to_kind(Kind::Double)?
-                .f_to_device(tch::Device::Cpu)?,
-        )?;
-        self.check_finite(&v, epoch)?;
-        Ok(StepStats {
-            d_loss: v[0],
-            g_loss: v[1],
-            d_real: v[2],
-            d_fake: v[3],
-        })
-    }
-
-    /// Stops on a non-finite discriminator or generator loss in `v` (`[d_loss, g_loss, ..]`).
-    fn check_finite(&self, v: &[f64], epoch: usize) -> Result<()> {
-        for (&value, which) in v.iter().zip(["discriminator", "generator"]) {
-            if !value.is_finite() {
-                return Err(GanError::NonFinite {
-                    which,
-                    value,
-                    epoch,
-                    step: self.step,
-                });
-            }
-        }
-        Ok(())
-    }
-
-    /// [`Self::train_step`] without any host synchronisation: the step's statistics as a
-    /// `[4]` tensor on the device (discriminator loss, generator loss, mean D probability of
-    /// the real and of the fake batch), unchecked.
+    /// One optimisation step of both networks without any host synchronisation: the step's
+    /// statistics as a `[4]` tensor on the device (discriminator loss, generator loss, mean D
+    /// probability of the real and of the fake batch), unchecked.
     fn step_on_device(
         &mut self,
         real: &Tensor,
@@ -454,30 +591,10 @@ impl GanTrainer {
             Some(p) => (p.apply(real, rng)?, p.apply(&fake.detach(), rng)?),
             None => (real.shallow_clone(), fake.detach()),
         };
-        let hinge = self.gan.arch.hinge_loss();
-        let (d_real, d_fake, recon) = if matches!(self.gan.arch, Arch::Paper) {
-            // No batch norm: one pass over real and fake together is the same function of
-            // each image, with one set of larger matrix products instead of two.
-            let both = Tensor::f_cat(&[&real_in, &fake_in], 0)?;
-            let both_labels = labels.map(|y| Tensor::f_cat(&[y, y], 0)).transpose()?;
-            let logits = self
-                .d
-                .forward_inner(&both, both_labels.as_ref(), true, false)?;
-            (logits.f_narrow(0, 0, b)?, logits.f_narrow(0, b, b)?, None)
-        } else {
-            // The batch norms of the other discriminators must see real and fake batches apart
-            // (Radford et al.). FastGAN's discriminator also reconstructs the real batch.
-            let (d_real, recon) = self.d.forward_parts(&real_in, labels, true, false, hinge)?;
-            (
-                d_real,
-                self.d.forward_inner(&fake_in, labels, true, false)?,
-                recon,
-            )
-        };
-        let loss_d = discriminator_loss(hinge, self.cfg.real_label, &d_real, &d_fake, recon)?;
-        self.opt_d.zero_grad()?;
-        loss_d.backward();
-        self.opt_d.step()?;
+        let loss_d = self.discriminator_loss(&real_in, &fake_in, labels, b)?;
+        zero_grad(&self.d_params)?;
+        loss_d.0.backward();
+        self.opt_d.step(&self.d_params)?;
 
         let fake_for_g = match &self.cfg.diffaugment {
             Some(p) => p.apply(&fake, rng)?,
@@ -486,15 +603,16 @@ impl GanTrainer {
         // The generator's loss needs gradients through the discriminator, not for its
         // weights: frozen for this pass (restored however the block exits).
         let loss_g = {
-            let _frozen = Frozen::new(self.opt_d.params());
+            let _frozen = Frozen::new(&self.d_params);
             let d_gen = self.d.forward_inner(&fake_for_g, labels, true, false)?;
-            let loss_g = generator_loss(hinge, &d_gen)?;
-            self.opt_g.zero_grad()?;
+            let loss_g = generator_loss(self.gan.arch.hinge_loss(), &d_gen)?;
+            zero_grad(&self.g_params)?;
             loss_g.backward();
             loss_g
         };
-        self.opt_g.step()?;
+        self.opt_g.step(&self.g_params)?;
         self.step += 1;
+        let (loss_d, d_real, d_fake) = loss_d;
         let mean_p = |logits: &Tensor| -> Result<Tensor> {
             Ok(logits.f_detach()?.f_sigmoid()?.f_mean(Kind::Float)?)
         };
@@ -509,62 +627,94 @@ impl GanTrainer {
         )?)
     }
 
-    /// Images from the run's fixed latents (the same ones at every epoch), in eval mode.
-    pub fn sample_grid(&self) -> Result<Tensor> {
-        tch::no_grad(|| {
-            self.g
-                .forward_t(&self.fixed_z, self.fixed_labels.as_ref(), false)
-        })
+    /// The discriminator's loss on a real and a fake batch of `b` images, with its logits on
+    /// each.
+    fn discriminator_loss(
+        &self,
+        real_in: &Tensor,
+        fake_in: &Tensor,
+        labels: Option<&Tensor>,
+        b: i64,
+    ) -> Result<(Tensor, Tensor, Tensor)> {
+        let hinge = self.gan.arch.hinge_loss();
+        let (d_real, d_fake, recon) = if self.gan.arch.joint_discriminator_pass() {
+            // No batch norm: one pass over real and fake together is the same function of
+            // each image, with one set of larger matrix products instead of two.
+            let both = Tensor::f_cat(&[real_in, fake_in], 0)?;
+            let both_labels = labels.map(|y| Tensor::f_cat(&[y, y], 0)).transpose()?;
+            let logits = self
+                .d
+                .forward_inner(&both, both_labels.as_ref(), true, false)?;
+            (logits.f_narrow(0, 0, b)?, logits.f_narrow(0, b, b)?, None)
+        } else {
+            // The batch norms of the other discriminators must see real and fake batches apart
+            // (Radford et al.). FastGAN's discriminator also reconstructs the real batch.
+            let (d_real, recon) = self.d.forward_parts(real_in, labels, true, false, hinge)?;
+            (
+                d_real,
+                self.d.forward_inner(fake_in, labels, true, false)?,
+                recon,
+            )
+        };
+        let loss = discriminator_loss(hinge, self.cfg.real_label, &d_real, &d_fake, recon)?;
+        Ok((loss, d_real, d_fake))
+    }
+}
+
+/// Where the optimisers' and the sample grid's tensors sit in a checkpoint.
+const OPT_G: &str = "opt_g";
+const OPT_D: &str = "opt_d";
+const FIXED_Z: &str = "fixed_z";
+const FIXED_LABELS: &str = "fixed_labels";
+
+/// The GAN's side of the epoch loop: the networks, the data on their device, the run folder.
+struct GanEpochs<'a> {
+    nets: &'a mut Nets,
+    data: &'a TensorDataset,
+    run: Option<&'a RunDir>,
+}
+
+impl TrainStep for GanEpochs<'_> {
+    type Record = EpochStats;
+    type Error = GanError;
+
+    fn train_epoch(&mut self, epoch: usize, seed: u64, rng: &mut ChaCha8Rng) -> Result<EpochStats> {
+        self.nets.train_epoch(self.data, epoch, seed, rng)
     }
 
-    /// Writes everything needed to continue exactly: weights, optimiser moments, history,
-    /// configs, fixed latents and the data's fingerprint. Atomic.
-    pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
-        let mut tensors: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
-        tensors.extend(self.opt_g.state("opt_g"));
-        tensors.extend(self.opt_d.state("opt_d"));
-        tensors.push(("fixed_z".into(), self.fixed_z.shallow_clone()));
-        if let Some(l) = &self.fixed_labels {
-            tensors.push(("fixed_labels".into(), l.shallow_clone()));
+    /// Writes the fixed-latent sample grid when one is due.
+    fn end_epoch(&mut self, progress: &Progress<EpochStats>) -> Result<Option<StopReason>> {
+        let (Some(run), done) = (self.run, progress.epochs()) else {
+            return Ok(None);
+        };
+        let every = self.nets.cfg.sample_every;
+        if done == self.nets.cfg.epochs || (every > 0 && done % every == 0) {
+            let grid = self.nets.sample_grid()?;
+            let file = run.join(SAMPLES).join(format!("epoch_{done:05}.png"));
+            io::save_grid(&grid, 8, file)?;
         }
-        let config = RunConfig {
-            gan: &self.gan,
-            train: &self.cfg,
-        };
-        let meta = CheckpointMeta::new(CHECKPOINT_FORMAT, &config, &self.data)?
-            .with_state("history", &self.history)?
-            .with_state("step", &self.step)?;
-        Ok(save_checkpoint(path.as_ref(), &tensors, &meta)?)
+        Ok(None)
     }
 
-    /// Writes `history.json` and (with the `plot` feature) `losses.png` into `dir`.
-    pub fn write_history(&self, dir: &Path) -> Result<()> {
-        let series = |f: fn(&EpochStats) -> f64| {
-            self.history
-                .iter()
-                .map(|h| (h.epoch as f64, f(h)))
-                .collect::<Vec<_>>()
-        };
-        let curves = Curves {
-            file: "losses.png",
-            title: "GAN losses",
-            x_label: "epoch",
-            series: vec![
-                ("discriminator", series(|h| h.d_loss)),
-                ("generator", series(|h| h.g_loss)),
-            ],
-        };
-        ganaug_train::write_history(&RunDir::new(dir), &self.history, &curves)?;
-        Ok(())
+    fn save_checkpoint(&self, path: &Path, progress: &Progress<EpochStats>) -> Result<()> {
+        self.nets.save(path, progress)
+    }
+
+    fn restore(&mut self, path: &Path) -> Result<Progress<EpochStats>> {
+        self.nets.load(path)
+    }
+
+    fn write_artifacts(&self, run: &RunDir, progress: &Progress<EpochStats>) -> Result<()> {
+        write_gan_history(run, &progress.history)
     }
 }
 
 /// Turns gradient tracking off for some variables while alive, back on when dropped.
-struct Frozen<'a>(&'a [Tensor]);
+struct Frozen<'a>(&'a [NamedTensor]);
 
 impl<'a> Frozen<'a> {
-    fn new(vars: &'a [Tensor]) -> Self {
-        for v in vars {
+    fn new(vars: &'a [NamedTensor]) -> Self {
+        for (_, v) in vars {
             let _ = v.set_requires_grad(false);
         }
         Frozen(vars)
@@ -573,23 +723,8 @@ impl<'a> Frozen<'a> {
 
 impl Drop for Frozen<'_> {
     fn drop(&mut self) {
-        for v in self.0 {
+        for (_, v) in self.0 {
             let _ = v.set_requires_grad(true);
         }
     }
-}
-
-/// Copies saved tensors into a var store's variables; every variable must be present with its
-/// shape (the checkpoint's optimiser state and fixed latents are read separately).
-pub(crate) fn load_vars(
-    vs: &nn::VarStore,
-    saved: &HashMap<String, Tensor>,
-    path: &Path,
-) -> Result<()> {
-    let rules = VarMatch {
-        allow_missing: &[],
-        ignore_unexpected: &["opt_g.", "opt_d.", "fixed_"],
-    };
-    copy_into_vars(&vs.variables(), saved, &rules, path)?;
-    Ok(())
 }

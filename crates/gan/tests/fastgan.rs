@@ -3,6 +3,7 @@
 
 use ganaug_data::TensorDataset;
 use ganaug_gan::{Arch, Conditioning, GanConfig, GanError, GanTrainer, TrainConfig};
+use ganaug_train::Silent;
 use tch::{Device, Kind, Tensor};
 
 /// Training seeds libtorch's global generator: the tests take turns (exactness checks).
@@ -87,7 +88,7 @@ fn hinge_training_learns_the_classes_and_the_reconstruction() {
             .double_value(&[])
     };
     let before = recon_error(&t);
-    t.fit(&data, None, false).expect("fit");
+    t.fit(&data, None, &Silent).expect("fit");
     let after = recon_error(&t);
     assert!(
         after < before * 0.5,
@@ -120,14 +121,14 @@ fn resume_is_exact_and_label_smoothing_is_refused() {
     let _turn = rng_lock();
     let data = disc_or_dark(16, 32, 2).class_subset(0).expect("one class");
     let mut straight = GanTrainer::new(fast(None), cfg(3, 5), Device::Cpu).expect("trainer");
-    straight.fit(&data, None, false).expect("fit");
+    straight.fit(&data, None, &Silent).expect("fit");
     let dir = tempfile::tempdir().expect("tempdir");
     let ckpt = dir.path().join("ckpt.safetensors");
     let mut first = GanTrainer::new(fast(None), cfg(1, 5), Device::Cpu).expect("trainer");
-    first.fit(&data, None, false).expect("fit");
+    first.fit(&data, None, &Silent).expect("fit");
     first.save_checkpoint(&ckpt).expect("save");
     let mut resumed = GanTrainer::resume(&ckpt, Device::Cpu, Some(3)).expect("resume");
-    resumed.fit(&data, None, false).expect("fit");
+    resumed.fit(&data, None, &Silent).expect("fit");
     let (a, b) = (
         straight.var_store().variables(),
         resumed.var_store().variables(),

@@ -5,6 +5,7 @@
 
 use ganaug_data::TensorDataset;
 use ganaug_gan::{Arch, Conditioning, Discriminator, GanConfig, GanError, GanTrainer, TrainConfig};
+use ganaug_train::Silent;
 use tch::{nn, Device, Kind, Tensor};
 
 static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -114,7 +115,7 @@ fn only_heads_and_generator_train_and_resume_is_exact() {
         .into_iter()
         .map(|(k, v)| (k, v.copy()))
         .collect();
-    t.fit(&data, None, false).expect("fit");
+    t.fit(&data, None, &Silent).expect("fit");
     let after = t.var_store().variables();
     for (k, v) in &before {
         let moved = (v - &after[k]).abs().max().double_value(&[]);
@@ -128,9 +129,9 @@ fn only_heads_and_generator_train_and_resume_is_exact() {
     let ckpt = dir.path().join("ckpt.safetensors");
     t.save_checkpoint(&ckpt).expect("save");
     let mut straight = GanTrainer::new(c, cfg(2, 4), Device::Cpu).expect("trainer");
-    straight.fit(&data, None, false).expect("fit");
+    straight.fit(&data, None, &Silent).expect("fit");
     let mut resumed = GanTrainer::resume(&ckpt, Device::Cpu, Some(2)).expect("resume");
-    resumed.fit(&data, None, false).expect("fit");
+    resumed.fit(&data, None, &Silent).expect("fit");
     let (a, b) = (
         straight.var_store().variables(),
         resumed.var_store().variables(),

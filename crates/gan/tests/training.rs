@@ -5,6 +5,7 @@ use ganaug_gan::{
     nearest_rms, synthesize_class, Arch, ClassModel, GanConfig, GanError, GanTrainer, SynthConfig,
     TrainConfig,
 };
+use ganaug_train::Silent;
 use ganaug_train::TrainError;
 use tch::{Device, Kind, Tensor};
 
@@ -109,7 +110,7 @@ fn a_few_steps_move_both_networks_the_right_way() {
     };
     let brightness = |x: &Tensor| x.mean(Kind::Float).double_value(&[]);
     let m0 = margin(&t);
-    t.fit(&data, None, false).expect("fit");
+    t.fit(&data, None, &Silent).expect("fit");
     let m1 = margin(&t);
     // The generator's initial grey images are easy to tell from bright ones. The generator can
     // only learn brightness from the discriminator's gradients, so its images moving toward the
@@ -142,7 +143,7 @@ fn conditional_gan_generates_the_requested_class() {
             ..small(Arch::Dcgan { ngf: 16, ndf: 16 }, 16, Some(2))
         };
         let mut t = GanTrainer::new(gan, cfg(25, 32, 3), Device::Cpu).expect("trainer");
-        t.fit(&data, None, false).expect("fit");
+        t.fit(&data, None, &Silent).expect("fit");
         let z = Tensor::randn([64, 16], (Kind::Float, Device::Cpu));
         let gen = |label: i64| {
             let y = Tensor::full([64], label, (Kind::Int64, Device::Cpu));
@@ -167,9 +168,9 @@ fn resume_from_checkpoint_continues_exactly_and_runs_are_seeded() {
         let gan = small(arch, 16, None);
         let mut straight =
             GanTrainer::new(gan.clone(), cfg(3, 8, 5), Device::Cpu).expect("trainer");
-        straight.fit(&data, None, false).expect("fit");
+        straight.fit(&data, None, &Silent).expect("fit");
         let mut again = GanTrainer::new(gan.clone(), cfg(3, 8, 5), Device::Cpu).expect("trainer");
-        again.fit(&data, None, false).expect("fit");
+        again.fit(&data, None, &Silent).expect("fit");
         assert_eq!(
             max_var_diff(&straight, &again),
             0.0,
@@ -179,11 +180,11 @@ fn resume_from_checkpoint_continues_exactly_and_runs_are_seeded() {
         let dir = tempfile::tempdir().expect("tempdir");
         let ckpt = dir.path().join("ckpt.safetensors");
         let mut first = GanTrainer::new(gan.clone(), cfg(1, 8, 5), Device::Cpu).expect("trainer");
-        first.fit(&data, None, false).expect("fit");
+        first.fit(&data, None, &Silent).expect("fit");
         first.save_checkpoint(&ckpt).expect("save");
         let mut resumed = GanTrainer::resume(&ckpt, Device::Cpu, Some(3)).expect("resume");
         assert_eq!(resumed.epoch(), 1);
-        resumed.fit(&data, None, false).expect("fit");
+        resumed.fit(&data, None, &Silent).expect("fit");
         assert_eq!(resumed.history().len(), 3);
         let diff = max_var_diff(&straight, &resumed);
         assert!(diff < 1e-6, "{arch:?}: resumed run differs by {diff}");
@@ -192,13 +193,13 @@ fn resume_from_checkpoint_continues_exactly_and_runs_are_seeded() {
         let mut elsewhere = GanTrainer::resume(&ckpt, Device::Cpu, Some(3)).expect("resume");
         let other = bright_dark(16, 16, 99);
         assert!(matches!(
-            elsewhere.fit(&other, None, false),
+            elsewhere.fit(&other, None, &Silent),
             Err(GanError::Train(TrainError::Resume { .. }))
         ));
 
         let other_seed = {
             let mut t = GanTrainer::new(gan, cfg(1, 8, 6), Device::Cpu).expect("trainer");
-            t.fit(&data, None, false).expect("fit");
+            t.fit(&data, None, &Silent).expect("fit");
             t
         };
         assert!(max_var_diff(&first, &other_seed) > 0.0);
@@ -215,7 +216,7 @@ fn output_folder_gets_checkpoints_samples_history_and_plot() {
     c.sample_every = 2;
     let mut t =
         GanTrainer::new(small(Arch::Paper, 16, None), c.clone(), Device::Cpu).expect("trainer");
-    t.fit(&data, Some(dir.path()), false).expect("fit");
+    t.fit(&data, Some(dir.path()), &Silent).expect("fit");
     for f in [
         "checkpoints/epoch_00002.safetensors",
         "checkpoints/epoch_00004.safetensors",
@@ -237,7 +238,7 @@ fn output_folder_gets_checkpoints_samples_history_and_plot() {
     // A fresh run may not write over another run's folder.
     let mut fresh = GanTrainer::new(small(Arch::Paper, 16, None), c, Device::Cpu).expect("trainer");
     assert!(matches!(
-        fresh.fit(&data, Some(dir.path()), false),
+        fresh.fit(&data, Some(dir.path()), &Silent),
         Err(GanError::Train(TrainError::RunExists { .. }))
     ));
 }
@@ -258,12 +259,12 @@ fn nan_loss_stops_with_a_typed_error() {
     .expect("dataset");
     let mut t =
         GanTrainer::new(small(Arch::Paper, 16, None), cfg(2, 8, 0), Device::Cpu).expect("trainer");
-    match t.fit(&poisoned, None, false) {
-        Err(GanError::NonFinite {
+    match t.fit(&poisoned, None, &Silent) {
+        Err(GanError::Train(TrainError::NonFinite {
             epoch: 0,
-            which: "discriminator",
+            what: "discriminator loss",
             ..
-        }) => {}
+        })) => {}
         other => panic!("expected a NonFinite error, got {other:?}"),
     }
 }
@@ -282,7 +283,7 @@ fn bad_checkpoints_and_inputs_are_errors() {
         GanTrainer::new(small(Arch::Paper, 16, None), cfg(1, 8, 0), Device::Cpu).expect("trainer");
     let wrong_size = bright_dark(8, 8, 0);
     assert!(matches!(
-        t.fit(&wrong_size, None, false),
+        t.fit(&wrong_size, None, &Silent),
         Err(GanError::Shape { .. })
     ));
     let bad = TrainConfig {
@@ -299,7 +300,7 @@ fn synthesis_selects_by_score_and_drops_near_copies() {
     let bright = data.class_subset(0).expect("class");
     let mut t =
         GanTrainer::new(small(Arch::Paper, 16, None), cfg(2, 8, 0), Device::Cpu).expect("trainer");
-    t.fit(&bright, None, false).expect("fit");
+    t.fit(&bright, None, &Silent).expect("fit");
     let model = ClassModel {
         generator: t.generator(),
         discriminator: t.discriminator(),

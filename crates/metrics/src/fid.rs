@@ -83,7 +83,7 @@ pub(crate) fn centre_rows(x: &Array2<f64>) -> Result<(Array2<f64>, Array1<f64>)>
 /// FID between two feature sets (`[n1, d]` and `[n2, d]`, rows = samples, `n1, n2 >= 2`).
 ///
 /// With at least as many samples as dimensions this is [`fid_from_stats`] on the sample
-/// statistics (`O(d^3)`: 15-20 s for `d = 2048` in a release build). With fewer samples than dimensions, the
+/// statistics (`O(d^3)` in the dimension `d`). With fewer samples than dimensions, the
 /// usual case for ganaug's few hundred images and 2048-d features, the same value comes from
 /// the `n1 x n2` cross-Gram matrix instead: with centred samples `A1`, `A2`,
 /// `Tr((S1 S2)^(1/2)) = ||A1 A2^T||_* / sqrt((n1 - 1)(n2 - 1))` (the nuclear norm, as the

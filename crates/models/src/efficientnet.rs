@@ -8,7 +8,7 @@
 use tch::nn::{self, ModuleT};
 use tch::{Kind, Tensor};
 
-use ganaug_ops::{conv, Conv, Precision};
+use ganaug_ops::{conv, Conv, ConvSpec, Precision};
 
 /// Lite0's seven stages: `(repeats, kernel, stride, expand ratio, in, out)`; the wider and
 /// deeper variants scale them ([`LiteVariant::blocks`]).
@@ -206,16 +206,28 @@ impl EfficientNetLiteFeatures {
                 MbConv {
                     expand: (e != 1).then(|| {
                         (
-                            conv(&b / "_expand_conv", c_in, mid, 1, 1, 0, 1, false, pr),
+                            conv(
+                                &b / "_expand_conv",
+                                ConvSpec::new(c_in, mid, 1).no_bias(),
+                                pr,
+                            ),
                             bn(&b / "_bn0", mid),
                         )
                     }),
                     depthwise: (
-                        conv(&b / "_depthwise_conv", mid, mid, k, s, 0, mid, false, pr),
+                        conv(
+                            &b / "_depthwise_conv",
+                            ConvSpec::new(mid, mid, k).stride(s).groups(mid).no_bias(),
+                            pr,
+                        ),
                         bn(&b / "_bn1", mid),
                     ),
                     project: (
-                        conv(&b / "_project_conv", mid, c_out, 1, 1, 0, 1, false, pr),
+                        conv(
+                            &b / "_project_conv",
+                            ConvSpec::new(mid, c_out, 1).no_bias(),
+                            pr,
+                        ),
                         bn(&b / "_bn2", c_out),
                     ),
                     kernel: k,
@@ -227,12 +239,20 @@ impl EfficientNetLiteFeatures {
             .collect();
         EfficientNetLiteFeatures {
             stem: (
-                conv(p / "_conv_stem", 3, 32, 3, 2, 0, 1, false, pr),
+                conv(
+                    p / "_conv_stem",
+                    ConvSpec::new(3, 32, 3).stride(2).no_bias(),
+                    pr,
+                ),
                 bn(p / "_bn0", 32),
             ),
             blocks,
             head: (
-                conv(p / "_conv_head", last, Self::DIM, 1, 1, 0, 1, false, pr),
+                conv(
+                    p / "_conv_head",
+                    ConvSpec::new(last, Self::DIM, 1).no_bias(),
+                    pr,
+                ),
                 bn(p / "_bn1", Self::DIM),
             ),
             taps,

@@ -24,17 +24,37 @@ pub enum ModelError {
         /// Shape received.
         got: String,
     },
-    /// A loss became NaN or infinite: training stopped.
-    #[error("non-finite {phase} loss ({value}) at epoch {epoch}, batch {batch}: training stopped")]
-    NonFinite {
-        /// `"training"` or `"validation"`.
-        phase: &'static str,
-        /// The value.
-        value: f64,
-        /// Epoch (0-based).
-        epoch: usize,
-        /// Batch within the epoch (0-based).
-        batch: usize,
+    /// The data given to training does not fit the model or the configuration (an empty
+    /// split, more classes than outputs, one class where AUC selection needs two, labels out
+    /// of range, loss weights that do not fit the rows).
+    #[error("training data: {reason}")]
+    Inputs {
+        /// What is wrong.
+        reason: String,
+    },
+    /// (De)serialising a configuration or a model's description failed.
+    #[error("JSON of {what}: {source}")]
+    Json {
+        /// What was (de)serialised.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The probe's solver (L-BFGS) failed.
+    #[error("the linear probe's L-BFGS solver: {reason}")]
+    Solver {
+        /// The solver's message.
+        reason: String,
+    },
+    /// A metric the training needs (validation AUC) could not be computed.
+    #[error("{what}: {source}")]
+    Metric {
+        /// Which metric.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: ganaug_metrics::MetricsError,
     },
     /// A checkpoint was written for another model or configuration.
     #[error("checkpoint {path} does not fit: {reason}")]
@@ -47,9 +67,10 @@ pub enum ModelError {
     /// A dataset or file error.
     #[error(transparent)]
     Data(#[from] ganaug_data::DataError),
-    /// A weights or checkpoint file error (missing, truncated, not safetensors, tensors that do
-    /// not match the model by name and shape), a run folder holding another run, or a resume
-    /// refused (`ganaug-train`).
+    /// From the training toolkit (`ganaug-train`): a weights or checkpoint file error (missing,
+    /// truncated, not safetensors, tensors that do not match the model by name and shape), a
+    /// run folder holding another run, a resume refused, optimiser state that does not fit, a
+    /// loss that became NaN or infinite.
     #[error(transparent)]
     Train(#[from] ganaug_train::TrainError),
     /// An augmentation error.

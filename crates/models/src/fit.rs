@@ -1,22 +1,108 @@
-//! The training loop: [`fit`] and its steps.
+//! The classifier's training: [`fit`], a short adapter that runs `ganaug-train`'s epoch loop
+//! over the classifier's step ([`ClassifierStep`]: shuffled, optionally augmented and mixed-up
+//! mini-batches, validation, best-weight selection and the paper's stop rules).
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Instant;
 
-use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Reduction, Tensor};
 
-use ganaug_data::{epoch_seed, TensorDataset};
-use ganaug_train::{data_fingerprint, epoch_bar, IntoChecked, KeepCheckpoints, RunDir};
+use ganaug_augment::Pipeline;
+use ganaug_data::TensorDataset;
+use ganaug_train::{
+    data_fingerprint_with, zero_grad, CheckpointPolicy, EpochLoop, IntoChecked, KeepCheckpoints,
+    Progress, RunDir, Silent, StopReason, TrainStep,
+};
 
-use crate::sgd::Sgd;
-use crate::state::{Optim, TrainState};
+use crate::state::TrainState;
 use crate::train::write_history;
 use crate::{
     BackboneMode, Classifier, EpochRecord, FitOptions, FitReport, ModelError, Result, SelectOn,
-    StopReason, TrainConfig,
+    TrainConfig, TrainableParts,
 };
+
+/// Trains `model` on `train`, choosing weights by `val` (loss or AUC), and restores the best
+/// weights. With `opts.out_dir` the run checkpoints every epoch (the latest kept), resumes
+/// from its folder when `opts.resume`, and writes `history.json` and `metrics.jsonl` there.
+///
+/// `cfg` is a checked configuration, or a plain one that is checked here (by value or by
+/// reference).
+pub fn fit(
+    model: &mut Classifier,
+    train: &TensorDataset,
+    val: &TensorDataset,
+    cfg: impl IntoChecked<TrainConfig>,
+    opts: &FitOptions<'_>,
+) -> Result<FitReport> {
+    let cfg = &*cfg.into_checked()?;
+    check_inputs(model, train, val, cfg)?;
+    let run = opts.out_dir.map(RunDir::new);
+    let data = match &run {
+        Some(_) => data_fingerprint_with(&[train, val], &opts.augment)?,
+        None => String::new(),
+    };
+    let name = model.config().kind.name();
+    let prep = prepare(model, train, val, cfg, opts.augment)?;
+    let mut step = ClassifierStep {
+        state: TrainState::new(cfg, data),
+        model,
+        prep,
+        cfg,
+        augment: opts.augment,
+    };
+    let mut progress = Progress::default();
+    let stop = EpochLoop {
+        name,
+        seed: cfg.seed,
+        epochs: cfg.max_epochs,
+        run: run.as_ref(),
+        resume: opts.resume,
+        subdirs: &[],
+        checkpoints: CheckpointPolicy {
+            every: 1,
+            keep: KeepCheckpoints::Latest(1),
+        },
+        observer: opts.observer.unwrap_or(&Silent),
+    }
+    .run(&mut step, &mut progress)?;
+    let report = step.finish(progress, stop)?;
+    if let Some(dir) = opts.out_dir {
+        write_history(&report, dir)?;
+    }
+    Ok(report)
+}
+
+fn check_inputs(
+    model: &Classifier,
+    train: &TensorDataset,
+    val: &TensorDataset,
+    cfg: &TrainConfig,
+) -> Result<()> {
+    let n_classes = model.config().n_classes;
+    cfg.check_classes(n_classes)?;
+    let bad = |reason: String| Err(ModelError::Inputs { reason });
+    if cfg.select_on == SelectOn::ValAuc
+        && val.class_counts().iter().filter(|&&c| c > 0).count() < 2
+    {
+        return bad(
+            "selecting weights on validation AUC needs at least two classes in the validation set"
+                .into(),
+        );
+    }
+    for (what, d) in [("training set", train), ("validation set", val)] {
+        if d.is_empty() {
+            return bad(format!("the {what} is empty"));
+        }
+        if d.class_names.len() as i64 > n_classes {
+            return bad(format!(
+                "the {what} has {} classes, the model {n_classes}",
+                d.class_names.len()
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// Inputs and labels of one split, on the model's device (images, or cached features).
 struct Split {
@@ -54,139 +140,6 @@ impl Prepared {
     }
 }
 
-/// Trains `model` on `train`, choosing weights by `val` loss, and restores the best weights.
-///
-/// `cfg` is a checked configuration, or a plain one that is checked here (by value or by
-/// reference).
-pub fn fit(
-    model: &mut Classifier,
-    train: &TensorDataset,
-    val: &TensorDataset,
-    cfg: impl IntoChecked<TrainConfig>,
-    opts: &FitOptions<'_>,
-) -> Result<FitReport> {
-    let cfg = &*cfg.into_checked()?;
-    check_inputs(model, train, val, cfg)?;
-    let run = opts.out_dir.map(RunDir::new);
-    let mut state = TrainState::new(cfg);
-    if let Some(run) = &run {
-        state.data = data_fingerprint(&[train, val], &format!("augment {:?}", opts.augment))?;
-        let latest = run.latest_checkpoint().filter(|_| opts.resume);
-        if let Some(ckpt) = &latest {
-            state.restore(model, ckpt, cfg)?;
-        }
-        run.prepare(latest.is_some(), &[])?;
-    }
-    let prep = prepare(model, train, val, cfg, opts)?;
-    let prefix = model.config().kind.name();
-    let bar = epoch_bar(opts.progress, prefix, state.history.len(), cfg.max_epochs);
-    let mut stop = state.stop.clone().unwrap_or(StopReason::MaxEpochs);
-    if cfg.ema_decay.is_some() && state.ema.is_empty() {
-        state.ema = snapshot(model)?;
-    }
-    // A resumed run that had already stopped stays stopped.
-    while state.stop.is_none() && state.history.len() < cfg.max_epochs {
-        let epoch = state.history.len();
-        let rec = run_epoch(
-            model,
-            &mut state.opt,
-            &mut state.ema,
-            &prep,
-            cfg,
-            opts,
-            epoch,
-        )?;
-        let score = match cfg.select_on {
-            SelectOn::ValLoss => rec.val_loss,
-            SelectOn::ValAuc => -rec.val_auc.unwrap_or(f64::NEG_INFINITY),
-        };
-        if rec.epoch >= cfg.min_epochs && score < state.best_score {
-            state.best_score = score;
-            state.best_epoch = rec.epoch;
-            // with a moving average, it is what was validated
-            state.best = if state.ema.is_empty() {
-                snapshot(model)?
-            } else {
-                copy_of(&state.ema)?
-            };
-        }
-        bar.set_message(format!(
-            "loss {:.3} acc {:.3} | val loss {:.3} acc {:.3}",
-            rec.train_loss, rec.train_accuracy, rec.val_loss, rec.val_accuracy
-        ));
-        bar.inc(1);
-        state.stop = stop_rule(cfg, &rec, state.best_epoch);
-        state.history.push(rec);
-        if let Some(run) = &run {
-            state.save(model, &run.checkpoint(state.history.len()), cfg)?;
-            run.prune(KeepCheckpoints::Latest(1))?;
-        }
-        if let Some(s) = &state.stop {
-            stop = s.clone();
-        }
-    }
-    bar.finish_and_clear();
-    if state.best.is_empty() {
-        // No epoch was eligible (training stopped before `min_epochs`): keep the last weights
-        // (their moving average, with one).
-        state.best_epoch = state.history.len().saturating_sub(1);
-        if !state.ema.is_empty() {
-            restore(model, &state.ema)?;
-        }
-    } else {
-        restore(model, &state.best)?;
-    }
-    let best_val_loss = state
-        .history
-        .get(state.best_epoch)
-        .map_or(f64::INFINITY, |h| h.val_loss);
-    let report = FitReport {
-        history: state.history,
-        best_epoch: state.best_epoch,
-        best_val_loss,
-        stop,
-        cached_features: prep.cache,
-        feature_seconds: prep.feature_seconds,
-    };
-    if let Some(dir) = opts.out_dir {
-        write_history(&report, dir)?;
-    }
-    Ok(report)
-}
-
-fn check_inputs(
-    model: &Classifier,
-    train: &TensorDataset,
-    val: &TensorDataset,
-    cfg: &TrainConfig,
-) -> Result<()> {
-    let n_classes = model.config().n_classes;
-    cfg.check_classes(n_classes)?;
-    if cfg.select_on == SelectOn::ValAuc
-        && val.class_counts().iter().filter(|&&c| c > 0).count() < 2
-    {
-        return Err(ModelError::config(
-            "select_on",
-            "validation AUC needs at least two classes in the validation set",
-        ));
-    }
-    for (what, d) in [("training set", train), ("validation set", val)] {
-        if d.is_empty() {
-            return Err(ModelError::config("data", format!("the {what} is empty")));
-        }
-        if d.class_names.len() as i64 > n_classes {
-            return Err(ModelError::config(
-                "data",
-                format!(
-                    "the {what} has {} classes, the model {n_classes}",
-                    d.class_names.len()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// The splits on the model's device, as cached backbone features when the backbone never
 /// trains and nothing changes the images.
 fn prepare(
@@ -194,7 +147,7 @@ fn prepare(
     train: &TensorDataset,
     val: &TensorDataset,
     cfg: &TrainConfig,
-    opts: &FitOptions<'_>,
+    augment: Option<&Pipeline>,
 ) -> Result<Prepared> {
     let device = model.device();
     let weights = match &cfg.class_weights {
@@ -203,8 +156,8 @@ fn prepare(
         ),
         None => None,
     };
-    let cache = cfg.backbone == BackboneMode::Frozen && opts.augment.is_none();
-    let t0 = Instant::now();
+    let cache = cfg.backbone == BackboneMode::Frozen && augment.is_none();
+    let t0 = std::time::Instant::now();
     if cache {
         model.set_backbone_trainable(false);
     }
@@ -235,154 +188,254 @@ fn prepare(
     })
 }
 
-/// One epoch: shuffled mini-batches (seeded by the epoch, so a resume replays it exactly),
-/// each optionally mixed up, an optimiser step per batch (the backbone at its own rate), the
-/// moving average updated after each; then the validation pass (on the average, with one).
-fn run_epoch(
-    model: &mut Classifier,
-    opt: &mut Optim,
-    ema: &mut HashMap<String, Tensor>,
-    prep: &Prepared,
-    cfg: &TrainConfig,
-    opts: &FitOptions<'_>,
-    epoch: usize,
-) -> Result<EpochRecord> {
-    if !prep.cache {
-        model.set_backbone_trainable(!cfg.frozen_at(epoch));
+/// The classifier's side of the epoch loop.
+struct ClassifierStep<'a> {
+    model: &'a mut Classifier,
+    prep: Prepared,
+    cfg: &'a TrainConfig,
+    augment: Option<&'a Pipeline>,
+    state: TrainState,
+}
+
+/// A batch's statistics, summed on the device over an epoch: no host synchronisation per step
+/// (the non-finite check happens at the epoch's end).
+struct Sums {
+    loss: Tensor,
+    weight: Tensor,
+    correct: Tensor,
+}
+
+impl Sums {
+    fn zeros(device: tch::Device) -> Result<Self> {
+        let zero = || Tensor::f_zeros([], (Kind::Double, device));
+        Ok(Sums {
+            loss: zero()?,
+            weight: zero()?,
+            correct: zero()?,
+        })
     }
-    let started = Instant::now();
-    let seed = epoch_seed(cfg.seed, epoch as u64);
-    tch::manual_seed(seed as i64);
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let perm = {
-        use rand::seq::SliceRandom;
-        let mut p: Vec<i64> = (0..prep.train.len()).collect();
-        p.shuffle(&mut rng);
-        p
-    };
-    let lr = cfg.lr_at(epoch);
-    let (head, backbone): (Vec<_>, Vec<_>) = model
-        .trainable_variables()
-        .into_iter()
-        .partition(|(n, _)| n.starts_with("head."));
-    let all: Vec<(String, Tensor)> = head
-        .iter()
-        .chain(&backbone)
-        .map(|(n, t)| (n.clone(), t.shallow_clone()))
-        .collect();
-    let mixup = cfg
-        .mixup_alpha
-        .map(|a| rand_distr::Beta::new(a, a))
-        .transpose()
-        .map_err(|e| ModelError::config("mixup_alpha", e.to_string()))?;
-    let device = model.device();
-    // The batches' statistics are summed on the device: no host synchronisation per step (the
-    // non-finite check moves to the epoch's end).
-    let zero = || Tensor::f_zeros([], (Kind::Double, device));
-    let (mut loss_sum, mut weight_sum, mut correct) = (zero()?, zero()?, zero()?);
-    let mut batches = 0usize;
-    for (b, idx) in perm.chunks(cfg.batch_size).enumerate() {
+}
+
+impl ClassifierStep<'_> {
+    /// One mini-batch: its images (augmented), labels, optional mixup, a step of the head at
+    /// `lr` and of the backbone at its scaled rate, the moving average; statistics into `sums`.
+    fn batch(
+        &mut self,
+        idx: &[i64],
+        lr: f64,
+        mixup: Option<&rand_distr::Beta<f64>>,
+        parts: &TrainableParts,
+        rng: &mut ChaCha8Rng,
+        sums: &mut Sums,
+    ) -> Result<()> {
+        let device = self.model.device();
         let idx_t = Tensor::from_slice(idx);
-        let mut x = prep
-            .train
-            .x
-            .f_index_select(0, &idx_t.f_to(prep.train.x.device())?)?;
-        if let Some(p) = opts.augment {
-            x = p.apply(&x, &mut rng)?;
+        let train = &self.prep.train;
+        let mut x = train.x.f_index_select(0, &idx_t.f_to(train.x.device())?)?;
+        if let Some(p) = self.augment {
+            x = p.apply(&x, rng)?;
         }
-        let y = prep.train.y.f_index_select(0, &idx_t.f_to(device)?)?;
-        let (x, mix) = match &mixup {
+        let y = train.y.f_index_select(0, &idx_t.f_to(device)?)?;
+        let (x, mix) = match mixup {
             Some(beta) => {
-                use rand::seq::SliceRandom;
-                use rand_distr::Distribution;
-                let lam: f64 = beta.sample(&mut rng);
-                let mut order: Vec<i64> = (0..idx.len() as i64).collect();
-                order.shuffle(&mut rng);
-                let order = Tensor::from_slice(&order).f_to(x.device())?;
-                let mixed = x
-                    .f_mul_scalar(lam)?
-                    .f_add(&x.f_index_select(0, &order)?.f_mul_scalar(1.0 - lam)?)?;
-                (
-                    mixed,
-                    Some((lam, y.f_index_select(0, &order.f_to(device)?)?)),
-                )
+                let (x, lam, y2) = mix_up(&x, &y, beta, rng)?;
+                (x, Some((lam, y2)))
             }
             None => (x, None),
         };
-        let logits = prep.forward(model, &x, true)?;
-        let smooth = cfg.label_smoothing;
-        let (sum, weight) = match &mix {
+        let logits = self.prep.forward(self.model, &x, true)?;
+        let (sum, weight) = self.loss_sums(&logits, &y, mix.as_ref())?;
+        let loss = sum.f_div(&weight.f_to_kind(sum.kind())?)?;
+        zero_grad(&parts.all)?;
+        loss.f_backward()?;
+        let opt = self.state.opt.as_mut();
+        opt.set_learning_rate(lr);
+        opt.step(&parts.head)?;
+        opt.set_learning_rate(lr * self.cfg.backbone_lr_scale);
+        opt.step(&parts.backbone)?;
+        if let Some(d) = self.cfg.ema_decay {
+            update_ema(&mut self.state.ema, self.model, d)?;
+        }
+        sums.loss = sums.loss.f_add(&sum.f_detach()?.f_to_kind(Kind::Double)?)?;
+        sums.weight = sums.weight.f_add(&weight)?;
+        sums.correct = sums.correct.f_add(&count_correct(&logits, &y)?)?;
+        Ok(())
+    }
+
+    /// The (mixed) training loss sum of a batch and its weight.
+    fn loss_sums(
+        &self,
+        logits: &Tensor,
+        y: &Tensor,
+        mix: Option<&(f64, Tensor)>,
+    ) -> Result<(Tensor, Tensor)> {
+        let (w, smooth) = (self.prep.weights.as_ref(), self.cfg.label_smoothing);
+        match mix {
             Some((lam, y2)) => {
-                let (s1, w1) = weighted_loss_sum(&logits, &y, prep.weights.as_ref(), smooth)?;
-                let (s2, w2) = weighted_loss_sum(&logits, y2, prep.weights.as_ref(), smooth)?;
-                (
+                let (s1, w1) = weighted_loss_sum(logits, y, w, smooth)?;
+                let (s2, w2) = weighted_loss_sum(logits, y2, w, smooth)?;
+                Ok((
                     s1.f_mul_scalar(*lam)?.f_add(&s2.f_mul_scalar(1.0 - lam)?)?,
                     w1.f_mul_scalar(*lam)?.f_add(&w2.f_mul_scalar(1.0 - lam)?)?,
-                )
+                ))
             }
-            None => weighted_loss_sum(&logits, &y, prep.weights.as_ref(), smooth)?,
-        };
-        let loss = sum.f_div(&weight.f_to_kind(sum.kind())?)?;
-        batches = b + 1;
-        Sgd::zero_grad(&all)?;
-        loss.f_backward()?;
-        opt.step(&head, lr)?;
-        opt.step(&backbone, lr * cfg.backbone_lr_scale)?;
-        if let Some(d) = cfg.ema_decay {
-            update_ema(ema, model, d)?;
+            None => weighted_loss_sum(logits, y, w, smooth),
         }
-        loss_sum = loss_sum.f_add(&sum.f_detach()?.f_to_kind(Kind::Double)?)?;
-        weight_sum = weight_sum.f_add(&weight)?;
-        correct = correct.f_add(&count_correct(&logits, &y)?)?;
     }
-    let (loss_sum, weight_sum, correct) = (
-        loss_sum.f_double_value(&[])?,
-        weight_sum.f_double_value(&[])?,
-        correct.f_double_value(&[])?,
-    );
-    let value = loss_sum / weight_sum;
-    if !value.is_finite() {
-        return Err(ModelError::NonFinite {
-            phase: "training",
-            value,
+
+    /// The run's outcome: the best weights restored (or, when no epoch was eligible, the last
+    /// ones or their moving average).
+    fn finish(self, progress: Progress<EpochRecord>, stop: StopReason) -> Result<FitReport> {
+        let mut state = self.state;
+        if state.best.is_empty() {
+            // No epoch was eligible (training stopped before `min_epochs`).
+            state.best_epoch = progress.history.len().saturating_sub(1);
+            if !state.ema.is_empty() {
+                restore(self.model, &state.ema)?;
+            }
+        } else {
+            restore(self.model, &state.best)?;
+        }
+        let best_val_loss = progress
+            .history
+            .get(state.best_epoch)
+            .map_or(f64::INFINITY, |h| h.val_loss);
+        Ok(FitReport {
+            history: progress.history,
+            best_epoch: state.best_epoch,
+            best_val_loss,
+            stop,
+            cached_features: self.prep.cache,
+            feature_seconds: self.prep.feature_seconds,
+        })
+    }
+}
+
+impl TrainStep for ClassifierStep<'_> {
+    type Record = EpochRecord;
+    type Error = ModelError;
+
+    /// Shuffled mini-batches (the loop seeds the epoch, so a resume replays it exactly), each
+    /// optionally augmented and mixed up, an optimiser step per batch.
+    fn train_epoch(
+        &mut self,
+        epoch: usize,
+        _seed: u64,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<EpochRecord> {
+        if !self.prep.cache {
+            self.model
+                .set_backbone_trainable(!self.cfg.frozen_at(epoch));
+        }
+        if self.cfg.ema_decay.is_some() && self.state.ema.is_empty() {
+            self.state.ema = snapshot(self.model)?;
+        }
+        let perm = {
+            use rand::seq::SliceRandom;
+            let mut p: Vec<i64> = (0..self.prep.train.len()).collect();
+            p.shuffle(rng);
+            p
+        };
+        let lr = self.cfg.lr_at(epoch);
+        let mixup = self
+            .cfg
+            .mixup_alpha
+            .map(|a| rand_distr::Beta::new(a, a))
+            .transpose()
+            .map_err(|e| ModelError::config("mixup_alpha", e.to_string()))?;
+        let parts = self.model.trainable_parts();
+        let mut sums = Sums::zeros(self.model.device())?;
+        for idx in perm.chunks(self.cfg.batch_size) {
+            self.batch(idx, lr, mixup.as_ref(), &parts, rng, &mut sums)?;
+        }
+        let n = self.prep.train.len() as f64;
+        Ok(EpochRecord {
             epoch,
-            batch: batches.saturating_sub(1),
-        });
+            train_loss: sums.loss.f_double_value(&[])? / sums.weight.f_double_value(&[])?,
+            train_accuracy: sums.correct.f_double_value(&[])? / n,
+            val_loss: f64::NAN,
+            val_accuracy: f64::NAN,
+            val_auc: None,
+            lr,
+            seconds: 0.0,
+        })
     }
-    let n = prep.train.len() as f64;
-    let with_probs = cfg.select_on == SelectOn::ValAuc;
-    // Validate the moving average: swap it in, then the trained weights back.
-    let current = if ema.is_empty() {
-        None
-    } else {
-        let c = snapshot(model)?;
-        restore(model, ema)?;
-        Some(c)
-    };
-    let evaluated = evaluate_split(model, prep, with_probs);
-    if let Some(c) = &current {
-        restore(model, c)?;
+
+    /// The validation pass, on the moving average when there is one (swapped in, then the
+    /// trained weights back).
+    fn validate(&mut self, rec: &mut EpochRecord) -> Result<()> {
+        if !rec.train_loss.is_finite() {
+            return Ok(()); // the loop stops on it: nothing to validate
+        }
+        let with_probs = self.cfg.select_on == SelectOn::ValAuc;
+        let current = if self.state.ema.is_empty() {
+            None
+        } else {
+            let c = snapshot(self.model)?;
+            restore(self.model, &self.state.ema)?;
+            Some(c)
+        };
+        let evaluated = evaluate_split(self.model, &self.prep, with_probs);
+        if let Some(c) = &current {
+            restore(self.model, c)?;
+        }
+        let (val_loss, val_correct, val_probs) = evaluated?;
+        rec.val_auc = val_probs.map(|p| auc(&self.prep.val, &p)).transpose()?;
+        rec.val_loss = val_loss;
+        rec.val_accuracy = val_correct as f64 / self.prep.val.len() as f64;
+        Ok(())
     }
-    let (val_loss, val_correct, val_probs) = evaluated?;
-    let val_auc = val_probs.map(|p| auc(&prep.val, &p)).transpose()?;
-    if !val_loss.is_finite() {
-        return Err(ModelError::NonFinite {
-            phase: "validation",
-            value: val_loss,
-            epoch,
-            batch: 0,
-        });
+
+    /// Keeps the epoch's weights when they are the best so far; the paper's stop rules.
+    fn end_epoch(&mut self, progress: &Progress<EpochRecord>) -> Result<Option<StopReason>> {
+        let Some(rec) = progress.history.last() else {
+            return Ok(None);
+        };
+        let state = &mut self.state;
+        let score = match self.cfg.select_on {
+            SelectOn::ValLoss => rec.val_loss,
+            SelectOn::ValAuc => -rec.val_auc.unwrap_or(f64::NEG_INFINITY),
+        };
+        if rec.epoch >= self.cfg.min_epochs && score < state.best_score {
+            state.best_score = score;
+            state.best_epoch = rec.epoch;
+            // with a moving average, it is what was validated
+            state.best = if state.ema.is_empty() {
+                snapshot(self.model)?
+            } else {
+                copy_of(&state.ema)?
+            };
+        }
+        Ok(stop_rule(self.cfg, rec, state.best_epoch))
     }
-    Ok(EpochRecord {
-        epoch,
-        train_loss: value,
-        train_accuracy: correct / n,
-        val_loss,
-        val_accuracy: val_correct as f64 / prep.val.len() as f64,
-        val_auc,
-        lr,
-        seconds: started.elapsed().as_secs_f64(),
-    })
+
+    fn save_checkpoint(&self, path: &Path, progress: &Progress<EpochRecord>) -> Result<()> {
+        self.state.save(self.model, path, self.cfg, progress)
+    }
+
+    fn restore(&mut self, path: &Path) -> Result<Progress<EpochRecord>> {
+        self.state.restore(self.model, path, self.cfg)
+    }
+}
+
+/// `x` mixed with a shuffled copy of itself, weight `λ ~ beta`; returns the mix, `λ` and the
+/// shuffled labels.
+fn mix_up(
+    x: &Tensor,
+    y: &Tensor,
+    beta: &rand_distr::Beta<f64>,
+    rng: &mut ChaCha8Rng,
+) -> Result<(Tensor, f64, Tensor)> {
+    use rand::seq::SliceRandom;
+    use rand_distr::Distribution;
+    let lam: f64 = beta.sample(rng);
+    let mut order: Vec<i64> = (0..x.size()[0]).collect();
+    order.shuffle(rng);
+    let order = Tensor::from_slice(&order).f_to(x.device())?;
+    let mixed = x
+        .f_mul_scalar(lam)?
+        .f_add(&x.f_index_select(0, &order)?.f_mul_scalar(1.0 - lam)?)?;
+    Ok((mixed, lam, y.f_index_select(0, &order.f_to(y.device())?)?))
 }
 
 /// `ema ← d·ema + (1 − d)·w` for every variable (batch-norm statistics included).
@@ -465,17 +518,16 @@ fn auc(val: &Split, probs: &Tensor) -> Result<f64> {
         .into_iter()
         .map(|l| l as usize)
         .collect();
-    let p: ndarray::ArrayD<f64> = (&probs.f_to_device(tch::Device::Cpu)?).try_into()?;
-    let p = p
-        .into_dimensionality::<ndarray::Ix2>()
-        .map_err(|e| ModelError::config("val_auc", e.to_string()))?;
+    let p = crate::train::probabilities_matrix(probs)?;
     let average = if p.ncols() == 2 {
         ganaug_metrics::Average::Binary { positive: 0 }
     } else {
         ganaug_metrics::Average::Macro
     };
-    ganaug_metrics::roc_auc_ovr(&labels, &p, average)
-        .map_err(|e| ModelError::config("val_auc", e.to_string()))
+    ganaug_metrics::roc_auc_ovr(&labels, &p, average).map_err(|source| ModelError::Metric {
+        what: "validation AUC",
+        source,
+    })
 }
 
 /// How many rows of `logits` have their largest value at the label (a scalar on the device).

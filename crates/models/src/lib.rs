@@ -1,7 +1,6 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
-mod adamw;
 mod config;
 mod efficientnet;
 mod error;
@@ -13,18 +12,18 @@ mod nets;
 mod probe;
 mod probe_model;
 mod probe_objective;
-mod sgd;
 mod state;
 mod train;
 
-pub use adamw::AdamW;
 pub use config::{HeadArch, ModelConfig};
 pub use error::{ModelError, Result};
 pub use feature_maps::LiteFeatureMaps;
 pub use fit::fit;
-pub use ganaug_train::{Checked, IntoChecked, Validate};
+/// The optimisers (`ganaug-train`'s), re-exported for custom loops and benchmarks.
+pub use ganaug_train::{AdamW, Optimizer, Sgd};
+pub use ganaug_train::{Checked, ConsoleProgress, IntoChecked, Observer, Silent, Validate};
 pub use kind::{pretrained_weights, pretrained_weights_in, weights_dir, ModelKind};
-pub use model::Classifier;
+pub use model::{Classifier, TrainableParts};
 pub use probe::{
     fit_at, fit_at_weighted, fit_probe, select_by_kfold, LinearProbe, ProbeChoice, ProbeConfig,
     ProbeFit, ProbeSelection,
@@ -32,9 +31,8 @@ pub use probe::{
 pub use probe_model::{
     out_of_fold_proba, youden_threshold, ProbeModel, ProbeModelInfo, Threshold, PROBE_MODEL_FORMAT,
 };
-pub use sgd::Sgd;
 pub use state::CHECKPOINT_FORMAT;
 pub use train::{
     predict, write_history, BackboneMode, EpochRecord, FitOptions, FitReport, LrSchedule,
-    Optimizer, Predictions, SelectOn, StopReason, TrainConfig,
+    OptimizerKind, Predictions, SelectOn, StopReason, TrainConfig,
 };

@@ -41,8 +41,21 @@ pub struct Classifier {
     /// Length of the backbone's feature vector.
     dim: i64,
     backbone_trainable: bool,
-    /// Names of the learnable variables (not batch-norm running statistics), sorted.
-    params: Vec<String>,
+    /// Names of the head's learnable variables, sorted.
+    head_params: Vec<String>,
+    /// Names of the backbone's learnable variables (not batch-norm running statistics), sorted.
+    backbone_params: Vec<String>,
+}
+
+/// A classifier's variables that train now, by part (see [`Classifier::trainable_parts`]).
+#[derive(Debug)]
+pub struct TrainableParts {
+    /// The head's, sorted by name.
+    pub head: Vec<(String, Tensor)>,
+    /// The backbone's (empty while it is frozen), sorted by name.
+    pub backbone: Vec<(String, Tensor)>,
+    /// Both: the head's, then the backbone's.
+    pub all: Vec<(String, Tensor)>,
 }
 
 impl Classifier {
@@ -52,45 +65,18 @@ impl Classifier {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let lp = ganaug_ops::Precision::from_bf16(cfg.bf16);
-        let imagenet = || -> Result<InputNorm> {
-            let stats = |v: [f32; 3]| -> Result<Tensor> {
-                Ok(Tensor::f_from_slice(&v)?
-                    .f_to(device)?
-                    .f_view([1, 3, 1, 1])?)
-            };
-            Ok(InputNorm::ImageNet {
-                mean: stats([0.485, 0.456, 0.406])?,
-                std: stats([0.229, 0.224, 0.225])?,
-            })
+        let (backbone, dim, norm) = backbone(&cfg, &root, device, lp)?;
+        let learnable = |vs: &nn::VarStore| -> Vec<String> {
+            let mut names: Vec<String> = vs
+                .variables()
+                .into_iter()
+                .filter(|(_, t)| t.requires_grad())
+                .map(|(n, _)| n)
+                .collect();
+            names.sort();
+            names
         };
-        let (backbone, dim, norm): (Box<dyn ModuleT>, i64, InputNorm) = match cfg.kind {
-            ModelKind::PaperCnn => (
-                Box::new(PaperCnnFeatures::new(&root, cfg.in_channels, lp)),
-                PaperCnnFeatures::dim(cfg.image_size),
-                InputNorm::Raw,
-            ),
-            ModelKind::Vgg16 => (
-                Box::new(Vgg16Features::new(&root, lp)),
-                Vgg16Features::DIM,
-                imagenet()?,
-            ),
-            ModelKind::ResNet50 => (
-                Box::new(ResNet50Features::new(&root, lp)),
-                ResNet50Features::DIM,
-                imagenet()?,
-            ),
-            ModelKind::EfficientNetLite0
-            | ModelKind::EfficientNetLite1
-            | ModelKind::EfficientNetLite2 => {
-                let variant = cfg.kind.lite_variant().unwrap_or(LiteVariant::LITE0);
-                let stages = cfg.pooled_stages;
-                (
-                    Box::new(EfficientNetLiteFeatures::new(&root, variant, stages, lp)),
-                    EfficientNetLiteFeatures::dim(variant, stages),
-                    InputNorm::Lite,
-                )
-            }
-        };
+        let backbone_params = learnable(&vs);
         let head = DenseHead::new(
             &(&root / "head"),
             cfg.head,
@@ -104,13 +90,10 @@ impl Classifier {
                 ganaug_ops::set_channels_last(&w)?;
             }
         }
-        let mut params: Vec<String> = vs
-            .variables()
+        let head_params: Vec<String> = learnable(&vs)
             .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .map(|(n, _)| n)
+            .filter(|n| backbone_params.binary_search(n).is_err())
             .collect();
-        params.sort();
         Ok(Classifier {
             cfg,
             vs,
@@ -119,7 +102,8 @@ impl Classifier {
             norm,
             dim,
             backbone_trainable: true,
-            params,
+            head_params,
+            backbone_params,
         })
     }
 
@@ -152,7 +136,7 @@ impl Classifier {
     /// (batch norm uses its running statistics) and gets no gradients.
     pub fn set_backbone_trainable(&mut self, trainable: bool) {
         let vars = self.vs.variables();
-        for name in self.params.iter().filter(|n| !n.starts_with("head.")) {
+        for name in &self.backbone_params {
             let _ = vars[name].set_requires_grad(trainable);
         }
         self.backbone_trainable = trainable;
@@ -161,12 +145,37 @@ impl Classifier {
     /// Variables the optimiser should update now: the head always, the backbone when
     /// trainable. Sorted by name.
     pub fn trainable_variables(&self) -> Vec<(String, Tensor)> {
+        let mut all = self.trainable_parts().all;
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// The variables that train now, head and backbone apart (they may train at different
+    /// rates).
+    pub fn trainable_parts(&self) -> TrainableParts {
         let vars = self.vs.variables();
-        self.params
+        let named = |names: &[String]| -> Vec<(String, Tensor)> {
+            names
+                .iter()
+                .map(|n| (n.clone(), vars[n].shallow_clone()))
+                .collect()
+        };
+        let head = named(&self.head_params);
+        let backbone = if self.backbone_trainable {
+            named(&self.backbone_params)
+        } else {
+            Vec::new()
+        };
+        let all = head
             .iter()
-            .filter(|n| self.backbone_trainable || n.starts_with("head."))
-            .map(|n| (n.clone(), vars[n].shallow_clone()))
-            .collect()
+            .chain(&backbone)
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect();
+        TrainableParts {
+            head,
+            backbone,
+            all,
+        }
     }
 
     fn check_input(&self, x: &Tensor) -> Result<()> {
@@ -276,14 +285,15 @@ impl Classifier {
             ));
         };
         if probe.mean.len() != d || probe.weights.len() != d || probe.bias.len() != k {
-            return Err(ModelError::config(
-                "probe",
-                format!(
-                    "{} features × {} classes, the model has {d} × {k}",
+            return Err(ModelError::Shape {
+                what: "the probe",
+                expected: format!("{d} features × {k} classes"),
+                got: format!(
+                    "{} features × {} classes",
                     probe.mean.len(),
                     probe.bias.len()
                 ),
-            ));
+            });
         }
         let mut w = vec![0f32; k * d];
         let mut b: Vec<f64> = probe.bias.clone();
@@ -432,6 +442,58 @@ impl Classifier {
     }
 }
 
+/// The network before the head: the backbone of `cfg.kind` under `root`, the width of its
+/// features, and how its input is normalised.
+fn backbone(
+    cfg: &ModelConfig,
+    root: &nn::Path,
+    device: Device,
+    lp: ganaug_ops::Precision,
+) -> Result<(Box<dyn ModuleT>, i64, InputNorm)> {
+    let imagenet = || -> Result<InputNorm> {
+        let stats = |v: [f32; 3]| -> Result<Tensor> {
+            Ok(Tensor::f_from_slice(&v)?
+                .f_to(device)?
+                .f_view([1, 3, 1, 1])?)
+        };
+        Ok(InputNorm::ImageNet {
+            mean: stats([0.485, 0.456, 0.406])?,
+            std: stats([0.229, 0.224, 0.225])?,
+        })
+    };
+    Ok(match cfg.kind {
+        ModelKind::PaperCnn => (
+            Box::new(PaperCnnFeatures::new(root, cfg.in_channels, lp)),
+            PaperCnnFeatures::dim(cfg.image_size),
+            InputNorm::Raw,
+        ),
+        ModelKind::Vgg16 => (
+            Box::new(Vgg16Features::new(root, lp)),
+            Vgg16Features::DIM,
+            imagenet()?,
+        ),
+        ModelKind::ResNet50 => (
+            Box::new(ResNet50Features::new(root, lp)),
+            ResNet50Features::DIM,
+            imagenet()?,
+        ),
+        ModelKind::EfficientNetLite0
+        | ModelKind::EfficientNetLite1
+        | ModelKind::EfficientNetLite2 => {
+            let variant = cfg.kind.lite_variant().unwrap_or(LiteVariant::LITE0);
+            let stages = cfg.pooled_stages;
+            (
+                Box::new(EfficientNetLiteFeatures::new(root, variant, stages, lp)),
+                EfficientNetLiteFeatures::dim(variant, stages),
+                InputNorm::Lite,
+            )
+        }
+    })
+}
+
 pub(crate) fn config_json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string(v).map_err(|e| ModelError::config("serialise", e.to_string()))
+    serde_json::to_string(v).map_err(|source| ModelError::Json {
+        what: "a model's configuration",
+        source,
+    })
 }

@@ -4,7 +4,7 @@
 use tch::nn::{self, ModuleT};
 use tch::Tensor;
 
-use ganaug_ops::{conv, dense, Conv, Dense, Precision};
+use ganaug_ops::{conv, dense, Conv, ConvSpec, Dense, Precision};
 
 fn bn(p: nn::Path, c: i64, eps: f64) -> nn::BatchNorm {
     let cfg = nn::BatchNormConfig {
@@ -33,7 +33,7 @@ impl PaperCnnFeatures {
             .enumerate()
             .map(|(i, &c)| {
                 let block = (
-                    conv(&f / (4 * i), c_in, c, 3, 1, 1, 1, true, pr),
+                    conv(&f / (4 * i), ConvSpec::new(c_in, c, 3).padding(1), pr),
                     bn(&f / (4 * i + 1), c, 1e-5),
                 );
                 c_in = c;
@@ -88,7 +88,11 @@ impl Vgg16Features {
                 layers.push(None);
                 idx += 1;
             } else {
-                layers.push(Some(conv(&f / idx, c_in, c, 3, 1, 1, 1, true, pr)));
+                layers.push(Some(conv(
+                    &f / idx,
+                    ConvSpec::new(c_in, c, 3).padding(1),
+                    pr,
+                )));
                 c_in = c;
                 idx += 2; // conv, ReLU
             }
@@ -123,15 +127,26 @@ impl Bottleneck {
         let downsample = (stride != 1 || c_in != out).then(|| {
             let d = p / "downsample";
             (
-                conv(&d / 0, c_in, out, 1, stride, 0, 1, false, pr),
+                conv(
+                    &d / 0,
+                    ConvSpec::new(c_in, out, 1).stride(stride).no_bias(),
+                    pr,
+                ),
                 bn(&d / 1, out, 1e-5),
             )
         });
         Bottleneck {
             convs: [
-                conv(p / "conv1", c_in, planes, 1, 1, 0, 1, false, pr),
-                conv(p / "conv2", planes, planes, 3, stride, 1, 1, false, pr),
-                conv(p / "conv3", planes, out, 1, 1, 0, 1, false, pr),
+                conv(p / "conv1", ConvSpec::new(c_in, planes, 1).no_bias(), pr),
+                conv(
+                    p / "conv2",
+                    ConvSpec::new(planes, planes, 3)
+                        .stride(stride)
+                        .padding(1)
+                        .no_bias(),
+                    pr,
+                ),
+                conv(p / "conv3", ConvSpec::new(planes, out, 1).no_bias(), pr),
             ],
             bns: [
                 bn(p / "bn1", planes, 1e-5),
@@ -187,7 +202,11 @@ impl ResNet50Features {
             }
         }
         ResNet50Features {
-            conv1: conv(p / "conv1", 3, 64, 7, 2, 3, 1, false, pr),
+            conv1: conv(
+                p / "conv1",
+                ConvSpec::new(3, 64, 7).stride(2).padding(3).no_bias(),
+                pr,
+            ),
             bn1: bn(p / "bn1", 64, 1e-5),
             blocks,
         }

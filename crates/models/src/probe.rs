@@ -142,14 +142,11 @@ pub fn fit_probe(
     check_features("training features", x.view(), y, n_classes)?;
     check_features("validation features", val_x.view(), val_y, n_classes)?;
     if val_x.ncols() != x.ncols() {
-        return Err(ModelError::config(
-            "features",
-            format!(
-                "validation has {} features, training {}",
-                val_x.ncols(),
-                x.ncols()
-            ),
-        ));
+        return Err(ModelError::Shape {
+            what: "validation features",
+            expected: format!("{} columns (the training features')", x.ncols()),
+            got: val_x.ncols().to_string(),
+        });
     }
     let mut best: Option<(f64, LinearProbe)> = None;
     let mut choices = Vec::new();
@@ -218,16 +215,18 @@ pub fn select_by_kfold(
 /// The fold of each row: within each class, rows in order, fold = rank mod `k`.
 pub(crate) fn stratified_folds(y: &[usize], n_classes: usize, k: usize) -> Result<Vec<usize>> {
     if k < 2 || y.len() < k {
-        return Err(ModelError::config(
-            "selection",
-            format!("{k} folds of {} rows", y.len()),
-        ));
+        return Err(ModelError::Inputs {
+            reason: format!(
+                "{k} folds of {} rows: k-fold selection needs k ≥ 2 and k rows",
+                y.len()
+            ),
+        });
     }
     let mut seen = vec![0usize; n_classes];
     y.iter()
         .map(|&l| {
-            let s = seen.get_mut(l).ok_or_else(|| {
-                ModelError::config("labels", format!("label {l} of {n_classes} classes"))
+            let s = seen.get_mut(l).ok_or_else(|| ModelError::Inputs {
+                reason: format!("label {l} of {n_classes} classes"),
             })?;
             *s += 1;
             Ok((*s - 1) % k)
@@ -260,16 +259,14 @@ pub fn fit_at_weighted(
     check_features("training features", x.view(), y, n_classes)?;
     if let Some(w) = weights {
         if w.len() != y.len() {
-            return Err(ModelError::config(
-                "weights",
-                format!("{} weights for {} training rows", w.len(), y.len()),
-            ));
+            return Err(ModelError::Inputs {
+                reason: format!("{} loss weights for {} training rows", w.len(), y.len()),
+            });
         }
         if let Some(bad) = w.iter().find(|v| !(**v >= 0.0 && v.is_finite())) {
-            return Err(ModelError::config(
-                "weights",
-                format!("{bad} is not a finite weight ≥ 0"),
-            ));
+            return Err(ModelError::Inputs {
+                reason: format!("loss weight {bad} is not a finite number ≥ 0"),
+            });
         }
     }
     let mean = x
@@ -295,13 +292,17 @@ pub fn fit_at_weighted(
     let res = Executor::new(problem.clone(), solver)
         .configure(|s| s.param(init).max_iters(cfg.max_iterations))
         .run()
-        .map_err(|e| ModelError::config("probe", e.to_string()))?;
+        .map_err(|e| ModelError::Solver {
+            reason: e.to_string(),
+        })?;
     let state = res.state();
     let iterations = state.get_iter();
     let params = state
         .get_best_param()
         .cloned()
-        .ok_or_else(|| ModelError::config("probe", "L-BFGS returned no parameters"))?;
+        .ok_or_else(|| ModelError::Solver {
+            reason: "it returned no parameters".into(),
+        })?;
     let grad = problem.grad(&params);
     let gradient_norm = grad.iter().fold(0.0f64, |m, g| m.max(g.abs()));
     let converged = matches!(
@@ -336,10 +337,11 @@ impl LinearProbe {
     pub fn predict_proba(&self, x: &Array2<f64>) -> Result<Array2<f64>> {
         let d = self.mean.len();
         if x.ncols() != d {
-            return Err(ModelError::config(
-                "features",
-                format!("the probe takes {d} features, got {}", x.ncols()),
-            ));
+            return Err(ModelError::Shape {
+                what: "features to predict",
+                expected: format!("{d} columns (the probe's)"),
+                got: x.ncols().to_string(),
+            });
         }
         if let Some(row) = x
             .outer_iter()
@@ -367,10 +369,11 @@ fn check_features(
     classes: usize,
 ) -> Result<()> {
     if x.nrows() != y.len() || x.nrows() == 0 {
-        return Err(ModelError::config(
-            "features",
-            format!("{what}: {} rows for {} labels", x.nrows(), y.len()),
-        ));
+        return Err(ModelError::Shape {
+            what,
+            expected: format!("{} rows (one per label), at least one", y.len()),
+            got: format!("{} rows", x.nrows()),
+        });
     }
     if let Some(row) = x
         .outer_iter()
@@ -379,10 +382,9 @@ fn check_features(
         return Err(ModelError::NonFiniteFeatures { what, row });
     }
     if let Some(&l) = y.iter().find(|&&l| l >= classes) {
-        return Err(ModelError::config(
-            "labels",
-            format!("{what}: label {l} is not below {classes}"),
-        ));
+        return Err(ModelError::Inputs {
+            reason: format!("{what}: label {l} is not below {classes}"),
+        });
     }
     Ok(())
 }

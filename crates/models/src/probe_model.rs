@@ -64,23 +64,18 @@ impl ProbeModel {
     pub fn new(mut backbone: Classifier, probe: LinearProbe, info: ProbeModelInfo) -> Result<Self> {
         let d = backbone.feature_dim() as usize;
         if probe.mean.len() != d || probe.scale.len() != d || probe.weights.len() != d {
-            return Err(ModelError::config(
-                "probe",
-                format!(
-                    "takes {} features, the backbone gives {d}",
-                    probe.mean.len()
-                ),
-            ));
+            return Err(ModelError::Shape {
+                what: "the probe's features",
+                expected: format!("{d} (the backbone's)"),
+                got: probe.mean.len().to_string(),
+            });
         }
         if probe.bias.len() != info.class_names.len() {
-            return Err(ModelError::config(
-                "class_names",
-                format!(
-                    "{} names for a probe of {} classes",
-                    info.class_names.len(),
-                    probe.bias.len()
-                ),
-            ));
+            return Err(ModelError::Shape {
+                what: "class names",
+                expected: format!("{} (the probe's classes)", probe.bias.len()),
+                got: info.class_names.len().to_string(),
+            });
         }
         backbone.set_backbone_trainable(false);
         Ok(ProbeModel {
@@ -115,8 +110,12 @@ impl ProbeModel {
                 .f_to_device(Device::Cpu)?
                 .f_to_kind(Kind::Double)?;
             let a: ndarray::ArrayD<f64> = (&f).try_into()?;
-            a.into_dimensionality()
-                .map_err(|_| ModelError::config("features", "are not a matrix"))
+            let got = format!("{:?}", a.shape());
+            a.into_dimensionality().map_err(|_| ModelError::Shape {
+                what: "backbone features",
+                expected: "[N, features]".into(),
+                got,
+            })
         };
         let mut p = self.probe.predict_proba(&features(images)?)?;
         if self.info.tta_flip {
@@ -229,8 +228,12 @@ pub fn youden_threshold(
     chosen_by: impl Into<String>,
 ) -> Result<Threshold> {
     let scores: Vec<f64> = probs.column(positive).to_vec();
-    let roc = ganaug_metrics::roc_curve(labels, &scores, positive)
-        .map_err(|e| ModelError::config("threshold", e.to_string()))?;
+    let roc = ganaug_metrics::roc_curve(labels, &scores, positive).map_err(|source| {
+        ModelError::Metric {
+            what: "the ROC curve of the operating threshold",
+            source,
+        }
+    })?;
     let mut best: (f64, f64, f64, f64) = (f64::NEG_INFINITY, 0.5, 0.0, 0.0);
     for i in 1..roc.thresholds.len() {
         let j = roc.tpr[i] - roc.fpr[i];

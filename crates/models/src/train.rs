@@ -9,6 +9,7 @@ use tch::{Device, Kind};
 
 use ganaug_augment::Pipeline;
 use ganaug_data::TensorDataset;
+pub use ganaug_train::StopReason;
 use ganaug_train::{Curves, RunDir, Validate};
 
 use crate::{Classifier, ModelError, Result};
@@ -43,10 +44,10 @@ pub enum LrSchedule {
     Cosine,
 }
 
-/// The optimiser.
+/// Which optimiser a run uses (`ganaug-train`'s implementations).
 #[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Optimizer {
+pub enum OptimizerKind {
     /// SGD with `momentum` and L2 `weight_decay` (the paper: plain SGD).
     #[default]
     Sgd,
@@ -110,7 +111,7 @@ pub struct TrainConfig {
     pub seed: u64,
     /// The optimiser (the paper: SGD).
     #[serde(default)]
-    pub optimizer: Optimizer,
+    pub optimizer: OptimizerKind,
     /// Epochs of linear warm-up before the schedule (0: none); a cosine schedule then spans
     /// the remaining epochs.
     #[serde(default)]
@@ -155,7 +156,7 @@ impl Default for TrainConfig {
             class_weights: None,
             backbone: BackboneMode::Train,
             seed: 0,
-            optimizer: Optimizer::Sgd,
+            optimizer: OptimizerKind::Sgd,
             warmup_epochs: 0,
             label_smoothing: 0.0,
             mixup_alpha: None,
@@ -275,7 +276,7 @@ impl Validate for TrainConfig {
         if !(self.backbone_lr_scale > 0.0 && self.backbone_lr_scale.is_finite()) {
             return Err(ModelError::config("backbone_lr_scale", "must be positive"));
         }
-        if let Optimizer::AdamW { beta1, beta2, eps } = self.optimizer {
+        if let OptimizerKind::AdamW { beta1, beta2, eps } = self.optimizer {
             if !(0.0..1.0).contains(&beta1)
                 || !(0.0..1.0).contains(&beta2)
                 || eps.is_nan()
@@ -313,16 +314,24 @@ pub struct EpochRecord {
     pub seconds: f64,
 }
 
-/// Why training ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum StopReason {
-    /// Training accuracy reached the threshold (the paper's rule).
-    TrainAccuracy,
-    /// Validation loss stopped improving.
-    Patience,
-    /// `max_epochs` done.
-    MaxEpochs,
+impl ganaug_train::EpochRecord for EpochRecord {
+    fn checked(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("training loss", self.train_loss),
+            ("validation loss", self.val_loss),
+        ]
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "loss {:.3} acc {:.3} | val loss {:.3} acc {:.3}",
+            self.train_loss, self.train_accuracy, self.val_loss, self.val_accuracy
+        )
+    }
+
+    fn set_seconds(&mut self, seconds: f64) {
+        self.seconds = seconds;
+    }
 }
 
 /// The outcome of [`fit`](crate::fit).
@@ -355,8 +364,9 @@ pub struct FitOptions<'a> {
     /// Continue from `out_dir`'s checkpoint when there is one (exactly: same batches, dropout
     /// and augmentation as an uninterrupted run).
     pub resume: bool,
-    /// Show a progress bar.
-    pub progress: bool,
+    /// Who hears of each epoch (a console bar: `ganaug_train::ConsoleProgress`); the run
+    /// folder's `metrics.jsonl` is written either way.
+    pub observer: Option<&'a dyn ganaug_train::Observer>,
 }
 
 /// Writes `history.json` and (with the `plot` feature) `curves.png`, loss and accuracy per
@@ -395,16 +405,22 @@ pub struct Predictions {
     pub names: Vec<String>,
 }
 
+/// A `[N, classes]` tensor of probabilities as a matrix of `f64`.
+pub(crate) fn probabilities_matrix(probs: &tch::Tensor) -> Result<ndarray::Array2<f64>> {
+    let p = probs.f_to_device(Device::Cpu)?.f_to_kind(Kind::Double)?;
+    let p: ndarray::ArrayD<f64> = (&p).try_into()?;
+    let got = format!("{:?}", p.shape());
+    p.into_dimensionality::<ndarray::Ix2>()
+        .map_err(|_| ModelError::Shape {
+            what: "class probabilities",
+            expected: "[N, classes]".into(),
+            got,
+        })
+}
+
 /// Class probabilities of every image of `data` (inference mode).
 pub fn predict(model: &Classifier, data: &TensorDataset) -> Result<Predictions> {
-    let probs = model
-        .predict_proba(&data.images, 64)?
-        .f_to_device(Device::Cpu)?
-        .f_to_kind(Kind::Double)?;
-    let probs: ndarray::ArrayD<f64> = (&probs).try_into()?;
-    let probs = probs
-        .into_dimensionality::<ndarray::Ix2>()
-        .map_err(|e| ModelError::config("predict", e.to_string()))?;
+    let probs = probabilities_matrix(&model.predict_proba(&data.images, 64)?)?;
     let labels: Vec<i64> = Vec::<i64>::try_from(&data.labels.f_to_device(Device::Cpu)?)?;
     Ok(Predictions {
         probs,

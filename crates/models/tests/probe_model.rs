@@ -113,7 +113,7 @@ fn a_saved_probe_model_predicts_the_same_and_refuses_wrong_inputs() {
     .expect("model");
     assert!(matches!(
         ProbeModel::new(narrow, probe.clone(), info(false)),
-        Err(ModelError::Config { .. })
+        Err(ModelError::Shape { .. })
     ));
     let three = ProbeModelInfo {
         class_names: vec!["a".into(), "b".into(), "c".into()],
@@ -123,7 +123,7 @@ fn a_saved_probe_model_predicts_the_same_and_refuses_wrong_inputs() {
     let b = Classifier::new(backbone.backbone().config().clone(), Device::Cpu).expect("model");
     assert!(matches!(
         ProbeModel::new(b, probe, three),
-        Err(ModelError::Config { .. })
+        Err(ModelError::Shape { .. })
     ));
 }
 

@@ -8,24 +8,29 @@ use torch_sys::C_tensor;
 
 use crate::{OpsError, Result};
 
+/// Adam's step count and hyperparameters, laid out as the shim's `GanaugAdamHyper`.
+#[repr(C)]
+struct AdamHyperC {
+    step: c_double,
+    lr: c_double,
+    beta1: c_double,
+    beta2: c_double,
+    eps: c_double,
+}
+
 extern "C" {
     fn ganaug_leaky_relu(
         x: *const C_tensor,
         slope: c_double,
         out: *mut *mut C_tensor,
     ) -> *mut c_char;
-    #[allow(clippy::too_many_arguments)]
     fn ganaug_adam_step(
         params: *const *mut C_tensor,
         grads: *const *const C_tensor,
         exp_avgs: *const *mut C_tensor,
         exp_avg_sqs: *const *mut C_tensor,
         n: i64,
-        step: c_double,
-        lr: c_double,
-        beta1: c_double,
-        beta2: c_double,
-        eps: c_double,
+        hyper: *const AdamHyperC,
     ) -> *mut c_char;
     fn ganaug_dropout_mask(
         like: *const C_tensor,
@@ -120,7 +125,8 @@ pub(crate) fn fused_bias_leaky_relu(x: &Tensor, bias: &Tensor, slope: f64) -> Re
 /// A float dropout mask shaped and laid out like the CPU tensor `like`: 0 with probability
 /// `p` (to 1/65536), else the scale that makes its mean exactly 1. Drawn by a counter-based
 /// SplitMix64 hash seeded from libtorch's generator (so `tch::manual_seed` fixes it, for any
-/// thread count): 7 M values in ~2 ms where libtorch's serial Mersenne Twister takes ~35 ms.
+/// thread count), in parallel where libtorch's CPU dropout draws one serial Mersenne-Twister
+/// number per element (timings: `docs/performance.md`).
 pub fn dropout_mask(like: &Tensor, p: f64) -> Result<Tensor> {
     // SAFETY: `like` is a live tensor for the duration of the call.
     new_tensor("dropout_mask", |out| unsafe {
@@ -131,10 +137,9 @@ pub fn dropout_mask(like: &Tensor, p: f64) -> Result<Tensor> {
 /// `x.conv_transpose2d(w, None, stride, padding)` (square stride and padding, no bias, output
 /// padding 0, dilation 1, one group), differentiable, with its CPU weight gradient computed from
 /// NCHW copies of the input and output gradient. oneDNN's channels-last weight-gradient kernel
-/// for transposed convolutions slows down sharply on large maps: for the paper generator's last
-/// layer at 256² (batch 32) it took 7.6 s against 2.8 s (+1.8 s of copies) in NCHW on the
-/// development CPU, half of the whole training step. Forward and input gradient are libtorch's
-/// own, in `x`'s layout; off the CPU everything is.
+/// for transposed convolutions slows down sharply on large maps (at the paper generator's last
+/// layer at 256², half of the whole training step; `docs/performance.md`). Forward and input
+/// gradient are libtorch's own, in `x`'s layout; off the CPU everything is.
 ///
 /// # Shapes
 /// `x: [N, C_in, H, W]`, `w: [C_in, C_out, k, k]` → `[N, C_out, (H−1)·s − 2p + k, …]`.
@@ -163,8 +168,7 @@ pub struct AdamHyper {
 
 /// One Adam update (`torch.optim.Adam`'s, without weight decay) of every parameter, in place,
 /// by libtorch's fused multi-tensor kernel: one pass over each parameter, gradient and moment
-/// instead of a dozen separate operations (2 ms against 27 ms for the paper generator's 3.9 M
-/// parameters here). `step` counts updates including this one (1 for the first). Gradients and
+/// instead of a dozen separate operations (timings: `docs/performance.md`). `step` counts updates including this one (1 for the first). Gradients and
 /// moments must have their parameter's shape and strides.
 pub fn adam_step(
     params: &[Tensor],
@@ -200,9 +204,16 @@ pub fn adam_step(
     };
     let (p, m, v) = (mut_ptrs(params), mut_ptrs(exp_avgs), mut_ptrs(exp_avg_sqs));
     let g: Vec<*const C_tensor> = grads.iter().map(Tensor::as_ptr).collect();
-    let (b1, b2) = hyper.betas;
-    // SAFETY: every pointer is a live `at::Tensor*` borrowed for the call; the shim updates the
-    // tensors' data in place and keeps no pointer after returning.
+    let c_hyper = AdamHyperC {
+        step: step as f64,
+        lr: hyper.lr,
+        beta1: hyper.betas.0,
+        beta2: hyper.betas.1,
+        eps: hyper.eps,
+    };
+    // SAFETY: every pointer is a live `at::Tensor*` borrowed for the call, and `c_hyper` lives
+    // across it; the shim updates the tensors' data in place and keeps no pointer after
+    // returning.
     unsafe {
         check(
             ganaug_adam_step(
@@ -211,11 +222,7 @@ pub fn adam_step(
                 m.as_ptr(),
                 v.as_ptr(),
                 n as i64,
-                step as f64,
-                hyper.lr,
-                b1,
-                b2,
-                hyper.eps,
+                &c_hyper,
             ),
             "adam_step",
         )
@@ -226,13 +233,11 @@ pub fn adam_step(
 /// for the rest of the process. Returns whether the setting took (false off glibc).
 ///
 /// By default glibc serves every block over 32 MiB with its own `mmap` and unmaps it when freed,
-/// so each training step's large activations (67 MB per `32×128×64×64` map) come back as fresh
-/// pages the kernel must fault in and zero: 16% of a paper-GAN step's CPU time at 64² on the
-/// development machine. With `mmap` off and trimming disabled, freed blocks are reused from the
-/// heap (the paper GAN's step: 0.81 s → 0.69 s; PyTorch's own script gains the same with
-/// `GLIBC_TUNABLES=glibc.malloc.mmap_max=0`). The cost is memory: the process keeps its peak
-/// heap until it exits, and the heap fragments around huge tensors (the paper GAN at 256²
-/// peaked at 15.4 GB with this, 5.6 GB without). A library should leave this to the program.
+/// so each training step's large activations come back as fresh pages the kernel must fault in
+/// and zero. With `mmap` off and trimming disabled, freed blocks are reused from the heap
+/// (PyTorch's own script gains the same with `GLIBC_TUNABLES=glibc.malloc.mmap_max=0`). The cost
+/// is memory: the process keeps its peak heap until it exits, and the heap fragments around huge
+/// tensors. A library should leave this to the program. Measurements: `docs/performance.md`.
 pub fn keep_freed_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {

@@ -57,28 +57,83 @@ pub struct Conv {
     precision: Precision,
 }
 
+/// The shape of a (transposed) convolution: `c_in` → `c_out` channels, a `k × k` kernel,
+/// and (builder methods) its stride (1), padding (0), groups (1) and bias (yes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConvSpec {
+    /// Input channels.
+    pub c_in: i64,
+    /// Output channels.
+    pub c_out: i64,
+    /// Kernel side.
+    pub k: i64,
+    /// Stride.
+    pub stride: i64,
+    /// Zero padding on each side.
+    pub padding: i64,
+    /// Channel groups (depthwise: `c_in`).
+    pub groups: i64,
+    /// Whether it has a bias.
+    pub bias: bool,
+}
+
+impl ConvSpec {
+    /// `c_in` → `c_out` channels through a `k × k` kernel, stride 1, no padding, one group, a
+    /// bias.
+    pub fn new(c_in: i64, c_out: i64, k: i64) -> Self {
+        ConvSpec {
+            c_in,
+            c_out,
+            k,
+            stride: 1,
+            padding: 0,
+            groups: 1,
+            bias: true,
+        }
+    }
+
+    /// With this stride.
+    pub fn stride(self, stride: i64) -> Self {
+        ConvSpec { stride, ..self }
+    }
+
+    /// With this padding.
+    pub fn padding(self, padding: i64) -> Self {
+        ConvSpec { padding, ..self }
+    }
+
+    /// With this many channel groups.
+    pub fn groups(self, groups: i64) -> Self {
+        ConvSpec { groups, ..self }
+    }
+
+    /// Without a bias.
+    pub fn no_bias(self) -> Self {
+        ConvSpec {
+            bias: false,
+            ..self
+        }
+    }
+}
+
 /// Builds a convolution whose variables are `p.weight` (and `p.bias`).
-#[allow(clippy::too_many_arguments)]
-pub fn conv(
-    p: nn::Path,
-    c_in: i64,
-    c_out: i64,
-    k: i64,
-    stride: i64,
-    padding: i64,
-    groups: i64,
-    bias: bool,
-    precision: Precision,
-) -> Conv {
+pub fn conv(p: nn::Path, spec: ConvSpec, precision: Precision) -> Conv {
     let cfg = nn::ConvConfig {
-        stride,
-        padding,
-        groups,
-        bias,
+        stride: spec.stride,
+        padding: spec.padding,
+        groups: spec.groups,
+        bias: spec.bias,
         ..Default::default()
     };
-    let c = nn::conv2d(p, c_in, c_out, k, cfg);
-    Conv::new(c.ws, c.bs, stride, padding, groups, precision)
+    let c = nn::conv2d(p, spec.c_in, spec.c_out, spec.k, cfg);
+    Conv::new(
+        c.ws,
+        c.bs,
+        spec.stride,
+        spec.padding,
+        spec.groups,
+        precision,
+    )
 }
 
 impl Conv {
@@ -121,17 +176,14 @@ impl Module for Conv {
 }
 
 /// Input maps of at least this many pixels take [`crate::conv_transpose2d_nchw_wgrad`]'s weight
-/// gradient. Measured on the development CPU with the allocator set up as the examples do
-/// (batch 32, 128 → 128 channels, 4×4, stride 2): 16² inputs 35.0 ms channels-last against 35.4
-/// ms in NCHW with the copies (no gain); 32² inputs 165 ms against 149 ms; 128² inputs 7.6 s
-/// against 2.8 + 1.8 s.
+/// gradient: below it the NCHW copies cost what they save (measured: `docs/performance.md`).
 const NCHW_WGRAD_MIN_PIXELS: i64 = 32 * 32;
 
 /// A 2-D transposed convolution (`p.weight` `[C_in, C_out, k, k]`, `p.bias` `[C_out]`).
 ///
 /// The bias is added after the product rather than inside it: oneDNN's CPU backward of a
 /// transposed convolution with a bias spends longer on the bias gradient (a plain sum) than a
-/// separate addition and its gradient take (−35 ms per step at the paper generator's 64² layer).
+/// separate addition and its gradient take (`docs/performance.md`).
 /// On large maps the weight gradient comes from [`crate::conv_transpose2d_nchw_wgrad`].
 #[derive(Debug)]
 pub struct ConvTranspose {
@@ -144,35 +196,29 @@ pub struct ConvTranspose {
     precision: Precision,
 }
 
-/// Builds a transposed convolution whose variables are `p.weight` (and `p.bias`), initialised
-/// by `init` (PyTorch's default when `None`).
-#[allow(clippy::too_many_arguments)]
+/// Builds a transposed convolution of shape `spec` (one group) whose variables are `p.weight`
+/// (and `p.bias`), initialised by `init` (PyTorch's default when `None`).
 pub fn conv_transpose(
     p: nn::Path,
-    c_in: i64,
-    c_out: i64,
-    k: i64,
-    stride: i64,
-    padding: i64,
-    bias: bool,
+    spec: ConvSpec,
     init: Option<nn::Init>,
     precision: Precision,
 ) -> ConvTranspose {
     let mut cfg = nn::ConvTransposeConfig {
-        stride,
-        padding,
-        bias,
+        stride: spec.stride,
+        padding: spec.padding,
+        bias: spec.bias,
         ..Default::default()
     };
     if let Some(init) = init {
         cfg.ws_init = init;
     }
-    let c = nn::conv_transpose2d(p, c_in, c_out, k, cfg);
+    let c = nn::conv_transpose2d(p, spec.c_in, spec.c_out, spec.k, cfg);
     ConvTranspose {
         ws: c.ws,
         bs: c.bs,
-        stride,
-        padding,
+        stride: spec.stride,
+        padding: spec.padding,
         precision,
     }
 }

@@ -8,7 +8,7 @@ pub use error::{OpsError, Result};
 pub use ffi::{
     adam_step, conv_transpose2d_nchw_wgrad, dropout_mask, keep_freed_memory, leaky_relu, AdamHyper,
 };
-pub use layers::{conv, conv_transpose, dense, Conv, ConvTranspose, Dense, Precision};
+pub use layers::{conv, conv_transpose, dense, Conv, ConvSpec, ConvTranspose, Dense, Precision};
 
 use tch::{Kind, Tensor};
 
@@ -79,7 +79,7 @@ pub fn bias_leaky_relu(x: &Tensor, bias: Option<&Tensor>, slope: f64) -> Result<
 /// Inverted dropout: each element is zeroed with probability `p` and the rest scaled so the
 /// mean is unchanged; the identity when `train` is false or `p` is 0. On the CPU the mask comes
 /// from [`dropout_mask`] (libtorch's CPU `dropout` draws one serial Mersenne-Twister number per
-/// element: 35 ms of the paper GAN's 64² step); elsewhere it is libtorch's own `dropout`.
+/// element, a large share of the paper GAN's step); elsewhere it is libtorch's own `dropout`.
 pub fn dropout(x: &Tensor, p: f64, train: bool) -> Result<Tensor> {
     if !(0.0..1.0).contains(&p) {
         return Err(OpsError::Argument {
@@ -105,9 +105,8 @@ pub fn dropout(x: &Tensor, p: f64, train: bool) -> Result<Tensor> {
 /// generic `matmul` copied the columns forward and backward).
 ///
 /// Numerically the same map as `x.conv2d(weight, bias, 1, k / 2)` (float rounding aside) with the
-/// same gradients; on the development CPU the paper generator's 7×7 layer at 64² (batch 32, 128
-/// channels) takes 59 ms forward + backward this way against 80 ms as `matmul` + `col2im` and
-/// 189 ms through oneDNN. The input gradient has the input's layout.
+/// same gradients, in a third of oneDNN's time on a CPU for the paper generator's 7×7 layer
+/// (`docs/performance.md`). The input gradient has the input's layout.
 ///
 /// # Shapes
 /// `x: [N, C, H, W]`, `weight: [1, C, k, k]`, `bias: [1]` → `[N, 1, H, W]`.

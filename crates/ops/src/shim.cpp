@@ -317,9 +317,20 @@ char* ganaug_leaky_relu(const at::Tensor* x, double slope, at::Tensor** out) {
 // One Adam step (PyTorch's update, no weight decay) over `n` parameters with libtorch's fused
 // multi-tensor kernel: a single pass over each parameter, its gradient and both moments.
 // `step` is the step number after this update (1 for the first).
+// Adam's step count and hyperparameters, as `ffi.rs` lays them out.
+struct GanaugAdamHyper {
+    double step;
+    double lr;
+    double beta1;
+    double beta2;
+    double eps;
+};
+
 char* ganaug_adam_step(at::Tensor* const* params, const at::Tensor* const* grads,
                        at::Tensor* const* exp_avgs, at::Tensor* const* exp_avg_sqs, int64_t n,
-                       double step, double lr, double beta1, double beta2, double eps) {
+                       const GanaugAdamHyper* hyper) {
+    const double step = hyper->step, lr = hyper->lr, beta1 = hyper->beta1,
+                 beta2 = hyper->beta2, eps = hyper->eps;
     return guarded([&] {
         std::vector<at::Tensor> p, g, m, v, steps;
         for (int64_t i = 0; i < n; ++i) {

@@ -155,7 +155,8 @@ fn transposed_convolution_with_a_separate_bias_is_the_same_map() {
     let _rng = rng_lock();
     tch::manual_seed(3);
     let vs = VarStore::new(Device::Cpu);
-    let layer = conv_transpose(vs.root() / "up", 4, 3, 4, 2, 1, true, None, Precision::F32);
+    let spec = ConvSpec::new(4, 3, 4).stride(2).padding(1);
+    let layer = conv_transpose(vs.root() / "up", spec, None, Precision::F32);
     let x = Tensor::randn([2, 4, 5, 5], (Kind::Float, Device::Cpu));
     let bs = layer.bs.as_ref().expect("bias");
     let reference = x.conv_transpose2d(&layer.ws, Some(bs), [2, 2], [1, 1], [0, 0], 1, [1, 1]);
@@ -185,7 +186,11 @@ fn bf16_layers_stay_close_to_f32_and_return_f32() {
     tch::manual_seed(4);
     let vs = VarStore::new(Device::Cpu);
     let root = vs.root();
-    let mut layer = conv(&root / "c", 3, 8, 3, 1, 1, 1, true, Precision::F32);
+    let mut layer = conv(
+        &root / "c",
+        ConvSpec::new(3, 8, 3).padding(1),
+        Precision::F32,
+    );
     let x = Tensor::randn([2, 3, 8, 8], (Kind::Float, Device::Cpu));
     let a = layer.forward(&x);
     layer.set_precision(Precision::Bf16);

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tch::{Device, Tensor};
 
@@ -68,14 +69,13 @@ impl CheckpointMeta {
     }
 
     /// The one resume policy: the same `format`, the same configuration as `config` once the
-    /// JSON pointers in `may_change` (e.g. `/train/epochs`) are set aside, and the same data
+    /// settings a resume may change are set aside ([`RunConfig::fixed`]), and the same data
     /// (when the checkpoint recorded it).
-    pub fn check_resume(
+    pub fn check_resume<C: RunConfig>(
         &self,
         path: &Path,
         format: &str,
-        config: &impl Serialize,
-        may_change: &[&str],
+        config: &C,
         data: &str,
     ) -> Result<()> {
         let refuse = |reason: String| {
@@ -85,16 +85,27 @@ impl CheckpointMeta {
             })
         };
         if self.format != format {
-            return refuse(format!(
-                "it is a {:?} checkpoint, not {format:?}",
-                self.format
-            ));
+            let (saved, now) = (family(&self.format), family(format));
+            return refuse(if saved == now {
+                format!(
+                    "it was written by another version of ganaug (format {:?}, this version reads {format:?}): train again in a new folder, or remove its checkpoints",
+                    self.format
+                )
+            } else {
+                format!("it is a {:?} checkpoint, not {format:?}", self.format)
+            });
         }
-        let now = serde_json::to_value(config).map_err(|source| TrainError::Json {
-            what: "the configuration",
-            source,
-        })?;
-        let (saved, now) = (without(&self.config, may_change), without(&now, may_change));
+        let saved: C = match serde_json::from_value(self.config.clone()) {
+            Ok(c) => c,
+            Err(e) => return refuse(format!("its configuration cannot be read: {e}")),
+        };
+        let json = |c: &C| {
+            serde_json::to_value(c.fixed()).map_err(|source| TrainError::Json {
+                what: "the configuration",
+                source,
+            })
+        };
+        let (saved, now) = (json(&saved)?, json(config)?);
         if saved != now {
             return refuse(format!(
                 "it was written with another configuration (saved {saved}, now {now})"
@@ -162,26 +173,47 @@ pub fn load_checkpoint(
     Ok((tensors, CheckpointMeta::from_map(map, path)?))
 }
 
+/// A run's configuration as its checkpoints record it, and which of its settings a resumed run
+/// may change (a typed list: the settings `fixed` resets).
+pub trait RunConfig: Serialize + DeserializeOwned {
+    /// This configuration with every setting a resume may change (e.g. the number of epochs
+    /// to train to) set to one fixed value, so two configurations that differ only there
+    /// compare equal.
+    fn fixed(&self) -> Self;
+}
+
 /// BLAKE3 over the fingerprints of the datasets a run trains on (see
-/// `TensorDataset::fingerprint`) and anything else that changes what it sees (`extra`, e.g.
-/// an augmentation pipeline's description).
-pub fn data_fingerprint(sets: &[&ganaug_data::TensorDataset], extra: &str) -> Result<String> {
+/// `TensorDataset::fingerprint`).
+pub fn data_fingerprint(sets: &[&ganaug_data::TensorDataset]) -> Result<String> {
+    Ok(hasher(sets)?.finalize().to_hex().to_string())
+}
+
+/// [`data_fingerprint`] together with what else changes the images a run sees (an online
+/// augmentation pipeline, say), by its serialised form.
+pub fn data_fingerprint_with(
+    sets: &[&ganaug_data::TensorDataset],
+    transform: &impl Serialize,
+) -> Result<String> {
+    let mut h = hasher(sets)?;
+    let json = serde_json::to_vec(transform).map_err(|source| TrainError::Json {
+        what: "a data transform",
+        source,
+    })?;
+    h.update(&json);
+    Ok(h.finalize().to_hex().to_string())
+}
+
+fn hasher(sets: &[&ganaug_data::TensorDataset]) -> Result<blake3::Hasher> {
     let mut h = blake3::Hasher::new();
     for d in sets {
         h.update(d.fingerprint()?.as_bytes());
     }
-    h.update(extra.as_bytes());
-    Ok(h.finalize().to_hex().to_string())
+    Ok(h)
 }
 
-fn without(v: &serde_json::Value, pointers: &[&str]) -> serde_json::Value {
-    let mut v = v.clone();
-    for p in pointers {
-        if let Some(x) = v.pointer_mut(p) {
-            *x = serde_json::Value::Null;
-        }
-    }
-    v
+/// `ganaug-gan` of `ganaug-gan-2`: the trainer a format belongs to.
+fn family(format: &str) -> &str {
+    format.rsplit_once('-').map_or(format, |(f, _)| f)
 }
 
 fn short(s: &str) -> &str {
@@ -191,11 +223,31 @@ fn short(s: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde::Deserialize;
 
-    #[derive(Serialize)]
+    #[derive(Serialize, Deserialize)]
     struct Cfg {
         epochs: usize,
         lr: f64,
+    }
+
+    impl RunConfig for Cfg {
+        fn fixed(&self) -> Self {
+            Cfg {
+                epochs: 0,
+                lr: self.lr,
+            }
+        }
+    }
+
+    /// The same settings, none of them changeable.
+    #[derive(Serialize, Deserialize)]
+    struct Strict(Cfg);
+
+    impl RunConfig for Strict {
+        fn fixed(&self) -> Self {
+            Strict(Cfg { ..self.0 })
+        }
     }
 
     #[test]
@@ -215,23 +267,28 @@ mod tests {
         assert!(back.state::<usize>("nothing", &path).is_err());
 
         let more = Cfg { epochs: 9, lr: 0.1 };
-        back.check_resume(&path, "test-1", &more, &["/epochs"], "abc")
+        back.check_resume(&path, "test-1", &more, "abc")
             .expect("epochs may change");
         let refused = [
-            back.check_resume(&path, "test-1", &more, &[], "abc"),
-            back.check_resume(
-                &path,
-                "test-1",
-                &Cfg { epochs: 5, lr: 0.2 },
-                &["/epochs"],
-                "abc",
-            ),
-            back.check_resume(&path, "test-2", &cfg, &[], "abc"),
-            back.check_resume(&path, "test-1", &cfg, &[], "other"),
+            back.check_resume(&path, "test-1", &Strict(more), "abc"),
+            back.check_resume(&path, "test-1", &Cfg { epochs: 5, lr: 0.2 }, "abc"),
+            back.check_resume(&path, "test-2", &cfg, "abc"),
+            back.check_resume(&path, "other-1", &cfg, "abc"),
+            back.check_resume(&path, "test-1", &cfg, "other"),
         ];
-        for r in refused {
-            assert!(matches!(r, Err(TrainError::Resume { .. })), "{r:?}");
-        }
+        let reasons: Vec<String> = refused
+            .into_iter()
+            .map(|r| match r {
+                Err(TrainError::Resume { reason, .. }) => reason,
+                other => panic!("expected a refused resume, got {other:?}"),
+            })
+            .collect();
+        assert!(
+            reasons[2].contains("another version of ganaug"),
+            "{}",
+            reasons[2]
+        );
+        assert!(reasons[3].contains("not \"other-1\""), "{}", reasons[3]);
     }
 
     #[test]

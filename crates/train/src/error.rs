@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 /// What can go wrong in the training toolkit.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum TrainError {
     /// The run folder already holds a run and resuming was not asked for.
     #[error("{dir} already holds a training run: resume it or choose another folder")]
@@ -68,6 +69,39 @@ pub enum TrainError {
         #[source]
         source: serde_json::Error,
     },
+    /// An optimiser's saved state does not fit it: an entry missing, of another shape, or of a
+    /// slot the optimiser does not keep.
+    #[error("{optimizer} optimiser state {key}: {reason}")]
+    OptimizerState {
+        /// The optimiser (`adam`, `adamw`, `sgd`).
+        optimizer: &'static str,
+        /// The state entry.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A loss or metric became NaN or infinite: training stops rather than go on with broken
+    /// weights.
+    #[error("{what} is {value} at epoch {epoch}: training diverged (try a lower learning rate)")]
+    NonFinite {
+        /// Which figure (`training loss`, `discriminator loss`, …).
+        what: &'static str,
+        /// Its value.
+        value: f64,
+        /// The epoch (0-based).
+        epoch: usize,
+    },
+    /// A run observer could not record an epoch (its metrics file, say).
+    #[error("recording {what}: {reason}")]
+    Observer {
+        /// What was being recorded.
+        what: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// From the tensor-operations crate (the fused optimiser kernels).
+    #[error(transparent)]
+    Ops(#[from] ganaug_ops::OpsError),
     /// From the data crate (atomic writes, dataset fingerprints).
     #[error(transparent)]
     Data(#[from] ganaug_data::DataError),

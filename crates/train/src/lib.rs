@@ -3,16 +3,27 @@
 
 mod checked;
 mod checkpoint;
+mod epochs;
 mod error;
 mod history;
+mod observe;
+pub mod optim;
 #[cfg(feature = "plot")]
 pub mod plot;
 mod run_dir;
 mod tensor_file;
 
 pub use checked::{Checked, IntoChecked, Validate};
-pub use checkpoint::{data_fingerprint, load_checkpoint, save_checkpoint, CheckpointMeta};
+pub use checkpoint::{
+    data_fingerprint, data_fingerprint_with, load_checkpoint, save_checkpoint, CheckpointMeta,
+    RunConfig,
+};
+pub use epochs::{
+    check_finite, CheckpointPolicy, EpochLoop, EpochRecord, Progress, StopReason, TrainStep,
+};
 pub use error::{Result, TrainError};
 pub use history::{epoch_bar, write_history, Curves};
+pub use observe::{ConsoleProgress, EpochEvent, MetricsFile, Observer, Silent, METRICS_FILE};
+pub use optim::{zero_grad, Adam, AdamW, Optimizer, Sgd};
 pub use run_dir::{KeepCheckpoints, RunDir};
 pub use tensor_file::{copy_into_vars, load_tensors, save_tensors, VarCopyReport, VarMatch};

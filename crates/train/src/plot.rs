@@ -109,26 +109,8 @@ fn draw(
         path: path.into(),
         reason: e,
     };
-    let bounds = series.iter().flat_map(|c| {
-        c.intervals
-            .iter()
-            .flat_map(|&(x, _, lo, hi)| [(x, lo), (x, hi)])
-    });
-    let points = series
-        .iter()
-        .flat_map(|c| c.points.iter().copied())
-        .chain(bounds)
-        .filter(|(x, y)| x.is_finite() && y.is_finite());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for (x, y) in points {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-    }
-    if x0 > x1 {
-        return Err(plot_err("no finite points to plot".into()));
-    }
-    if x1 - x0 < 1e-9 {
-        x1 = x0 + 1.0;
-    }
+    let (x0, x1, y0, y1) =
+        extent(series).ok_or_else(|| plot_err("no finite points to plot".into()))?;
     let pad = ((y1 - y0) * 0.05).max(1e-6);
     {
         let root = BitMapBackend::new(tmp, (800, 480)).into_drawing_area();
@@ -194,6 +176,32 @@ fn draw(
         root.present().map_err(|e| plot_err(e.to_string()))?;
     }
     std::fs::rename(tmp, path).map_err(|e| plot_err(e.to_string()))
+}
+
+/// The smallest box holding every finite point and interval bound of `series`
+/// (`x0, x1, y0, y1`; at least 1 wide), or `None` when there is none.
+fn extent(series: &[Curve<'_>]) -> Option<(f64, f64, f64, f64)> {
+    let bounds = series.iter().flat_map(|c| {
+        c.intervals
+            .iter()
+            .flat_map(|&(x, _, lo, hi)| [(x, lo), (x, hi)])
+    });
+    let points = series
+        .iter()
+        .flat_map(|c| c.points.iter().copied())
+        .chain(bounds)
+        .filter(|(x, y)| x.is_finite() && y.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for (x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        return None;
+    }
+    if x1 - x0 < 1e-9 {
+        x1 = x0 + 1.0;
+    }
+    Some((x0, x1, y0, y1))
 }
 
 #[cfg(test)]

@@ -35,11 +35,12 @@ pub fn read_results(path: &Path) -> Result<ReproResults> {
 
 /// Writes `results.json`, the plots and `report.md` into `out`.
 pub fn write_outputs(r: &ReproResults, out: &Path) -> Result<()> {
-    write_json(&out.join("results.json"), r)?;
+    let layout = crate::layout::Layout::new(out);
+    write_json(&layout.results(), r)?;
     plots::roc_plots(r, out)?;
     plots::copy_gan_losses(r, out)?;
     let md = report_markdown(r, out);
-    io::write_atomic(&out.join("report.md"), md.as_bytes())?;
+    io::write_atomic(&layout.report(), md.as_bytes())?;
     Ok(())
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 
+use crate::layout::Layout;
 use crate::{ExperimentError, ReproResults, Result};
 
 #[cfg(feature = "plot")]
@@ -35,7 +36,7 @@ pub fn roc_plots(r: &ReproResults, out: &Path) -> Result<()> {
         if series.is_empty() {
             continue;
         }
-        let path = out.join(format!("roc_{}.png", plan.kind));
+        let path = Layout::new(out).roc_plot(plan.kind);
         let positive = r.class_names.first().map_or("positive", String::as_str);
         let title = format!("ROC ({positive}), {}", plan.kind.display_name());
         plot(&path, &title, &series)?;
@@ -46,8 +47,9 @@ pub fn roc_plots(r: &ReproResults, out: &Path) -> Result<()> {
 /// Copies each GAN's `losses.png` to `gan_losses_<name>.png`.
 pub fn copy_gan_losses(r: &ReproResults, out: &Path) -> Result<()> {
     for g in &r.gans {
-        let src = out.join(&g.dir).join("losses.png");
-        let dst = out.join(format!("gan_losses_{}.png", g.name.replace('/', "_")));
+        let layout = Layout::new(out);
+        let src = Layout::losses_in(&out.join(&g.dir));
+        let dst = layout.gan_losses_plot(&g.name);
         if src.is_file() {
             std::fs::copy(&src, &dst).map_err(|e| ExperimentError::io(&dst, e))?;
         }

@@ -8,6 +8,12 @@ use ganaug_train::Validate;
 
 use crate::{GanError, Result};
 
+use super::dcgan::Dcgan;
+use super::family::{GanFamily, Loss};
+use super::fastgan::FastGan;
+use super::paper::Paper;
+use super::projected::Projected;
+
 /// Which networks to build.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Arch {
@@ -56,10 +62,27 @@ pub enum Arch {
 }
 
 impl Arch {
+    /// The family that builds and trains these networks: the one place a configuration maps
+    /// to its implementation.
+    pub(crate) fn family(&self) -> Box<dyn GanFamily> {
+        match *self {
+            Arch::Paper => Box::new(Paper),
+            Arch::Dcgan { ngf, ndf } => Box::new(Dcgan { ngf, ndf }),
+            Arch::FastGan { ngf, ndf } => Box::new(FastGan { ngf, ndf }),
+            Arch::Projected { ngf, ndf } => Box::new(Projected { ngf, ndf }),
+        }
+    }
+
     /// Whether this pair is trained with the hinge loss (FastGAN, projected) instead of the
     /// binary cross-entropy.
     pub fn hinge_loss(&self) -> bool {
-        matches!(self, Arch::FastGan { .. } | Arch::Projected { .. })
+        self.family().loss() == Loss::Hinge
+    }
+
+    /// Whether the discriminator scores a real and a fake batch in one pass (it has no batch
+    /// norm, so the two batches cannot see each other's statistics).
+    pub fn joint_discriminator_pass(&self) -> bool {
+        self.family().joint_discriminator_pass()
     }
 }
 
@@ -111,9 +134,8 @@ pub struct GanConfig {
     pub paper_fc_channels: i64,
     /// Compute the stride-2 transposed convolutions as 3×3 convolutions + pixel shuffle (the
     /// same map; see [`crate::subpixel`]). Weights and checkpoints are the same either way.
-    /// Off by default: on the 2-core development CPU it measured slower (2.13 s vs 1.61 s per
-    /// paper-GAN step at 64², 285 vs 233 ms per DCGAN step), since it does 9/4 of the
-    /// multiply-adds.
+    /// Off by default: it does 9/4 of the multiply-adds, and measured slower on a CPU
+    /// (`docs/performance.md`).
     #[serde(default)]
     pub subpixel: bool,
     /// Keep images and convolution weights channels-last (NHWC), the layout oneDNN's CPU
@@ -185,52 +207,7 @@ impl Validate for GanConfig {
                 "a conditional GAN needs at least 2 classes",
             ));
         }
-        match self.arch {
-            Arch::Paper if self.size < 4 || self.size % 4 != 0 => Err(GanError::config(
-                "size",
-                format!(
-                    "the paper's GAN needs a size divisible by 4, got {}",
-                    self.size
-                ),
-            )),
-            Arch::Dcgan { ngf, ndf } if ngf < 1 || ndf < 1 => {
-                Err(GanError::config("arch", "ngf and ndf must be positive"))
-            }
-            Arch::FastGan { ngf, ndf } | Arch::Projected { ngf, ndf } if ngf < 1 || ndf < 1 => {
-                Err(GanError::config("arch", "ngf and ndf must be positive"))
-            }
-            Arch::FastGan { .. } | Arch::Projected { .. }
-                if self.size < 32 || (self.size & (self.size - 1)) != 0 =>
-            {
-                Err(GanError::config(
-                    "size",
-                    format!(
-                        "FastGAN and the projected pair need a power-of-two size of at least \
-                         32, got {}",
-                        self.size
-                    ),
-                ))
-            }
-            Arch::Projected { .. }
-                if self.n_classes.is_some() && self.conditioning == Conditioning::Concat =>
-            {
-                Err(GanError::config(
-                    "conditioning",
-                    "a projected discriminator reads images through a pretrained network, \
-                     which has no place for a label channel: use projection conditioning",
-                ))
-            }
-            Arch::Dcgan { .. } if self.size < 16 || (self.size & (self.size - 1)) != 0 => {
-                Err(GanError::config(
-                    "size",
-                    format!(
-                        "DCGAN needs a power-of-two size of at least 16, got {}",
-                        self.size
-                    ),
-                ))
-            }
-            _ => Ok(()),
-        }
+        self.arch.family().validate(self)
     }
 }
 

@@ -1,47 +1,25 @@
 //! The discriminator: images (and labels) to logits.
 
-use ganaug_ops::{Conv, Dense};
-use tch::nn::{self, Module, ModuleT};
+use tch::nn::{self, Module};
 use tch::Tensor;
 
 use ganaug_train::Validate;
 
 use crate::{GanError, Result};
 
-use super::fastgan::{disc_width, Decoder, DownBlock, FEATURE_SIDE, RECON_SIDE};
-use super::layers::*;
-use super::projected::{feature_network, ProjectedHeads};
-use super::{Arch, Conditioning, GanConfig};
+use super::family::DiscriminatorBody;
+use super::{Conditioning, GanConfig};
 
-/// Discriminator network: images `[N, C, S, S]` in [0, 1] (+ labels) → logits `[N]`.
+/// Discriminator network: images `[N, C, S, S]` in [0, 1] (+ labels) → logits `[N]`. Its body
+/// is its family's (the [`super::Arch`] it is built for); a conditional discriminator's label plane or
+/// projection is shared by every family.
 #[derive(Debug)]
 pub struct Discriminator {
     cfg: GanConfig,
     label_map: Option<(nn::Embedding, nn::Linear)>,
     /// The class embedding of a projection discriminator (width of the last hidden layer).
     projection: Option<nn::Embedding>,
-    body: DiscBody,
-}
-
-#[allow(clippy::large_enum_variant)]
-#[derive(Debug)]
-enum DiscBody {
-    Paper {
-        c1: Conv,
-        c2: Conv,
-        fc: Dense,
-    },
-    Dcgan {
-        downs: Vec<(Conv, Option<nn::BatchNorm>)>,
-        out: Conv,
-    },
-    FastGan {
-        downs: Vec<DownBlock>,
-        /// 4×4 convolution from the 8×8 features to 5×5 patch logits.
-        patches: Conv,
-        decoder: Decoder,
-    },
-    Projected(ProjectedHeads),
+    body: Box<dyn DiscriminatorBody>,
 }
 
 /// A FastGAN discriminator's reconstruction of its input and the target it is scored against
@@ -57,6 +35,7 @@ impl Discriminator {
     pub fn new(p: &nn::Path, cfg: &GanConfig) -> Result<Self> {
         cfg.validate()?;
         let s = cfg.size;
+        let family = cfg.arch.family();
         // A concat-conditioned discriminator sees the label as an extra image channel.
         let concat = cfg.conditioning == Conditioning::Concat;
         let label_map = cfg.n_classes.filter(|_| concat).map(|n| {
@@ -65,12 +44,7 @@ impl Discriminator {
                 nn::linear(p / "label_fc", cfg.embed_dim, s * s, Default::default()),
             )
         });
-        let hidden = match cfg.arch {
-            Arch::Paper => 64,
-            Arch::Dcgan { ndf, .. } => ndf << ((s as f64).log2() as i64 - 3),
-            Arch::FastGan { ndf, .. } => disc_width(ndf, s, FEATURE_SIDE),
-            Arch::Projected { ndf, .. } => ProjectedHeads::hidden(ndf, s)?,
-        };
+        let hidden = family.hidden_width(cfg)?;
         let projection = cfg.n_classes.filter(|_| !concat).map(|n| {
             let init = nn::EmbeddingConfig {
                 ws_init: nn::Init::Randn {
@@ -82,64 +56,7 @@ impl Discriminator {
             nn::embedding(p / "projection", n, hidden, init)
         });
         let c_in = cfg.channels + i64::from(label_map.is_some());
-        let body = match cfg.arch {
-            Arch::Paper => {
-                let q = (s + 3) / 4;
-                let d = Default::default();
-                DiscBody::Paper {
-                    c1: conv_layer(p / "c1", cfg, (c_in, 64, 3), (2, 1), d)?,
-                    c2: conv_layer(p / "c2", cfg, (64, 64, 3), (2, 1), d)?,
-                    fc: ganaug_ops::dense(p / "fc", 64 * q * q, 1, cfg.precision()),
-                }
-            }
-            Arch::Dcgan { ndf, .. } => {
-                let n_down = (s as f64).log2() as i64 - 2;
-                let mut downs = Vec::new();
-                let mut c = c_in;
-                for i in 0..n_down {
-                    let c_out = ndf << i;
-                    let conv = conv_layer(
-                        p / format!("down{i}"),
-                        cfg,
-                        (c, c_out, 4),
-                        (2, 1),
-                        dcgan_conv_config(),
-                    )?;
-                    let bn = (i > 0).then(|| dcgan_batch_norm(&(p / format!("bn{i}")), c_out));
-                    downs.push((conv, bn));
-                    c = c_out;
-                }
-                DiscBody::Dcgan {
-                    downs,
-                    out: conv_layer(p / "out", cfg, (c, 1, 4), (1, 0), dcgan_conv_config())?,
-                }
-            }
-            Arch::FastGan { ndf, .. } => {
-                let mut downs = Vec::new();
-                let (mut c, mut r) = (c_in, s / 2);
-                while r >= FEATURE_SIDE {
-                    let c_out = disc_width(ndf, s, r);
-                    let name = p / format!("down{r}");
-                    downs.push(DownBlock::new(name, cfg, c, c_out, !downs.is_empty())?);
-                    (c, r) = (c_out, r / 2);
-                }
-                DiscBody::FastGan {
-                    downs,
-                    patches: conv_layer(
-                        p / "patches",
-                        cfg,
-                        (c, 1, 4),
-                        (1, 0),
-                        dcgan_conv_config(),
-                    )?,
-                    decoder: Decoder::new(p / "decoder", cfg, c)?,
-                }
-            }
-            Arch::Projected { ndf, .. } => {
-                let features = feature_network(p.device())?;
-                DiscBody::Projected(ProjectedHeads::new(p, cfg, ndf, features)?)
-            }
-        };
+        let body = family.discriminator(p, cfg, c_in)?;
         Ok(Discriminator {
             cfg: cfg.clone(),
             label_map,
@@ -208,17 +125,9 @@ impl Discriminator {
                 x.shallow_clone()
             }
             (None, None) if !conditional => x.shallow_clone(),
-            (_, None) => {
-                return Err(GanError::config(
-                    "labels",
-                    "a conditional discriminator needs labels",
-                ))
-            }
+            (_, None) => return Err(GanError::Labels("a conditional discriminator needs labels")),
             (None, Some(_)) => {
-                return Err(GanError::config(
-                    "labels",
-                    "this discriminator is not conditional",
-                ))
+                return Err(GanError::Labels("this discriminator is not conditional"))
             }
         };
         // the projection term: <embedding(y), Σ over positions of the last hidden features>
@@ -233,54 +142,12 @@ impl Discriminator {
                 _ => Ok(logit),
             }
         };
-        Ok(match &self.body {
-            DiscBody::Paper { c1, c2, fc } => {
-                let x = self.cfg.layout(&x)?;
-                let h = ganaug_ops::dropout(&leaky(&c1.forward(&x))?, 0.4, train)?;
-                let h = ganaug_ops::dropout(&leaky(&c2.forward(&h))?, 0.4, train)?;
-                let logit = fc.forward(&h.flatten(1, -1)).view([-1]);
-                (project(&h, logit)?, None)
-            }
-            DiscBody::Dcgan { downs, out } => {
-                // DCGAN works on [-1, 1] data.
-                let mut h = self.cfg.layout(&(x * 2.0 - 1.0))?;
-                for (conv, bn) in downs {
-                    h = conv.forward(&h);
-                    if let Some(bn) = bn {
-                        h = bn.forward_t(&h, train);
-                    }
-                    h = leaky(&h)?;
-                }
-                let logit = out.forward(&h).view([-1]);
-                (project(&h, logit)?, None)
-            }
-            DiscBody::FastGan {
-                downs,
-                patches,
-                decoder,
-            } => {
-                let mut h = self.cfg.layout(&(x * 2.0 - 1.0))?;
-                for block in downs {
-                    h = block.forward_t(&h, train)?;
-                }
-                let logit = patches
-                    .forward(&h)
-                    .f_mean_dim(&[1i64, 2, 3][..], false, h.kind())?;
-                let recon = if reconstruct {
-                    let target = (image * 2.0 - 1.0).f_adaptive_avg_pool2d([RECON_SIDE; 2])?;
-                    Some(Reconstruction {
-                        image: decoder.forward_t(&h, train)?,
-                        target,
-                    })
-                } else {
-                    None
-                };
-                (project(&h, logit)?, recon)
-            }
-            DiscBody::Projected(heads) => {
-                let (logit, h) = heads.forward_t(&x, train)?;
-                (project(&h, logit)?, None)
-            }
-        })
+        let scores = self
+            .body
+            .forward(&self.cfg, &x, image, train, reconstruct)?;
+        Ok((
+            project(&scores.hidden, scores.logits)?,
+            scores.reconstruction,
+        ))
     }
 }

@@ -6,14 +6,15 @@
 //! What is left out of the original: the noise injection, the second (cropped) decoder, and the
 //! perceptual (LPIPS) reconstruction loss, which is a mean squared error here.
 
-use ganaug_ops::Conv;
+use ganaug_ops::{Conv, ConvTranspose};
 use tch::nn::{self, Module, ModuleT};
 use tch::Tensor;
 
 use crate::Result;
 
-use super::layers::{conv_layer, dcgan_batch_norm, dcgan_init, leaky};
-use super::GanConfig;
+use super::family::{DiscriminatorBody, GanFamily, GeneratorBody, Loss, Scores};
+use super::layers::{conv_layer, dcgan_batch_norm, dcgan_conv_config, dcgan_init, leaky, up_layer};
+use super::{GanConfig, Reconstruction};
 
 /// The side of the discriminator's last feature map, and of the decoder's input.
 pub(crate) const FEATURE_SIDE: i64 = 8;
@@ -161,6 +162,193 @@ impl DownBlock {
             None => h,
         };
         leaky(&h)
+    }
+}
+
+/// A FastGAN-style pair (Liu et al. 2021), small enough for a CPU. Generator: the latent
+/// (+ label embedding) to 4×4 by a 4×4 transposed convolution, then per doubling a
+/// nearest-neighbour upsampling, a 3×3 convolution, batch norm and a gated linear unit; from
+/// 64² on, each map's channels are gated by the map of a 16th of its side (skip-layer
+/// excitation); a 3×3 convolution and tanh out. Discriminator: 4×4 stride-2 convolutions with
+/// batch norm and LeakyReLU(0.2) down to 8×8, a 4×4 convolution to 5×5 patch logits (their
+/// mean is the logit), and a decoder from the 8×8 features that reconstructs its input at 32²
+/// (self-supervised, mean squared error). Hinge loss; the size must be a power of two, at least
+/// 32.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct FastGan {
+    pub(crate) ngf: i64,
+    pub(crate) ndf: i64,
+}
+
+/// The checks FastGAN's generator makes of a configuration (the projected pair shares it).
+pub(crate) fn validate_fastgan(ngf: i64, ndf: i64, cfg: &GanConfig) -> Result<()> {
+    if ngf < 1 || ndf < 1 {
+        return Err(crate::GanError::config(
+            "arch",
+            "ngf and ndf must be positive",
+        ));
+    }
+    if cfg.size < 32 || (cfg.size & (cfg.size - 1)) != 0 {
+        return Err(crate::GanError::config(
+            "size",
+            format!(
+                "FastGAN and the projected pair need a power-of-two size of at least 32, got {}",
+                cfg.size
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl GanFamily for FastGan {
+    fn validate(&self, cfg: &GanConfig) -> Result<()> {
+        validate_fastgan(self.ngf, self.ndf, cfg)
+    }
+
+    fn generator(
+        &self,
+        p: &nn::Path,
+        cfg: &GanConfig,
+        z_in: i64,
+    ) -> Result<Box<dyn GeneratorBody>> {
+        Ok(Box::new(FastGanGenerator::new(p, cfg, self.ngf, z_in)?))
+    }
+
+    fn hidden_width(&self, cfg: &GanConfig) -> Result<i64> {
+        Ok(disc_width(self.ndf, cfg.size, FEATURE_SIDE))
+    }
+
+    fn discriminator(
+        &self,
+        p: &nn::Path,
+        cfg: &GanConfig,
+        c_in: i64,
+    ) -> Result<Box<dyn DiscriminatorBody>> {
+        let s = cfg.size;
+        let mut downs = Vec::new();
+        let (mut c, mut r) = (c_in, s / 2);
+        while r >= FEATURE_SIDE {
+            let c_out = disc_width(self.ndf, s, r);
+            let name = p / format!("down{r}");
+            downs.push(DownBlock::new(name, cfg, c, c_out, !downs.is_empty())?);
+            (c, r) = (c_out, r / 2);
+        }
+        Ok(Box::new(FastGanDiscriminator {
+            downs,
+            patches: conv_layer(p / "patches", cfg, (c, 1, 4), (1, 0), dcgan_conv_config())?,
+            decoder: Decoder::new(p / "decoder", cfg, c)?,
+        }))
+    }
+
+    fn loss(&self) -> Loss {
+        Loss::Hinge
+    }
+}
+
+/// FastGAN's generator (also the projected pair's).
+#[derive(Debug)]
+pub(crate) struct FastGanGenerator {
+    init: (ConvTranspose, nn::BatchNorm),
+    /// One block per doubling from 4² to `S`², each with the excitation of its output by the
+    /// map of a 16th of its side (from 64² on).
+    ups: Vec<(UpBlock, Option<Excite>)>,
+    out: Conv,
+}
+
+impl FastGanGenerator {
+    pub(crate) fn new(p: &nn::Path, cfg: &GanConfig, ngf: i64, z_in: i64) -> Result<Self> {
+        let c4 = gen_width(ngf, 4);
+        let init = (
+            up_layer(
+                p / "init",
+                cfg,
+                (z_in, 2 * c4),
+                (1, 0),
+                false,
+                Some(dcgan_init()),
+            )?,
+            dcgan_batch_norm(&(p / "init_bn"), 2 * c4),
+        );
+        let mut ups = Vec::new();
+        let mut r = 8;
+        while r <= cfg.size {
+            let (c_in, c_out) = (gen_width(ngf, r / 2), gen_width(ngf, r));
+            let block = UpBlock::new(p / format!("up{r}"), cfg, c_in, c_out)?;
+            let excite = (r >= 64)
+                .then(|| Excite::new(p / format!("se{r}"), cfg, gen_width(ngf, r / 16), c_out))
+                .transpose()?;
+            ups.push((block, excite));
+            r *= 2;
+        }
+        let c = gen_width(ngf, cfg.size);
+        let out_cfg = nn::ConvConfig {
+            ws_init: dcgan_init(),
+            ..Default::default()
+        };
+        let out = conv_layer(p / "out", cfg, (c, cfg.channels, 3), (1, 1), out_cfg)?;
+        Ok(FastGanGenerator { init, ups, out })
+    }
+}
+
+impl GeneratorBody for FastGanGenerator {
+    fn forward(&self, cfg: &GanConfig, z: &Tensor, train: bool) -> Result<Tensor> {
+        let h = z.f_view([-1, z.size()[1], 1, 1])?;
+        let h = cfg.layout(&self.init.0.forward(&h)?)?;
+        let mut h = self.init.1.forward_t(&h, train).f_glu(1)?;
+        // feats[k] is the map at side 4·2^k; an excitation of the map at side 4·2^(k+1)
+        // reads feats[k - 3], a 16th of its side.
+        let mut feats = Vec::with_capacity(self.ups.len());
+        for (k, (block, excite)) in self.ups.iter().enumerate() {
+            let mut next = block.forward_t(&h, train)?;
+            feats.push(h);
+            if let Some(e) = excite {
+                next = e.forward(&feats[k - 3], &next)?;
+            }
+            h = next;
+        }
+        Ok((self.out.forward(&h).tanh() + 1.0) * 0.5)
+    }
+}
+
+#[derive(Debug)]
+struct FastGanDiscriminator {
+    downs: Vec<DownBlock>,
+    /// 4×4 convolution from the 8×8 features to 5×5 patch logits.
+    patches: Conv,
+    decoder: Decoder,
+}
+
+impl DiscriminatorBody for FastGanDiscriminator {
+    fn forward(
+        &self,
+        cfg: &GanConfig,
+        x: &Tensor,
+        image: &Tensor,
+        train: bool,
+        reconstruct: bool,
+    ) -> Result<Scores> {
+        let mut h = cfg.layout(&(x * 2.0 - 1.0))?;
+        for block in &self.downs {
+            h = block.forward_t(&h, train)?;
+        }
+        let logits = self
+            .patches
+            .forward(&h)
+            .f_mean_dim(&[1i64, 2, 3][..], false, h.kind())?;
+        let reconstruction = if reconstruct {
+            let target = (image * 2.0 - 1.0).f_adaptive_avg_pool2d([RECON_SIDE; 2])?;
+            Some(Reconstruction {
+                image: self.decoder.forward_t(&h, train)?,
+                target,
+            })
+        } else {
+            None
+        };
+        Ok(Scores {
+            logits,
+            hidden: h,
+            reconstruction,
+        })
     }
 }
 

@@ -39,17 +39,13 @@ pub(crate) fn up_layer(
     bias: bool,
     init: Option<nn::Init>,
 ) -> Result<ConvTranspose> {
-    let layer = ganaug_ops::conv_transpose(
-        p,
-        c_in,
-        c_out,
-        4,
-        stride,
-        padding,
-        bias,
-        init,
-        cfg.precision(),
-    );
+    let mut spec = ganaug_ops::ConvSpec::new(c_in, c_out, 4)
+        .stride(stride)
+        .padding(padding);
+    if !bias {
+        spec = spec.no_bias();
+    }
+    let layer = ganaug_ops::conv_transpose(p, spec, init, cfg.precision());
     cfg.layout_weight(&layer.ws)?;
     Ok(layer)
 }
@@ -78,5 +74,23 @@ pub(crate) fn dcgan_init() -> nn::Init {
     nn::Init::Randn {
         mean: 0.0,
         stdev: 0.02,
+    }
+}
+
+/// A stride-2, kernel-4, padding-1 transposed convolution, by the configured method.
+pub(crate) fn up(cfg: &GanConfig, conv: &ConvTranspose, h: &Tensor) -> Result<Tensor> {
+    if cfg.subpixel {
+        crate::subpixel::conv_transpose_s2k4(h, &conv.ws, conv.bs.as_ref())
+    } else {
+        conv.forward(h).map_err(Into::into)
+    }
+}
+
+/// [`up`] followed by LeakyReLU(0.2), bias and activation fused where they can be.
+pub(crate) fn up_leaky(cfg: &GanConfig, conv: &ConvTranspose, h: &Tensor) -> Result<Tensor> {
+    if cfg.subpixel {
+        leaky(&up(cfg, conv, h)?)
+    } else {
+        Ok(conv.forward_leaky_relu(h, 0.2)?)
     }
 }

@@ -3,10 +3,13 @@
 //! a class label (Mirza & Osindero).
 
 mod config;
+mod dcgan;
 mod discriminator;
+mod family;
 mod fastgan;
 mod generator;
 mod layers;
+mod paper;
 mod projected;
 
 pub use config::{Arch, Conditioning, GanConfig};

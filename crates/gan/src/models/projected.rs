@@ -15,9 +15,10 @@ use tch::{Kind, Tensor};
 
 use crate::{GanError, Result};
 
-use super::fastgan::{disc_width, DownBlock};
+use super::family::{DiscriminatorBody, GanFamily, GeneratorBody, Loss, Scores};
+use super::fastgan::{disc_width, validate_fastgan, DownBlock, FastGanGenerator};
 use super::layers::{conv_layer, dcgan_conv_config};
-use super::GanConfig;
+use super::{Conditioning, GanConfig};
 
 /// The side the heads downsample to before their last convolution.
 const HEAD_SIDE: i64 = 4;
@@ -29,11 +30,10 @@ const FEATURES: ModelKind = ModelKind::EfficientNetLite0;
 pub(crate) fn feature_network(device: tch::Device) -> Result<LiteFeatureMaps> {
     let kind = FEATURES;
     let Some(path) = pretrained_weights(kind) else {
-        return Err(GanError::config(
-            "arch",
-            "a projected discriminator reads EfficientNet-Lite0's ImageNet features, and its \
-             weights file is not installed (run scripts/setup.sh, or set GANAUG_WEIGHTS_DIR)",
-        ));
+        return Err(GanError::WeightsMissing {
+            needed_by: "a projected discriminator",
+            network: kind.display_name(),
+        });
     };
     Ok(LiteFeatureMaps::new(kind, path, device)?)
 }
@@ -41,6 +41,73 @@ pub(crate) fn feature_network(device: tch::Device) -> Result<LiteFeatureMaps> {
 /// The side of a map of stride `stride` for an input of side `s` (TensorFlow "same" padding).
 fn map_side(s: i64, stride: i64) -> i64 {
     (s + stride - 1) / stride
+}
+
+/// FastGAN's generator against a projected discriminator (see the module documentation); hinge
+/// loss; a conditional pair takes the label by projection only.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Projected {
+    pub(crate) ngf: i64,
+    pub(crate) ndf: i64,
+}
+
+impl GanFamily for Projected {
+    fn validate(&self, cfg: &GanConfig) -> Result<()> {
+        validate_fastgan(self.ngf, self.ndf, cfg)?;
+        if cfg.n_classes.is_some() && cfg.conditioning == Conditioning::Concat {
+            return Err(GanError::config(
+                "conditioning",
+                "a projected discriminator reads images through a pretrained network, \
+                 which has no place for a label channel: use projection conditioning",
+            ));
+        }
+        Ok(())
+    }
+
+    fn generator(
+        &self,
+        p: &nn::Path,
+        cfg: &GanConfig,
+        z_in: i64,
+    ) -> Result<Box<dyn GeneratorBody>> {
+        Ok(Box::new(FastGanGenerator::new(p, cfg, self.ngf, z_in)?))
+    }
+
+    fn hidden_width(&self, cfg: &GanConfig) -> Result<i64> {
+        ProjectedHeads::hidden(self.ndf, cfg.size)
+    }
+
+    fn discriminator(
+        &self,
+        p: &nn::Path,
+        cfg: &GanConfig,
+        _c_in: i64,
+    ) -> Result<Box<dyn DiscriminatorBody>> {
+        let features = feature_network(p.device())?;
+        Ok(Box::new(ProjectedHeads::new(p, cfg, self.ndf, features)?))
+    }
+
+    fn loss(&self) -> Loss {
+        Loss::Hinge
+    }
+}
+
+impl DiscriminatorBody for ProjectedHeads {
+    fn forward(
+        &self,
+        _cfg: &GanConfig,
+        x: &Tensor,
+        _image: &Tensor,
+        train: bool,
+        _reconstruct: bool,
+    ) -> Result<Scores> {
+        let (logits, hidden) = self.forward_t(x, train)?;
+        Ok(Scores {
+            logits,
+            hidden,
+            reconstruction: None,
+        })
+    }
 }
 
 /// The discriminator's trained heads and its fixed parts.
@@ -125,7 +192,11 @@ impl ProjectedHeads {
             hidden = Some(h);
         }
         let logit = Tensor::f_stack(&logits, 1)?.f_mean_dim(&[1i64][..], false, Kind::Float)?;
-        let hidden = hidden.ok_or_else(|| GanError::config("arch", "no feature maps"))?;
+        let hidden = hidden.ok_or(GanError::Shape {
+            what: "the projected discriminator's feature maps",
+            expected: "four maps".into(),
+            got: "none".into(),
+        })?;
         Ok((logit, hidden))
     }
 }

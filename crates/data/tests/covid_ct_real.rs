@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use ganaug::data::{FolderConfig, ImageFolder, LoadOptions, Split, SplitOrigin};
+use ganaug_data::{FolderConfig, ImageFolder, LoadOptions, Split, SplitOrigin};
 use tch::Kind;
 
 fn dataset_dir() -> Option<PathBuf> {

@@ -2,11 +2,13 @@
 //! selection rules, fine-tuning on real images afterwards, a loss weight for probe cells, and
 //! the configuration errors that guard them. Tiny preset, tiny phantom data.
 
-use ganaug::data::PhantomConfig;
-use ganaug::experiment::{
-    self, DataSource, ExperimentError, Head, ReproConfig, Scenario, SelectBy, SynthMix,
+use ganaug_data::PhantomConfig;
+use ganaug_experiment::{
+    self as experiment, CellStop, DataSource, ExperimentError, FineTuned, Head, ReproConfig,
+    Scenario, SelectBy, SynthMix,
 };
-use ganaug::models::{pretrained_weights, ModelKind};
+use ganaug_models::{pretrained_weights, ModelKind};
+use ganaug_train::Silent;
 
 fn tiny(models: &[ModelKind]) -> ReproConfig {
     let mut cfg = ReproConfig::preset("tiny").expect("tiny").into_inner();
@@ -35,7 +37,7 @@ fn replicas_ratio_and_fine_tuning_shape_the_cells() {
         &data(),
         dir.path(),
         tch::Device::Cpu,
-        false,
+        &Silent,
     )
     .expect("run");
     // two GANs per class per replica, each replica's sets measured and named
@@ -62,10 +64,20 @@ fn replicas_ratio_and_fine_tuning_shape_the_cells() {
             "seed {seed}"
         );
         assert!(
-            gan.stop.contains("then 1 epochs on real images"),
+            matches!(
+                gan.stop,
+                CellStop::Fit {
+                    then_real: Some(FineTuned { epochs: 1, .. }),
+                    ..
+                }
+            ),
             "{}",
             gan.stop
         );
+        assert!(gan
+            .stop
+            .to_string()
+            .contains("then 1 epochs on real images"));
         assert!(dir.path().join(&gan.dir).join("finetune-real").is_dir());
     }
     // the two seeds trained on different GANs' images
@@ -105,7 +117,7 @@ fn a_ratio_beyond_the_kept_images_is_a_clear_error() {
         &data(),
         dir.path(),
         tch::Device::Cpu,
-        false,
+        &Silent,
     )
     .expect_err("too many asked");
     let text = format!("{err}");
@@ -153,7 +165,7 @@ fn probe_cells_weight_synthetic_rows_and_feature_rules_select() {
     let Head::Probe { probe, .. } = &mut base.models[0].head else {
         panic!("the tiny preset's Lite0 is a probe");
     };
-    probe.selection = ganaug::models::ProbeSelection::KFold { k: 2 };
+    probe.selection = ganaug_models::ProbeSelection::KFold { k: 2 };
     let run = |weight: f64, by: SelectBy| {
         let mut c = base.clone();
         c.gan.mix.weight = weight;
@@ -164,7 +176,7 @@ fn probe_cells_weight_synthetic_rows_and_feature_rules_select() {
             &data(),
             dir.path(),
             tch::Device::Cpu,
-            false,
+            &Silent,
         )
         .expect("run");
         (r, dir)

@@ -6,10 +6,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use ganaug::data::PhantomConfig;
-use ganaug::experiment::lock::LockPolicy;
-use ganaug::experiment::shard::{Shard, Work};
-use ganaug::experiment::{self, CheckedConfig, DataSource, ReproConfig, RunOptions};
+use ganaug_data::PhantomConfig;
+use ganaug_experiment::lock::LockPolicy;
+use ganaug_experiment::shard::{Shard, Work};
+use ganaug_experiment::{self as experiment, CheckedConfig, DataSource, ReproConfig, RunOptions};
 
 const SHARD: &str = "GANAUG_TEST_SHARD";
 const DIR: &str = "GANAUG_TEST_SHARD_DIR";
@@ -27,12 +27,12 @@ fn data() -> DataSource {
 
 fn run(dir: &Path, work: Work) -> experiment::ReproResults {
     let opts = RunOptions {
-        progress: false,
         work,
         lock: LockPolicy {
             poll: Duration::from_millis(100),
             ..LockPolicy::default()
         },
+        ..RunOptions::default()
     };
     experiment::run_with(&cfg(), &data(), dir, tch::Device::Cpu, &opts).expect("run")
 }

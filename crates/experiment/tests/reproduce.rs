@@ -1,15 +1,18 @@
 //! End-to-end: the tiny preset on a tiny phantom dataset writes every output file, and
 //! `results.json` holds every cell with sane values; a second run reuses every cell.
 
-use ganaug::data::PhantomConfig;
-use ganaug::experiment::{self, DataSource, ExperimentError, Head, ReproConfig, Scenario};
+use ganaug_data::PhantomConfig;
+use ganaug_experiment::{
+    self as experiment, CellStop, DataSource, ExperimentError, Head, ReproConfig, Scenario,
+};
+use ganaug_train::Silent;
 
 #[test]
 fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg = ReproConfig::preset("tiny").expect("tiny preset");
     let data = DataSource::Phantom(PhantomConfig::tiny(32, 10, 3));
-    let r = experiment::run(&cfg, &data, dir.path(), tch::Device::Cpu, false).expect("run");
+    let r = experiment::run(&cfg, &data, dir.path(), tch::Device::Cpu, &Silent).expect("run");
 
     let n_cells = cfg.models.len() * cfg.scenarios.len() * cfg.seeds;
     assert_eq!(r.cells.len(), n_cells);
@@ -38,7 +41,12 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
             if probe {
                 // A probe's "epochs" are its L-BFGS iterations; it records every strength tried.
                 assert!(
-                    c.epochs >= 1 && c.stop.starts_with("probe converged"),
+                    c.epochs >= 1 && matches!(c.stop, CellStop::Probe { .. }),
+                    "{}",
+                    c.stop
+                );
+                assert!(
+                    c.stop.to_string().starts_with("probe converged"),
                     "{}",
                     c.stop
                 );
@@ -60,7 +68,7 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
     }
     // With the feature network: every synthetic set measured against the real-vs-real floor,
     // and a classification accuracy score for the real training split and each set.
-    if ganaug::models::pretrained_weights(ganaug::models::ModelKind::EfficientNetLite0).is_some() {
+    if ganaug_models::pretrained_weights(ganaug_models::ModelKind::EfficientNetLite0).is_some() {
         assert!(r.synthetic.iter().all(|x| x.measures.is_some()));
         let trained_on: Vec<&str> = r.cas.iter().map(|c| c.trained_on.as_str()).collect();
         assert_eq!(trained_on, ["real", "per-class", "conditional"]);
@@ -128,14 +136,14 @@ fn tiny_reproduction_writes_every_output_and_reuses_finished_cells() {
     }
     .check()
     .expect("valid");
-    let err = experiment::run(&other, &data, dir.path(), tch::Device::Cpu, false);
+    let err = experiment::run(&other, &data, dir.path(), tch::Device::Cpu, &Silent);
     assert!(
         matches!(err, Err(ExperimentError::OtherResults { .. })),
         "{err:?}"
     );
 
     // A second run reuses every finished cell and GAN: same numbers, no training.
-    let again = experiment::run(&cfg, &data, dir.path(), tch::Device::Cpu, false).expect("rerun");
+    let again = experiment::run(&cfg, &data, dir.path(), tch::Device::Cpu, &Silent).expect("rerun");
     assert!(again.gans.iter().all(|g| g.seconds == 0.0));
     for (a, b) in r.cells.iter().zip(&again.cells) {
         assert_eq!(a, b);

@@ -3,9 +3,10 @@
 //! 3-class conditional GAN, 3-class classifiers, macro metrics, a report without the paper's
 //! numbers); gray images stored as RGB are decided gray.
 
-use ganaug::data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
-use ganaug::data::{ColorMode, DataSource, FolderSource, Layout, Split};
-use ganaug::experiment::{self, ReproConfig};
+use ganaug_data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
+use ganaug_data::{ColorMode, DataSource, FolderSource, Layout, Split};
+use ganaug_experiment::{self as experiment, ReproConfig};
+use ganaug_train::Silent;
 
 #[test]
 fn a_three_class_rgb_folder_runs_the_tiny_preset_with_a_full_report() {
@@ -36,7 +37,7 @@ fn a_three_class_rgb_folder_runs_the_tiny_preset_with_a_full_report() {
 
     let out = tempfile::tempdir().expect("out");
     let cfg = ReproConfig::preset("tiny").expect("tiny preset");
-    let r = experiment::run(&cfg, &data, out.path(), tch::Device::Cpu, false).expect("run");
+    let r = experiment::run(&cfg, &data, out.path(), tch::Device::Cpu, &Silent).expect("run");
     assert!(!r.is_covid_ct() && !r.synthetic_data);
     assert_eq!(r.class_names, ["class-a", "class-b", "class-c"]);
     assert_eq!(r.config.gan.gan.channels, 3);

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use ganaug::data::{
+use ganaug_data::{
     DataError, FolderConfig, ImageFolder, ImageSpec, LoadOptions, OnBadFile, ResizePolicy, Split,
     SplitOrigin,
 };
@@ -142,7 +142,7 @@ impl Fixture {
     }
 }
 
-fn mean_of(ds: &ganaug::data::TensorDataset, name: &str) -> f64 {
+fn mean_of(ds: &ganaug_data::TensorDataset, name: &str) -> f64 {
     let i = ds
         .names
         .iter()
@@ -529,16 +529,16 @@ fn cache_hits_and_invalidation_by_content() {
 
 #[test]
 fn exported_phantom_reads_back_as_an_image_folder() {
-    let splits = ganaug::data::phantom_splits(
-        &ganaug::data::PhantomConfig::tiny(32, 4, 1),
+    let splits = ganaug_data::phantom_splits(
+        &ganaug_data::PhantomConfig::tiny(32, 4, 1),
         tch::Device::Cpu,
     )
     .expect("phantom");
     let dir = tempfile::tempdir().expect("tempdir");
     let written =
-        ganaug::data::io::export_image_folder(&splits.train, dir.path(), false).expect("export");
+        ganaug_data::io::export_image_folder(&splits.train, dir.path(), false).expect("export");
     assert_eq!(written.len(), 8);
-    let again = ganaug::data::io::export_image_folder(&splits.train, dir.path(), false);
+    let again = ganaug_data::io::export_image_folder(&splits.train, dir.path(), false);
     assert!(
         matches!(again, Err(DataError::WouldOverwrite { .. })),
         "must not overwrite without being asked"

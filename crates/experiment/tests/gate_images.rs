@@ -2,10 +2,10 @@
 //! (one image, repeated) and a noise generator are both refused, with messages that name the
 //! failing measures; real images of the same class pass.
 
-use ganaug::data::PhantomConfig;
-use ganaug::experiment::gate::measure;
-use ganaug::experiment::{DataSource, GateConfig, Quality};
-use ganaug::models::{pretrained_weights, ModelKind};
+use ganaug_data::PhantomConfig;
+use ganaug_experiment::gate::measure;
+use ganaug_experiment::{DataSource, GateConfig, Quality};
+use ganaug_models::{pretrained_weights, ModelKind};
 use tch::{Device, Kind, Tensor};
 
 #[test]

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use ganaug::data::{
+use ganaug_data::{
     decode, ColorMode, DataError, DataSource, FolderConfig, FolderSource, GroupBy, ImageFolder,
     ImageSpec, Layout, LoadOptions, Split,
 };
@@ -147,7 +147,7 @@ fn split_lists_of_a_class_folder_layout_are_used_when_all_present() {
     }
     let (cfg, _) = FolderConfig::discover(dir.path()).expect("discover");
     let folder = ImageFolder::open(dir.path(), &cfg).expect("open");
-    assert_eq!(*folder.origin(), ganaug::data::SplitOrigin::Lists);
+    assert_eq!(*folder.origin(), ganaug_data::SplitOrigin::Lists);
     assert_eq!(folder.counts(Split::Test), vec![1, 1]);
     // One list missing of six: an error, not a silent ratio split.
     std::fs::remove_file(dir.path().join("splits/b/test.txt")).expect("rm");
@@ -399,8 +399,8 @@ fn sixteen_bit_files_keep_full_precision_through_the_cache() {
     let (cfg, _) = FolderConfig::discover(dir.path()).expect("discover");
     let folder = ImageFolder::open(dir.path(), &cfg).expect("open");
     let spec = ImageSpec {
-        filter: ganaug::data::ResizeFilter::Nearest,
-        depth: ganaug::data::Depth::Auto,
+        filter: ganaug_data::ResizeFilter::Nearest,
+        depth: ganaug_data::Depth::Auto,
         ..ImageSpec::with_size(4)
     };
     let opts = LoadOptions::default()
@@ -408,7 +408,7 @@ fn sixteen_bit_files_keep_full_precision_through_the_cache() {
         .with_cache(cache.path());
     let cold = folder.load_splits(&opts).expect("cold");
     let d = cold.report.depth.as_ref().expect("decided");
-    assert_eq!(d.depth, ganaug::data::Depth::Sixteen, "{d}");
+    assert_eq!(d.depth, ganaug_data::Depth::Sixteen, "{d}");
     assert_eq!(d.high_depth_files, 7, "{d}");
     let warm = folder.load_splits(&opts).expect("warm");
     assert_eq!(warm.report.from_cache, 8);
@@ -435,7 +435,7 @@ fn sixteen_bit_files_keep_full_precision_through_the_cache() {
     // At 8 bits the same files lose their low bits (30000 and 30013 are both 117/255).
     let eight_bit = folder
         .load_splits(&LoadOptions::default().with_spec(ImageSpec {
-            depth: ganaug::data::Depth::Eight,
+            depth: ganaug_data::Depth::Eight,
             ..spec
         }))
         .expect("8-bit");

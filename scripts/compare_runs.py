@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Compares two `reproduce` result folders of the same configuration: every cell's per-image
+test probabilities, the synthetic-set measures, and the final weights of every GAN (bit for
+bit). Prints one line per item and exits 1 if anything differs.
+
+    scripts/compare_runs.py results/before results/after
+"""
+import json
+import sys
+from pathlib import Path
+
+
+def cells(folder):
+    r = json.loads((Path(folder) / "results.json").read_text())
+    return r, {(c["model"], c["scenario"], c["seed"]): c for c in r["cells"]}
+
+
+def gan_weights(folder, gan):
+    ckpts = sorted((Path(folder) / gan["dir"] / "checkpoints").glob("epoch_*.safetensors"))
+    if not ckpts:
+        return None
+    from safetensors.numpy import load_file  # only needed for the GAN comparison
+
+    return load_file(str(ckpts[-1]))
+
+
+def main(a, b):
+    ra, ca = cells(a)
+    rb, cb = cells(b)
+    differ = 0
+    for key in sorted(set(ca) | set(cb)):
+        x, y = ca.get(key), cb.get(key)
+        if x is None or y is None:
+            print(f"{key}: only in {'after' if x is None else 'before'}")
+            differ += 1
+            continue
+        same = x["probs"] == y["probs"] and x["labels"] == y["labels"]
+        worst = max(
+            abs(p - q) for rp, rq in zip(x["probs"], y["probs"]) for p, q in zip(rp, rq)
+        )
+        print(
+            f"{key}: per-image probabilities {'identical' if same else f'differ (max |Δ| {worst:.3g})'}"
+            f"; accuracy {x['accuracy']['value']:.3f} / {y['accuracy']['value']:.3f}"
+            f"; epochs {x['epochs']} / {y['epochs']}"
+        )
+        differ += not same
+    for ga, gb in zip(ra["gans"], rb["gans"]):
+        wa, wb = gan_weights(a, ga), gan_weights(b, gb)
+        if wa is None or wb is None:
+            print(f"GAN {ga['name']}: no checkpoint to compare")
+            continue
+        same = wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
+        print(f"GAN {ga['name']}: final checkpoint tensors {'identical' if same else 'DIFFER'} ({len(wa)} tensors)")
+        differ += not same
+    for sa, sb in zip(ra["synthetic"], rb["synthetic"]):
+        same = sa.get("measures") == sb.get("measures") and sa.get("fid") == sb.get("fid")
+        print(f"synthetic {sa['gan']}/{sa['class']}: measures {'identical' if same else 'DIFFER'}")
+        differ += not same
+    print("ALL IDENTICAL" if differ == 0 else f"{differ} DIFFERENCES")
+    return 1 if differ else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))
