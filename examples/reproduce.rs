@@ -31,7 +31,11 @@ fn presets_help() -> String {
     }
     s +=
         "\nScenarios: raw, classic (flips + rotation ≤45°), gan (one GAN per class, the paper's), \
-          cgan (one conditional GAN, standing in for Loey et al.'s CGAN set), gan-classic.";
+          cgan (one conditional GAN, standing in for Loey et al.'s CGAN set), gan-classic, edit \
+          (masked edits of real images by an edit GAN), fgan (feature vectors of a GAN in a \
+          probe's feature space; probes only).\n\nA data-scarcity study (what the synthetic \
+          images are worth in real images): --preset scarcity, or --fractions 0.1,0.25,0.5,1 on \
+          any preset.";
     s
 }
 
@@ -65,6 +69,11 @@ struct Args {
     /// Only these scenarios (comma-separated).
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
+    /// Run a data-scarcity study at these fractions of each class's training and validation
+    /// images (comma-separated, each in (0, 1], increasing): the preset's [scarcity] plan, or
+    /// the scarcity preset's when it has none, with these fractions.
+    #[arg(long, value_delimiter = ',', value_name = "F,F,…")]
+    fractions: Vec<f64>,
     /// Use synthetic sets that miss the gate's floors (diversity, recall, coverage against the
     /// real-vs-real values) instead of refusing them; the report still says which failed.
     #[arg(long)]
@@ -117,10 +126,21 @@ fn resolve_config(args: &Args) -> Result<experiment::CheckedConfig> {
             .iter()
             .map(|s| {
                 Scenario::parse(s).with_context(|| {
-                    format!("unknown scenario {s:?}: choose raw, classic, gan, cgan or gan-classic")
+                    format!("unknown scenario {s:?}: choose raw, classic, gan, cgan, gan-classic, edit or fgan")
                 })
             })
             .collect::<Result<_>>()?;
+    }
+    if !args.fractions.is_empty() {
+        let mut plan = match cfg.scarcity.take() {
+            Some(p) => p,
+            None => ReproConfig::preset("scarcity")?
+                .into_inner()
+                .scarcity
+                .context("the scarcity preset has no [scarcity] plan")?,
+        };
+        plan.then_real.retain(|s| cfg.scenarios.contains(s));
+        cfg.scarcity = Some(plan.with_fractions(args.fractions.clone()));
     }
     if args.allow_poor_synthetic {
         cfg.gan.gate.mode = ganaug::experiment::GateMode::Warn;

@@ -57,7 +57,7 @@ pub fn aggregate(cfg: &CheckedConfig, cells: &[CellResult]) -> Result<Vec<Aggreg
 
 /// Cells of one scenario against another's with the same seeds: the mean per-seed difference
 /// with an interval resampling seeds and test images; `None` when no seed has both.
-fn paired(mine: &[&CellResult], other: &[&CellResult]) -> Result<Option<Paired>> {
+pub(crate) fn paired(mine: &[&CellResult], other: &[&CellResult]) -> Result<Option<Paired>> {
     let mut pairs = Vec::new();
     let mut seed0 = None;
     for c in mine {

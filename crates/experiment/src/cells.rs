@@ -57,15 +57,16 @@ impl CellSpec<'_> {
         data_id: &str,
     ) -> Result<String> {
         let g = &cfg.gan;
-        let synthetic = self.scenario.synthetic().map(|w| {
-            (
-                gans.key(w, self.seed),
-                &g.synth,
-                g.select,
-                g.mix,
-                gans.replica(self.seed),
-            )
-        });
+        let replica = gans.replica(self.seed);
+        let synthetic = match self.scenario.synthetic() {
+            // a feature GAN trains inside the cell: its settings and seed define it
+            Some(w @ crate::Synthetic::Features) => {
+                Some((w, Some(hash_of(&(&g.features, g.train.seed + replica))?)))
+            }
+            Some(w) => Some((w, gans.key(w, self.seed).cloned())),
+            None => None,
+        }
+        .map(|(_, key)| (key, &g.synth, g.select, g.mix, replica));
         let key = hash_of(&(
             self.plan,
             self.scenario,
@@ -110,6 +111,12 @@ pub struct Experiment<'a> {
     pub ctx: &'a StageContext<'a>,
     /// Backbone features computed once per run (or sweep) and image set.
     pub bank: &'a mut FeatureBank,
+    /// Added to every cell's seed (a scarcity study's resample `r` trains its cells with
+    /// seed `r`); 0 in an ordinary run.
+    pub seed_offset: u64,
+    /// The fingerprint of the data whose test split the cells are tested on: its features are
+    /// shared by every subset of a study (the test split is the same).
+    pub test_data_id: &'a str,
 }
 
 /// How one kind of cell trains its classifier and tests it (one implementation per head).
@@ -125,6 +132,14 @@ pub struct CellsRun {
     pub cells: Vec<CellResult>,
     /// Cells not finished: another shard's, or (report-only) not yet run, by name.
     pub missing: Vec<String>,
+    /// Cells that cannot exist (feature vectors for a CNN), with why.
+    pub not_applicable: Vec<String>,
+    /// Feature GANs the cells trained (or reused).
+    pub gans: Vec<crate::GanSummary>,
+    /// Their sets' measures.
+    pub synthetic: Vec<crate::SynthSummary>,
+    /// Feature sets the gate refused.
+    pub refused: Vec<crate::RefusedSet>,
 }
 
 /// Runs every cell of `cfg` (model × scenario × seed) that is this run's work (`ctx.work`),
@@ -144,6 +159,8 @@ pub fn run_cells(
         data_id,
         ctx,
         bank: &mut bank,
+        seed_offset: 0,
+        test_data_id: data_id,
     };
     exp.run_cells()
 }
@@ -167,9 +184,14 @@ impl Experiment<'_> {
             let spec = CellSpec {
                 plan: &self.cfg.models[model],
                 scenario,
-                seed,
+                seed: seed + self.seed_offset,
             };
-            if self.refused(spec) {
+            if self.refused(spec) || self.not_applicable(spec, &mut done) {
+                continue;
+            }
+            if spec.scenario.synthetic() == Some(crate::Synthetic::Features)
+                && self.feature_set_refused(spec, &mut done)?
+            {
                 continue;
             }
             let counter = done.cells.len() + done.missing.len() + 1;
@@ -178,7 +200,71 @@ impl Experiment<'_> {
                 None => done.missing.push(spec.name()),
             }
         }
+        done.gans.append(&mut self.bank.gans);
+        done.synthetic.append(&mut self.bank.synthetic);
         Ok(done)
+    }
+
+    /// Whether the cell cannot exist: feature vectors for a classifier that trains on images
+    /// (said once, at seed 0, and recorded).
+    fn not_applicable(&self, spec: CellSpec<'_>, done: &mut CellsRun) -> bool {
+        let vectors = spec.scenario.synthetic() == Some(crate::Synthetic::Features);
+        if !vectors || spec.plan.head.is_probe() {
+            return false;
+        }
+        if spec.seed == 0 {
+            let why = format!(
+                "{} × {}: not applicable, the feature GAN makes feature vectors and {} trains on images",
+                spec.plan.kind.display_name(),
+                spec.scenario.title(),
+                spec.plan.kind.display_name()
+            );
+            self.ctx.say(&why);
+            done.not_applicable.push(why);
+        }
+        true
+    }
+
+    /// Trains (or reuses) the feature GAN `spec` needs and says whether the gate refused its
+    /// set (in `refuse` mode its cells are not run; in `warn` mode they are, announced).
+    fn feature_set_refused(&mut self, spec: CellSpec<'_>, done: &mut CellsRun) -> Result<bool> {
+        let set = self.feature_set(spec)?;
+        if set.failures.is_empty() {
+            return Ok(false);
+        }
+        let refuse = self.cfg.gan.gate.mode == crate::GateMode::Refuse;
+        let name = format!(
+            "features/{} (replica {})",
+            spec.plan.kind,
+            self.gans.replica(spec.seed)
+        );
+        let already = done
+            .refused
+            .iter()
+            .any(|r| r.reasons.iter().any(|x| x.starts_with(&name)));
+        if !already {
+            let verdict = if refuse {
+                "REFUSED: its cells are not run (reproduce --allow-poor-synthetic uses it anyway)"
+            } else {
+                "WARNING: used anyway (gate mode warn)"
+            };
+            // Said even without progress output: a broken set must not pass silently.
+            eprintln!("synthetic set {name} {verdict}");
+            for x in &set.failures {
+                eprintln!("  {x}");
+            }
+            if refuse {
+                done.refused.push(crate::RefusedSet {
+                    gan: crate::Synthetic::Features,
+                    reasons: set
+                        .failures
+                        .iter()
+                        .map(|x| format!("{name}: {x}"))
+                        .collect(),
+                });
+            }
+        }
+        Ok(refuse)
     }
 
     /// Whether the gate refused the synthetic set `spec` needs (said once, at seed 0).
@@ -218,10 +304,9 @@ impl Experiment<'_> {
             ));
             return Ok(Some(cell));
         }
-        let has_set = spec
-            .scenario
-            .synthetic()
-            .is_none_or(|w| self.gans.set(w, spec.seed).is_some());
+        let has_set = spec.scenario.synthetic().is_none_or(|w| {
+            w == crate::Synthetic::Features || self.gans.set(w, spec.seed).is_some()
+        });
         if !ctx.work.owns(index) || !has_set {
             return Ok(None);
         }
@@ -305,9 +390,12 @@ pub(crate) fn synthetic_images(
     gans: &GanStage,
     cfg: &CheckedConfig,
 ) -> std::result::Result<Option<(crate::Synthetic, TensorDataset)>, CellError> {
-    let Some(which) = spec.scenario.synthetic() else {
-        return Ok(None);
+    let Some(which) = spec.scenario.synthetic().filter(|w| w.is_images()) else {
+        return Ok(None); // none, or vectors (a probe cell adds those itself)
     };
+    if which == crate::Synthetic::Edits {
+        return Ok(Some((which, edited_images(spec, sp, gans, cfg)?)));
+    }
     let s = gans.mixed(which, spec.seed, &cfg.gan.mix, &sp.train.class_counts())?;
     if s.is_empty() {
         return Ok(None);
@@ -320,6 +408,29 @@ pub(crate) fn synthetic_images(
         s.description.clone(),
     )?;
     Ok(Some((which, images)))
+}
+
+/// The edit GAN's edits a cell adds, applied to the cell's own real training images (at its
+/// side): the real detail of each edited image is the cell's, only the change is upsampled.
+fn edited_images(
+    spec: CellSpec<'_>,
+    sp: &Splits,
+    gans: &GanStage,
+    cfg: &CheckedConfig,
+) -> std::result::Result<TensorDataset, CellError> {
+    let which = crate::Synthetic::Edits;
+    let set = gans
+        .set(which, spec.seed)
+        .ok_or(CellError::NoSyntheticSet(which))?;
+    let edits = gans
+        .edits
+        .get(&gans.replica(spec.seed))
+        .ok_or(CellError::NoSyntheticSet(which))?;
+    let rows: Vec<usize> = match gans.mixed_rows(set, &cfg.gan.mix, &sp.train.class_counts())? {
+        Some(rows) => rows.into_iter().map(|r| r as usize).collect(),
+        None => (0..edits.sources.len()).collect(),
+    };
+    Ok(edits.materialize(&sp.train, &rows)?)
 }
 
 /// How a cell's weights started.

@@ -48,6 +48,82 @@ pub struct GanPlan {
     /// sets; not part of the GANs' keys (trained GANs are reused under another one).
     #[serde(default, skip_serializing_if = "crate::FeatureNet::is_default")]
     pub extractor: crate::FeatureNet,
+    /// The edit GAN of the `edit` scenario (not written when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edits: Option<EditPlan>,
+    /// The feature-space GAN of the `fgan` scenario (not written when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<FeaturePlan>,
+}
+
+/// The edit GAN (`ganaug_gan::EditGan`): one conditional editor on the whole training split;
+/// its side, channels and classes are the data's, its seeds the GANs' (`train.seed + replica`,
+/// `synth.seed + replica`). Each class keeps `synth.keep_per_class` edits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditPlan {
+    /// Generator width.
+    pub ngf: i64,
+    /// Discriminator width.
+    pub ndf: i64,
+    /// Latent dimension.
+    pub latent_dim: i64,
+    /// Largest change of a pixel (images in [0, 1]).
+    pub max_delta: f64,
+    /// Smallest and largest share of the image a mask covers.
+    pub mask_area: (f64, f64),
+    /// Epochs.
+    pub epochs: usize,
+    /// Mini-batch size (lowered to the training split when larger).
+    pub batch_size: usize,
+    /// Adam learning rate.
+    pub lr: f64,
+    /// Differentiable augmentation of the discriminator's pairs.
+    #[serde(default)]
+    pub diffaugment: Option<ganaug_augment::DiffAugment>,
+    /// Candidates drawn per kept edit.
+    pub candidates_per_kept: usize,
+    /// An edit whose RMS change inside its mask is below this is a near-copy, dropped.
+    pub min_edit_rms: f64,
+}
+
+impl Default for EditPlan {
+    fn default() -> Self {
+        let g = ganaug_gan::EditGanConfig::default();
+        let s = ganaug_gan::EditSynthConfig::default();
+        EditPlan {
+            ngf: g.ngf,
+            ndf: g.ndf,
+            latent_dim: g.latent_dim,
+            max_delta: g.max_delta,
+            mask_area: g.mask_area,
+            epochs: g.epochs,
+            batch_size: g.batch_size,
+            lr: g.lr,
+            diffaugment: None,
+            candidates_per_kept: s.candidates_per_kept,
+            min_edit_rms: s.min_edit_rms,
+        }
+    }
+}
+
+/// The feature-space GAN (`ganaug_gan::FeatureGan`) of a probe cell: trained on the real rows
+/// the probe fits (its backbone's standardised features, projected on their leading
+/// principal axes), each class making `synth.keep_per_class` vectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeaturePlan {
+    /// The GAN (its seed is `gan.train.seed + replica`).
+    pub gan: ganaug_gan::FeatureGanConfig,
+    /// Principal axes the GAN works on (at most the real rows − 1).
+    pub pca_dims: usize,
+}
+
+impl Default for FeaturePlan {
+    fn default() -> Self {
+        FeaturePlan {
+            gan: ganaug_gan::FeatureGanConfig::default(),
+            pca_dims: 64,
+        }
+    }
 }
 
 fn one_u64() -> u64 {
@@ -71,6 +147,12 @@ pub struct SynthMix {
     /// Cells trained by `fit` only (a probe's convex refit on real images is the raw cell).
     #[serde(default)]
     pub finetune_real_epochs: usize,
+    /// Probe cells' counterpart of `finetune_real_epochs`: fit on real and synthetic rows,
+    /// then again on the real rows alone with the L2 penalty pulling towards the first fit's
+    /// weights instead of zero (`ganaug_models::fit_at_anchored`, the same strength). Cells
+    /// trained by `fit` ignore it. Not written when off.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub probe_two_step: bool,
 }
 
 fn one_f64() -> f64 {
@@ -83,6 +165,7 @@ impl Default for SynthMix {
             ratio: None,
             weight: 1.0,
             finetune_real_epochs: 0,
+            probe_two_step: false,
         }
     }
 }
@@ -162,6 +245,25 @@ impl Head {
         match self {
             Head::LpFt { .. } => ganaug_models::HeadArch::Linear,
             _ => ganaug_models::HeadArch::Paper,
+        }
+    }
+
+    /// Whether a probe fits its final weights on the training and validation images.
+    pub fn fits_on_val(&self) -> bool {
+        matches!(
+            self,
+            Head::Probe {
+                fit_on_val: true,
+                ..
+            }
+        )
+    }
+
+    /// Augmented views per training image of a probe (0 for other heads).
+    pub fn views(&self) -> usize {
+        match self {
+            Head::Probe { views, .. } => *views,
+            _ => 0,
         }
     }
 
@@ -268,6 +370,10 @@ pub struct ReproConfig {
     /// paper) or padded with its aspect ratio kept.
     #[serde(default)]
     pub resize: ResizePolicy,
+    /// A data-scarcity study instead of the paper's table ([`crate::scarcity`]); not written
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scarcity: Option<crate::scarcity::ScarcityPlan>,
 }
 
 /// A [`ReproConfig`] that passed [`ReproConfig::check`] (`ganaug-train`'s [`Checked`]): read
@@ -338,12 +444,14 @@ impl ReproConfig {
                 .and_then(|()| m.train.check_classes(2))
                 .map_err(|e| bad(field("train"), e.to_string()))?;
         }
+        crate::scarcity::check(self)?;
         self.check_gan()
     }
 
     fn check_gan(&self) -> Result<()> {
         let needs = |w| self.scenarios.iter().any(|s| s.synthetic() == Some(w));
-        if !needs(Synthetic::PerClass) && !needs(Synthetic::Conditional) {
+        self.check_new_families()?;
+        if !self.scenarios.iter().any(|s| s.synthetic().is_some()) {
             return Ok(());
         }
         let g = &self.gan;
@@ -417,6 +525,73 @@ impl ReproConfig {
                 "gan.synth",
                 "min_nn_distance must be ≥ 0 and batch_size ≥ 1",
             ));
+        }
+        Ok(())
+    }
+
+    /// The edit GAN and the feature-space GAN: configured when their scenario is asked for,
+    /// their settings usable, the feature GAN with a probe to feed.
+    fn check_new_families(&self) -> Result<()> {
+        let needs = |w| self.scenarios.iter().any(|s| s.synthetic() == Some(w));
+        if needs(Synthetic::Edits) {
+            let Some(e) = &self.gan.edits else {
+                return Err(bad(
+                    "gan.edits",
+                    "the edit scenario needs a [gan.edits] table",
+                ));
+            };
+            ganaug_gan::EditGanConfig {
+                size: self.gan.gan.size,
+                ngf: e.ngf,
+                ndf: e.ndf,
+                latent_dim: e.latent_dim,
+                max_delta: e.max_delta,
+                mask_area: e.mask_area,
+                epochs: e.epochs,
+                batch_size: e.batch_size,
+                lr: e.lr,
+                ..Default::default()
+            }
+            .validate()
+            .map_err(|err| bad("gan.edits", err.to_string()))?;
+            if e.candidates_per_kept == 0 || !(e.min_edit_rms >= 0.0 && e.min_edit_rms.is_finite())
+            {
+                return Err(bad(
+                    "gan.edits",
+                    "candidates_per_kept must be ≥ 1 and min_edit_rms a finite number ≥ 0",
+                ));
+            }
+        }
+        if needs(Synthetic::Features) {
+            let Some(f) = &self.gan.features else {
+                return Err(bad(
+                    "gan.features",
+                    "the fgan scenario needs a [gan.features] table",
+                ));
+            };
+            f.gan
+                .validate()
+                .map_err(|err| bad("gan.features.gan", err.to_string()))?;
+            if f.pca_dims < 2 {
+                return Err(bad("gan.features.pca_dims", "must be at least 2"));
+            }
+            if !self.models.iter().any(|m| m.head.is_probe()) {
+                return Err(bad(
+                    "scenarios",
+                    "fgan makes feature vectors for linear probes, and no model has a probe head",
+                ));
+            }
+            if self.scenarios.contains(&Scenario::Fgan)
+                && self
+                    .models
+                    .iter()
+                    .any(|m| m.head.is_probe() && m.head.views() > 0)
+            {
+                return Err(bad(
+                    "scenarios",
+                    "fgan vectors cannot be augmented: a probe with views > 0 cannot take them",
+                ));
+            }
         }
         Ok(())
     }

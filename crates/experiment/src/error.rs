@@ -152,6 +152,9 @@ pub enum CellError {
     /// From the augmentation crate.
     #[error(transparent)]
     Augment(#[from] ganaug_augment::AugmentError),
+    /// From the GAN crate (applying edits, a feature-space GAN).
+    #[error(transparent)]
+    Gan(#[from] ganaug_gan::GanError),
     /// From the metrics crate.
     #[error(transparent)]
     Metrics(#[from] ganaug_metrics::MetricsError),

@@ -36,6 +36,9 @@ pub struct GanStage {
     pub replicas: u64,
     /// GANs this run needed but did not have finished (report-only runs), by name.
     pub missing: Vec<String>,
+    /// The edit GAN's sets as edits (source names and changes), by replica: a cell applies
+    /// them to its own real images at its side.
+    pub edits: BTreeMap<u64, ganaug_gan::EditSet>,
 }
 
 impl GanStage {
@@ -67,8 +70,22 @@ impl GanStage {
         let set = self
             .set(which, seed)
             .ok_or(crate::CellError::NoSyntheticSet(which))?;
+        match self.mixed_rows(set, mix, real_counts)? {
+            Some(rows) => Ok(set.subset(&rows)?),
+            None => Ok(set.shallow_clone()),
+        }
+    }
+
+    /// The rows of `set` (labels in selection order within each class) a mix keeps: `None`
+    /// for all of them (no ratio).
+    pub fn mixed_rows(
+        &self,
+        set: &TensorDataset,
+        mix: &crate::SynthMix,
+        real_counts: &[usize],
+    ) -> std::result::Result<Option<Vec<i64>>, crate::CellError> {
         let Some(ratio) = mix.ratio else {
-            return Ok(set.shallow_clone());
+            return Ok(None);
         };
         let labels = Vec::<i64>::try_from(&set.labels.f_to_device(Device::Cpu)?)?;
         let mut keep = Vec::new();
@@ -88,7 +105,7 @@ impl GanStage {
             }
             keep.extend_from_slice(&have[..want]);
         }
-        Ok(set.subset(&keep)?)
+        Ok(Some(keep))
     }
 }
 
@@ -154,11 +171,12 @@ pub fn run_gans(
         keys: gan_keys(cfg, class_names.len(), data_id)?,
         ..GanStage::default()
     };
-    let (needs_gan, needs_cgan) = (
+    let (needs_gan, needs_cgan, needs_edits) = (
         cfg.needs(Synthetic::PerClass),
         cfg.needs(Synthetic::Conditional),
+        cfg.needs(Synthetic::Edits),
     );
-    if !needs_gan && !needs_cgan {
+    if !needs_gan && !needs_cgan && !needs_edits {
         return Ok(stage);
     }
     let mut quality = Quality::with_network(ctx.device, train.channels(), cfg.gan.extractor)?;
@@ -179,17 +197,20 @@ pub fn run_gans(
             let cgan = cgan_configs(cfg, class_names.len(), r);
             conditional_gan(&inputs, cgan, r, &mut stage, &mut quality)?;
         }
+        if needs_edits && wanted(cfg, ctx, Synthetic::Edits, r) {
+            crate::edit_stage::edit_gan(&inputs, r, &mut stage, &mut quality)?;
+        }
     }
     Ok(stage)
 }
 
 /// What the GANs of a stage train on and where: the configuration, the training split and each
 /// class's part of it, the stage's context.
-struct GanInputs<'a> {
-    cfg: &'a CheckedConfig,
-    train: &'a TensorDataset,
-    subsets: Vec<TensorDataset>,
-    ctx: &'a StageContext<'a>,
+pub(crate) struct GanInputs<'a> {
+    pub(crate) cfg: &'a CheckedConfig,
+    pub(crate) train: &'a TensorDataset,
+    pub(crate) subsets: Vec<TensorDataset>,
+    pub(crate) ctx: &'a StageContext<'a>,
 }
 
 /// The key of every GAN folder (what defines that GAN alone), by set and replica, for data
@@ -210,6 +231,14 @@ pub fn gan_keys(
             (Synthetic::Conditional, r),
             hash_of(&(&cgan, data_id, cfg.resize))?,
         );
+        if let Some(edits) = &cfg.gan.edits {
+            let what = (edits, cfg.gan.gan.size, cfg.gan.gan.channels, classes);
+            let seed = cfg.gan.train.seed + r;
+            keys.insert(
+                (Synthetic::Edits, r),
+                hash_of(&(what, seed, data_id, cfg.resize))?,
+            );
+        }
     }
     Ok(keys)
 }
@@ -235,7 +264,7 @@ fn wanted(cfg: &CheckedConfig, ctx: &StageContext<'_>, which: Synthetic, r: u64)
 }
 
 /// Holds the lock of the GAN unit `which`/`r` while `f` trains it, when jobs share the folder.
-fn under_gan_lock<T>(
+pub(crate) fn under_gan_lock<T>(
     ctx: &StageContext<'_>,
     which: Synthetic,
     key: &str,
@@ -356,7 +385,7 @@ fn conditional_gan(
 
 /// The gate's verdict on `which`'s classes: every floor missed is said; in `refuse` mode the
 /// set is recorded as refused and no cell trains on it.
-fn judge((which, r): (Synthetic, u64), cfg: &CheckedConfig, stage: &mut GanStage) {
+pub(crate) fn judge((which, r): (Synthetic, u64), cfg: &CheckedConfig, stage: &mut GanStage) {
     let reasons: Vec<String> = stage
         .synthetic
         .iter()
@@ -386,7 +415,7 @@ fn judge((which, r): (Synthetic, u64), cfg: &CheckedConfig, stage: &mut GanStage
     }
 }
 
-fn assemble(
+pub(crate) fn assemble(
     parts: &[(i64, Tensor)],
     class_names: &[String],
     what: &str,
@@ -478,40 +507,94 @@ fn synthesize(
         selection_order(&candidates, label, subsets, select, quality)?;
     let keep = synth.keep_per_class.min(order.len());
     let (images, selection) = candidates.keep(&order, keep, class).map_err(fail)?;
-    let grid = Layout::synthetic_grid(gan, r, class, select.by);
-    let n = images.size()[0].min(64);
-    io::save_grid(&images.narrow(0, 0, n), 8, ctx.layout.root().join(&grid))?;
-    let features = match candidate_features {
-        Some((real, feats)) => Some((real, feats.select(ndarray::Axis(0), &order[..keep]))),
-        None => quality.features(class, &train.images, &images)?,
+    let features = candidate_features
+        .map(|(real, feats)| (real, feats.select(ndarray::Axis(0), &order[..keep])));
+    let kept = KeptSet {
+        set: (gan, r),
+        label,
+        images: &images,
+        selection,
+        by: select.by,
+        features,
+    };
+    let summary = score_set(kept, subsets, cfg, quality, ctx)?;
+    Ok((images, summary))
+}
+
+/// One class's kept synthetic images and what is known of them.
+pub(crate) struct KeptSet<'a> {
+    /// The synthetic set and replica.
+    pub(crate) set: (Synthetic, u64),
+    /// The class.
+    pub(crate) label: usize,
+    /// The images, at the GANs' side.
+    pub(crate) images: &'a Tensor,
+    /// The selection's report.
+    pub(crate) selection: ganaug_gan::ClassSynthReport,
+    /// The rule that ordered them (for the grid's name).
+    pub(crate) by: SelectBy,
+    /// The class's real features and the images', when the selection computed them.
+    pub(crate) features: Option<FeaturePair>,
+}
+
+/// Writes a kept set's sample grid and measures it against its class's training images (FID,
+/// KID, the gate's measures): its summary.
+pub(crate) fn score_set(
+    kept: KeptSet<'_>,
+    subsets: &[TensorDataset],
+    cfg: &CheckedConfig,
+    quality: &mut Quality,
+    ctx: &StageContext<'_>,
+) -> Result<SynthSummary> {
+    let ((gan, r), train) = (kept.set, &subsets[kept.label]);
+    let class = train.class_names[kept.label].as_str();
+    let grid = Layout::synthetic_grid(gan, r, class, kept.by);
+    let n = kept.images.size()[0].min(64);
+    io::save_grid(
+        &kept.images.narrow(0, 0, n),
+        8,
+        ctx.layout.root().join(&grid),
+    )?;
+    let features = match kept.features {
+        Some(f) => Some(f),
+        None => quality.features(class, &train.images, kept.images)?,
     };
     let (fid, kid) = features
         .as_ref()
         .map_or((None, None), |(a, b)| crate::quality::fid_kid(a, b));
-    let measures = match &features {
-        Some((a, b)) => match crate::gate::measure(a, b, quality.describe(), &cfg.gan.gate) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                // Said even without progress output: an unmeasured set is not a checked one.
-                eprintln!(
-                    "synthetic set {gan}/{class}: not measured, the gate cannot judge it: {e}"
-                );
-                None
-            }
-        },
-        None => None,
-    };
-    let summary = SynthSummary {
+    let measures = features
+        .as_ref()
+        .and_then(|(a, b)| gate_measures(a, b, quality.describe(), cfg, &format!("{gan}/{class}")));
+    Ok(SynthSummary {
         gan,
         replica: r,
         class: class.into(),
-        selection,
+        selection: kept.selection,
         fid,
         kid,
         grid,
         measures,
-    };
-    Ok((images, summary))
+        cas: None,
+    })
+}
+
+/// The gate's measures of a synthetic class set against its real one, `None` (said on
+/// stderr, even without progress output: an unmeasured set is not a checked one) when they
+/// cannot be computed.
+pub(crate) fn gate_measures(
+    real: &ndarray::Array2<f64>,
+    synthetic: &ndarray::Array2<f64>,
+    extractor: &str,
+    cfg: &CheckedConfig,
+    name: &str,
+) -> Option<crate::SetMeasures> {
+    match crate::gate::measure(real, synthetic, extractor, &cfg.gan.gate) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            eprintln!("synthetic set {name}: not measured, the gate cannot judge it: {e}");
+            None
+        }
+    }
 }
 
 /// The order in which `label`'s candidates are kept under the `select` rule, with the real and

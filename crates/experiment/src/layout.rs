@@ -13,7 +13,8 @@
 //! <out>/locks/cell-<cell folder>.lock
 //! <out>/shards/shard-<I>-of-<N>.json         what one shard finished
 //! <out>/results.json, report.md, roc_<model>.png, gan_losses_<name>.png,
-//! <out>/synthetic_<set>_<class>[_by-<rule>].png, sweep.json, sweep.md, sweep_<model>.png
+//! <out>/synthetic_<set>_<class>[_by-<rule>].png, sweep.json, sweep.md, sweep_<model>.png,
+//! <out>/scarcity_<model>.png
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -88,6 +89,8 @@ impl Layout {
             (Synthetic::PerClass, Some(class)) => format!("per-class-{class}-{}", unit.key),
             (Synthetic::PerClass, None) => format!("per-class-{}", unit.key),
             (Synthetic::Conditional, _) => format!("conditional-{}", unit.key),
+            (Synthetic::Edits, _) => format!("edit-{}", unit.key),
+            (Synthetic::Features, _) => format!("features-{}", unit.key),
         };
         self.root.join("gan").join(name)
     }
@@ -166,6 +169,11 @@ impl Layout {
     /// A GAN run folder's own loss curve.
     pub fn losses_in(run_dir: &Path) -> PathBuf {
         run_dir.join("losses.png")
+    }
+
+    /// A scarcity study's plot for one model.
+    pub fn scarcity_plot(&self, model: ModelKind) -> PathBuf {
+        self.root.join(format!("scarcity_{model}.png"))
     }
 
     /// A sweep's results.

@@ -4,7 +4,9 @@
 mod aggregate;
 mod cells;
 mod config;
+mod edit_stage;
 mod error;
+mod fgan_stage;
 mod gans;
 pub mod gate;
 pub mod layout;
@@ -16,6 +18,7 @@ mod quality;
 pub mod report;
 mod results;
 mod run;
+pub mod scarcity;
 mod scenario;
 mod scoring;
 pub mod select;
@@ -24,7 +27,9 @@ pub mod sweep;
 
 pub use aggregate::aggregate;
 pub use cells::{run_cells, CellSpec, CellsRun, Experiment};
-pub use config::{CheckedConfig, GanPlan, Head, ModelPlan, ReproConfig, SynthMix};
+pub use config::{
+    CheckedConfig, EditPlan, FeaturePlan, GanPlan, Head, ModelPlan, ReproConfig, SynthMix,
+};
 pub use error::{CellError, ExperimentError, Result};
 pub use gans::{run_gans, GanStage, StageContext};
 pub use gate::{GateConfig, GateMode, Measures, SetMeasures};

@@ -2,6 +2,8 @@
 //! results folder, and an estimate of each unit's time from a few timed steps on this device —
 //! before any training.
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
@@ -35,7 +37,8 @@ pub struct PlanLine {
     pub seconds: f64,
 }
 
-/// The plan of `cfg` on `data` into `out`, for `work`, timing a few steps on `device`.
+/// The plan of `cfg` on `data` into `out`, for `work`, timing a few steps on `device` (a
+/// scarcity study: every subset's units).
 pub fn dry_run(
     cfg: &CheckedConfig,
     data: &DataSource,
@@ -44,54 +47,93 @@ pub fn dry_run(
     work: Work,
 ) -> Result<Vec<PlanLine>> {
     let loaded = load_splits(cfg, data, device)?;
-    let (cfg, splits, data_id) = (&loaded.cfg, &loaded.splits, &loaded.data_id);
-    let classes = splits[&cfg.gan.gan.size].train.class_names.len();
-    let planner = Planner {
-        cfg,
-        splits,
-        data_id,
-        layout: Layout::new(out),
-        device,
-        stage: GanStage {
-            replicas: cfg.gan.replicas,
-            keys: gan_keys(cfg, classes, data_id)?,
-            ..GanStage::default()
-        },
-    };
-    let mut lines = Vec::new();
-    let mut step_cache = std::collections::BTreeMap::new();
-    for (unit, u) in units(cfg).into_iter().enumerate() {
-        let mut line = match u {
-            Unit::Gan { which, replica } => planner.gan_line(which, replica)?,
-            Unit::Cell {
-                model,
-                scenario,
-                seed,
-            } => {
-                let spec = CellSpec {
-                    plan: &cfg.models[model],
-                    scenario,
-                    seed,
-                };
-                planner.cell_line(spec, model, &mut step_cache)?
-            }
-        };
-        line.unit = unit;
-        line.ours = work.owns(unit);
-        lines.push(line);
+    let timings = RefCell::new(Timings::default());
+    if loaded.cfg.scarcity.is_some() {
+        return crate::scarcity::dry_run(&loaded, out, device, &timings);
     }
-    Ok(lines)
+    let (cfg, splits, data_id) = (&loaded.cfg, &loaded.splits, &loaded.data_id);
+    Planner::new(cfg, splits, data_id, out, device, &timings)?.lines(work)
+}
+
+/// Timed steps, kept across the plans of a study's subsets.
+#[derive(Default)]
+pub(crate) struct Timings {
+    gan: BTreeMap<String, f64>,
+    cells: BTreeMap<(usize, bool, usize), f64>,
+    /// Seconds per image of a probe's feature extraction, by model.
+    features: BTreeMap<usize, f64>,
+    /// The real splits whose features a plan has already counted: by model and data (test
+    /// splits by model alone).
+    counted: std::collections::BTreeSet<(usize, String)>,
 }
 
 /// What a plan is made from.
-struct Planner<'a> {
+pub(crate) struct Planner<'a> {
     cfg: &'a CheckedConfig,
-    splits: &'a std::collections::BTreeMap<i64, Splits>,
+    splits: &'a BTreeMap<i64, Splits>,
     data_id: &'a str,
     layout: Layout,
     device: Device,
     /// The GANs' keys (nothing trained).
     stage: GanStage,
+    timings: &'a RefCell<Timings>,
+}
+
+impl<'a> Planner<'a> {
+    pub(crate) fn new(
+        cfg: &'a CheckedConfig,
+        splits: &'a BTreeMap<i64, Splits>,
+        data_id: &'a str,
+        out: &Path,
+        device: Device,
+        timings: &'a RefCell<Timings>,
+    ) -> Result<Self> {
+        let classes = splits[&cfg.gan.gan.size].train.class_names.len();
+        Ok(Planner {
+            cfg,
+            splits,
+            data_id,
+            layout: Layout::new(out),
+            device,
+            stage: GanStage {
+                replicas: cfg.gan.replicas,
+                keys: gan_keys(cfg, classes, data_id)?,
+                ..GanStage::default()
+            },
+            timings,
+        })
+    }
+
+    /// Every unit of the configuration, with `work` saying which are this run's.
+    pub(crate) fn lines(&self, work: Work) -> Result<Vec<PlanLine>> {
+        let mut lines = Vec::new();
+        for (unit, u) in units(self.cfg).into_iter().enumerate() {
+            let mut line = match u {
+                Unit::Gan { which, replica } => self.gan_line(which, replica)?,
+                Unit::Cell {
+                    model,
+                    scenario,
+                    seed,
+                } => {
+                    let plan = &self.cfg.models[model];
+                    let vectors = scenario.synthetic() == Some(Synthetic::Features);
+                    if vectors && !plan.head.is_probe() {
+                        continue; // not applicable: vectors for a classifier of images
+                    }
+                    let spec = CellSpec {
+                        plan,
+                        scenario,
+                        seed,
+                    };
+                    self.cell_line(spec, model)?
+                }
+            };
+            line.unit = unit;
+            line.ours = work.owns(unit);
+            lines.push(line);
+        }
+        Ok(lines)
+    }
 }
 
 impl Planner<'_> {
@@ -99,6 +141,9 @@ impl Planner<'_> {
     fn gan_line(&self, which: Synthetic, replica: u64) -> Result<PlanLine> {
         let (cfg, base) = (self.cfg, &self.splits[&self.cfg.gan.gan.size]);
         let classes = base.train.class_names.len();
+        if which == Synthetic::Edits {
+            return self.edit_line(replica);
+        }
         let key = &self.stage.keys[&(which, replica)];
         let subsets: Vec<(Option<String>, TensorDataset)> = match which {
             Synthetic::PerClass => (0..classes as i64)
@@ -107,11 +152,11 @@ impl Planner<'_> {
                     Ok((Some(s.class_names[l as usize].clone()), s))
                 })
                 .collect::<std::result::Result<_, ganaug_data::DataError>>()?,
-            Synthetic::Conditional => vec![(None, base.train.shallow_clone())],
+            _ => vec![(None, base.train.shallow_clone())],
         };
         let (gan, tcfg) = match which {
             Synthetic::PerClass => (cfg.gan.gan.clone(), replica_train(cfg, replica)),
-            Synthetic::Conditional => cgan_configs(cfg, classes, replica),
+            _ => cgan_configs(cfg, classes, replica),
         };
         let mut seconds = 0.0;
         let mut cached = Vec::new();
@@ -128,7 +173,16 @@ impl Planner<'_> {
             cached.push(format!("{name}: {done}/{} epochs", tcfg.epochs));
             let left = tcfg.epochs.saturating_sub(done);
             if left > 0 {
-                let per_step = time_gan_step(&gan, &tcfg, subset, self.device)?;
+                let key = crate::hash_of(&(&gan, tcfg.batch_size, &tcfg.diffaugment))?;
+                let known = self.timings.borrow().gan.get(&key).copied();
+                let per_step = match known {
+                    Some(s) => s,
+                    None => {
+                        let s = time_gan_step(&gan, &tcfg, subset, self.device)?;
+                        self.timings.borrow_mut().gan.insert(key, s);
+                        s
+                    }
+                };
                 let steps = (subset.len() / tcfg.batch_size).max(1) * left;
                 seconds += per_step * steps as f64;
             }
@@ -143,14 +197,108 @@ impl Planner<'_> {
         })
     }
 
-    /// A cell: finished or not, and the time it would take (one estimate per model, kind of
-    /// training set and size of it).
-    fn cell_line(
+    /// A probe cell: its own rows' features (synthetic images, copies), and the real splits'
+    /// the first time a plan meets them (the bank extracts them once per data), plus the fits.
+    fn probe_line(
         &self,
         spec: CellSpec<'_>,
         model: usize,
-        step_cache: &mut std::collections::BTreeMap<(usize, bool, usize), f64>,
+        (images, tta_flip): (usize, bool),
+        sp: &Splits,
     ) -> Result<PlanLine> {
+        let known = self.timings.borrow().features.get(&model).copied();
+        let per_image = match known {
+            Some(s) => s,
+            None => {
+                let s = time_features(spec, sp, self.device)?;
+                self.timings.borrow_mut().features.insert(model, s);
+                s
+            }
+        };
+        // feature vectors need no extraction
+        let vectors = spec.scenario.synthetic() == Some(Synthetic::Features);
+        let mut rows = if vectors {
+            0
+        } else {
+            images.saturating_sub(sp.train.len())
+        };
+        let mut timings = self.timings.borrow_mut();
+        if timings.counted.insert((model, self.data_id.to_string())) {
+            rows += sp.train.len() + sp.val.len();
+        }
+        if timings.counted.insert((model, String::new())) {
+            rows += sp.test.len() * if tta_flip { 2 } else { 1 };
+        }
+        // an L-BFGS fit takes about a second at these sizes; k-fold selection five more
+        let fits = if spec.plan.train.seed == 0 { 6.0 } else { 1.0 };
+        Ok(PlanLine {
+            unit: 0,
+            stage: "cell",
+            what: format!(
+                "{} × {} (seed {})",
+                spec.plan.kind, spec.scenario, spec.seed
+            ),
+            cached: "—".into(),
+            ours: true,
+            seconds: per_image * rows as f64 + fits,
+        })
+    }
+
+    /// The edit GAN's unit: its epochs done and the time of the rest, from timed steps.
+    fn edit_line(&self, replica: u64) -> Result<PlanLine> {
+        let base = &self.splits[&self.cfg.gan.gan.size];
+        let classes = base.train.class_names.len();
+        let key = &self.stage.keys[&(Synthetic::Edits, replica)];
+        let dir = self.layout.gan_dir(GanUnit {
+            which: Synthetic::Edits,
+            class: None,
+            key,
+        });
+        let gcfg = crate::edit_stage::edit_config(
+            self.cfg,
+            classes,
+            base.train.channels(),
+            base.train.len(),
+            replica,
+        );
+        let (mut seconds, mut cached) = (0.0, String::from("—"));
+        if let Some(gcfg) = gcfg {
+            let done = ganaug_gan::EditGan::latest_checkpoint(&dir)
+                .and_then(|c| ganaug_gan::EditGan::resume(&c, Device::Cpu, None).ok())
+                .map_or(0, |t| t.epoch());
+            cached = format!("{done}/{} epochs", gcfg.epochs);
+            let left = gcfg.epochs.saturating_sub(done);
+            if left > 0 {
+                let steps = (base.train.len() / gcfg.batch_size).max(1) * left;
+                let key = crate::hash_of(&(&gcfg.ngf, gcfg.ndf, gcfg.batch_size, gcfg.size))?;
+                let known = self.timings.borrow().gan.get(&key).copied();
+                let per_step = match known {
+                    Some(s) => s,
+                    None => {
+                        let err =
+                            |e: ganaug_gan::GanError| timing_err("the edit GAN")(e.to_string());
+                        let mut gan = ganaug_gan::EditGan::new(gcfg, self.device).map_err(err)?;
+                        let s = gan.step_seconds(&base.train, 2).map_err(err)?;
+                        self.timings.borrow_mut().gan.insert(key, s);
+                        s
+                    }
+                };
+                seconds = per_step * steps as f64;
+            }
+        }
+        Ok(PlanLine {
+            unit: 0,
+            stage: "gan",
+            what: format!("edit GAN, replica {replica}"),
+            cached,
+            ours: true,
+            seconds,
+        })
+    }
+
+    /// A cell: finished or not, and the time it would take (one estimate per model, kind of
+    /// training set and size of it).
+    fn cell_line(&self, spec: CellSpec<'_>, model: usize) -> Result<PlanLine> {
         let folder = spec.folder(self.cfg, &self.stage, self.data_id)?;
         let done = Layout::cell_result(&self.layout.cell_dir(&folder)).is_file();
         let seconds = if done {
@@ -158,12 +306,16 @@ impl Planner<'_> {
         } else {
             let sp = &self.splits[&spec.plan.image_size];
             let images = training_images(self.cfg, spec, sp);
+            if let Head::Probe { tta_flip, .. } = &spec.plan.head {
+                return self.probe_line(spec, model, (images, *tta_flip), sp);
+            }
             let key = (model, spec.scenario.uses_classic(), images);
-            match step_cache.get(&key) {
-                Some(s) => *s,
+            let known = self.timings.borrow().cells.get(&key).copied();
+            match known {
+                Some(s) => s,
                 None => {
                     let s = estimate_cell(self.cfg, spec, sp, images, self.device)?;
-                    step_cache.insert(key, s);
+                    self.timings.borrow_mut().cells.insert(key, s);
                     s
                 }
             }
@@ -231,6 +383,28 @@ fn time_gan_step(
         t.train_step(&x, y.as_ref(), &mut rng).map_err(err)?;
     }
     Ok(t0.elapsed().as_secs_f64() / 2.0)
+}
+
+/// Seconds per image of a probe model's feature extraction (a timed batch).
+fn time_features(spec: CellSpec<'_>, sp: &Splits, device: Device) -> Result<f64> {
+    let plan = spec.plan;
+    let (classes, channels) = (sp.train.class_names.len() as i64, sp.train.channels());
+    let mcfg = ModelConfig {
+        pooled_stages: plan.pooled_stages,
+        head: plan.head.arch(),
+        ..ModelConfig::new(plan.kind, plan.image_size).for_data(classes, channels)
+    };
+    let err = |e: ganaug_models::ModelError| timing_err(plan.kind)(e.to_string());
+    let model = Classifier::new(mcfg, device).map_err(err)?;
+    let b = 32i64;
+    let x = Tensor::rand(
+        [b, channels, plan.image_size, plan.image_size],
+        (Kind::Float, device),
+    );
+    let _warm = tch::no_grad(|| model.extract_features(&x, b)).map_err(err)?;
+    let t0 = Instant::now();
+    let _features = tch::no_grad(|| model.extract_features(&x, b)).map_err(err)?;
+    Ok(t0.elapsed().as_secs_f64() / b as f64)
 }
 
 /// Seconds a cell would take: a probe's feature extraction, or at most `max_epochs` epochs of

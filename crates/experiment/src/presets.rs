@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::{CheckedConfig, ExperimentError, ReproConfig, Result};
 
 /// The embedded presets: name, one-line summary, TOML text.
-pub const PRESETS: [(&str, &str, &str); 3] = [
+pub const PRESETS: [(&str, &str, &str); 4] = [
     (
         "cpu",
         "about 10-15 min on 2 CPU cores with the real data: one DCGAN-32 per class at 64² for 200 \
@@ -19,6 +19,13 @@ pub const PRESETS: [(&str, &str, &str); 3] = [
         "the paper's settings, for a CUDA GPU: its GAN at 256² for 3300 epochs, 250 images per \
          class, the CNN, VGG-16, ResNet-50 and EfficientNet-Lite0 at 224² with the paper's SGD rates",
         include_str!("../presets/paper.toml"),
+    ),
+    (
+        "scarcity",
+        "about an hour on 2 CPU cores with the real data: what synthetic images are worth at 10%, \
+         25%, 50% and all of the training images (5 resampled subsets each), every generator \
+         family trained on its subset only, against an oracle of real images",
+        include_str!("../presets/scarcity.toml"),
     ),
     (
         "tiny",

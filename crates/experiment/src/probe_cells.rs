@@ -12,8 +12,8 @@ use tch::{Device, Tensor};
 use ganaug_augment::{expand, Pipeline};
 use ganaug_data::{Splits, TensorDataset};
 use ganaug_models::{
-    fit_at_weighted, fit_probe, select_by_kfold, Classifier, ModelKind, ProbeChoice, ProbeConfig,
-    ProbeFit, ProbeSelection,
+    fit_at_anchored, fit_at_weighted, fit_probe, select_by_kfold, Classifier, ModelKind,
+    ProbeChoice, ProbeConfig, ProbeFit, ProbeSelection,
 };
 
 use crate::cells::{build_model, CellSpec, CellTrainer, Experiment, Trained};
@@ -24,7 +24,7 @@ use crate::{CellError, Result, Synthetic};
 
 /// What a backbone's features depend on besides the images: the network, its input side, its
 /// pooled stages, and the data the images come from.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 pub struct Backbone {
     kind: ModelKind,
     image_size: i64,
@@ -34,7 +34,15 @@ pub struct Backbone {
 }
 
 impl Backbone {
-    fn of(spec: CellSpec<'_>, data_id: &str) -> Self {
+    /// The same backbone on other data (a study's test split is the whole data's).
+    pub(crate) fn on(&self, data: &str) -> Self {
+        Backbone {
+            data: data.into(),
+            ..self.clone()
+        }
+    }
+
+    pub(crate) fn of(spec: CellSpec<'_>, data_id: &str) -> Self {
         let p = spec.plan;
         Backbone {
             kind: p.kind,
@@ -47,7 +55,7 @@ impl Backbone {
 
 /// An image set whose features the bank keeps.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-enum ImageSet {
+pub(crate) enum ImageSet {
     /// The real training split.
     Train,
     /// The real validation split.
@@ -82,10 +90,17 @@ pub struct FeatureBank {
     /// Strengths chosen by k-fold, by backbone.
     kfold: BTreeMap<Backbone, (f64, Vec<ProbeChoice>)>,
     seconds: f64,
+    /// Feature-GAN sets, by backbone, replica and GAN seed.
+    pub(crate) feature_sets:
+        BTreeMap<crate::fgan_stage::FeatureSetKey, crate::fgan_stage::FeatureSet>,
+    /// The feature GANs trained (or reused) so far.
+    pub(crate) gans: Vec<crate::GanSummary>,
+    /// Their sets' summaries.
+    pub(crate) synthetic: Vec<crate::SynthSummary>,
 }
 
 impl FeatureBank {
-    fn get(
+    pub(crate) fn get(
         &mut self,
         key: (Backbone, ImageSet),
         model: &Classifier,
@@ -131,7 +146,16 @@ impl CellTrainer for ProbeCell<'_> {
             .real_features(exp, sp, &model, &backbone)
             .map_err(spec.fail("features"))?;
         let feature_seconds = exp.bank.seconds - before;
-        let fit = self.fit(exp, spec, sp, &backbone, (x, y, w), &real.val)?;
+        let two_step = exp.cfg.gan.mix.probe_two_step && spec.scenario.synthetic().is_some();
+        let real_rows = two_step.then(|| self.real_rows(sp, &x, &y, &real.val));
+        let mut fit = self.fit(exp, spec, sp, &backbone, (x, y, w), &real.val)?;
+        if let Some(rows) = real_rows {
+            let (xr, yr) = rows.map_err(spec.fail("features"))?;
+            let anchored = fit_at_anchored(&xr, &yr, fit.fit.probe.c, &fit.fit.probe, self.probe)
+                .map_err(|e| spec.fail("fitting the probe on real rows")(e.into()))?;
+            fit.probe_rows = xr.nrows();
+            fit.fit.probe = anchored;
+        }
         crate::report::write_json(&Layout::probe_file(dir), &fit.fit)?;
         let testing = |f: &Array2<f64>| {
             fit.fit
@@ -154,6 +178,7 @@ impl CellTrainer for ProbeCell<'_> {
             stop: CellStop::Probe {
                 probe_c: fit.fit.probe.c,
                 fit_on_val: self.fit_on_val,
+                two_step,
             },
             feature_seconds,
         })
@@ -168,6 +193,29 @@ struct FittedProbe {
 }
 
 impl ProbeCell<'_> {
+    /// The real rows of a cell's training rows (the training split's, its first rows) and,
+    /// when it fits on them, the validation rows.
+    fn real_rows(
+        &self,
+        sp: &Splits,
+        x: &Array2<f64>,
+        y: &[usize],
+        val: &Array2<f64>,
+    ) -> std::result::Result<(Array2<f64>, Vec<usize>), CellError> {
+        let n = sp.train.len();
+        let mut xr = x.select(Axis(0), &(0..n).collect::<Vec<_>>());
+        let mut yr = y[..n].to_vec();
+        if self.fit_on_val {
+            xr = concatenate(Axis(0), &[xr.view(), val.view()]).map_err(|_| {
+                CellError::Features {
+                    what: "training and validation features",
+                }
+            })?;
+            yr.extend(labels(&sp.val)?);
+        }
+        Ok((xr, yr))
+    }
+
     fn real_features(
         &self,
         exp: &mut Experiment<'_>,
@@ -176,16 +224,22 @@ impl ProbeCell<'_> {
         backbone: &Backbone,
     ) -> std::result::Result<RealFeatures, CellError> {
         let key = |set: ImageSet| (backbone.clone(), set);
+        // the test split is the same for every subset of a study: its features are shared
+        let test_backbone = Backbone {
+            data: exp.test_data_id.into(),
+            ..backbone.clone()
+        };
+        let test_key = |set: ImageSet| (test_backbone.clone(), set);
         let bank = &mut *exp.bank;
         let val = bank.get(key(ImageSet::Val), model, || {
             Ok(sp.val.images.shallow_clone())
         })?;
-        let test = bank.get(key(ImageSet::Test), model, || {
+        let test = bank.get(test_key(ImageSet::Test), model, || {
             Ok(sp.test.images.shallow_clone())
         })?;
         let mirrored = if self.tta_flip {
             let mirror = || Ok(sp.test.images.f_flip([3])?);
-            Some(bank.get(key(ImageSet::TestMirrored), model, mirror)?)
+            Some(bank.get(test_key(ImageSet::TestMirrored), model, mirror)?)
         } else {
             None
         };
@@ -311,6 +365,18 @@ impl ProbeCell<'_> {
         // copies (views, classic) come in copy-major order: the base's weights, repeated
         let mut base_weights = vec![1.0; sp.train.len()];
         base_weights.resize(base.len(), cfg.gan.mix.weight);
+        let mut vector_labels = Vec::new();
+        if spec.scenario.synthetic() == Some(Synthetic::Features) {
+            let key = crate::fgan_stage::feature_set_key(backbone, gans.replica(spec.seed), cfg);
+            let fs = bank
+                .feature_sets
+                .get(&key)
+                .ok_or(CellError::NoSyntheticSet(Synthetic::Features))?;
+            let rows = vector_rows(fs, &cfg.gan.mix, &sp.train.class_counts())?;
+            parts.push(fs.rows.select(Axis(0), &rows));
+            vector_labels = rows.iter().map(|&r| fs.labels[r]).collect();
+            base_weights.resize(base.len() + rows.len(), cfg.gan.mix.weight);
+        }
         let mut weights = base_weights.clone();
         if self.views > 0 {
             let views = self.views;
@@ -342,8 +408,41 @@ impl ProbeCell<'_> {
                 what: "a cell's training rows and their weights",
             });
         }
-        Ok((x, labels(&set)?, weights))
+        let mut y = labels(&base)?;
+        y.extend(vector_labels);
+        y.extend(labels(&set)?.into_iter().skip(base.len()));
+        Ok((x, y, weights))
     }
+}
+
+/// The rows of a feature GAN's set a cell adds: with a `mix.ratio`, the first `round(ratio ×
+/// count)` vectors of each class; otherwise all of them.
+fn vector_rows(
+    fs: &crate::fgan_stage::FeatureSet,
+    mix: &crate::SynthMix,
+    real_counts: &[usize],
+) -> std::result::Result<Vec<usize>, CellError> {
+    let Some(ratio) = mix.ratio else {
+        return Ok((0..fs.labels.len()).collect());
+    };
+    let mut keep = Vec::new();
+    for (label, &count) in real_counts.iter().enumerate() {
+        let want = (ratio * count as f64).round() as usize;
+        let have: Vec<usize> = (0..fs.labels.len())
+            .filter(|&i| fs.labels[i] == label)
+            .collect();
+        if want > have.len() {
+            return Err(CellError::MixRatio {
+                ratio,
+                class: format!("class {label}"),
+                wanted: want,
+                real: count,
+                kept: have.len(),
+            });
+        }
+        keep.extend_from_slice(&have[..want]);
+    }
+    Ok(keep)
 }
 
 /// A cell's training rows: features, labels and loss weights.
@@ -398,7 +497,7 @@ pub(crate) fn start_head_from_probe(
     Ok(())
 }
 
-fn labels(d: &TensorDataset) -> std::result::Result<Vec<usize>, CellError> {
+pub(crate) fn labels(d: &TensorDataset) -> std::result::Result<Vec<usize>, CellError> {
     let l = Vec::<i64>::try_from(&d.labels.f_to_device(Device::Cpu)?)?;
     Ok(l.into_iter().map(|v| v as usize).collect())
 }

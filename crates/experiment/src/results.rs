@@ -77,6 +77,10 @@ pub struct CellResult {
     pub roc_tpr: Vec<f64>,
     /// Folder with this cell's training history and curves, relative to the results folder.
     pub dir: String,
+    /// BLAKE3 of the names of the real images the cell learned from (its training and
+    /// validation splits): what a scarcity study checks its subsets by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub real_data: Option<String>,
 }
 
 /// How a cell's training ended.
@@ -98,6 +102,10 @@ pub enum CellStop {
         probe_c: f64,
         /// Whether it was fitted on the training and validation images.
         fit_on_val: bool,
+        /// Whether a second fit on the real rows alone, anchored at the first (on real and
+        /// synthetic rows), gave the weights.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        two_step: bool,
     },
     /// What a results file written before this type recorded, as it wrote it.
     Recorded(String),
@@ -129,10 +137,14 @@ impl std::fmt::Display for CellStop {
             CellStop::Probe {
                 probe_c,
                 fit_on_val,
+                two_step,
             } => {
                 write!(f, "probe converged, C = {probe_c}")?;
                 if *fit_on_val {
                     write!(f, ", fit on train + val")?;
+                }
+                if *two_step {
+                    write!(f, ", then on the real rows anchored at that fit")?;
                 }
                 Ok(())
             }
@@ -164,6 +176,11 @@ pub struct SynthSummary {
     /// the floors it missed (none without the feature network's weights).
     #[serde(default)]
     pub measures: Option<crate::SetMeasures>,
+    /// Classification Accuracy Score of a feature set (vectors): a probe fitted on the
+    /// synthetic vectors of every class, tested on the real test images' features (image
+    /// sets' CAS is in `results.json`'s `cas`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cas: Option<f64>,
 }
 
 impl SynthSummary {
@@ -317,6 +334,12 @@ pub struct ReproResults {
     /// yet run): GANs and cells by name.
     #[serde(default)]
     pub missing: Vec<String>,
+    /// Cells that cannot exist (feature vectors for a classifier of images), with why.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub not_applicable: Vec<String>,
+    /// The data-scarcity study, when the configuration asks for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scarcity: Option<crate::scarcity::ScarcityResults>,
     /// Wall time of this run.
     pub seconds: f64,
 }

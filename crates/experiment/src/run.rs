@@ -80,6 +80,9 @@ pub fn run_with(
     };
     let loaded = load_splits(cfg, data, device)?;
     say_data(&ctx, &loaded);
+    if loaded.cfg.scarcity.is_some() {
+        return scarcity_run(&loaded, &ctx, opts, started);
+    }
     let (cfg, splits, data_id) = (&loaded.cfg, &loaded.splits, &loaded.data_id);
     let base = &splits[&cfg.gan.gan.size];
     let gans = run_gans(cfg, &base.train, data_id, &ctx)?;
@@ -108,6 +111,29 @@ pub fn run_with(
         }
         None => report::write_outputs(&results, out)?,
     }
+    Ok(results)
+}
+
+/// A data-scarcity study instead of the paper's table: its results (no cells of the table),
+/// report and plots. Shards do not split a study.
+fn scarcity_run(
+    loaded: &LoadedData,
+    ctx: &StageContext<'_>,
+    opts: &RunOptions<'_>,
+    started: Instant,
+) -> Result<ReproResults> {
+    if opts.work != crate::shard::Work::All {
+        return Err(ExperimentError::config(
+            "scarcity",
+            "a scarcity study runs whole: --shard and --report-only take the paper's table",
+        ));
+    }
+    let study = crate::scarcity::run_scarcity(loaded, ctx)?;
+    let run = cells::CellsRun::default();
+    let mut results = results_of(loaded, crate::GanStage::default(), run, ctx.device)?;
+    results.scarcity = Some(study);
+    results.seconds = started.elapsed().as_secs_f64();
+    report::write_outputs(&results, ctx.layout.root())?;
     Ok(results)
 }
 
@@ -141,6 +167,15 @@ fn results_of(
     let aggregates = aggregate::aggregate(cfg, &run.cells)?;
     let mut missing = gans.missing.clone();
     missing.extend(run.missing);
+    let (mut trained, mut synthetic) = (gans.gans, gans.synthetic);
+    trained.extend(run.gans);
+    synthetic.extend(run.synthetic);
+    let mut refused: Vec<crate::RefusedSet> = gans
+        .refused
+        .into_iter()
+        .map(|(gan, reasons)| crate::RefusedSet { gan, reasons })
+        .collect();
+    refused.extend(run.refused);
     Ok(ReproResults {
         schema_version: SCHEMA_VERSION,
         commit: BUILD_COMMIT.map(String::from),
@@ -153,13 +188,11 @@ fn results_of(
         test_counts: base.test.class_counts(),
         class_names: base.train.class_names.clone(),
         device: format!("{device:?}"),
-        gans: gans.gans,
-        synthetic: gans.synthetic,
-        refused: gans
-            .refused
-            .into_iter()
-            .map(|(gan, reasons)| crate::RefusedSet { gan, reasons })
-            .collect(),
+        gans: trained,
+        synthetic,
+        refused,
+        not_applicable: run.not_applicable,
+        scarcity: None,
         cas: Vec::new(),
         resolution_gap: None,
         cells: run.cells,

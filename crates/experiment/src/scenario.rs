@@ -19,16 +19,23 @@ pub enum Scenario {
     Cgan,
     /// Raw + per-class GAN images, then classic augmentation of all of them.
     GanClassic,
+    /// Raw + real training images with the edits of an edit GAN (most of each image real).
+    Edit,
+    /// Raw + feature vectors of a conditional GAN in the classifier's feature space (linear
+    /// probes only).
+    Fgan,
 }
 
 impl Scenario {
     /// All scenarios in table order.
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Raw,
         Scenario::Classic,
         Scenario::Gan,
         Scenario::Cgan,
         Scenario::GanClassic,
+        Scenario::Edit,
+        Scenario::Fgan,
     ];
 
     /// Short name (`raw`, `classic`, `gan`, `cgan`, `gan-classic`).
@@ -39,6 +46,8 @@ impl Scenario {
             Scenario::Gan => "gan",
             Scenario::Cgan => "cgan",
             Scenario::GanClassic => "gan-classic",
+            Scenario::Edit => "edit",
+            Scenario::Fgan => "fgan",
         }
     }
 
@@ -50,6 +59,8 @@ impl Scenario {
             Scenario::Gan => "Raw + our GAN",
             Scenario::Cgan => "Raw + CGAN (for Loey)",
             Scenario::GanClassic => "Raw + GAN + classic",
+            Scenario::Edit => "Raw + edit GAN",
+            Scenario::Fgan => "Raw + feature GAN",
         }
     }
 
@@ -63,6 +74,8 @@ impl Scenario {
         match self {
             Scenario::Gan | Scenario::GanClassic => Some(Synthetic::PerClass),
             Scenario::Cgan => Some(Synthetic::Conditional),
+            Scenario::Edit => Some(Synthetic::Edits),
+            Scenario::Fgan => Some(Synthetic::Features),
             Scenario::Raw | Scenario::Classic => None,
         }
     }
@@ -96,16 +109,34 @@ pub enum Synthetic {
     PerClass,
     /// One conditional GAN.
     Conditional,
+    /// An edit GAN: real training images with masked, bounded edits.
+    Edits,
+    /// A conditional WGAN-GP in the classifier's feature space (vectors, not images).
+    Features,
 }
 
 impl Synthetic {
-    /// `per-class` or `conditional`.
+    /// `per-class`, `conditional`, `edits` or `features`.
     pub fn name(self) -> &'static str {
         match self {
             Synthetic::PerClass => "per-class",
             Synthetic::Conditional => "conditional",
+            Synthetic::Edits => "edits",
+            Synthetic::Features => "features",
         }
     }
+
+    /// Whether the set is made of images (a CNN can train on it).
+    pub fn is_images(self) -> bool {
+        self != Synthetic::Features
+    }
+
+    /// The image GANs the GAN stage trains (before any cell), in unit order.
+    pub const IMAGE_GANS: [Synthetic; 3] = [
+        Synthetic::PerClass,
+        Synthetic::Conditional,
+        Synthetic::Edits,
+    ];
 }
 
 impl std::fmt::Display for Synthetic {
@@ -131,6 +162,6 @@ pub fn paper_accuracy(model: ModelKind, scenario: Scenario) -> Option<(f64, bool
         Scenario::Classic => Some((row[1], false)),
         Scenario::Gan => Some((row[2], false)),
         Scenario::Cgan => Some((row[3], starred)),
-        Scenario::GanClassic => None,
+        Scenario::GanClassic | Scenario::Edit | Scenario::Fgan => None,
     }
 }

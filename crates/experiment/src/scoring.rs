@@ -58,6 +58,10 @@ pub(crate) fn cell_result(
         roc_fpr: roc.map(|r| r.fpr.clone()).unwrap_or_default(),
         roc_tpr: roc.map(|r| r.tpr.clone()).unwrap_or_default(),
         dir: dir.into(),
+        real_data: Some(crate::scarcity::subsets::digest_of(
+            &sp.train.names,
+            &sp.val.names,
+        )),
     })
 }
 

@@ -85,12 +85,13 @@ pub enum Unit {
     },
 }
 
-/// Every unit of `cfg`, in the fixed order that numbers them: the GAN units (by replica, then
-/// per-class before conditional), then the cells (model, scenario, seed).
+/// Every unit of `cfg`, in the fixed order that numbers them: the image-GAN units (by replica,
+/// then per-class, conditional, edit GAN), then the cells (model, scenario, seed). A
+/// feature-space GAN trains inside its probe cell.
 pub fn units(cfg: &CheckedConfig) -> Vec<Unit> {
     let mut out = Vec::new();
     for replica in 0..cfg.gan.replicas.min(cfg.seeds as u64) {
-        for which in [Synthetic::PerClass, Synthetic::Conditional] {
+        for which in Synthetic::IMAGE_GANS {
             if cfg.needs(which) {
                 out.push(Unit::Gan { which, replica });
             }

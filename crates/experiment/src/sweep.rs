@@ -190,6 +190,8 @@ pub fn sweep(
             data_id: &data_id,
             ctx: &ctx,
             bank: &mut bank,
+            seed_offset: 0,
+            test_data_id: &data_id,
         };
         for point in plan.points() {
             sweep_point(&mut exp, &rule_cfg, rule, point, &mut results)?;
@@ -241,6 +243,7 @@ fn sweep_point(
         ratio: Some(p.ratio),
         weight: p.weight,
         finetune_real_epochs: p.finetune,
+        probe_two_step: false,
     };
     if p.weight != 1.0 {
         point.models.retain(|m| m.head.weighs_synthetic());
@@ -266,6 +269,8 @@ fn sweep_point(
         data_id: exp.data_id,
         ctx: exp.ctx,
         bank: &mut *exp.bank,
+        seed_offset: exp.seed_offset,
+        test_data_id: exp.test_data_id,
     }
     .run_cells()?
     .cells;

@@ -30,6 +30,7 @@ fn replicas_ratio_and_fine_tuning_shape_the_cells() {
         ratio: Some(0.5),
         weight: 1.0,
         finetune_real_epochs: 1,
+        ..SynthMix::default()
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let r = experiment::run(

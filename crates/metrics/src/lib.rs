@@ -16,6 +16,7 @@ mod report;
 mod roc;
 mod seeds;
 mod stream;
+mod worth;
 
 pub use aggregate::{summarize, Summary};
 pub use confusion::{Average, ClassCounts, ConfusionMatrix};
@@ -38,6 +39,7 @@ pub use report::{Averages, ClassReport, ClassificationReport, ReportConfig};
 pub use roc::{roc_auc, roc_auc_ovr, roc_curve, RocCurve};
 pub use seeds::{compare_over_seeds, paired_bootstrap_seeds, SeedComparison, SeedPair};
 pub use stream::{ConfusionAccumulator, FeatureStatsAccumulator, ScoreAccumulator};
+pub use worth::{monotone_curve, worth, worth_on_curve, Outcomes, Worth, WorthEstimate};
 
 #[cfg(test)]
 mod testutil {

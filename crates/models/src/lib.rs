@@ -25,8 +25,8 @@ pub use ganaug_train::{Checked, ConsoleProgress, IntoChecked, Observer, Silent, 
 pub use kind::{pretrained_weights, pretrained_weights_in, weights_dir, ModelKind};
 pub use model::{Classifier, TrainableParts};
 pub use probe::{
-    fit_at, fit_at_weighted, fit_probe, select_by_kfold, LinearProbe, ProbeChoice, ProbeConfig,
-    ProbeFit, ProbeSelection,
+    fit_at, fit_at_anchored, fit_at_weighted, fit_probe, select_by_kfold, LinearProbe, ProbeChoice,
+    ProbeConfig, ProbeFit, ProbeSelection,
 };
 pub use probe_model::{
     out_of_fold_proba, youden_threshold, ProbeModel, ProbeModelInfo, Threshold, PROBE_MODEL_FORMAT,

@@ -275,16 +275,71 @@ pub fn fit_at_weighted(
     let scale = x
         .std_axis(Axis(0), 0.0)
         .mapv(|s| if s > 1e-12 { s } else { 1.0 });
-    let z = (x - &mean) / &scale;
     let problem = Objective {
-        x: z,
+        x: (x - &mean) / &scale,
         y: y.to_vec(),
         weights: weights.map(<[f64]>::to_vec),
         classes: n_classes,
         c,
+        anchor: None,
     };
-    let d = x.ncols();
-    let init = Array1::zeros((d + 1) * n_classes);
+    let init = Array1::zeros((x.ncols() + 1) * n_classes);
+    solve(problem, init, (mean, scale), cfg)
+}
+
+/// The second step of a two-step fit: multinomial logistic regression on `x` whose L2 penalty
+/// pulls the weights towards `anchor`'s instead of towards zero (`(1/n) [Σᵢ wᵢ ℓᵢ + ‖W −
+/// W₀‖² / (2C)]`, the bias unpenalised), in `anchor`'s standardisation and started from its
+/// weights. A large `C` forgets the anchor (the plain fit on `x`); a small one keeps it. Used to
+/// fit on real images after a fit on real and synthetic ones: the synthetic images inform the
+/// starting point, the real ones have the last word.
+pub fn fit_at_anchored(
+    x: &Array2<f64>,
+    y: &[usize],
+    c: f64,
+    anchor: &LinearProbe,
+    cfg: &ProbeConfig,
+) -> Result<LinearProbe> {
+    let (d, k) = (anchor.mean.len(), anchor.classes());
+    check_features("training features", x.view(), y, k)?;
+    if x.ncols() != d {
+        return Err(ModelError::Shape {
+            what: "features of an anchored fit",
+            expected: format!("{d} columns (the anchor's)"),
+            got: x.ncols().to_string(),
+        });
+    }
+    let (mean, scale) = (
+        Array1::from(anchor.mean.clone()),
+        Array1::from(anchor.scale.clone()),
+    );
+    let w0 = Array2::from_shape_fn((d, k), |(i, j)| anchor.weights[i][j]);
+    let mut init = Array1::zeros((d + 1) * k);
+    for (i, v) in w0.iter().enumerate() {
+        init[i] = *v;
+    }
+    for j in 0..k {
+        init[d * k + j] = anchor.bias[j];
+    }
+    let problem = Objective {
+        x: (x - &mean) / &scale,
+        y: y.to_vec(),
+        weights: None,
+        classes: k,
+        c,
+        anchor: Some(w0),
+    };
+    solve(problem, init, (mean, scale), cfg)
+}
+
+/// Minimises `problem` by L-BFGS from `init`; refuses a fit that did not converge.
+fn solve(
+    problem: Objective,
+    init: Array1<f64>,
+    (mean, scale): (Array1<f64>, Array1<f64>),
+    cfg: &ProbeConfig,
+) -> Result<LinearProbe> {
+    let c = problem.c;
     let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
         .with_tolerance_grad(cfg.tolerance)
         .and_then(|s| s.with_tolerance_cost(0.0))
@@ -430,6 +485,60 @@ mod tests {
         let strong = fit_at(&x, &y, 2, 0.001, &cfg).expect("strong");
         let norm = |p: &LinearProbe| p.weights.iter().flatten().map(|v| v * v).sum::<f64>();
         assert!(norm(&strong) < norm(&weak));
+    }
+
+    /// The two-step fit's second step: an anchor of zero weights is the plain fit; a tiny C
+    /// keeps the anchor's weights; a huge C forgets it; the anchor's standardisation is kept.
+    #[test]
+    fn an_anchored_fit_interpolates_between_its_anchor_and_the_plain_fit() {
+        let (x, y) = blobs(160, 1.0, 5);
+        let cfg = ProbeConfig {
+            tolerance: 1e-9,
+            max_iterations: 5000,
+            ..ProbeConfig::default()
+        };
+        let plain = fit_at(&x, &y, 2, 0.1, &cfg).expect("plain");
+        let zero = LinearProbe {
+            weights: vec![vec![0.0; 2]; 5],
+            bias: vec![0.0; 2],
+            ..plain.clone()
+        };
+        let anchored = fit_at_anchored(&x, &y, 0.1, &zero, &cfg).expect("anchored");
+        let dist = |a: &LinearProbe, b: &LinearProbe| {
+            a.weights
+                .iter()
+                .flatten()
+                .zip(b.weights.iter().flatten())
+                .map(|(p, q)| (p - q).abs())
+                .fold(0.0f64, f64::max)
+        };
+        assert!(
+            dist(&anchored, &plain) < 1e-5,
+            "{}",
+            dist(&anchored, &plain)
+        );
+        // an anchor far from the data's optimum: a tiny C stays at it, a huge one leaves it
+        let (x2, y2) = blobs(160, -1.0, 6); // the classes swapped
+        let far = fit_at(&x2, &y2, 2, 0.1, &cfg).expect("far");
+        let stay = fit_at_anchored(&x, &y, 1e-6, &far, &cfg).expect("stay");
+        assert!(dist(&stay, &far) < 1e-3, "{}", dist(&stay, &far));
+        assert_eq!(stay.mean, far.mean, "the anchor's standardisation is kept");
+        let leave = fit_at_anchored(&x, &y, 1e6, &far, &cfg).expect("leave");
+        let acc = |p: &LinearProbe| {
+            let pr = p.predict_proba(&x).expect("predict");
+            log_loss_and_accuracy(&pr, &y).1
+        };
+        assert!(
+            acc(&leave) > 0.7 && acc(&stay) < 0.5,
+            "{} {}",
+            acc(&leave),
+            acc(&stay)
+        );
+        let wrong = Array2::zeros((4, 3));
+        assert!(matches!(
+            fit_at_anchored(&wrong, &[0, 1, 0, 1], 1.0, &far, &cfg),
+            Err(ModelError::Shape { .. })
+        ));
     }
 
     #[test]

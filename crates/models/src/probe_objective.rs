@@ -45,6 +45,8 @@ pub(crate) struct Objective {
     pub(crate) weights: Option<Vec<f64>>,
     pub(crate) classes: usize,
     pub(crate) c: f64,
+    /// The weights the L2 penalty pulls towards (`None`: zero, the usual ridge).
+    pub(crate) anchor: Option<Array2<f64>>,
 }
 
 impl Objective {
@@ -53,6 +55,14 @@ impl Objective {
         let w = Array2::from_shape_fn((d, k), |(i, j)| p[i * k + j]);
         let b = Array1::from_shape_fn(k, |j| p[d * k + j]);
         (w, b)
+    }
+
+    /// `W − W₀`: what the penalty measures.
+    fn minus_anchor(&self, w: Array2<f64>) -> Array2<f64> {
+        match &self.anchor {
+            Some(a) => w - a,
+            None => w,
+        }
     }
 
     fn probs(&self, p: &Array1<f64>) -> (Array2<f64>, Array2<f64>, Array1<f64>) {
@@ -70,7 +80,7 @@ impl Objective {
             }
         }
         let n = self.x.nrows() as f64;
-        let gw = (self.x.t().dot(&probs) + &(&w / self.c)) / n;
+        let gw = (self.x.t().dot(&probs) + &(&self.minus_anchor(w) / self.c)) / n;
         let gb = probs.sum_axis(Axis(0)) / n;
         gw.iter().chain(gb.iter()).copied().collect()
     }
@@ -81,6 +91,7 @@ impl CostFunction for Objective {
     type Output = f64;
 
     fn cost(&self, p: &Self::Param) -> std::result::Result<f64, argmin::core::Error> {
+        finite_params(p)?;
         let (probs, w, _) = self.probs(p);
         let n = self.x.nrows() as f64;
         let loss = match &self.weights {
@@ -92,7 +103,13 @@ impl CostFunction for Objective {
                     / n
             }
         };
-        Ok(loss + w.iter().map(|v| v * v).sum::<f64>() / (2.0 * self.c * n))
+        let penalty = self.minus_anchor(w).iter().map(|v| v * v).sum::<f64>();
+        let cost = loss + penalty / (2.0 * self.c * n);
+        if cost.is_finite() {
+            Ok(cost)
+        } else {
+            Err(argmin::core::Error::msg("the objective is not finite"))
+        }
     }
 }
 
@@ -101,6 +118,21 @@ impl Gradient for Objective {
     type Gradient = Array1<f64>;
 
     fn gradient(&self, p: &Self::Param) -> std::result::Result<Array1<f64>, argmin::core::Error> {
+        finite_params(p)?;
         Ok(self.grad(p))
+    }
+}
+
+/// Refuses a step the line search took off to non-finite parameters: without this, argmin's
+/// More–Thuente search compares NaNs forever instead of ending (an L-BFGS step on a badly
+/// conditioned problem, such as a tiny `C`, can overflow); with it the search ends with an
+/// error, L-BFGS stops at its best finite point and the caller's convergence check decides.
+fn finite_params(p: &Array1<f64>) -> std::result::Result<(), argmin::core::Error> {
+    if p.iter().all(|v| v.is_finite()) {
+        Ok(())
+    } else {
+        Err(argmin::core::Error::msg(
+            "the line search reached non-finite parameters",
+        ))
     }
 }

@@ -203,6 +203,21 @@ pub fn data_fingerprint_with(
     Ok(h.finalize().to_hex().to_string())
 }
 
+/// BLAKE3 over tensors' shapes, kinds and values (for data held as plain tensors, such as
+/// feature vectors).
+pub fn data_fingerprint_of_tensors(tensors: &[&Tensor]) -> Result<String> {
+    let mut h = blake3::Hasher::new();
+    for t in tensors {
+        let t = t.f_to_device(Device::Cpu)?.f_contiguous()?;
+        h.update(format!("{:?} {:?};", t.size(), t.kind()).as_bytes());
+        let numel = t.numel();
+        let mut bytes = vec![0u8; numel * t.kind().elt_size_in_bytes()];
+        t.f_copy_data_u8(&mut bytes, numel)?;
+        h.update(&bytes);
+    }
+    Ok(h.finalize().to_hex().to_string())
+}
+
 fn hasher(sets: &[&ganaug_data::TensorDataset]) -> Result<blake3::Hasher> {
     let mut h = blake3::Hasher::new();
     for d in sets {

@@ -15,8 +15,8 @@ mod tensor_file;
 
 pub use checked::{Checked, IntoChecked, Validate};
 pub use checkpoint::{
-    data_fingerprint, data_fingerprint_with, load_checkpoint, save_checkpoint, CheckpointMeta,
-    RunConfig,
+    data_fingerprint, data_fingerprint_of_tensors, data_fingerprint_with, load_checkpoint,
+    save_checkpoint, CheckpointMeta, RunConfig,
 };
 pub use epochs::{
     check_finite, CheckpointPolicy, EpochLoop, EpochRecord, Progress, StopReason, TrainStep,

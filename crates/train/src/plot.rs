@@ -61,22 +61,77 @@ pub fn interval_plot(
     x_label: &str,
     series: &[(&str, Vec<IntervalPoint>)],
 ) -> Result<()> {
+    interval_plot_scaled(path, title, x_label, XScale::Linear, series)
+}
+
+/// How the x axis is drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum XScale {
+    /// Values as given.
+    Linear,
+    /// Positive values (counts, sizes) on a log2 axis whose ticks are labelled with the values
+    /// themselves; a series' non-positive x values are left out.
+    Log2,
+}
+
+/// [`interval_plot`] with a choice of x axis: [`XScale::Log2`] suits learning curves, whose
+/// sizes double.
+pub fn interval_plot_scaled(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    x_scale: XScale,
+    series: &[(&str, Vec<IntervalPoint>)],
+) -> Result<()> {
+    let to_axis = |x: f64| match x_scale {
+        XScale::Linear => x,
+        XScale::Log2 if x > 0.0 => x.log2(),
+        XScale::Log2 => f64::NAN,
+    };
     let curves: Vec<Curve<'_>> = series
         .iter()
-        .map(|(name, pts)| Curve {
-            name,
-            points: pts.iter().map(|&(x, y, _, _)| (x, y)).collect(),
-            intervals: pts.iter().map(|&(x, y, lo, hi)| (x, y, lo, hi)).collect(),
+        .map(|(name, pts)| {
+            let pts: Vec<IntervalPoint> = pts
+                .iter()
+                .map(|&(x, y, lo, hi)| (to_axis(x), y, lo, hi))
+                .filter(|p| p.0.is_finite())
+                .collect();
+            Curve {
+                name,
+                points: pts.iter().map(|&(x, y, _, _)| (x, y)).collect(),
+                intervals: pts,
+            }
         })
         .collect();
-    render(path, title, x_label, &curves)
+    let tmp = tmp_path(path);
+    let drawn = draw(
+        path,
+        &tmp,
+        title,
+        x_label,
+        x_scale,
+        &curves,
+        font_available(),
+    );
+    if drawn.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    drawn
 }
 
 /// Draws `curves` into a temporary file beside `path`, then renames it there (removed on
 /// failure).
 fn render(path: &Path, title: &str, x_label: &str, curves: &[Curve<'_>]) -> Result<()> {
     let tmp = tmp_path(path);
-    let drawn = draw(path, &tmp, title, x_label, curves, font_available());
+    let drawn = draw(
+        path,
+        &tmp,
+        title,
+        x_label,
+        XScale::Linear,
+        curves,
+        font_available(),
+    );
     if drawn.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -102,6 +157,7 @@ fn draw(
     tmp: &Path,
     title: &str,
     x_label: &str,
+    x_scale: XScale,
     series: &[Curve<'_>],
     text: bool,
 ) -> Result<()> {
@@ -127,6 +183,10 @@ fn draw(
             .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
             .map_err(|e| plot_err(e.to_string()))?;
         let mut mesh = chart.configure_mesh();
+        let count_label = |v: &f64| format!("{:.0}", v.exp2());
+        if x_scale == XScale::Log2 {
+            mesh.x_label_formatter(&count_label);
+        }
         if text {
             mesh.x_desc(x_label);
         } else {
@@ -144,7 +204,7 @@ fn draw(
         let n = series.len() as f64;
         let shift = |i: usize| (i as f64 - (n - 1.0) / 2.0) * (x1 - x0) * 0.008;
         for (i, c) in series.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
+            let color = colour(i);
             let bars = c
                 .intervals
                 .iter()
@@ -152,16 +212,26 @@ fn draw(
             chart
                 .draw_series(bars)
                 .map_err(|e| plot_err(e.to_string()))?;
+            // a marker at each point, so that a series of one point shows
+            chart
+                .draw_series(
+                    c.points
+                        .iter()
+                        .map(|&(x, y)| Circle::new((x + shift(i), y), 3, color.filled())),
+                )
+                .map_err(|e| plot_err(e.to_string()))?;
+            // the first series (the baseline) drawn heavier
+            let width = if i == 0 { 3 } else { 2 };
             let drawn = chart
                 .draw_series(LineSeries::new(
                     c.points.iter().copied(),
-                    color.stroke_width(2),
+                    color.stroke_width(width),
                 ))
                 .map_err(|e| plot_err(e.to_string()))?;
             if text {
                 let name = c.name;
                 drawn.label(name).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
                 });
             }
         }
@@ -176,6 +246,25 @@ fn draw(
         root.present().map_err(|e| plot_err(e.to_string()))?;
     }
     std::fs::rename(tmp, path).map_err(|e| plot_err(e.to_string()))
+}
+
+/// Colour `i` of a ten-colour qualitative palette (Tableau 10: distinct, no pale yellow),
+/// repeating after ten series.
+fn colour(i: usize) -> RGBAColor {
+    const TABLEAU10: [(u8, u8, u8); 10] = [
+        (31, 119, 180),
+        (255, 127, 14),
+        (44, 160, 44),
+        (214, 39, 40),
+        (148, 103, 189),
+        (140, 86, 75),
+        (227, 119, 194),
+        (127, 127, 127),
+        (188, 189, 34),
+        (23, 190, 207),
+    ];
+    let (r, g, b) = TABLEAU10[i % TABLEAU10.len()];
+    RGBColor(r, g, b).to_rgba()
 }
 
 /// The smallest box holding every finite point and interval bound of `series`
@@ -219,12 +308,35 @@ mod tests {
         }];
         for text in [false, font_available()] {
             let p = dir.join(format!("plot-{text}.png"));
-            draw(&p, &tmp_path(&p), "title", "epoch", &series, text).expect("plot");
+            let drawn = draw(
+                &p,
+                &tmp_path(&p),
+                "title",
+                "epoch",
+                XScale::Linear,
+                &series,
+                text,
+            );
+            drawn.expect("plot");
             assert!(p.is_file());
         }
         let p = dir.join("intervals.png");
         interval_plot(&p, "Δ", "ratio", &[("b", vec![(0.0, 0.1, -0.1, 0.3)])]).expect("plot");
         assert!(p.is_file());
+        // a log2 axis drops the points it cannot place, and refuses when none is left
+        let p = dir.join("log2.png");
+        let curve = vec![
+            (0.0, 0.5, 0.4, 0.6),
+            (64.0, 0.7, 0.6, 0.8),
+            (512.0, 0.8, 0.7, 0.9),
+        ];
+        interval_plot_scaled(&p, "curve", "images", XScale::Log2, &[("c", curve)]).expect("plot");
+        assert!(p.is_file());
+        let none = vec![(0.0, 0.5, 0.4, 0.6), (-2.0, 0.7, 0.6, 0.8)];
+        assert!(matches!(
+            interval_plot_scaled(&p, "t", "x", XScale::Log2, &[("c", none)]),
+            Err(TrainError::Plot { .. })
+        ));
         let empty = [Curve {
             name: "nan",
             points: vec![(f64::NAN, 1.0)],
@@ -236,6 +348,7 @@ mod tests {
                 &dir.join("e.tmp.png"),
                 "t",
                 "x",
+                XScale::Linear,
                 &empty,
                 false
             ),

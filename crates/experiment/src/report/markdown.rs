@@ -11,6 +11,18 @@ use crate::{CellResult, ReproResults};
 pub fn report_markdown(r: &ReproResults, out: &Path) -> String {
     let mut s = String::new();
     header(&mut s, r);
+    if let Some(study) = &r.scarcity {
+        // a study instead of the paper's table
+        let models: Vec<_> = r.config.models.iter().map(|m| m.kind).collect();
+        crate::scarcity::scarcity_section(&mut s, study, &models);
+        crate::scarcity::study_sets_section(&mut s, study);
+        let _ = writeln!(
+            s,
+            "## Plots\n\n- Accuracy against real images, every arm: `scarcity_<model>.png`\n\nEverything in machine-readable form: `results.json` (results folder `{}`).",
+            out.display()
+        );
+        return s;
+    }
     accuracy_table(&mut s, r);
     metrics_table(&mut s, r);
     confusion_section(&mut s, r);

@@ -39,6 +39,10 @@ pub fn write_outputs(r: &ReproResults, out: &Path) -> Result<()> {
     write_json(&layout.results(), r)?;
     plots::roc_plots(r, out)?;
     plots::copy_gan_losses(r, out)?;
+    if let Some(study) = &r.scarcity {
+        let models: Vec<_> = r.config.models.iter().map(|m| m.kind).collect();
+        crate::scarcity::scarcity_plots(study, &models, out)?;
+    }
     let md = report_markdown(r, out);
     io::write_atomic(&layout.report(), md.as_bytes())?;
     Ok(())

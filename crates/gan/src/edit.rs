@@ -1,0 +1,968 @@
+//! A real-guided image GAN: each synthetic image is a real training image of its class with a
+//! bounded, masked edit, so most of it stays real. After DAGAN (Antoniou et al. 2017, "Data
+//! Augmentation Generative Adversarial Networks": a generator conditioned on a real image, a
+//! discriminator that tells a real *pair* of same-class images from a real image and its
+//! generated partner, which keeps the generator from returning its input) and VA-GAN
+//! (Baumgartner et al. 2018: the output is the input plus a learned additive map).
+//!
+//! Generator: the image and a soft elliptical mask (15–40% of the image, drawn per sample) →
+//! a small U-Net (three stride-2 convolutions, the latent and the class embedding joined at an
+//! eighth of the side, three upsamplings with skips) → `δ = max_delta · tanh(·) · mask`; the
+//! edited image is `clamp(x + δ, 0, 1)`. Discriminator: the pair `[x ‖ partner]` →
+//! three stride-2 convolutions → patch logits (their mean), with the class by projection.
+//! Binary cross-entropy; epochs in `ganaug-train`'s loop.
+//!
+//! An edit is kept as its source's name and its δ ([`EditSet`]), so a classifier at another
+//! side gets its own real image plus the upsampled δ: the real detail is never resampled.
+//! Near-copies are judged by the edit itself: one whose masked RMS change is below
+//! `min_edit_rms` adds nothing and is dropped. The usual nearest-training-image rule does not
+//! apply — every edit is near its source by design.
+
+use std::path::{Path, PathBuf};
+
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::nn::{self, Module, ModuleT};
+use tch::{Device, Kind, Reduction, Tensor};
+
+use ganaug_augment::DiffAugment;
+use ganaug_data::TensorDataset;
+use ganaug_train::optim::{self, NamedTensor};
+use ganaug_train::{
+    copy_into_vars, data_fingerprint, load_checkpoint, save_checkpoint, zero_grad, Adam,
+    CheckpointMeta, CheckpointPolicy, EpochLoop, IntoChecked, KeepCheckpoints, Observer, Optimizer,
+    Progress, RunConfig, RunDir, TrainStep, Validate, VarMatch,
+};
+
+use crate::{GanError, Result};
+
+/// How an edit GAN is built and trained.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditGanConfig {
+    /// Image side (a power of two, at least 16).
+    pub size: i64,
+    /// Image channels (1 or 3).
+    #[serde(default = "gray")]
+    pub channels: i64,
+    /// Classes.
+    pub classes: i64,
+    /// Generator width (filters of its first convolution).
+    pub ngf: i64,
+    /// Discriminator width.
+    pub ndf: i64,
+    /// Latent dimension.
+    pub latent_dim: i64,
+    /// Largest change of a pixel (images in [0, 1]).
+    pub max_delta: f64,
+    /// Smallest and largest share of the image a mask covers.
+    pub mask_area: (f64, f64),
+    /// Epochs (each a pass over the training images in batches).
+    pub epochs: usize,
+    /// Mini-batch size.
+    pub batch_size: usize,
+    /// Adam learning rate of both networks.
+    pub lr: f64,
+    /// Differentiable augmentation of the pairs the discriminator sees (the same draw for both
+    /// images of a pair).
+    #[serde(default)]
+    pub diffaugment: Option<DiffAugment>,
+    /// Write a checkpoint every this many epochs (0: only at the end).
+    pub checkpoint_every: usize,
+    /// Seed of everything random.
+    pub seed: u64,
+}
+
+fn gray() -> i64 {
+    1
+}
+
+impl Default for EditGanConfig {
+    /// A small editor for 64² gray images of two classes.
+    fn default() -> Self {
+        EditGanConfig {
+            size: 64,
+            channels: 1,
+            classes: 2,
+            ngf: 16,
+            ndf: 16,
+            latent_dim: 16,
+            max_delta: 0.2,
+            mask_area: (0.15, 0.4),
+            epochs: 100,
+            batch_size: 16,
+            lr: 2e-4,
+            diffaugment: None,
+            checkpoint_every: 0,
+            seed: 0,
+        }
+    }
+}
+
+impl Validate for EditGanConfig {
+    type Error = GanError;
+
+    fn validate(&self) -> Result<()> {
+        let bad = |field, reason: String| Err(GanError::config(field, reason));
+        if self.size < 16 || self.size & (self.size - 1) != 0 {
+            return bad(
+                "size",
+                format!("{}: a power of two, at least 16", self.size),
+            );
+        }
+        if !matches!(self.channels, 1 | 3) || self.classes < 2 {
+            return bad(
+                "channels/classes",
+                "1 or 3 channels, at least 2 classes".into(),
+            );
+        }
+        if self.ngf < 1 || self.ndf < 1 || self.latent_dim < 1 {
+            return bad("ngf/ndf/latent_dim", "must be positive".into());
+        }
+        if !(self.max_delta > 0.0 && self.max_delta <= 1.0) {
+            return bad("max_delta", format!("{} is not in (0, 1]", self.max_delta));
+        }
+        let (lo, hi) = self.mask_area;
+        if !(0.0 < lo && lo <= hi && hi <= 1.0) {
+            return bad("mask_area", format!("{lo}..{hi} is not within (0, 1]"));
+        }
+        if self.epochs == 0 || self.batch_size < 2 || !(self.lr > 0.0 && self.lr.is_finite()) {
+            return bad(
+                "epochs/batch_size/lr",
+                "need 1 epoch, a batch of 2, a positive rate".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+/// One epoch's means.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditEpoch {
+    /// Epoch number, from 1.
+    pub epoch: usize,
+    /// Discriminator loss.
+    pub d_loss: f64,
+    /// Generator loss.
+    pub g_loss: f64,
+    /// Mean absolute change of the edited images inside their masks.
+    pub edit_mean: f64,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+impl ganaug_train::EpochRecord for EditEpoch {
+    fn checked(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("discriminator loss", self.d_loss),
+            ("generator loss", self.g_loss),
+        ]
+    }
+
+    fn summary(&self) -> String {
+        format!(
+            "D {:.3} G {:.3} |δ| {:.3}",
+            self.d_loss, self.g_loss, self.edit_mean
+        )
+    }
+
+    fn set_seconds(&mut self, seconds: f64) {
+        self.seconds = seconds;
+    }
+}
+
+/// The checkpoint format of [`EditGan`].
+pub const EDIT_GAN_FORMAT: &str = "ganaug-edit-gan-1";
+
+impl RunConfig for EditGanConfig {
+    fn fixed(&self) -> Self {
+        EditGanConfig {
+            epochs: 0,
+            ..self.clone()
+        }
+    }
+}
+
+/// Soft elliptical masks `[n, 1, s, s]` in [0, 1], one per sample, each covering a share of
+/// the image drawn from `area`, centred in the middle half of the image.
+pub fn random_masks(n: i64, s: i64, area: (f64, f64), rng: &mut impl Rng) -> Result<Tensor> {
+    let coords = Tensor::f_arange(s, (Kind::Float, Device::Cpu))?
+        .f_add_scalar(0.5)?
+        .f_div_scalar(s as f64)?;
+    let (yy, xx) = (coords.f_view([s, 1])?, coords.f_view([1, s])?);
+    let mut masks = Vec::with_capacity(n as usize);
+    for _ in 0..n {
+        let share = rng.random_range(area.0..=area.1);
+        let aspect: f64 = rng.random_range(0.6..1.6);
+        // area of an ellipse with semi-axes a, b in the unit square: π a b
+        let b = (share / (std::f64::consts::PI * aspect)).sqrt();
+        let a = b * aspect;
+        let (cy, cx) = (rng.random_range(0.25..0.75), rng.random_range(0.25..0.75));
+        let r = yy
+            .f_sub_scalar(cy)?
+            .f_div_scalar(b)?
+            .f_square()?
+            .f_add(&xx.f_sub_scalar(cx)?.f_div_scalar(a)?.f_square()?)?;
+        // 1 inside, 0 outside, a soft edge of about a tenth of the radius
+        masks.push(r.f_sub_scalar(1.0)?.f_mul_scalar(-10.0)?.f_sigmoid()?);
+    }
+    Ok(Tensor::f_stack(&masks, 0)?.f_unsqueeze(1)?)
+}
+
+fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64, padding: i64) -> nn::Conv2D {
+    let cfg = nn::ConvConfig {
+        stride,
+        padding,
+        ..Default::default()
+    };
+    nn::conv2d(p, c_in, c_out, k, cfg)
+}
+
+fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
+    nn::batch_norm2d(p, c, Default::default())
+}
+
+fn leaky(x: &Tensor) -> Tensor {
+    x.maximum(&(x * 0.2))
+}
+
+/// The editor: image, mask, latent and class → a masked, bounded change.
+#[derive(Debug)]
+struct Editor {
+    downs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)>,
+    inject: nn::Linear,
+    embed: nn::Embedding,
+    ups: Vec<(nn::Conv2D, Option<nn::BatchNorm>)>,
+    ngf: i64,
+    max_delta: f64,
+}
+
+impl Editor {
+    fn new(p: &nn::Path, cfg: &EditGanConfig) -> Self {
+        let (c, g) = (cfg.channels, cfg.ngf);
+        let widths = [g, 2 * g, 4 * g];
+        let mut downs = Vec::new();
+        let mut c_in = c + 1;
+        for (i, &w) in widths.iter().enumerate() {
+            let norm = (i > 0).then(|| bn(p / format!("down_bn{i}"), w));
+            downs.push((conv(p / format!("down{i}"), c_in, w, 4, 2, 1), norm));
+            c_in = w;
+        }
+        let side = cfg.size / 8;
+        let embed = nn::embedding(p / "embed", cfg.classes, 8, Default::default());
+        let inject = nn::linear(
+            p / "inject",
+            cfg.latent_dim + 8,
+            g * side * side,
+            Default::default(),
+        );
+        // 8th → 4th (skip from the 4th-side map), 4th → half (skip from the half-side map),
+        // half → full
+        let ups = vec![
+            (
+                conv(p / "up0", 4 * g + g, 2 * g, 3, 1, 1),
+                Some(bn(p / "up_bn0", 2 * g)),
+            ),
+            (
+                conv(p / "up1", 2 * g + 2 * g, g, 3, 1, 1),
+                Some(bn(p / "up_bn1", g)),
+            ),
+            (conv(p / "up2", g + g, c, 3, 1, 1), None),
+        ];
+        Editor {
+            downs,
+            inject,
+            embed,
+            ups,
+            ngf: g,
+            max_delta: cfg.max_delta,
+        }
+    }
+
+    /// The change `δ` `[N, C, S, S]` for images `x`, masks `m`, latents `z`, classes `y`.
+    fn delta(&self, x: &Tensor, m: &Tensor, z: &Tensor, y: &Tensor, train: bool) -> Result<Tensor> {
+        let mut h = Tensor::f_cat(&[x, m], 1)?;
+        let mut skips = Vec::new();
+        for (conv, norm) in &self.downs {
+            h = conv.forward(&h);
+            if let Some(norm) = norm {
+                h = norm.forward_t(&h, train);
+            }
+            h = leaky(&h);
+            skips.push(h.shallow_clone());
+        }
+        let side = h.size()[2];
+        let code = Tensor::f_cat(&[z, &self.embed.forward(y)], 1)?;
+        let code = self
+            .inject
+            .forward(&code)
+            .f_view([-1, self.ngf, side, side])?;
+        h = Tensor::f_cat(&[h, code], 1)?;
+        let skip_for = [1usize, 0];
+        for (i, (conv, norm)) in self.ups.iter().enumerate() {
+            let (rows, cols) = (h.size()[2] * 2, h.size()[3] * 2);
+            h = conv.forward(&h.f_upsample_nearest2d([rows, cols], None, None)?);
+            match norm {
+                Some(norm) => {
+                    h = norm.forward_t(&h, train).relu();
+                    h = Tensor::f_cat(&[&h, &skips[skip_for[i]]], 1)?;
+                }
+                None => h = h.f_tanh()?,
+            }
+        }
+        Ok(h.f_mul_scalar(self.max_delta)?.f_mul(m)?)
+    }
+}
+
+/// The pair discriminator: `[x ‖ partner]` and the class → a logit per pair.
+#[derive(Debug)]
+struct PairCritic {
+    downs: Vec<(nn::Conv2D, Option<nn::BatchNorm>)>,
+    out: nn::Conv2D,
+    projection: nn::Embedding,
+}
+
+impl PairCritic {
+    fn new(p: &nn::Path, cfg: &EditGanConfig) -> Self {
+        let d = cfg.ndf;
+        let widths = [d, 2 * d, 4 * d];
+        let mut downs = Vec::new();
+        let mut c_in = 2 * cfg.channels;
+        for (i, &w) in widths.iter().enumerate() {
+            let norm = (i > 0).then(|| bn(p / format!("bn{i}"), w));
+            downs.push((conv(p / format!("down{i}"), c_in, w, 4, 2, 1), norm));
+            c_in = w;
+        }
+        let init = nn::EmbeddingConfig {
+            ws_init: nn::Init::Randn {
+                mean: 0.0,
+                stdev: 0.02,
+            },
+            ..Default::default()
+        };
+        PairCritic {
+            downs,
+            out: conv(p / "out", 4 * d, 1, 3, 1, 1),
+            projection: nn::embedding(p / "projection", cfg.classes, 4 * d, init),
+        }
+    }
+
+    fn forward(&self, pair: &Tensor, y: &Tensor, train: bool) -> Result<Tensor> {
+        let mut h = pair.f_mul_scalar(2.0)?.f_sub_scalar(1.0)?;
+        for (conv, norm) in &self.downs {
+            h = conv.forward(&h);
+            if let Some(norm) = norm {
+                h = norm.forward_t(&h, train);
+            }
+            h = leaky(&h);
+        }
+        let logit = self
+            .out
+            .forward(&h)
+            .f_mean_dim(&[1i64, 2, 3][..], false, Kind::Float)?;
+        let pooled = h.f_mean_dim(&[2i64, 3][..], false, Kind::Float)?;
+        let inner = self
+            .projection
+            .forward(y)
+            .f_mul(&pooled)?
+            .f_sum_dim_intlist(&[1i64][..], false, Kind::Float)?;
+        Ok(logit.f_add(&inner)?)
+    }
+}
+
+/// A real-guided image GAN (see the module documentation).
+#[derive(Debug)]
+pub struct EditGan {
+    nets: EditNets,
+    progress: Progress<EditEpoch>,
+    resumed: Option<(PathBuf, CheckpointMeta)>,
+}
+
+#[derive(Debug)]
+struct EditNets {
+    cfg: EditGanConfig,
+    vs: nn::VarStore,
+    editor: Editor,
+    critic: PairCritic,
+    g_params: Vec<NamedTensor>,
+    d_params: Vec<NamedTensor>,
+    opt_g: Adam,
+    opt_d: Adam,
+    data: String,
+}
+
+fn trainable(vs: &nn::VarStore, prefix: &str) -> Vec<NamedTensor> {
+    let mut named: Vec<NamedTensor> = vs
+        .variables()
+        .into_iter()
+        .filter(|(n, t)| n.starts_with(prefix) && t.requires_grad())
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    named
+}
+
+impl EditGan {
+    /// A fresh run on `device`.
+    pub fn new(cfg: impl IntoChecked<EditGanConfig>, device: Device) -> Result<Self> {
+        let cfg = cfg.into_checked()?.into_inner();
+        tch::manual_seed(cfg.seed as i64);
+        let vs = nn::VarStore::new(device);
+        let editor = Editor::new(&(vs.root() / "g"), &cfg);
+        let critic = PairCritic::new(&(vs.root() / "d"), &cfg);
+        let (g_params, d_params) = (trainable(&vs, "g."), trainable(&vs, "d."));
+        let opt_g = Adam::new(&g_params, cfg.lr, (0.5, 0.999))?;
+        let opt_d = Adam::new(&d_params, cfg.lr, (0.5, 0.999))?;
+        let nets = EditNets {
+            cfg,
+            vs,
+            editor,
+            critic,
+            g_params,
+            d_params,
+            opt_g,
+            opt_d,
+            data: String::new(),
+        };
+        Ok(EditGan {
+            nets,
+            progress: Progress::default(),
+            resumed: None,
+        })
+    }
+
+    /// Continues a run from its checkpoint; `epochs` (if given) raises the total.
+    pub fn resume(path: impl AsRef<Path>, device: Device, epochs: Option<usize>) -> Result<Self> {
+        let path = path.as_ref();
+        let meta = load_checkpoint(path, Device::Cpu)?.1;
+        if meta.format != EDIT_GAN_FORMAT {
+            return Err(GanError::Checkpoint {
+                path: path.into(),
+                reason: format!(
+                    "it is a {:?} checkpoint, not {EDIT_GAN_FORMAT:?}",
+                    meta.format
+                ),
+            });
+        }
+        let mut cfg: EditGanConfig =
+            serde_json::from_value(meta.config.clone()).map_err(|e| GanError::Checkpoint {
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
+        if let Some(e) = epochs {
+            cfg.epochs = e;
+        }
+        let mut t = EditGan::new(cfg, device)?;
+        t.progress = t.nets.load(path)?;
+        t.resumed = Some((path.to_path_buf(), meta));
+        Ok(t)
+    }
+
+    /// The newest checkpoint in a run folder, if any.
+    pub fn latest_checkpoint(dir: &Path) -> Option<PathBuf> {
+        RunDir::new(dir).latest_checkpoint()
+    }
+
+    /// Epochs done.
+    pub fn epoch(&self) -> usize {
+        self.progress.epochs()
+    }
+
+    /// Per-epoch figures so far.
+    pub fn history(&self) -> &[EditEpoch] {
+        &self.progress.history
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &EditGanConfig {
+        &self.nets.cfg
+    }
+
+    /// Trains on `data` (`[N, C, S, S]` images of at least two classes, each with two images
+    /// or more) until the configured epochs are done; with `out_dir`, checkpoints and
+    /// `metrics.jsonl` there.
+    pub fn fit(
+        &mut self,
+        data: &TensorDataset,
+        out_dir: Option<&Path>,
+        observer: &dyn Observer,
+    ) -> Result<()> {
+        let pairs = self.nets.check_data(data, self.resumed.as_ref())?;
+        let run = out_dir.map(RunDir::new);
+        let data = data.to_device(self.nets.vs.device())?;
+        let cfg = &self.nets.cfg;
+        let epoch_loop = EpochLoop {
+            name: "edit GAN",
+            seed: cfg.seed,
+            epochs: cfg.epochs,
+            run: run.as_ref(),
+            resume: false,
+            subdirs: &[],
+            checkpoints: CheckpointPolicy {
+                every: cfg.checkpoint_every,
+                keep: KeepCheckpoints::Latest(1),
+            },
+            observer,
+        };
+        let mut step = EditEpochs {
+            nets: &mut self.nets,
+            data: &data,
+            by_class: &pairs,
+        };
+        epoch_loop.run(&mut step, &mut self.progress)?;
+        Ok(())
+    }
+
+    /// Edits of `sources` (`[N, C, S, S]` images of classes `labels`), one per source, with
+    /// fresh masks and latents from `rng`, in eval mode: the changes `δ` `[N, C, S, S]` (the
+    /// edited images are `clamp(source + δ, 0, 1)`) and the masks `[N, 1, S, S]`.
+    pub fn edit(
+        &self,
+        sources: &Tensor,
+        labels: &Tensor,
+        rng: &mut impl Rng,
+    ) -> Result<(Tensor, Tensor)> {
+        let cfg = &self.nets.cfg;
+        let n = sources.size()[0];
+        let device = self.nets.vs.device();
+        let m = random_masks(n, cfg.size, cfg.mask_area, rng)?.f_to_device(device)?;
+        let z = latents(n, cfg.latent_dim, rng)?.f_to_device(device)?;
+        let x = sources.f_to_device(device)?;
+        let y = labels.f_to_device(device)?;
+        let d = tch::no_grad(|| self.nets.editor.delta(&x, &m, &z, &y, false))?;
+        let edited = x.f_add(&d)?.f_clamp(0.0, 1.0)?;
+        // δ as applied (after clamping), so source + δ reproduces the edited image
+        Ok((
+            edited.f_sub(&x)?.f_to_device(Device::Cpu)?,
+            m.f_to_device(Device::Cpu)?,
+        ))
+    }
+
+    /// Seconds one training step takes on batches of `data` (the mean of `steps` after one
+    /// warm-up), for estimates; the networks train for those steps.
+    pub fn step_seconds(&mut self, data: &TensorDataset, steps: usize) -> Result<f64> {
+        let by_class = self.nets.check_data(data, None)?;
+        let device = self.nets.vs.device();
+        let b = (self.nets.cfg.batch_size as i64).min(data.len() as i64);
+        let x = data.images.f_narrow(0, 0, b)?.f_to_device(device)?;
+        let y = data.labels.f_narrow(0, 0, b)?.f_to_device(device)?;
+        let labels = Vec::<i64>::try_from(&y.f_to_device(Device::Cpu)?)?;
+        let partners: Vec<i64> = labels.iter().map(|&l| by_class[l as usize][0]).collect();
+        let other = data
+            .images
+            .f_index_select(
+                0,
+                &Tensor::from_slice(&partners).to_device(data.images.device()),
+            )?
+            .f_to_device(device)?;
+        let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+        self.nets.step(&x, &y, &other, &mut rng)?;
+        let t0 = std::time::Instant::now();
+        for _ in 0..steps.max(1) {
+            self.nets.step(&x, &y, &other, &mut rng)?;
+        }
+        Ok(t0.elapsed().as_secs_f64() / steps.max(1) as f64)
+    }
+
+    /// The discriminator's probability that `(source, edited)` is a real same-class pair.
+    pub fn pair_score(&self, sources: &Tensor, edited: &Tensor, labels: &Tensor) -> Result<Tensor> {
+        let device = self.nets.vs.device();
+        let pair = Tensor::f_cat(
+            &[sources.f_to_device(device)?, edited.f_to_device(device)?],
+            1,
+        )?;
+        let logit = tch::no_grad(|| {
+            self.nets
+                .critic
+                .forward(&pair, &labels.f_to_device(device)?, false)
+        })?;
+        Ok(logit.f_sigmoid()?.f_to_device(Device::Cpu)?)
+    }
+
+    /// Writes a checkpoint (weights, optimiser state, history). Atomic.
+    pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<()> {
+        self.nets.save(path.as_ref(), &self.progress)
+    }
+}
+
+/// Standard normal latents drawn from `rng` (`[n, d]`).
+fn latents(n: i64, d: i64, rng: &mut impl Rng) -> Result<Tensor> {
+    use rand_distr::{Distribution, StandardNormal};
+    let v: Vec<f32> = (0..n * d).map(|_| StandardNormal.sample(rng)).collect();
+    Ok(Tensor::f_from_slice(&v)?.f_view([n, d])?)
+}
+
+impl EditNets {
+    /// Checks the data; returns the indices of each class's images (for the real pairs).
+    fn check_data(
+        &mut self,
+        data: &TensorDataset,
+        resumed: Option<&(PathBuf, CheckpointMeta)>,
+    ) -> Result<Vec<Vec<i64>>> {
+        let (s, c) = (self.cfg.size, self.cfg.channels);
+        if data.image_size() != (s, s) || data.channels() != c {
+            return Err(GanError::Shape {
+                what: "training images",
+                expected: format!("[N, {c}, {s}, {s}]"),
+                got: format!("{:?}", data.images.size()),
+            });
+        }
+        let labels = Vec::<i64>::try_from(&data.labels.f_to_device(Device::Cpu)?)?;
+        let mut by_class = vec![Vec::new(); self.cfg.classes as usize];
+        for (i, &l) in labels.iter().enumerate() {
+            let slot = by_class
+                .get_mut(l as usize)
+                .ok_or(GanError::Labels("a label outside the edit GAN's classes"))?;
+            slot.push(i as i64);
+        }
+        if let Some((class, _)) = by_class.iter().enumerate().find(|(_, v)| v.len() < 2) {
+            return Err(GanError::Inputs {
+                reason: format!(
+                    "class {class} has fewer than two images: the edit GAN's real pairs need two"
+                ),
+            });
+        }
+        let fingerprint = data_fingerprint(&[data])?;
+        if let Some((path, meta)) = resumed {
+            meta.check_resume(path, EDIT_GAN_FORMAT, &self.cfg, &fingerprint)?;
+        }
+        self.data = fingerprint;
+        Ok(by_class)
+    }
+
+    fn augment(&self, pair: &Tensor, rng: &mut ChaCha8Rng) -> Result<Tensor> {
+        match &self.cfg.diffaugment {
+            Some(p) => Ok(p.apply(pair, rng)?),
+            None => Ok(pair.shallow_clone()),
+        }
+    }
+
+    /// One step of both networks on a batch of sources `x` (classes `y`) and real partners
+    /// `other` of the same classes; returns `[d_loss, g_loss, mean |δ| inside the masks]`.
+    fn step(
+        &mut self,
+        x: &Tensor,
+        y: &Tensor,
+        other: &Tensor,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<[f64; 3]> {
+        let (n, cfg) = (x.size()[0], &self.cfg);
+        let device = x.device();
+        let m = random_masks(n, cfg.size, cfg.mask_area, rng)?.f_to_device(device)?;
+        let z = latents(n, cfg.latent_dim, rng)?.f_to_device(device)?;
+        let delta = self.editor.delta(x, &m, &z, y, true)?;
+        let edited = x.f_add(&delta)?.f_clamp(0.0, 1.0)?;
+        let real_pair = self.augment(&Tensor::f_cat(&[x, other], 1)?, rng)?;
+        let fake_pair = self.augment(&Tensor::f_cat(&[x, &edited.detach()], 1)?, rng)?;
+        let bce = |logits: &Tensor, target: f64| -> Result<Tensor> {
+            Ok(logits.f_binary_cross_entropy_with_logits::<Tensor>(
+                &logits.f_full_like(target)?,
+                None,
+                None,
+                Reduction::Mean,
+            )?)
+        };
+        let d_loss = bce(&self.critic.forward(&real_pair, y, true)?, 1.0)?
+            .f_add(&bce(&self.critic.forward(&fake_pair, y, true)?, 0.0)?)?;
+        zero_grad(&self.d_params)?;
+        d_loss.f_backward()?;
+        self.opt_d.step(&self.d_params)?;
+        let g_pair = self.augment(&Tensor::f_cat(&[x, &edited], 1)?, rng)?;
+        let g_loss = bce(&self.critic.forward(&g_pair, y, true)?, 1.0)?;
+        zero_grad(&self.g_params)?;
+        zero_grad(&self.d_params)?;
+        g_loss.f_backward()?;
+        self.opt_g.step(&self.g_params)?;
+        let area = m.f_sum(Kind::Float)?.double_value(&[]).max(1e-9);
+        let change =
+            delta.f_abs()?.f_sum(Kind::Float)?.double_value(&[]) / area / cfg.channels as f64;
+        Ok([d_loss.double_value(&[]), g_loss.double_value(&[]), change])
+    }
+
+    fn save(&self, path: &Path, progress: &Progress<EditEpoch>) -> Result<()> {
+        let mut tensors: Vec<NamedTensor> = self.vs.variables().into_iter().collect();
+        tensors.extend(optim::save_state(&self.opt_g, "opt_g"));
+        tensors.extend(optim::save_state(&self.opt_d, "opt_d"));
+        let meta = CheckpointMeta::new(EDIT_GAN_FORMAT, &self.cfg, &self.data)?
+            .with_state("history", &progress.history)?;
+        Ok(save_checkpoint(path, &tensors, &meta)?)
+    }
+
+    fn load(&mut self, path: &Path) -> Result<Progress<EditEpoch>> {
+        let (tensors, meta) = load_checkpoint(path, self.vs.device())?;
+        let rules = VarMatch {
+            allow_missing: &[],
+            ignore_unexpected: &["opt_g.", "opt_d."],
+        };
+        copy_into_vars(&self.vs.variables(), &tensors, &rules, path)?;
+        optim::load_state(&mut self.opt_g, "opt_g", &tensors)?;
+        optim::load_state(&mut self.opt_d, "opt_d", &tensors)?;
+        self.data = meta.data.clone();
+        Ok(Progress {
+            history: meta.state("history", path)?,
+            stop: None,
+        })
+    }
+}
+
+/// The edit GAN's side of the epoch loop.
+struct EditEpochs<'a> {
+    nets: &'a mut EditNets,
+    data: &'a TensorDataset,
+    by_class: &'a [Vec<i64>],
+}
+
+impl TrainStep for EditEpochs<'_> {
+    type Record = EditEpoch;
+    type Error = GanError;
+
+    /// Shuffled batches of sources, each with a random real partner of its class (never
+    /// itself).
+    fn train_epoch(&mut self, epoch: usize, _seed: u64, rng: &mut ChaCha8Rng) -> Result<EditEpoch> {
+        use rand::seq::SliceRandom;
+        let n = self.data.len();
+        let mut order: Vec<i64> = (0..n as i64).collect();
+        order.shuffle(rng);
+        let labels = Vec::<i64>::try_from(&self.data.labels.f_to_device(Device::Cpu)?)?;
+        let batch = self.nets.cfg.batch_size.min(n);
+        let (mut sums, mut steps) = ([0.0f64; 3], 0usize);
+        for idx in order.chunks(batch).filter(|c| c.len() >= 2) {
+            let partners: Vec<i64> = idx
+                .iter()
+                .map(|&i| {
+                    let same = &self.by_class[labels[i as usize] as usize];
+                    loop {
+                        let j = same[rng.random_range(0..same.len())];
+                        if j != i {
+                            break j;
+                        }
+                    }
+                })
+                .collect();
+            let device = self.data.images.device();
+            let pick = |v: &[i64]| Tensor::from_slice(v).to_device(device);
+            let x = self.data.images.f_index_select(0, &pick(idx))?;
+            let y = self.data.labels.f_index_select(0, &pick(idx))?;
+            let other = self.data.images.f_index_select(0, &pick(&partners))?;
+            let s = self.nets.step(&x, &y, &other, rng)?;
+            (0..3).for_each(|k| sums[k] += s[k]);
+            steps += 1;
+        }
+        let s = steps.max(1) as f64;
+        Ok(EditEpoch {
+            epoch: epoch + 1,
+            d_loss: sums[0] / s,
+            g_loss: sums[1] / s,
+            edit_mean: sums[2] / s,
+            seconds: 0.0,
+        })
+    }
+
+    fn save_checkpoint(&self, path: &Path, progress: &Progress<EditEpoch>) -> Result<()> {
+        self.nets.save(path, progress)
+    }
+
+    fn restore(&mut self, path: &Path) -> Result<Progress<EditEpoch>> {
+        self.nets.load(path)
+    }
+}
+
+/// Edits kept for a synthetic set: each one's source image (by name, in the training split), its
+/// change `δ` at the edit GAN's side and its class. A classifier at side `S` gets
+/// `clamp(source_S + resize_S(δ), 0, 1)` ([`EditSet::materialize`]).
+#[derive(Debug)]
+pub struct EditSet {
+    /// The source image of each edit (names in the training split).
+    pub sources: Vec<String>,
+    /// The changes `[K, C, s, s]`.
+    pub deltas: Tensor,
+    /// The class of each edit (its source's).
+    pub labels: Vec<i64>,
+}
+
+impl EditSet {
+    /// The edited images at `real`'s side: each edit's source from `real` (a split holding
+    /// them, at any side) plus its upsampled change, clamped to [0, 1], as a dataset named
+    /// `edit-<source>-<i>`.
+    pub fn materialize(&self, real: &TensorDataset, rows: &[usize]) -> Result<TensorDataset> {
+        let index: std::collections::HashMap<&str, i64> = real
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i as i64))
+            .collect();
+        let mut src = Vec::with_capacity(rows.len());
+        for &r in rows {
+            let name = self.sources.get(r).ok_or_else(|| GanError::Inputs {
+                reason: format!("edit {r} of {}", self.sources.len()),
+            })?;
+            src.push(*index.get(name.as_str()).ok_or_else(|| GanError::Inputs {
+                reason: format!("the source {name} of an edit is not in the real split"),
+            })?);
+        }
+        let (h, w) = real.image_size();
+        let pick = Tensor::from_slice(&rows.iter().map(|&r| r as i64).collect::<Vec<_>>());
+        let deltas = self.deltas.f_index_select(0, &pick)?;
+        let deltas = if deltas.size()[2] == h && deltas.size()[3] == w {
+            deltas
+        } else {
+            deltas.f_upsample_bilinear2d([h, w], false, None, None)?
+        };
+        let sources = real
+            .images
+            .f_index_select(0, &Tensor::from_slice(&src).to_device(real.images.device()))?;
+        let images = sources
+            .f_add(&deltas.f_to_device(sources.device())?)?
+            .f_clamp(0.0, 1.0)?;
+        let labels: Vec<i64> = rows.iter().map(|&r| self.labels[r]).collect();
+        let names = rows
+            .iter()
+            .map(|&r| format!("edit-{}-{r}", self.sources[r]))
+            .collect();
+        Ok(TensorDataset::new(
+            images,
+            Tensor::from_slice(&labels).to_device(real.images.device()),
+            names,
+            real.class_names.clone(),
+            "real images with edits of an edit GAN",
+        )?)
+    }
+}
+
+/// How a class's edits are chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EditSynthConfig {
+    /// Edits to keep for the class.
+    pub keep: usize,
+    /// Candidates drawn per kept edit (the best of them by the discriminator are kept).
+    pub candidates_per_kept: usize,
+    /// An edit whose RMS change inside its mask is below this is a near-copy of its source
+    /// and dropped.
+    pub min_edit_rms: f64,
+    /// Seed of the masks and latents.
+    pub seed: u64,
+}
+
+impl Default for EditSynthConfig {
+    fn default() -> Self {
+        EditSynthConfig {
+            keep: 125,
+            candidates_per_kept: 2,
+            min_edit_rms: 0.02,
+            seed: 0,
+        }
+    }
+}
+
+/// `cfg.keep` edits of one class's images `class_images` (at the edit GAN's side; label
+/// `label`): candidates drawn round-robin over the sources, near-copies dropped (masked RMS
+/// change below `min_edit_rms`), then kept round-robin over the sources, best pair score first
+/// within each, so that no source is used much more than another. Returns the edits and the
+/// class's report, whose nearest-neighbour figures are the kept edits' masked RMS changes.
+pub fn synthesize_edits(
+    gan: &EditGan,
+    class_images: &TensorDataset,
+    label: i64,
+    cfg: &EditSynthConfig,
+) -> Result<(EditSet, crate::ClassSynthReport)> {
+    let n = class_images.len();
+    if n == 0 || cfg.keep == 0 {
+        return Err(GanError::Inputs {
+            reason: "edits need source images and at least one edit to keep".into(),
+        });
+    }
+    let total = cfg.keep * cfg.candidates_per_kept.max(1);
+    let rows: Vec<i64> = (0..total).map(|i| (i % n) as i64).collect();
+    let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(cfg.seed);
+    let (mut deltas, mut rms, mut scores) = (Vec::new(), Vec::new(), Vec::new());
+    for chunk in rows.chunks(64) {
+        let pick = Tensor::from_slice(chunk);
+        let src = class_images
+            .images
+            .f_index_select(0, &pick.f_to_device(class_images.images.device())?)?;
+        let src = src.f_to_device(Device::Cpu)?;
+        let y = Tensor::f_full([chunk.len() as i64], label, (Kind::Int64, Device::Cpu))?;
+        let (d, m) = gan.edit(&src, &y, &mut rng)?;
+        let area = m
+            .f_sum_dim_intlist(&[1i64, 2, 3][..], false, Kind::Double)?
+            .f_clamp_min(1e-9)?;
+        let c = d.size()[1] as f64;
+        let r = d
+            .f_square()?
+            .f_sum_dim_intlist(&[1i64, 2, 3][..], false, Kind::Double)?
+            .f_div(&area)?
+            .f_div_scalar(c)?
+            .f_sqrt()?;
+        rms.extend(Vec::<f64>::try_from(&r)?);
+        let edited = src.f_add(&d)?;
+        scores.extend(Vec::<f64>::try_from(
+            &gan.pair_score(&src, &edited, &y)?.f_to_kind(Kind::Double)?,
+        )?);
+        deltas.push(d);
+    }
+    let deltas = Tensor::f_cat(&deltas, 0)?;
+    let order = keep_round_robin(&rows, &rms, &scores, cfg, n);
+    let kept: Vec<i64> = order.iter().map(|&i| i as i64).collect();
+    let kept_rms: Vec<f64> = order.iter().map(|&i| rms[i]).collect();
+    let eligible = rms.iter().filter(|&&r| r >= cfg.min_edit_rms).count();
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let kept_scores: Vec<f64> = order.iter().map(|&i| scores[i]).collect();
+    let mut sorted = kept_rms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let report = crate::ClassSynthReport {
+        class: class_images
+            .class_names
+            .get(label as usize)
+            .cloned()
+            .unwrap_or_default(),
+        generated: total,
+        near_copies: total - eligible,
+        kept: order.len(),
+        d_score_kept: mean(&kept_scores),
+        d_score_all: mean(&scores),
+        nn_mean: mean(&kept_rms),
+        nn_min: sorted.first().copied().unwrap_or(0.0),
+        nn_median: sorted.get(sorted.len() / 2).copied().unwrap_or(0.0),
+    };
+    let set = EditSet {
+        sources: order
+            .iter()
+            .map(|&i| class_images.names[rows[i] as usize].clone())
+            .collect(),
+        deltas: deltas.f_index_select(0, &Tensor::from_slice(&kept))?,
+        labels: vec![label; order.len()],
+    };
+    Ok((set, report))
+}
+
+/// The candidates kept: eligible ones (a change of at least `min_edit_rms`), taken in rounds
+/// over the `n` sources, each source's best-scored candidate not yet taken first.
+fn keep_round_robin(
+    rows: &[i64],
+    rms: &[f64],
+    scores: &[f64],
+    cfg: &EditSynthConfig,
+    n: usize,
+) -> Vec<usize> {
+    let mut per_source: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (i, &r) in rows.iter().enumerate() {
+        if rms[i] >= cfg.min_edit_rms {
+            per_source[r as usize].push(i);
+        }
+    }
+    for c in &mut per_source {
+        c.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        c.reverse(); // popped from the back: best first
+    }
+    let mut kept = Vec::with_capacity(cfg.keep);
+    while kept.len() < cfg.keep && per_source.iter().any(|c| !c.is_empty()) {
+        for c in &mut per_source {
+            if kept.len() == cfg.keep {
+                break;
+            }
+            if let Some(i) = c.pop() {
+                kept.push(i);
+            }
+        }
+    }
+    kept
+}
