@@ -73,9 +73,13 @@ pub enum Format {
 }
 
 impl Format {
-    /// Detects the format from magic bytes.
+    /// Detects the format from magic bytes. DICOM's `DICM` at byte 128 is tested first: the
+    /// standard lets the 128-byte preamble hold anything, and dual DICOM/TIFF files put a TIFF
+    /// header there.
     pub fn sniff(bytes: &[u8]) -> Option<Format> {
-        if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
+            Some(Format::Dicom)
+        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
             Some(Format::Png)
         } else if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
             Some(Format::Jpeg)
@@ -85,8 +89,6 @@ impl Format {
             Some(Format::Bmp)
         } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
             Some(Format::WebP)
-        } else if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
-            Some(Format::Dicom)
         } else {
             None
         }
@@ -335,6 +337,22 @@ mod tests {
         let mut dicom = vec![0u8; 128];
         dicom.extend_from_slice(b"DICM....");
         assert_eq!(Format::sniff(&dicom), Some(Format::Dicom));
+        // a preamble holding another format's header (dual DICOM/TIFF files): DICM wins
+        for header in [
+            &b"II*\0"[..],
+            b"MM\0*",
+            b"\x89PNG\r\n\x1a\n",
+            b"BM",
+            &[0xFF, 0xD8, 0xFF],
+        ] {
+            let mut dual = vec![0u8; 128];
+            dual[..header.len()].copy_from_slice(header);
+            dual.extend_from_slice(b"DICM....");
+            assert_eq!(Format::sniff(&dual), Some(Format::Dicom), "{header:?}");
+            // the same header without DICM at 128 stays what it says
+            dual[128] = b'X';
+            assert_ne!(Format::sniff(&dual), Some(Format::Dicom), "{header:?}");
+        }
         assert_eq!(Format::sniff(b"GIF89a"), None);
     }
 

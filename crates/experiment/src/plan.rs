@@ -476,14 +476,14 @@ pub fn plan_text(cfg: &CheckedConfig, lines: &[PlanLine], device: Device) -> Str
     );
     let _ = writeln!(
         s,
-        "{:>4}  {:<5} {:<36} {:<44} {:>9}",
+        "{:>4}  {:<5} {:<52} {:<44} {:>9}",
         "unit", "stage", "what", "in the folder", "estimate"
     );
     for l in lines {
         let mark = if l.ours { "" } else { "  (another shard)" };
         let _ = writeln!(
             s,
-            "{:>4}  {:<5} {:<36} {:<44} {:>9}{mark}",
+            "{:>4}  {:<5} {:<52} {:<44} {:>9}{mark}",
             l.unit,
             l.stage,
             l.what,

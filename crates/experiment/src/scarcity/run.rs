@@ -332,22 +332,25 @@ pub(crate) fn dry_run(
             let image = (r as usize) < plan.image_resamples;
             let cfg = subset_config(&loaded.cfg, &plan, (f, r), image, &splits)?;
             let oracle_splits = subset_splits(&loaded.splits, &sub, &sub.extras)?;
-            let mut configs = vec![(cfg.clone(), &splits, id.clone())];
+            let mut configs = vec![("", cfg.clone(), &splits, id.clone())];
             for then in then_real_configs(&cfg, &plan)? {
-                configs.push((then, &splits, id.clone()));
+                configs.push(("then real: ", then, &splits, id.clone()));
             }
             if !sub.extras.is_empty() {
                 let mut c: ReproConfig = (*cfg).clone();
                 c.scenarios = vec![Scenario::Raw];
-                configs.push((c.check()?, &oracle_splits, format!("{id}-oracle")));
+                let oracle_id = format!("{id}-oracle");
+                configs.push(("oracle: ", c.check()?, &oracle_splits, oracle_id));
             }
-            for (k, (c, s, i)) in configs.iter().enumerate() {
+            for (k, (kind, c, s, i)) in configs.iter().enumerate() {
                 for mut line in Planner::new(c, s, i, out, device, timings)?.lines(Work::All)? {
                     // the "then real" and oracle cells use the subset's GANs, trained once
                     if k > 0 && line.stage == "gan" {
                         continue;
                     }
-                    line.what = format!("f={f} r{r}: {}", line.what);
+                    // one numbering over the whole study (each subset's plan starts at 0)
+                    line.unit = lines.len();
+                    line.what = format!("f={f} r{r}: {kind}{}", line.what);
                     lines.push(line);
                 }
             }
