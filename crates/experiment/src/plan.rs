@@ -77,6 +77,9 @@ pub(crate) struct Planner<'a> {
     /// The GANs' keys (nothing trained).
     stage: GanStage,
     timings: &'a RefCell<Timings>,
+    /// Added to every cell's seed, as [`crate::cells::Experiment`]'s `seed_offset` (a study's
+    /// resample).
+    seed_offset: u64,
 }
 
 impl<'a> Planner<'a> {
@@ -101,7 +104,14 @@ impl<'a> Planner<'a> {
                 ..GanStage::default()
             },
             timings,
+            seed_offset: 0,
         })
+    }
+
+    /// Cells seeded as an experiment with this `seed_offset` seeds them (a study's resample).
+    pub(crate) fn with_seed_offset(mut self, offset: u64) -> Self {
+        self.seed_offset = offset;
+        self
     }
 
     /// Every unit of the configuration, with `work` saying which are this run's.
@@ -123,7 +133,7 @@ impl<'a> Planner<'a> {
                     let spec = CellSpec {
                         plan,
                         scenario,
-                        seed,
+                        seed: seed + self.seed_offset,
                     };
                     self.cell_line(spec, model)?
                 }

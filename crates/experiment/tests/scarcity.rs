@@ -207,6 +207,21 @@ fn the_study_runs_on_a_class_folder_and_every_arm_sees_its_subset_only() {
             "results.json scarcity entries lack {field}"
         );
     }
+
+    // `--dry-run` of the finished study finds every unit in the folder (the cells under the
+    // resample's seed, the oracle under its own data id): nothing left to estimate.
+    let plan = experiment::plan::dry_run(
+        &cfg,
+        &data,
+        out.path(),
+        tch::Device::Cpu,
+        ganaug_experiment::shard::Work::All,
+    )
+    .expect("dry run");
+    assert!(!plan.is_empty());
+    for line in &plan {
+        assert_eq!(line.seconds, 0.0, "{}: {}", line.what, line.cached);
+    }
 }
 
 #[test]

@@ -82,7 +82,8 @@ fn entry(
         let b: Vec<&crate::CellResult> = raw_c.iter().collect();
         crate::aggregate::paired(&a, &b)?
     };
-    let worth_real_images = if arm == Arm::Raw || curve.is_empty() {
+    // one point is no curve: nothing to read a number of images from
+    let worth_real_images = if arm == Arm::Raw || curve.len() < 2 {
         None
     } else {
         Some(
@@ -224,6 +225,13 @@ fn verdict(s: &mut String, entries: &[&ScarcityEntry]) {
         .filter(synthetic)
         .filter(|e| e.fraction <= 0.25 && e.worth_real_images.is_some())
         .count();
+    if entries.iter().all(|e| e.worth_real_images.is_none()) {
+        let _ = writeln!(
+            s,
+            "No worth in real images: the raw learning curve needs at least two fractions (compare the arms' Δacc with raw and with the oracle instead).\n"
+        );
+        return;
+    }
     let chance = format!(
         "{} of {tried} synthetic arms at fractions ≤ 0.25 clear zero; with 95% intervals about {:.1} would by chance alone (2.5% each), so hits near that number are leads to confirm with more resamples, not results",
         hits.len(),

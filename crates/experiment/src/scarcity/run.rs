@@ -146,17 +146,13 @@ impl Study<'_> {
         (id, r): (&str, u64),
     ) -> Result<()> {
         let splits = subset_splits(&self.loaded.splits, sub, &sub.extras)?;
-        let mut train = sub.train.clone();
-        train.extend_from_slice(&sub.extras);
-        let oracle_id = if sub.extras.is_empty() {
-            id.to_string()
-        } else {
-            hash_of(&(&self.loaded.data_id, digest_of(&train, &sub.val)))?
-        };
+        let oracle_id = oracle_id(self.loaded, sub, id)?;
         let mut c = (**cfg).clone();
         c.scenarios = vec![Scenario::Raw];
         let c = c.check()?;
         let run = self.cells(&c, &splits, stage, &oracle_id, r)?;
+        let mut train = sub.train.clone();
+        train.extend_from_slice(&sub.extras);
         let data = digest_of(&train, &sub.val);
         for cell in run.cells {
             self.out.cells.push(ScarcityCell {
@@ -191,6 +187,17 @@ impl Study<'_> {
             });
         }
     }
+}
+
+/// The data id of `sub`'s oracle cells (its images and its extras); with no extras (the whole
+/// data) the subset's own `id`, so that the oracle is the raw cell itself.
+fn oracle_id(loaded: &LoadedData, sub: &Subset, id: &str) -> Result<String> {
+    if sub.extras.is_empty() {
+        return Ok(id.to_string());
+    }
+    let mut train = sub.train.clone();
+    train.extend_from_slice(&sub.extras);
+    hash_of(&(&loaded.data_id, digest_of(&train, &sub.val)))
 }
 
 /// A subset's configuration: the study's, its image GANs' epochs scaled by `1/√f` (a
@@ -339,11 +346,12 @@ pub(crate) fn dry_run(
             if !sub.extras.is_empty() {
                 let mut c: ReproConfig = (*cfg).clone();
                 c.scenarios = vec![Scenario::Raw];
-                let oracle_id = format!("{id}-oracle");
+                let oracle_id = oracle_id(loaded, &sub, &id)?;
                 configs.push(("oracle: ", c.check()?, &oracle_splits, oracle_id));
             }
             for (k, (kind, c, s, i)) in configs.iter().enumerate() {
-                for mut line in Planner::new(c, s, i, out, device, timings)?.lines(Work::All)? {
+                let planner = Planner::new(c, s, i, out, device, timings)?.with_seed_offset(r);
+                for mut line in planner.lines(Work::All)? {
                     // the "then real" and oracle cells use the subset's GANs, trained once
                     if k > 0 && line.stage == "gan" {
                         continue;
