@@ -4,7 +4,6 @@
 //! applies them to its own real images ([`ganaug_gan::EditSet::materialize`]).
 
 use std::path::Path;
-use std::time::Instant;
 
 use ganaug_data::TensorDataset;
 use ganaug_gan::{synthesize_edits, EditGan, EditGanConfig, EditSet, EditSynthConfig};
@@ -136,38 +135,8 @@ fn train_edit_gan(
     ctx: &StageContext<'_>,
     name: String,
 ) -> Result<Option<(EditGan, GanSummary)>> {
-    let report_only = ctx.work == crate::shard::Work::ReportOnly;
     let epochs = gcfg.epochs;
-    let run = || -> std::result::Result<Option<(EditGan, f64)>, ganaug_gan::GanError> {
-        let mut gan = match EditGan::latest_checkpoint(dir) {
-            Some(ckpt) => EditGan::resume(&ckpt, ctx.device, Some(epochs))?,
-            None if report_only => return Ok(None),
-            None => EditGan::new(gcfg, ctx.device)?,
-        };
-        if report_only && gan.epoch() < epochs {
-            return Ok(None);
-        }
-        let (t0, before) = (Instant::now(), gan.epoch());
-        gan.fit(data, Some(dir), ctx.observer)?;
-        let seconds = if gan.epoch() > before {
-            t0.elapsed().as_secs_f64()
-        } else {
-            0.0
-        };
-        Ok(Some((gan, seconds)))
-    };
-    let Some((gan, seconds)) = run().map_err(|source| ExperimentError::Gan {
-        name: name.clone(),
-        source: Box::new(source),
-    })?
-    else {
-        return Ok(None);
-    };
-    let summary = GanSummary {
-        name,
-        epochs: gan.epoch(),
-        seconds,
-        dir: ctx.layout.relative(dir),
-    };
-    Ok(Some((gan, summary)))
+    let new = || EditGan::new(gcfg, ctx.device);
+    let fit = |g: &mut EditGan| g.fit(data, Some(dir), ctx.observer).map(|_| ());
+    crate::gans::train_summarised(name, dir, ctx, epochs, new, fit)
 }

@@ -438,23 +438,72 @@ fn train_gan(
     ctx: &StageContext<'_>,
     name: String,
 ) -> Result<Option<(GanTrainer, GanSummary)>> {
+    let epochs = train_cfg.epochs;
+    let new = || GanTrainer::new(gan, train_cfg, ctx.device);
+    let fit = |t: &mut GanTrainer| t.fit(data, Some(dir), ctx.observer).map(|_| ());
+    train_summarised(name, dir, ctx, epochs, new, fit)
+}
+
+/// What the GAN stage needs of a generator it trains into a folder of checkpoints.
+pub(crate) trait StageGan: Sized {
+    /// The folder's latest checkpoint, if any.
+    fn latest_checkpoint(dir: &Path) -> Option<std::path::PathBuf>;
+    /// The GAN of `ckpt`, to be trained to `epochs`.
+    fn resume(ckpt: &Path, device: Device, epochs: usize) -> ganaug_gan::Result<Self>;
+    /// Epochs trained.
+    fn epoch(&self) -> usize;
+}
+
+impl StageGan for GanTrainer {
+    fn latest_checkpoint(dir: &Path) -> Option<std::path::PathBuf> {
+        GanTrainer::latest_checkpoint(dir)
+    }
+    fn resume(ckpt: &Path, device: Device, epochs: usize) -> ganaug_gan::Result<Self> {
+        GanTrainer::resume(ckpt, device, Some(epochs))
+    }
+    fn epoch(&self) -> usize {
+        GanTrainer::epoch(self)
+    }
+}
+
+impl StageGan for ganaug_gan::EditGan {
+    fn latest_checkpoint(dir: &Path) -> Option<std::path::PathBuf> {
+        ganaug_gan::EditGan::latest_checkpoint(dir)
+    }
+    fn resume(ckpt: &Path, device: Device, epochs: usize) -> ganaug_gan::Result<Self> {
+        ganaug_gan::EditGan::resume(ckpt, device, Some(epochs))
+    }
+    fn epoch(&self) -> usize {
+        ganaug_gan::EditGan::epoch(self)
+    }
+}
+
+/// Resumes a GAN from `dir`'s latest checkpoint (or makes it with `new`), trains it to `epochs`
+/// with `fit` and summarises it, errors named `name`; `None` in a report-only run when the
+/// folder does not hold it finished (report-only runs train nothing).
+pub(crate) fn train_summarised<G: StageGan>(
+    name: String,
+    dir: &Path,
+    ctx: &StageContext<'_>,
+    epochs: usize,
+    new: impl FnOnce() -> ganaug_gan::Result<G>,
+    fit: impl FnOnce(&mut G) -> ganaug_gan::Result<()>,
+) -> Result<Option<(G, GanSummary)>> {
     let report_only = ctx.work == crate::shard::Work::ReportOnly;
-    let run = || -> std::result::Result<Option<(GanTrainer, f64)>, ganaug_gan::GanError> {
-        let epochs = train_cfg.epochs;
-        let mut trainer = match GanTrainer::latest_checkpoint(dir) {
-            Some(ckpt) => GanTrainer::resume(&ckpt, ctx.device, Some(epochs))?,
+    let run = || -> ganaug_gan::Result<Option<(G, f64)>> {
+        let mut gan = match G::latest_checkpoint(dir) {
+            Some(ckpt) => G::resume(&ckpt, ctx.device, epochs)?,
             None if report_only => return Ok(None),
-            None => GanTrainer::new(gan, train_cfg, ctx.device)?,
+            None => new()?,
         };
-        if report_only && trainer.epoch() < epochs {
+        if report_only && gan.epoch() < epochs {
             return Ok(None);
         }
-        let t0 = Instant::now();
-        let before = trainer.epoch();
-        trainer.fit(data, Some(dir), ctx.observer)?;
-        let trained = trainer.epoch() > before;
+        let (t0, before) = (Instant::now(), gan.epoch());
+        fit(&mut gan)?;
+        let trained = gan.epoch() > before;
         Ok(Some((
-            trainer,
+            gan,
             if trained {
                 t0.elapsed().as_secs_f64()
             } else {
@@ -462,7 +511,7 @@ fn train_gan(
             },
         )))
     };
-    let Some((trainer, seconds)) = run().map_err(|source| ExperimentError::Gan {
+    let Some((gan, seconds)) = run().map_err(|source| ExperimentError::Gan {
         name: name.clone(),
         source: Box::new(source),
     })?
@@ -471,11 +520,11 @@ fn train_gan(
     };
     let summary = GanSummary {
         name,
-        epochs: trainer.epoch(),
+        epochs: gan.epoch(),
         seconds,
         dir: ctx.layout.relative(dir),
     };
-    Ok(Some((trainer, summary)))
+    Ok(Some((gan, summary)))
 }
 
 /// Generates one class's candidates, ranks them by the configured rule, keeps the first

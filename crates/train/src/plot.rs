@@ -204,36 +204,7 @@ fn draw(
         let n = series.len() as f64;
         let shift = |i: usize| (i as f64 - (n - 1.0) / 2.0) * (x1 - x0) * 0.008;
         for (i, c) in series.iter().enumerate() {
-            let color = colour(i);
-            let bars = c
-                .intervals
-                .iter()
-                .map(|&(x, y, lo, hi)| ErrorBar::new_vertical(x + shift(i), lo, y, hi, color, 8));
-            chart
-                .draw_series(bars)
-                .map_err(|e| plot_err(e.to_string()))?;
-            // a marker at each point, so that a series of one point shows
-            chart
-                .draw_series(
-                    c.points
-                        .iter()
-                        .map(|&(x, y)| Circle::new((x + shift(i), y), 3, color.filled())),
-                )
-                .map_err(|e| plot_err(e.to_string()))?;
-            // the first series (the baseline) drawn heavier
-            let width = if i == 0 { 3 } else { 2 };
-            let drawn = chart
-                .draw_series(LineSeries::new(
-                    c.points.iter().copied(),
-                    color.stroke_width(width),
-                ))
-                .map_err(|e| plot_err(e.to_string()))?;
-            if text {
-                let name = c.name;
-                drawn.label(name).legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
-                });
-            }
+            draw_curve(&mut chart, c, i, shift(i), text).map_err(plot_err)?;
         }
         if text {
             chart
@@ -246,6 +217,42 @@ fn draw(
         root.present().map_err(|e| plot_err(e.to_string()))?;
     }
     std::fs::rename(tmp, path).map_err(|e| plot_err(e.to_string()))
+}
+
+/// Draws curve `i` of a plot: its error bars and point markers set `shift` apart from the
+/// other curves', its line (the first, the baseline, heavier) and its legend entry.
+fn draw_curve(
+    chart: &mut ChartContext<
+        '_,
+        BitMapBackend<'_>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+    c: &Curve<'_>,
+    i: usize,
+    shift: f64,
+    text: bool,
+) -> std::result::Result<(), String> {
+    let color = colour(i);
+    let bars = c
+        .intervals
+        .iter()
+        .map(|&(x, y, lo, hi)| ErrorBar::new_vertical(x + shift, lo, y, hi, color, 8));
+    chart.draw_series(bars).map_err(|e| e.to_string())?;
+    // a marker at each point, so that a series of one point shows
+    let markers = c
+        .points
+        .iter()
+        .map(|&(x, y)| Circle::new((x + shift, y), 3, color.filled()));
+    chart.draw_series(markers).map_err(|e| e.to_string())?;
+    let width = if i == 0 { 3 } else { 2 };
+    let line = LineSeries::new(c.points.iter().copied(), color.stroke_width(width));
+    let drawn = chart.draw_series(line).map_err(|e| e.to_string())?;
+    if text {
+        drawn.label(c.name).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width))
+        });
+    }
+    Ok(())
 }
 
 /// Colour `i` of a ten-colour qualitative palette (Tableau 10: distinct, no pale yellow),
