@@ -167,8 +167,13 @@ fn load_folder(f: &FolderSource, args: &Args, device: tch::Device) -> Result<Spl
     if let Some(note) = &r.cache_note {
         println!("cache: {note}");
     }
+    print!("{}", folder.file_summary(&r.skipped));
+    // one line per file (a volume's slices fail alike)
+    let mut seen = std::collections::HashSet::new();
     for bad in folder.skipped().iter().chain(&r.skipped) {
-        println!("skipped {}: {}", bad.path.display(), bad.error);
+        if seen.insert(&bad.path) {
+            println!("skipped {}: {}", bad.path.display(), bad.error);
+        }
     }
     if !folder.unlisted().is_empty() {
         println!(

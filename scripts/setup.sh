@@ -58,3 +58,18 @@ for variant in lite0 lite1 lite2; do
   fi
 done
 echo "setup: ImageNet weights in $WEIGHTS_DIR"
+
+# Build and test tools from PyPI, into .venv only:
+# - cmake, for the `dicom-jpegls` feature (charls-sys builds CharLS from source with it);
+# - pydicom, imagecodecs and nibabel, which write the medical-format test fixtures (DICOM in
+#   every transfer syntax, NIfTI volumes) that tests/medical.rs reads back.
+if ! command -v cmake >/dev/null && [ ! -x .venv/bin/cmake ]; then
+  echo "setup: installing cmake into .venv (for the dicom-jpegls feature)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check "cmake>=3.20,<5"
+fi
+if ! .venv/bin/python -c "import pydicom, imagecodecs, nibabel" 2>/dev/null; then
+  echo "setup: installing pydicom, imagecodecs, nibabel into .venv (test fixtures, ~40 MB)"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check \
+    "pydicom==3.0.1" "imagecodecs>=2024.1" "nibabel>=5.2,<6"
+fi
+echo "setup: build and fixture tools ready"

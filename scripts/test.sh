@@ -7,10 +7,16 @@ cd "$root"
 scripts/setup.sh
 # set-up installs EfficientNet-Lite0/1/2's ImageNet weights unless LIBTORCH is used: then the
 # tests that need them are skipped, otherwise a missing file is a failure.
-if [ -z "${LIBTORCH:-}" ]; then export GANAUG_REQUIRE_WEIGHTS=1; fi
+# The same for the medical fixture tools (pydicom, imagecodecs, nibabel in .venv).
+if [ -z "${LIBTORCH:-}" ]; then
+  export GANAUG_REQUIRE_WEIGHTS=1 GANAUG_REQUIRE_FIXTURE_TOOLS=1
+fi
 . scripts/env.sh
-# The whole suite with DICOM support on; ganaug-data alone without it (its feature-off path).
-cargo test --workspace --all-targets --features dicom "$@"
+# The whole suite with every medical format on (DICOM in all its codecs, NIfTI); ganaug-data
+# with DICOM's built-in codecs only (JPEG-LS, JPEG 2000 and NIfTI then name their feature) and
+# with no feature at all.
+cargo test --workspace --all-targets --features medical "$@"
+cargo test -p ganaug-data --features dicom --test medical "$@"
 cargo test -p ganaug-data --lib "$@"
 cargo test --workspace --doc
 # A crate outside the workspace using ours as dependencies (same target folder and lock file,

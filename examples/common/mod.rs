@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use ganaug::data::{ColorMode, DataSource, Depth, FolderSource, GroupBy, Layout, Window};
+use ganaug::data::{ColorMode, DataSource, Depth, FolderSource, GroupBy, Layout, Slices, Window};
 use ganaug::device::DeviceChoice;
 use ganaug::experiment::{CheckedConfig, ReproConfig};
 
@@ -14,7 +14,8 @@ use ganaug::experiment::{CheckedConfig, ReproConfig};
 #[derive(Args, Debug, Clone)]
 pub struct CommonArgs {
     /// Dataset folder: COVID-CT's layout (CT_COVID/, CT_NonCOVID/, Data-split/) or one
-    /// sub-folder per class (PNG, JPEG, TIFF, BMP, WebP, DICOM with the `dicom` feature).
+    /// sub-folder per class (PNG, JPEG, TIFF, BMP, WebP; DICOM files and series, NIfTI
+    /// volumes with the `dicom`/`nifti` features).
     /// Without it: the embedded synthetic phantom stand-in (procedural, not real CT).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
@@ -44,6 +45,10 @@ pub struct CommonArgs {
     /// Keep each patient's images in one split, from a CSV with columns `file` and `group`.
     #[arg(long, value_name = "FILE")]
     pub group_csv: Option<PathBuf>,
+    /// Which slices of each volume (multi-frame DICOM, DICOM series, NIfTI file) are taken:
+    /// all, middle:K (the K around the middle) or every:N.
+    #[arg(long, value_name = "WHICH", default_value = "all", value_parser = parse_slices)]
+    pub slices: Slices,
     /// Seed of the stratified split made when the folder has no split lists.
     #[arg(long, default_value_t = 0)]
     pub split_seed: u64,
@@ -72,6 +77,10 @@ fn parse_color(s: &str) -> std::result::Result<ColorMode, String> {
 
 fn parse_depth(s: &str) -> std::result::Result<Depth, String> {
     Depth::parse(s).map_err(|e| e.to_string())
+}
+
+fn parse_slices(s: &str) -> std::result::Result<Slices, String> {
+    Slices::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_window(s: &str) -> std::result::Result<Window, String> {
@@ -117,6 +126,7 @@ impl CommonArgs {
         f.config = f
             .config
             .with_group_by(group)
+            .with_slices(self.slices)
             .with_ratios(ratios, self.split_seed);
         Ok(f)
     }

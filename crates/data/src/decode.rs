@@ -68,14 +68,20 @@ pub enum Format {
     Bmp,
     /// WebP (lossy or lossless).
     WebP,
-    /// DICOM Part 10 (`DICM` after the 128-byte preamble); decoded with the `dicom` feature.
+    /// DICOM: Part 10 (`DICM` after the 128-byte preamble, or at 0) or a raw data set without
+    /// preamble and meta group; decoded with the `dicom` feature.
     Dicom,
+    /// NIfTI-1 volume (`n+1` at byte 344, or gzip-compressed); read as axial slices with the
+    /// `nifti` feature.
+    Nifti,
 }
 
 impl Format {
     /// Detects the format from magic bytes. DICOM's `DICM` at byte 128 is tested first: the
     /// standard lets the 128-byte preamble hold anything, and dual DICOM/TIFF files put a TIFF
-    /// header there.
+    /// header there. Then the image formats' magic numbers (none of which can start a DICOM
+    /// data set), NIfTI's magic at 344 or gzip, and last a DICOM data set without preamble
+    /// (`DICM` at 0, or a first element in group 0008).
     pub fn sniff(bytes: &[u8]) -> Option<Format> {
         if bytes.len() >= 132 && &bytes[128..132] == b"DICM" {
             Some(Format::Dicom)
@@ -89,6 +95,10 @@ impl Format {
             Some(Format::Bmp)
         } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
             Some(Format::WebP)
+        } else if crate::nifti::sniff(bytes) {
+            Some(Format::Nifti)
+        } else if bytes.starts_with(b"DICM") || crate::dicom::raw_dataset_syntax(bytes).is_some() {
+            Some(Format::Dicom)
         } else {
             None
         }
@@ -103,6 +113,7 @@ impl Format {
             Format::Bmp => "BMP",
             Format::WebP => "WebP",
             Format::Dicom => "DICOM",
+            Format::Nifti => "NIfTI",
         }
     }
 
@@ -112,7 +123,7 @@ impl Format {
             Format::Tiff => Some(image::ImageFormat::Tiff),
             Format::Bmp => Some(image::ImageFormat::Bmp),
             Format::WebP => Some(image::ImageFormat::WebP),
-            Format::Jpeg | Format::Dicom => None,
+            Format::Jpeg | Format::Dicom | Format::Nifti => None,
         }
     }
 }
@@ -159,11 +170,22 @@ pub fn decode(bytes: &[u8], path: &Path, spec: &ImageSpec, frame: u32) -> Result
             decode_jpeg(bytes, rgb, &fail, &check)
         }
         Format::Dicom => crate::dicom::decode(bytes, path, spec, frame),
+        Format::Nifti => nifti_slice(bytes, path, spec, frame),
         other => {
             let img = read_dynamic(bytes, path, other, max_pixels)?;
             Ok(if rgb { to_rgb(img) } else { to_gray(img) })
         }
     }
+}
+
+#[cfg(feature = "nifti")]
+fn nifti_slice(bytes: &[u8], path: &Path, spec: &ImageSpec, k: u32) -> Result<Image8> {
+    crate::nifti::decode(bytes, path, spec, k)
+}
+
+#[cfg(not(feature = "nifti"))]
+fn nifti_slice(_bytes: &[u8], path: &Path, _spec: &ImageSpec, _k: u32) -> Result<Image8> {
+    Err(crate::nifti::no_feature(path))
 }
 
 /// The format of non-empty bytes, or the error naming the file.
@@ -354,6 +376,36 @@ mod tests {
             assert_ne!(Format::sniff(&dual), Some(Format::Dicom), "{header:?}");
         }
         assert_eq!(Format::sniff(b"GIF89a"), None);
+    }
+
+    #[test]
+    fn nifti_and_raw_dicom_data_sets_are_told_apart_from_the_image_formats() {
+        // a NIfTI-1 header: sizeof_hdr 348, magic `n+1` at 344
+        let mut nii = vec![0u8; 352];
+        nii[..4].copy_from_slice(&348i32.to_le_bytes());
+        nii[344..348].copy_from_slice(b"n+1\0");
+        assert_eq!(Format::sniff(&nii), Some(Format::Nifti));
+        assert_eq!(
+            Format::sniff(&[0x1f, 0x8b, 8, 0]),
+            Some(Format::Nifti),
+            "gzip"
+        );
+        // a raw DICOM data set: (0008,0005) CS, explicit little endian
+        let raw = [0x08, 0x00, 0x05, 0x00, b'C', b'S', 0x02, 0x00, b'I', b'S'];
+        assert_eq!(Format::sniff(&raw), Some(Format::Dicom));
+        assert_eq!(Format::sniff(b"DICM\x02\x00\x00\x00"), Some(Format::Dicom));
+        // the image formats' magic numbers are never read as either
+        for magic in [
+            &b"\x89PNG\r\n\x1a\n"[..],
+            &[0xFF, 0xD8, 0xFF],
+            b"II*\0",
+            b"MM\0*",
+        ] {
+            let mut b = magic.to_vec();
+            b.resize(400, 0);
+            assert_ne!(Format::sniff(&b), Some(Format::Nifti), "{magic:?}");
+            assert_ne!(Format::sniff(&b), Some(Format::Dicom), "{magic:?}");
+        }
     }
 
     #[test]

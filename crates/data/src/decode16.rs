@@ -97,6 +97,10 @@ pub fn decode16(bytes: &[u8], path: &Path, spec: &ImageSpec, frame: u32) -> Resu
     let rgb = spec.color == ColorMode::Rgb;
     match sniff_checked(bytes, path)? {
         Format::Dicom => crate::dicom::decode16(bytes, path, spec, frame),
+        #[cfg(feature = "nifti")]
+        Format::Nifti => crate::nifti::decode16(bytes, path, spec, frame),
+        #[cfg(not(feature = "nifti"))]
+        Format::Nifti => Err(crate::nifti::no_feature(path)),
         f @ (Format::Png | Format::Tiff) => {
             let img = read_dynamic(bytes, path, f, spec.max_pixels)?;
             Ok(if rgb { to_rgb16(img) } else { to_gray16(img) })
@@ -144,10 +148,11 @@ pub fn resize_square16(src: &Image16, spec: &ImageSpec) -> Result<Vec<u16>> {
 }
 
 /// Whether a file stores more than 8 bits per sample, from its header: 16-bit PNG and TIFF,
-/// DICOM storing more than 8 bits. Other formats are 8-bit.
+/// DICOM storing more than 8 bits, NIfTI of a type wider than a byte. Other formats are
+/// 8-bit.
 pub fn is_high_bit_depth(path: &Path) -> Result<bool> {
     use std::io::Read;
-    let mut head = [0u8; 132];
+    let mut head = [0u8; 348];
     let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
     let n = file.read(&mut head).map_err(|e| DataError::io(path, e))?;
     match Format::sniff(&head[..n]) {
@@ -163,6 +168,8 @@ pub fn is_high_bit_depth(path: &Path) -> Result<bool> {
             Ok(ct.bytes_per_pixel() / ct.channel_count() > 1)
         }
         Some(Format::Dicom) => crate::dicom::high_bit_depth(path),
+        // windowed from the volume's values: keep 16 bits unless it stores bytes
+        Some(Format::Nifti) => crate::nifti::high_bit_depth(path),
         _ => Ok(false),
     }
 }

@@ -38,7 +38,7 @@ pub enum DataError {
         path: PathBuf,
     },
     /// The bytes are not an image format ganaug reads (whatever the extension says).
-    #[error("not a PNG, JPEG, TIFF, BMP, WebP or DICOM image (by its first bytes): {path}")]
+    #[error("not a PNG, JPEG, TIFF, BMP, WebP, DICOM or NIfTI image (by its first bytes): {path}")]
     UnknownFormat {
         /// The file.
         path: PathBuf,
@@ -148,6 +148,29 @@ pub enum DataError {
         /// The file.
         path: PathBuf,
     },
+    /// A medical file in an encoding this build cannot decode (a DICOM transfer syntax whose
+    /// codec is behind a feature, or one no codec here reads).
+    #[error("{path}: {encoding} cannot be decoded by this build: {remedy}")]
+    UnsupportedEncoding {
+        /// The file.
+        path: PathBuf,
+        /// The encoding by name (and UID for DICOM).
+        encoding: String,
+        /// What would read it: the feature to enable, or a conversion.
+        remedy: String,
+    },
+    /// A class named by the split lists whose image folder is absent.
+    #[error(
+        "the split lists name class '{class}' ({lists}) but its image folder {path} is missing"
+    )]
+    ListedClassMissing {
+        /// The class.
+        class: String,
+        /// Its expected folder.
+        path: PathBuf,
+        /// The lists that name it.
+        lists: String,
+    },
     /// The intensity window does not overlap the image's values at all (the image would be
     /// one flat colour).
     #[error("window centre {} width {} ({lo}..{hi}) lies outside the values of {path} ({min}..{max})", window.center, window.width, lo = window.range().0, hi = window.range().1)]
@@ -224,6 +247,7 @@ impl DataError {
                 | DataError::Io { .. }
                 | DataError::ListedFileMissing { .. }
                 | DataError::NoPixelData { .. }
+                | DataError::UnsupportedEncoding { .. }
                 | DataError::WindowOutsideData { .. }
         )
     }

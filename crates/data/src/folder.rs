@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 use crate::layout::{group_keys, grouped_split, GroupBy};
 use crate::lists::find_lists;
 pub use crate::lists::read_list;
+use crate::scan::{check_inside, scan_images};
+use crate::volume::{self, FileKind, Slices};
 use crate::{DataError, Result};
 
 /// One of the three dataset splits.
@@ -113,9 +115,13 @@ pub struct FolderConfig {
     pub extensions: Vec<String>,
     /// What to do with a listed file that is missing.
     pub on_bad_file: OnBadFile,
-    /// How a ratio split keeps images of one patient/study together.
+    /// How a ratio split keeps images of one patient/study together (without it, the files
+    /// of one DICOM series stay together).
     #[serde(default)]
     pub group_by: GroupBy,
+    /// Which slices of each volume (multi-frame DICOM, DICOM series, NIfTI) are taken.
+    #[serde(default, skip_serializing_if = "Slices::is_all")]
+    pub slices: Slices,
 }
 
 impl Default for FolderConfig {
@@ -141,12 +147,13 @@ impl FolderConfig {
             ratios: [0.57, 0.16, 0.27],
             seed: 0,
             extensions: [
-                "png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "dcm", "dicom",
+                "png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "dcm", "dicom", "nii",
             ]
             .map(String::from)
             .to_vec(),
             on_bad_file: OnBadFile::Fail,
             group_by: GroupBy::None,
+            slices: Slices::All,
         }
     }
 
@@ -168,6 +175,12 @@ impl FolderConfig {
     /// Sets the bad-file policy.
     pub fn with_on_bad_file(mut self, policy: OnBadFile) -> Self {
         self.on_bad_file = policy;
+        self
+    }
+
+    /// Sets which slices of each volume are taken.
+    pub fn with_slices(mut self, slices: Slices) -> Self {
+        self.slices = slices;
         self
     }
 
@@ -247,6 +260,7 @@ pub struct ImageFolder {
     origin: SplitOrigin,
     skipped: Vec<BadFile>,
     unlisted: Vec<PathBuf>,
+    pub(crate) kinds: HashMap<PathBuf, FileKind>,
 }
 
 impl ImageFolder {
@@ -262,7 +276,7 @@ impl ImageFolder {
             });
         }
         let canonical = root.canonicalize().map_err(|e| DataError::io(&root, e))?;
-        let mut files_per_class = Vec::with_capacity(config.classes.len());
+        let mut files_per_class: Vec<Vec<String>> = Vec::with_capacity(config.classes.len());
         for class in &config.classes {
             let dir = root.join(&class.folder);
             let files = scan_images(&dir, &config.extensions, &class.name, &canonical)?;
@@ -282,29 +296,119 @@ impl ImageFolder {
             origin: SplitOrigin::Lists,
             skipped: Vec::new(),
             unlisted: Vec::new(),
+            kinds: HashMap::new(),
         };
+        let mut kinds = folder.medical_kinds(&mut files_per_class)?;
         match lists {
             Some(lists) => folder.assign_from_lists(&lists, &files_per_class, &canonical)?,
-            None if config.group_by == GroupBy::None => folder.assign_by_ratios(&files_per_class),
-            None => folder.assign_by_groups(&files_per_class)?,
+            None if config.group_by != GroupBy::None => {
+                let keys = group_keys(
+                    &folder.root,
+                    &config.classes,
+                    &config.group_by,
+                    &flatten(&files_per_class),
+                )?;
+                folder.assign_by_groups(&files_per_class, keys);
+            }
+            None => {
+                let flat = flatten(&files_per_class);
+                let paths: Vec<PathBuf> = flat.iter().map(|(l, n)| folder.path_of(*l, n)).collect();
+                match volume::series_keys(&flat, &paths, &kinds) {
+                    Some(keys) => folder.assign_by_groups(&files_per_class, keys),
+                    None => folder.assign_by_ratios(&files_per_class),
+                }
+            }
         }
-        folder.expand_frames()?;
+        folder.add_listed_kinds(&mut kinds)?;
+        folder.entries = volume::expand(std::mem::take(&mut folder.entries), &kinds, config.slices);
+        folder.kinds = kinds;
         Ok(folder)
     }
 
-    /// A ratio split of whole groups ([`FolderConfig::group_by`]).
-    fn assign_by_groups(&mut self, files: &[Vec<String>]) -> Result<()> {
-        let flat: Vec<(i64, String)> = files
+    /// The path of file `name` of class `label`.
+    fn path_of(&self, label: i64, name: &str) -> PathBuf {
+        self.root
+            .join(&self.config.classes[label as usize].folder)
+            .join(name)
+    }
+
+    /// The kind of each file that may be DICOM or a volume (read from its header, in
+    /// parallel); a file that cannot be read is an error, or left out and listed in
+    /// [`OnBadFile::Skip`] mode.
+    fn medical_kinds(&mut self, files: &mut [Vec<String>]) -> Result<HashMap<PathBuf, FileKind>> {
+        use rayon::prelude::*;
+        let candidates: Vec<PathBuf> = files
             .iter()
             .enumerate()
-            .flat_map(|(l, names)| names.iter().map(move |n| (l as i64, n.clone())))
+            .flat_map(|(l, names)| {
+                names
+                    .iter()
+                    .filter(|n| volume::may_be_medical(n))
+                    .map(move |n| (l as i64, n))
+            })
+            .map(|(l, n)| self.path_of(l, n))
             .collect();
-        let keys = group_keys(
-            &self.root,
-            &self.config.classes,
-            &self.config.group_by,
-            &flat,
-        )?;
+        let read: Vec<(PathBuf, Result<FileKind>)> = candidates
+            .into_par_iter()
+            .map(|p| {
+                let kind = volume::file_kind(&p);
+                (p, kind)
+            })
+            .collect();
+        let mut kinds = HashMap::new();
+        let mut bad = std::collections::HashSet::new();
+        for (path, kind) in read {
+            match kind {
+                Ok(k) => {
+                    kinds.insert(path, k);
+                }
+                Err(error) if self.config.on_bad_file == OnBadFile::Skip => {
+                    bad.insert(path.clone());
+                    self.skipped.push(BadFile { path, error });
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        if !bad.is_empty() {
+            for (l, names) in files.iter_mut().enumerate() {
+                let dir = self.root.join(&self.config.classes[l].folder);
+                names.retain(|n| !bad.contains(&dir.join(n)));
+            }
+        }
+        Ok(kinds)
+    }
+
+    /// Kinds of listed files the folder scan did not see (lists may name files in
+    /// sub-folders or without the usual extensions); listed files that cannot be read are
+    /// an error or, in [`OnBadFile::Skip`] mode, dropped and listed.
+    fn add_listed_kinds(&mut self, kinds: &mut HashMap<PathBuf, FileKind>) -> Result<()> {
+        let mut keep = Vec::with_capacity(self.entries.len());
+        for e in std::mem::take(&mut self.entries) {
+            if !kinds.contains_key(&e.path) && volume::may_be_medical(&e.name) {
+                match volume::file_kind(&e.path) {
+                    Ok(k) => {
+                        kinds.insert(e.path.clone(), k);
+                    }
+                    Err(error) if self.config.on_bad_file == OnBadFile::Skip => {
+                        self.skipped.push(BadFile {
+                            path: e.path.clone(),
+                            error,
+                        });
+                        continue;
+                    }
+                    Err(error) => return Err(error),
+                }
+            }
+            keep.push(e);
+        }
+        self.entries = keep;
+        Ok(())
+    }
+
+    /// A ratio split of whole groups (`keys[i]` is the group of the `i`-th file, class by
+    /// class).
+    fn assign_by_groups(&mut self, files: &[Vec<String>], keys: Vec<String>) {
+        let flat = flatten(files);
         let splits = grouped_split(
             &flat,
             &keys,
@@ -325,51 +429,6 @@ impl ImageFolder {
         self.origin = SplitOrigin::Ratios {
             seed: self.config.seed,
         };
-        Ok(())
-    }
-
-    /// Replaces each multi-frame DICOM file by one entry per frame (`name#k`), in the same
-    /// split, so that a split never separates the frames of one file.
-    fn expand_frames(&mut self) -> Result<()> {
-        let is_dicom = |e: &Entry| {
-            e.path.extension().is_some_and(|x| {
-                matches!(x.to_string_lossy().to_lowercase().as_str(), "dcm" | "dicom")
-            })
-        };
-        if !self.entries.iter().any(is_dicom) {
-            return Ok(());
-        }
-        let mut out = Vec::with_capacity(self.entries.len());
-        for e in std::mem::take(&mut self.entries) {
-            let frames = if is_dicom(&e) {
-                match crate::dicom::frames(&e.path) {
-                    Ok(n) => n,
-                    Err(error) if self.config.on_bad_file == OnBadFile::Skip => {
-                        self.skipped.push(BadFile {
-                            path: e.path.clone(),
-                            error,
-                        });
-                        continue;
-                    }
-                    Err(error) => return Err(error),
-                }
-            } else {
-                1
-            };
-            if frames == 1 {
-                out.push(e);
-                continue;
-            }
-            for frame in 0..frames {
-                out.push(Entry {
-                    name: format!("{}#{frame}", e.name),
-                    frame,
-                    ..e.clone()
-                });
-            }
-        }
-        self.entries = out;
-        Ok(())
     }
 
     fn assign_from_lists(
@@ -512,49 +571,11 @@ impl ImageFolder {
     }
 }
 
-/// Refuses a path whose real location (symbolic links followed) is outside the dataset.
-fn check_inside(path: &Path, canonical_root: &Path, root: &Path) -> Result<()> {
-    let target = path.canonicalize().map_err(|e| DataError::io(path, e))?;
-    if target.starts_with(canonical_root) {
-        Ok(())
-    } else {
-        Err(DataError::OutsideRoot {
-            path: path.into(),
-            target,
-            root: root.into(),
-        })
-    }
-}
-
-/// Image files of a class folder, sorted by name. The folder and every file must lie inside
-/// the dataset once symbolic links are followed.
-fn scan_images(
-    dir: &Path,
-    extensions: &[String],
-    class: &str,
-    canonical_root: &Path,
-) -> Result<Vec<String>> {
-    if !dir.is_dir() {
-        return Err(DataError::MissingDir {
-            path: dir.into(),
-            what: format!("the image folder of class '{class}'"),
-        });
-    }
-    let root = canonical_root;
-    check_inside(dir, canonical_root, root)?;
-    let mut names = Vec::new();
-    for item in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
-        let item = item.map_err(|e| DataError::io(dir, e))?;
-        let name = item.file_name().to_string_lossy().into_owned();
-        let ext = Path::new(&name)
-            .extension()
-            .map(|e| e.to_string_lossy().to_lowercase())
-            .unwrap_or_default();
-        if !name.starts_with('.') && extensions.contains(&ext) && item.path().is_file() {
-            check_inside(&item.path(), canonical_root, root)?;
-            names.push(name);
-        }
-    }
-    names.sort();
-    Ok(names)
+/// `(label, name)` of every file, class by class.
+fn flatten(files: &[Vec<String>]) -> Vec<(i64, String)> {
+    files
+        .iter()
+        .enumerate()
+        .flat_map(|(l, names)| names.iter().map(move |n| (l as i64, n.clone())))
+        .collect()
 }

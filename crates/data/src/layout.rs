@@ -50,6 +50,18 @@ impl FolderConfig {
         if root.join("CT_COVID").is_dir() && root.join("CT_NonCOVID").is_dir() {
             return Ok((FolderConfig::covid_ct(), Layout::CovidCt));
         }
+        // COVID-CT's lists without one of its class folders: name the missing folder
+        let covid = FolderConfig::covid_ct();
+        for class in &covid.classes {
+            let lists: Vec<PathBuf> = Split::ALL
+                .iter()
+                .map(|&s| covid.list_path(root, class, s))
+                .filter(|p| p.is_file())
+                .collect();
+            if !lists.is_empty() && !root.join(&class.folder).is_dir() {
+                return Err(listed_class_missing(root, &class.folder, &lists));
+            }
+        }
         Ok((Self::class_folders(root)?, Layout::ClassFolders))
     }
 
@@ -88,6 +100,18 @@ impl FolderConfig {
             names.push(name);
         }
         names.sort();
+        // split lists `splits/<class>/` for a class without its folder
+        if let Ok(listed) = std::fs::read_dir(root.join("splits")) {
+            for item in listed.flatten() {
+                let tag = item.file_name().to_string_lossy().into_owned();
+                if item.path().is_dir() && !tag.starts_with('.') && !names.contains(&tag) {
+                    let lists: Vec<PathBuf> = std::fs::read_dir(item.path())
+                        .map(|d| d.flatten().map(|f| f.path()).collect())
+                        .unwrap_or_default();
+                    return Err(listed_class_missing(root, &tag, &lists));
+                }
+            }
+        }
         match names.len() {
             0 => Err(bad(
                 "no class folders (one sub-folder per class is expected)".into(),
@@ -134,6 +158,18 @@ impl FolderConfig {
         }
         self.classes = kept;
         Ok(self)
+    }
+}
+
+fn listed_class_missing(root: &Path, folder: &str, lists: &[PathBuf]) -> DataError {
+    DataError::ListedClassMissing {
+        class: folder.to_string(),
+        path: root.join(folder),
+        lists: lists
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", "),
     }
 }
 
@@ -317,6 +353,31 @@ mod tests {
         assert!(err.to_string().contains("scan.png"), "{err}");
         let bad = GroupBy::Pattern("(".into());
         assert!(group_keys(Path::new("."), &[ClassSpec::named("a")], &bad, &files).is_err());
+    }
+
+    #[test]
+    fn split_lists_naming_a_class_without_its_folder_say_so() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("CT_NonCOVID")).expect("mkdir");
+        std::fs::create_dir_all(root.join("Data-split/COVID")).expect("mkdir");
+        std::fs::write(root.join("Data-split/COVID/trainCT_COVID.txt"), "a.png\n").expect("w");
+        let e = FolderConfig::discover(root).expect_err("CT_COVID is missing");
+        let msg = e.to_string();
+        assert!(matches!(e, DataError::ListedClassMissing { .. }), "{msg}");
+        assert!(
+            msg.contains("CT_COVID") && msg.contains("trainCT_COVID.txt"),
+            "{msg}"
+        );
+        // class folders: splits/<class>/ without <class>/
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path();
+        for d in ["cats", "dogs", "splits/cats", "splits/birds"] {
+            std::fs::create_dir_all(root.join(d)).expect("mkdir");
+        }
+        std::fs::write(root.join("splits/birds/train.txt"), "x.png\n").expect("w");
+        let e = FolderConfig::discover(root).expect_err("birds/ is missing");
+        assert!(e.to_string().contains("birds"), "{e}");
     }
 
     #[test]

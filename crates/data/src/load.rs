@@ -240,13 +240,14 @@ fn decode_entries(
     opts: &LoadOptions,
 ) -> Result<(TensorDataset, LoadReport, Vec<Split>)> {
     if opts.spec.depth == Depth::Auto {
-        // Decided from the headers of the files (each multi-frame file once).
-        let mut paths: Vec<&std::path::Path> = entries
+        // Decided from the headers of the files (each multi-frame file and volume once,
+        // whichever of its slices are taken).
+        let mut seen = std::collections::HashSet::new();
+        let paths: Vec<&std::path::Path> = entries
             .iter()
-            .filter(|e| e.frame == 0)
             .map(|e| e.path.as_path())
+            .filter(|p| seen.insert(*p))
             .collect();
-        paths.dedup();
         let decision = crate::decode16::decide_depth(&paths)?;
         let decided = LoadOptions {
             spec: opts.spec.with_depth(decision.depth),
