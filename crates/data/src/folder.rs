@@ -298,7 +298,11 @@ impl ImageFolder {
             unlisted: Vec::new(),
             kinds: HashMap::new(),
         };
-        let mut kinds = folder.medical_kinds(&mut files_per_class)?;
+        // with split lists only listed files are opened (add_listed_kinds, below)
+        let mut kinds = match lists {
+            Some(_) => HashMap::new(),
+            None => folder.medical_kinds(&mut files_per_class)?,
+        };
         match lists {
             Some(lists) => folder.assign_from_lists(&lists, &files_per_class, &canonical)?,
             None if config.group_by != GroupBy::None => {

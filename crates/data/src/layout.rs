@@ -106,9 +106,16 @@ impl FolderConfig {
                 let tag = item.file_name().to_string_lossy().into_owned();
                 if item.path().is_dir() && !tag.starts_with('.') && !names.contains(&tag) {
                     let lists: Vec<PathBuf> = std::fs::read_dir(item.path())
-                        .map(|d| d.flatten().map(|f| f.path()).collect())
+                        .map(|d| {
+                            d.flatten()
+                                .map(|f| f.path())
+                                .filter(|p| p.is_file())
+                                .collect()
+                        })
                         .unwrap_or_default();
-                    return Err(listed_class_missing(root, &tag, &lists));
+                    if !lists.is_empty() {
+                        return Err(listed_class_missing(root, &tag, &lists));
+                    }
                 }
             }
         }

@@ -176,9 +176,23 @@ mod imp {
         ])
     }
 
+    /// A NIfTI file's header, gzip or not by its first bytes (not its name's case).
+    fn header(path: &Path) -> Result<NiftiHeader> {
+        let mut file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        let mut magic = [0u8; 2];
+        let n = file.read(&mut magic).map_err(|e| DataError::io(path, e))?;
+        let file = std::fs::File::open(path).map_err(|e| DataError::io(path, e))?;
+        let read = if n == 2 && magic == [0x1f, 0x8b] {
+            NiftiHeader::from_reader(flate2::read::GzDecoder::new(std::io::BufReader::new(file)))
+        } else {
+            NiftiHeader::from_reader(std::io::BufReader::new(file))
+        };
+        read.map_err(|e| fail(path, e))
+    }
+
     /// The number of axial slices of a NIfTI file, from its header.
     pub(crate) fn slices(path: &Path) -> Result<u32> {
-        let h = NiftiHeader::from_file(path).map_err(|e| fail(path, e))?;
+        let h = header(path)?;
         let n = sizes(&h, path)?;
         let axes = axes(&h);
         let slice_axis = (0..3).find(|&a| axes[a].0 == 2).unwrap_or(2);
@@ -187,7 +201,7 @@ mod imp {
 
     /// Whether a NIfTI file's type is wider than a byte (its header).
     pub(crate) fn high_bit_depth(path: &Path) -> Result<bool> {
-        let h = NiftiHeader::from_file(path).map_err(|e| fail(path, e))?;
+        let h = header(path)?;
         let ty = h.data_type().map_err(|e| fail(path, e))?;
         Ok(!matches!(ty, NiftiType::Uint8 | NiftiType::Int8))
     }
@@ -294,9 +308,14 @@ mod imp {
     }
 
     /// The last volumes read, by content hash: the slices of one volume are decoded one
-    /// after another, and each would otherwise unpack the whole file again.
+    /// after another (by as many threads as rayon runs), and each would otherwise unpack the
+    /// whole file again.
     static RECENT: Mutex<Vec<(blake3::Hash, Arc<Volume>)>> = Mutex::new(Vec::new());
-    const RECENT_VOLUMES: usize = 4;
+
+    /// Volumes kept: one per decoding thread, and one more.
+    fn recent_volumes() -> usize {
+        rayon::current_num_threads().max(3) + 1
+    }
 
     fn cached(bytes: &[u8], path: &Path) -> Result<Arc<Volume>> {
         let key = blake3::hash(bytes);
@@ -310,7 +329,7 @@ mod imp {
         }
         let volume = Arc::new(from_bytes(bytes, path)?);
         let mut recent = RECENT.lock().expect("volume cache");
-        if recent.len() >= RECENT_VOLUMES {
+        if recent.len() >= recent_volumes() {
             recent.remove(0);
         }
         recent.push((key, Arc::clone(&volume)));

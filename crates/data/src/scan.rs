@@ -44,7 +44,7 @@ pub(crate) fn scan_images(
     Ok(names)
 }
 
-/// Sub-folders deeper than this are not scanned (a guard against link loops).
+/// Sub-folders deeper than this are not scanned.
 const MAX_DEPTH: usize = 8;
 
 fn scan_into(
@@ -63,8 +63,18 @@ fn scan_into(
         }
         let path = item.path();
         let rel = format!("{prefix}{name}");
+        // a DICOM export's index file: DICOM, but no image
+        if name.eq_ignore_ascii_case("DICOMDIR") {
+            continue;
+        }
         if path.is_dir() {
-            if depth < MAX_DEPTH {
+            // linked sub-folders are not followed: a link to a folder above would list the
+            // same files under two names, which a split could then put on both sides
+            let linked = item
+                .file_type()
+                .map_err(|e| DataError::io(&path, e))?
+                .is_symlink();
+            if depth < MAX_DEPTH && !linked {
                 check_inside(&path, root, root)?;
                 scan_into(
                     &path,

@@ -33,7 +33,10 @@ pub struct FileSummary {
 
 /// A kind's name from a file's extension (2-D images are not opened to index a folder).
 fn kind_by_name(path: &Path) -> String {
-    let name = path.to_string_lossy().to_ascii_lowercase();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
     if crate::nifti::is_nifti_name(&name) {
         return "NIfTI".into();
     }
