@@ -319,16 +319,17 @@ mod imp {
 
     fn cached(bytes: &[u8], path: &Path) -> Result<Arc<Volume>> {
         let key = blake3::hash(bytes);
-        if let Some((_, v)) = RECENT
-            .lock()
-            .expect("volume cache")
-            .iter()
-            .find(|(k, _)| *k == key)
-        {
+        // a panic elsewhere while holding the lock leaves a list of whole volumes: still good
+        let lock = || {
+            RECENT
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+        };
+        if let Some((_, v)) = lock().iter().find(|(k, _)| *k == key) {
             return Ok(Arc::clone(v));
         }
         let volume = Arc::new(from_bytes(bytes, path)?);
-        let mut recent = RECENT.lock().expect("volume cache");
+        let mut recent = lock();
         if recent.len() >= recent_volumes() {
             recent.remove(0);
         }

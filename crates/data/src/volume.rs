@@ -179,35 +179,33 @@ pub(crate) fn expand(
     kinds: &HashMap<PathBuf, FileKind>,
     slices: Slices,
 ) -> Vec<Entry> {
-    type SeriesKey = (crate::Split, i64, String);
-    let mut series: HashMap<SeriesKey, Vec<(Entry, SliceInfo)>> = HashMap::new();
+    let key =
+        |e: &Entry, info: &SliceInfo| (e.split, e.label, info.series.clone().unwrap_or_default());
+    let mut series: HashMap<_, Vec<(Entry, SliceInfo)>> = HashMap::new();
     for e in &entries {
         if let Some(info) = series_of(kinds.get(&e.path)) {
-            let key = (e.split, e.label, info.series.clone().unwrap_or_default());
             series
-                .entry(key)
+                .entry(key(e, info))
                 .or_default()
                 .push((e.clone(), info.clone()));
         }
     }
     let mut out = Vec::with_capacity(entries.len());
     for e in entries {
-        match kinds.get(&e.path) {
-            Some(FileKind::Nifti(n)) => push_frames(&mut out, &e, *n, slices),
-            Some(FileKind::Dicom(info)) if info.frames > 1 => {
-                push_frames(&mut out, &e, info.frames, slices)
-            }
-            Some(kind) if series_of(Some(kind)).is_some() => {
-                let info = series_of(Some(kind)).expect("checked");
-                let key = (e.split, e.label, info.series.clone().unwrap_or_default());
-                // the whole series where its first file was
-                if let Some(mut members) = series.remove(&key) {
-                    order_series(&mut members);
-                    for i in slices.pick(members.len()) {
-                        out.push(members[i].0.clone());
-                    }
+        let kind = kinds.get(&e.path);
+        if let Some(info) = series_of(kind) {
+            // the whole series where its first file was
+            if let Some(mut members) = series.remove(&key(&e, info)) {
+                order_series(&mut members);
+                for i in slices.pick(members.len()) {
+                    out.push(members[i].0.clone());
                 }
             }
+            continue;
+        }
+        match kind {
+            Some(FileKind::Nifti(n)) => push_frames(&mut out, &e, *n, slices),
+            Some(FileKind::Dicom(info)) => push_frames(&mut out, &e, info.frames, slices),
             _ => out.push(e),
         }
     }

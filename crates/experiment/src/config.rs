@@ -106,6 +106,35 @@ impl Default for EditPlan {
     }
 }
 
+impl EditPlan {
+    /// The edit GAN's configuration on `size`² images of `channels` channels and `classes`
+    /// classes, seeded with `seed` (batch size as planned; no periodic checkpoints).
+    pub fn gan_config(
+        &self,
+        size: i64,
+        channels: i64,
+        classes: i64,
+        seed: u64,
+    ) -> ganaug_gan::EditGanConfig {
+        ganaug_gan::EditGanConfig {
+            size,
+            channels,
+            classes,
+            ngf: self.ngf,
+            ndf: self.ndf,
+            latent_dim: self.latent_dim,
+            max_delta: self.max_delta,
+            mask_area: self.mask_area,
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            lr: self.lr,
+            diffaugment: self.diffaugment,
+            checkpoint_every: 0,
+            seed,
+        }
+    }
+}
+
 /// The feature-space GAN (`ganaug_gan::FeatureGan`) of a probe cell: trained on the real rows
 /// the probe fits (its backbone's standardised features, projected on their leading
 /// principal axes), each class making `synth.keep_per_class` vectors.
@@ -540,20 +569,10 @@ impl ReproConfig {
                     "the edit scenario needs a [gan.edits] table",
                 ));
             };
-            ganaug_gan::EditGanConfig {
-                size: self.gan.gan.size,
-                ngf: e.ngf,
-                ndf: e.ndf,
-                latent_dim: e.latent_dim,
-                max_delta: e.max_delta,
-                mask_area: e.mask_area,
-                epochs: e.epochs,
-                batch_size: e.batch_size,
-                lr: e.lr,
-                ..Default::default()
-            }
-            .validate()
-            .map_err(|err| bad("gan.edits", err.to_string()))?;
+            let d = ganaug_gan::EditGanConfig::default();
+            e.gan_config(self.gan.gan.size, d.channels, d.classes, d.seed)
+                .validate()
+                .map_err(|err| bad("gan.edits", err.to_string()))?;
             if e.candidates_per_kept == 0 || !(e.min_edit_rms >= 0.0 && e.min_edit_rms.is_finite())
             {
                 return Err(bad(

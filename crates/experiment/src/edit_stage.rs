@@ -27,21 +27,10 @@ pub(crate) fn edit_config(
     r: u64,
 ) -> Option<EditGanConfig> {
     let e = cfg.gan.edits.as_ref()?;
+    let seed = cfg.gan.train.seed + r;
     Some(EditGanConfig {
-        size: cfg.gan.gan.size,
-        channels,
-        classes: classes as i64,
-        ngf: e.ngf,
-        ndf: e.ndf,
-        latent_dim: e.latent_dim,
-        max_delta: e.max_delta,
-        mask_area: e.mask_area,
-        epochs: e.epochs,
         batch_size: e.batch_size.min(batch).max(2),
-        lr: e.lr,
-        diffaugment: e.diffaugment,
-        checkpoint_every: 0,
-        seed: cfg.gan.train.seed + r,
+        ..e.gan_config(cfg.gan.gan.size, channels, classes as i64, seed)
     })
 }
 

@@ -395,8 +395,14 @@ fn time_gan_step(
     Ok(t0.elapsed().as_secs_f64() / 2.0)
 }
 
-/// Seconds per image of a probe model's feature extraction (a timed batch).
-fn time_features(spec: CellSpec<'_>, sp: &Splits, device: Device) -> Result<f64> {
+/// A cell's model, untrained, and a random batch of `b` images of the data's shape to time it
+/// on.
+fn timing_model(
+    spec: CellSpec<'_>,
+    sp: &Splits,
+    b: i64,
+    device: Device,
+) -> Result<(Classifier, Tensor)> {
     let plan = spec.plan;
     let (classes, channels) = (sp.train.class_names.len() as i64, sp.train.channels());
     let mcfg = ModelConfig {
@@ -404,13 +410,19 @@ fn time_features(spec: CellSpec<'_>, sp: &Splits, device: Device) -> Result<f64>
         head: plan.head.arch(),
         ..ModelConfig::new(plan.kind, plan.image_size).for_data(classes, channels)
     };
-    let err = |e: ganaug_models::ModelError| timing_err(plan.kind)(e.to_string());
-    let model = Classifier::new(mcfg, device).map_err(err)?;
-    let b = 32i64;
+    let model = Classifier::new(mcfg, device).map_err(|e| timing_err(plan.kind)(e.to_string()))?;
     let x = Tensor::rand(
         [b, channels, plan.image_size, plan.image_size],
         (Kind::Float, device),
     );
+    Ok((model, x))
+}
+
+/// Seconds per image of a probe model's feature extraction (a timed batch).
+fn time_features(spec: CellSpec<'_>, sp: &Splits, device: Device) -> Result<f64> {
+    let b = 32i64;
+    let (model, x) = timing_model(spec, sp, b, device)?;
+    let err = |e: ganaug_models::ModelError| timing_err(spec.plan.kind)(e.to_string());
     let _warm = tch::no_grad(|| model.extract_features(&x, b)).map_err(err)?;
     let t0 = Instant::now();
     let _features = tch::no_grad(|| model.extract_features(&x, b)).map_err(err)?;
@@ -427,19 +439,9 @@ fn estimate_cell(
     device: Device,
 ) -> Result<f64> {
     let plan = spec.plan;
-    let (classes, channels) = (sp.train.class_names.len() as i64, sp.train.channels());
-    let mcfg = ModelConfig {
-        pooled_stages: plan.pooled_stages,
-        head: plan.head.arch(),
-        ..ModelConfig::new(plan.kind, plan.image_size).for_data(classes, channels)
-    };
-    let err = |e: ganaug_models::ModelError| timing_err(plan.kind)(e.to_string());
-    let model = Classifier::new(mcfg, device).map_err(err)?;
     let b = plan.train.batch_size as i64;
-    let x = Tensor::rand(
-        [b, channels, plan.image_size, plan.image_size],
-        (Kind::Float, device),
-    );
+    let (model, x) = timing_model(spec, sp, b, device)?;
+    let err = |e: ganaug_models::ModelError| timing_err(plan.kind)(e.to_string());
     if let Head::Probe { tta_flip, .. } = &plan.head {
         let t0 = Instant::now();
         let _features = tch::no_grad(|| model.extract_features(&x, b)).map_err(err)?;
