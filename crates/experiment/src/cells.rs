@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ganaug_augment::{expand, Pipeline};
 use ganaug_data::{Splits, TensorDataset};
 use ganaug_models::{
     fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig,
@@ -17,9 +16,9 @@ use ganaug_models::{
 use crate::gans::{GanStage, StageContext};
 use crate::layout::Layout;
 use crate::probe_cells::FeatureBank;
-use crate::quality::resize;
 use crate::results::{CellStop, FineTuned};
 use crate::scoring::cell_result;
+use crate::training_set::training_set;
 use crate::{
     hash_of, CellError, CellResult, CheckedConfig, ExperimentError, ModelPlan, Result, Scenario,
 };
@@ -348,89 +347,6 @@ impl Experiment<'_> {
 fn finished(dir: &Path) -> Option<CellResult> {
     let bytes = std::fs::read(Layout::cell_result(dir)).ok()?;
     serde_json::from_slice(&bytes).ok()
-}
-
-/// The training set of a cell: the training split, plus the scenario's synthetic images at the
-/// model's size, plus classic-augmentation copies of all of them.
-pub(crate) fn training_set(
-    spec: CellSpec<'_>,
-    sp: &Splits,
-    gans: &GanStage,
-    cfg: &CheckedConfig,
-) -> Result<TensorDataset> {
-    let mut train = sp.train.shallow_clone();
-    let add = || -> std::result::Result<TensorDataset, CellError> {
-        match synthetic_images(spec, sp, gans, cfg)? {
-            Some((_, s)) => Ok(train.concat(&s)?),
-            None => Ok(train.shallow_clone()),
-        }
-    };
-    train = add().map_err(spec.fail("adding synthetic images"))?;
-    if spec.scenario.uses_classic() {
-        let add = || -> std::result::Result<TensorDataset, CellError> {
-            let copies = expand(
-                &train,
-                &Pipeline::paper(),
-                cfg.classic_copies,
-                spec.seed,
-                64,
-            )?;
-            Ok(train.concat(&copies)?)
-        };
-        train = add().map_err(spec.fail("classic augmentation"))?;
-    }
-    Ok(train)
-}
-
-/// The synthetic images a cell adds (its scenario's set, its replica, the mix's share), at the
-/// model's size, with the set they come from; `None` when it adds none.
-pub(crate) fn synthetic_images(
-    spec: CellSpec<'_>,
-    sp: &Splits,
-    gans: &GanStage,
-    cfg: &CheckedConfig,
-) -> std::result::Result<Option<(crate::Synthetic, TensorDataset)>, CellError> {
-    let Some(which) = spec.scenario.synthetic().filter(|w| w.is_images()) else {
-        return Ok(None); // none, or vectors (a probe cell adds those itself)
-    };
-    if which == crate::Synthetic::Edits {
-        return Ok(Some((which, edited_images(spec, sp, gans, cfg)?)));
-    }
-    let s = gans.mixed(which, spec.seed, &cfg.gan.mix, &sp.train.class_counts())?;
-    if s.is_empty() {
-        return Ok(None);
-    }
-    let images = TensorDataset::new(
-        resize(&s.images, spec.plan.image_size)?,
-        s.labels.shallow_clone(),
-        s.names.clone(),
-        s.class_names.clone(),
-        s.description.clone(),
-    )?;
-    Ok(Some((which, images)))
-}
-
-/// The edit GAN's edits a cell adds, applied to the cell's own real training images (at its
-/// side): the real detail of each edited image is the cell's, only the change is upsampled.
-fn edited_images(
-    spec: CellSpec<'_>,
-    sp: &Splits,
-    gans: &GanStage,
-    cfg: &CheckedConfig,
-) -> std::result::Result<TensorDataset, CellError> {
-    let which = crate::Synthetic::Edits;
-    let set = gans
-        .set(which, spec.seed)
-        .ok_or(CellError::NoSyntheticSet(which))?;
-    let edits = gans
-        .edits
-        .get(&gans.replica(spec.seed))
-        .ok_or(CellError::NoSyntheticSet(which))?;
-    let rows: Vec<usize> = match gans.mixed_rows(set, &cfg.gan.mix, &sp.train.class_counts())? {
-        Some(rows) => rows.into_iter().map(|r| r as usize).collect(),
-        None => (0..edits.sources.len()).collect(),
-    };
-    Ok(edits.materialize(&sp.train, &rows)?)
 }
 
 /// How a cell's weights started.

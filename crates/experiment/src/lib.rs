@@ -24,6 +24,7 @@ mod scoring;
 pub mod select;
 pub mod shard;
 pub mod sweep;
+mod training_set;
 
 pub use aggregate::aggregate;
 pub use cells::{run_cells, CellSpec, CellsRun, Experiment};

@@ -347,7 +347,9 @@ impl ProbeCell<'_> {
         let mut parts = vec![bank.get(key(ImageSet::Train), model, || {
             Ok(sp.train.images.shallow_clone())
         })?];
-        if let Some((which, synthetic)) = crate::cells::synthetic_images(spec, sp, gans, cfg)? {
+        if let Some((which, synthetic)) =
+            crate::training_set::synthetic_images(spec, sp, gans, cfg)?
+        {
             // what defines the rows: the replica's GAN, how its images were chosen, how many
             let g = &cfg.gan;
             let what = (gans.key(which, spec.seed), &g.synth, g.select, g.mix.ratio);

@@ -26,6 +26,7 @@ use ganaug_train::{
     Progress, RunConfig, RunDir, TrainStep, Validate, VarMatch,
 };
 
+use crate::train::trainable;
 use crate::{GanError, Result};
 
 /// How a feature-space GAN is built and trained.
@@ -195,16 +196,6 @@ fn mlp(p: nn::Path, c_in: i64, hidden: i64, c_out: i64) -> nn::Sequential {
         .add(nn::linear(&p / "fc1", c_in, hidden, Default::default()))
         .add_fn(|x| x.maximum(&(x * 0.2)))
         .add(nn::linear(&p / "fc2", hidden, c_out, Default::default()))
-}
-
-fn trainable(vs: &nn::VarStore, prefix: &str) -> Vec<NamedTensor> {
-    let mut named: Vec<NamedTensor> = vs
-        .variables()
-        .into_iter()
-        .filter(|(n, t)| n.starts_with(prefix) && t.requires_grad())
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    named
 }
 
 impl FeatureGan {

@@ -12,6 +12,7 @@ mod nets;
 mod probe;
 mod probe_model;
 mod probe_objective;
+mod probe_solve;
 mod state;
 mod train;
 

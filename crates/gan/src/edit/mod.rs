@@ -35,6 +35,7 @@ use ganaug_train::{
     Progress, RunConfig, RunDir, TrainStep, Validate, VarMatch,
 };
 
+use crate::train::trainable;
 use crate::{GanError, Result};
 
 mod nets;
@@ -208,16 +209,6 @@ struct EditNets {
     opt_g: Adam,
     opt_d: Adam,
     data: String,
-}
-
-fn trainable(vs: &nn::VarStore, prefix: &str) -> Vec<NamedTensor> {
-    let mut named: Vec<NamedTensor> = vs
-        .variables()
-        .into_iter()
-        .filter(|(n, t)| n.starts_with(prefix) && t.requires_grad())
-        .collect();
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    named
 }
 
 impl EditGan {

@@ -1,0 +1,179 @@
+//! A GAN's synthetic set for one class: candidates generated, ranked and kept, their sample
+//! grid, and their measures against the class's real images (the gate's input).
+
+use tch::Tensor;
+
+use ganaug_data::{io, TensorDataset};
+use ganaug_gan::{generate_candidates, ClassModel, SynthConfig};
+
+use super::StageContext;
+use crate::layout::Layout;
+use crate::quality::Quality;
+use crate::select::SelectBy;
+use crate::{CheckedConfig, ExperimentError, Result, SynthSummary, Synthetic};
+
+/// Generates one class's candidates, ranks them by the configured rule, keeps the first
+/// `keep_per_class`, writes their sample grid and scores them against the class's training
+/// images.
+pub(super) fn synthesize(
+    model: ClassModel<'_>,
+    (gan, r): (Synthetic, u64),
+    label: usize,
+    subsets: &[TensorDataset],
+    cfg: &CheckedConfig,
+    quality: &mut Quality,
+    ctx: &StageContext<'_>,
+) -> Result<(Tensor, SynthSummary)> {
+    let train = &subsets[label];
+    let class = train.class_names[label].as_str();
+    let fail = |source: ganaug_gan::GanError| ExperimentError::Synthesis {
+        gan,
+        class: class.into(),
+        source: Box::new(source),
+    };
+    let synth = SynthConfig {
+        seed: cfg.gan.synth.seed + r,
+        ..cfg.gan.synth.clone()
+    };
+    let candidates = generate_candidates(model, &train.images, &synth).map_err(fail)?;
+    let select = cfg.gan.select;
+    let (order, candidate_features) =
+        selection_order(&candidates, label, subsets, select, quality)?;
+    let keep = synth.keep_per_class.min(order.len());
+    let (images, selection) = candidates.keep(&order, keep, class).map_err(fail)?;
+    let features = candidate_features
+        .map(|(real, feats)| (real, feats.select(ndarray::Axis(0), &order[..keep])));
+    let kept = KeptSet {
+        set: (gan, r),
+        label,
+        images: &images,
+        selection,
+        by: select.by,
+        features,
+    };
+    let summary = score_set(kept, subsets, cfg, quality, ctx)?;
+    Ok((images, summary))
+}
+
+/// One class's kept synthetic images and what is known of them.
+pub(crate) struct KeptSet<'a> {
+    /// The synthetic set and replica.
+    pub(crate) set: (Synthetic, u64),
+    /// The class.
+    pub(crate) label: usize,
+    /// The images, at the GANs' side.
+    pub(crate) images: &'a Tensor,
+    /// The selection's report.
+    pub(crate) selection: ganaug_gan::ClassSynthReport,
+    /// The rule that ordered them (for the grid's name).
+    pub(crate) by: SelectBy,
+    /// The class's real features and the images', when the selection computed them.
+    pub(crate) features: Option<FeaturePair>,
+}
+
+/// Writes a kept set's sample grid and measures it against its class's training images (FID,
+/// KID, the gate's measures): its summary.
+pub(crate) fn score_set(
+    kept: KeptSet<'_>,
+    subsets: &[TensorDataset],
+    cfg: &CheckedConfig,
+    quality: &mut Quality,
+    ctx: &StageContext<'_>,
+) -> Result<SynthSummary> {
+    let ((gan, r), train) = (kept.set, &subsets[kept.label]);
+    let class = train.class_names[kept.label].as_str();
+    let grid = Layout::synthetic_grid(gan, r, class, kept.by);
+    let n = kept.images.size()[0].min(64);
+    io::save_grid(
+        &kept.images.narrow(0, 0, n),
+        8,
+        ctx.layout.root().join(&grid),
+    )?;
+    let features = match kept.features {
+        Some(f) => Some(f),
+        None => quality.features(class, &train.images, kept.images)?,
+    };
+    let (fid, kid) = features
+        .as_ref()
+        .map_or((None, None), |(a, b)| crate::quality::fid_kid(a, b));
+    let measures = features
+        .as_ref()
+        .and_then(|(a, b)| gate_measures(a, b, quality.describe(), cfg, &format!("{gan}/{class}")));
+    Ok(SynthSummary {
+        gan,
+        replica: r,
+        class: class.into(),
+        selection: kept.selection,
+        fid,
+        kid,
+        grid,
+        measures,
+        cas: None,
+    })
+}
+
+/// The gate's measures of a synthetic class set against its real one, `None` (said on
+/// stderr, even without progress output: an unmeasured set is not a checked one) when they
+/// cannot be computed.
+pub(crate) fn gate_measures(
+    real: &ndarray::Array2<f64>,
+    synthetic: &ndarray::Array2<f64>,
+    extractor: &str,
+    cfg: &CheckedConfig,
+    name: &str,
+) -> Option<crate::SetMeasures> {
+    match crate::gate::measure(real, synthetic, extractor, &cfg.gan.gate) {
+        Ok(m) => Some(m),
+        Err(e) => {
+            eprintln!("synthetic set {name}: not measured, the gate cannot judge it: {e}");
+            None
+        }
+    }
+}
+
+/// The order in which `label`'s candidates are kept under the `select` rule, with the real and
+/// candidate features when the rule needed them.
+fn selection_order(
+    candidates: &ganaug_gan::Candidates,
+    label: usize,
+    subsets: &[TensorDataset],
+    select: crate::Selection,
+    quality: &mut Quality,
+) -> Result<(Vec<usize>, Option<FeaturePair>)> {
+    if !select.by.needs_features() {
+        return Ok((candidates.by_discriminator(), None));
+    }
+    let train = &subsets[label];
+    let class = train.class_names[label].as_str();
+    let Some((real, feats)) = quality.features(class, &train.images, &candidates.images)? else {
+        return Err(ExperimentError::Quality {
+            what: "selection by features",
+            source: Box::new(crate::CellError::Weights {
+                needed_by: "selecting synthetic images by features (gan.select.by = \"discriminator\" needs none)",
+                model: quality.network_name(),
+            }),
+        });
+    };
+    let eligible: Vec<usize> = (0..candidates.eligible.len())
+        .filter(|&i| candidates.eligible[i])
+        .collect();
+    let order = match select.by {
+        SelectBy::Confidence => {
+            let probe = quality.real_probe(subsets)?;
+            let p = probe
+                .predict_proba(&feats)
+                .map_err(|e| ExperimentError::Quality {
+                    what: "selection by confidence",
+                    source: Box::new(e.into()),
+                })?;
+            crate::select::by_confidence(&p.column(label).to_vec(), &eligible)
+        }
+        SelectBy::Nearest => crate::select::by_nearest(&feats, &real, &eligible, select.k),
+        SelectBy::Coverage => crate::select::by_coverage(&feats, &real, &eligible, select.k),
+        SelectBy::Discriminator => candidates.by_discriminator(),
+    };
+    Ok((order, Some((real, feats))))
+}
+
+/// A class's real features and its candidates' (rows: images).
+type FeaturePair = (ndarray::Array2<f64>, ndarray::Array2<f64>);
