@@ -77,29 +77,8 @@ fn main() -> Result<()> {
     let model = ProbeModel::load(&args.model, device)
         .with_context(|| format!("--model {}", args.model.display()))?;
     let info = model.info().clone();
-    let cfg = model.backbone().config().clone();
-    // The images are read as the model was trained: gray or RGB.
-    let color = if cfg.in_channels == 3 {
-        ColorMode::Rgb
-    } else {
-        ColorMode::Gray
-    };
-    let spec = ImageSpec {
-        policy: info.resize,
-        color,
-        ..ImageSpec::with_size(cfg.image_size as u32)
-    };
     let files = image_files(&args.images)?;
-    let (size, c) = (cfg.image_size, cfg.in_channels);
-    let mut pixels = Vec::with_capacity(files.len() * (c * size * size) as usize);
-    for f in &files {
-        pixels.extend(load_file(f, &spec)?);
-    }
-    let images = Tensor::from_slice(&pixels)
-        .view([files.len() as i64, c, size, size])
-        .to_kind(Kind::Float)
-        / 255.0;
-    let probs = model.predict_proba(&images)?;
+    let probs = model.predict_proba(&load_images(&model, &files)?)?;
     let decided = model.decide(&probs);
     let rule = match &info.threshold {
         Some(t) => format!(
@@ -108,42 +87,19 @@ fn main() -> Result<()> {
         ),
         None => "the most probable class".into(),
     };
-    let name = |p: &PathBuf| {
-        p.file_name()
-            .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+    let rows = Rows {
+        files: &files,
+        probs: &probs,
+        decided: &decided,
+        classes: &info.class_names,
     };
     let text = if json {
-        let rows: Vec<_> = files
-            .iter()
-            .zip(probs.rows())
-            .zip(&decided)
-            .map(|((f, p), &d)| {
-                let probs: serde_json::Map<_, _> = info
-                    .class_names
-                    .iter()
-                    .zip(p.iter())
-                    .map(|(c, v)| (c.clone(), serde_json::json!(v)))
-                    .collect();
-                serde_json::json!({ "file": name(f), "probabilities": probs, "predicted": info.class_names[d] })
-            })
-            .collect();
         serde_json::to_string_pretty(&serde_json::json!({
-            "model": args.model, "decision": rule, "threshold": info.threshold, "predictions": rows,
+            "model": args.model, "decision": rule, "threshold": info.threshold,
+            "predictions": rows.json(),
         }))?
     } else {
-        let mut s = format!("# decision: {rule}\nfile");
-        for c in &info.class_names {
-            s.push_str(&format!(",p_{c}"));
-        }
-        s.push_str(",predicted\n");
-        for ((f, p), &d) in files.iter().zip(probs.rows()).zip(&decided) {
-            s.push_str(&format!("\"{}\"", name(f).replace('"', "\"\"")));
-            for v in p {
-                s.push_str(&format!(",{v:.6}"));
-            }
-            s.push_str(&format!(",{}\n", info.class_names[d]));
-        }
-        s
+        rows.csv(&rule)
     };
     ganaug::data::io::write_atomic(&args.out, text.as_bytes())?;
     let mut counts = vec![0usize; info.class_names.len()];
@@ -161,4 +117,77 @@ fn main() -> Result<()> {
         args.out.display()
     );
     Ok(())
+}
+
+/// The files read as the model was trained (its size and resize policy, gray or RGB), as one
+/// `[N, C, S, S]` batch in [0, 1].
+fn load_images(model: &ProbeModel, files: &[PathBuf]) -> Result<Tensor> {
+    let cfg = model.backbone().config();
+    let color = if cfg.in_channels == 3 {
+        ColorMode::Rgb
+    } else {
+        ColorMode::Gray
+    };
+    let spec = ImageSpec {
+        policy: model.info().resize,
+        color,
+        ..ImageSpec::with_size(cfg.image_size as u32)
+    };
+    let (size, c) = (cfg.image_size, cfg.in_channels);
+    let mut pixels = Vec::with_capacity(files.len() * (c * size * size) as usize);
+    for f in files {
+        pixels.extend(load_file(f, &spec)?);
+    }
+    Ok(Tensor::from_slice(&pixels)
+        .view([files.len() as i64, c, size, size])
+        .to_kind(Kind::Float)
+        / 255.0)
+}
+
+/// One prediction per file, written as JSON rows or CSV.
+struct Rows<'a> {
+    files: &'a [PathBuf],
+    probs: &'a ndarray::Array2<f64>,
+    decided: &'a [usize],
+    classes: &'a [String],
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map_or(String::new(), |n| n.to_string_lossy().into_owned())
+}
+
+impl Rows<'_> {
+    fn json(&self) -> Vec<serde_json::Value> {
+        self.files
+            .iter()
+            .zip(self.probs.rows())
+            .zip(self.decided)
+            .map(|((f, p), &d)| {
+                let probs: serde_json::Map<_, _> = self
+                    .classes
+                    .iter()
+                    .zip(p.iter())
+                    .map(|(c, v)| (c.clone(), serde_json::json!(v)))
+                    .collect();
+                serde_json::json!({ "file": file_name(f), "probabilities": probs, "predicted": self.classes[d] })
+            })
+            .collect()
+    }
+
+    fn csv(&self, rule: &str) -> String {
+        let mut s = format!("# decision: {rule}\nfile");
+        for c in self.classes {
+            s.push_str(&format!(",p_{c}"));
+        }
+        s.push_str(",predicted\n");
+        for ((f, p), &d) in self.files.iter().zip(self.probs.rows()).zip(self.decided) {
+            s.push_str(&format!("\"{}\"", file_name(f).replace('"', "\"\"")));
+            for v in p {
+                s.push_str(&format!(",{v:.6}"));
+            }
+            s.push_str(&format!(",{}\n", self.classes[d]));
+        }
+        s
+    }
 }

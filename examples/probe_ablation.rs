@@ -41,7 +41,7 @@ struct Args {
     #[command(flatten)]
     common: common::CommonArgs,
     /// Seeds (each redraws the augmented views).
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
     seeds: u64,
     /// Augmented views per training image in the rows that use views.
     #[arg(long, default_value_t = 4)]
@@ -335,96 +335,122 @@ fn main() -> Result<()> {
     let mut probs: BTreeMap<String, Vec<Array2<f64>>> = BTreeMap::new();
     let mut test_y = Vec::new();
     for r in &recipes {
-        let t0 = Instant::now();
-        let mut row = Row {
-            recipe: r.name.clone(),
-            accuracy: vec![],
-            auc: vec![],
-            c: vec![],
-            seconds: 0.0,
-        };
-        // a recipe without views is deterministic: one seed stands for all
-        let seeds = if r.views > 0 || r.sgd_head {
-            args.seeds
-        } else {
-            1
-        };
-        for seed in 0..seeds {
-            let (p, y, c) = bank.run(r, seed, args.folds)?;
-            let (acc, auc) = scores(&p, &y)?;
-            row.accuracy.push(acc);
-            row.auc.push(auc);
-            row.c.push(c);
-            probs.entry(r.name.clone()).or_default().push(p);
-            test_y = y;
-        }
-        row.seconds = t0.elapsed().as_secs_f64();
-        println!(
-            "{:<48} acc {:.3}  AUC {:.3}  C {}  ({:.0} s)",
-            r.name,
-            mean(&row.accuracy),
-            mean(&row.auc),
-            row.c[0],
-            row.seconds
-        );
+        let (row, p, y) = run_recipe(&mut bank, r, &args)?;
+        probs.insert(r.name.clone(), p);
+        test_y = y;
         rows.push(row);
     }
-    // ensembles: average the members' probabilities seed by seed
-    let ensembles: Vec<(&str, Vec<&str>)> = vec![
-        (
-            "ensemble lite0+1+2 base",
-            vec![
-                "lite0 base (stretch, head features, train only)",
-                "lite1 base",
-                "lite2 base",
-            ],
-        ),
-        (
-            "ensemble lite0+1+2, all pieces",
-            vec![
-                "lite0 + pad + stages + train+val + TTA",
-                "lite1 + pad + stages + train+val + TTA",
-                "lite2 + pad + stages + train+val + TTA",
-            ],
-        ),
-    ];
-    for (name, members) in ensembles {
-        let Some(parts) = members
-            .iter()
-            .map(|m| probs.get(*m))
-            .collect::<Option<Vec<_>>>()
-        else {
-            continue;
-        };
-        let seeds = parts.iter().map(|p| p.len()).max().unwrap_or(0);
-        let mut row = Row {
-            recipe: name.into(),
-            accuracy: vec![],
-            auc: vec![],
-            c: vec![],
-            seconds: 0.0,
-        };
-        for s in 0..seeds {
-            let sum = parts
-                .iter()
-                .map(|p| &p[s.min(p.len() - 1)])
-                .fold(None, |acc: Option<Array2<f64>>, p| {
-                    Some(acc.map_or_else(|| p.clone(), |a| a + p))
-                });
-            let avg = sum.context("no members")? / parts.len() as f64;
-            let (acc, auc) = scores(&avg, &test_y)?;
-            row.accuracy.push(acc);
-            row.auc.push(auc);
+    for (name, members) in ENSEMBLES {
+        if let Some(row) = ensemble(name, members, &probs, &test_y)? {
+            rows.push(row);
         }
-        println!(
-            "{:<48} acc {:.3}  AUC {:.3}",
-            name,
-            mean(&row.accuracy),
-            mean(&row.auc)
-        );
-        rows.push(row);
     }
     write_outputs(&out, &args, &recipes, &rows)
+}
+
+/// One recipe over the seeds (one seed for a recipe without random views or SGD): its row,
+/// its test probabilities per seed, the test labels.
+fn run_recipe(
+    bank: &mut Bank,
+    r: &Recipe,
+    args: &Args,
+) -> Result<(Row, Vec<Array2<f64>>, Vec<usize>)> {
+    let t0 = Instant::now();
+    let mut row = Row {
+        recipe: r.name.clone(),
+        accuracy: vec![],
+        auc: vec![],
+        c: vec![],
+        seconds: 0.0,
+    };
+    let seeds = if r.views > 0 || r.sgd_head {
+        args.seeds
+    } else {
+        1
+    };
+    let (mut probs, mut test_y) = (Vec::new(), Vec::new());
+    for seed in 0..seeds {
+        let (p, y, c) = bank.run(r, seed, args.folds)?;
+        let (acc, auc) = scores(&p, &y)?;
+        row.accuracy.push(acc);
+        row.auc.push(auc);
+        row.c.push(c);
+        probs.push(p);
+        test_y = y;
+    }
+    row.seconds = t0.elapsed().as_secs_f64();
+    println!(
+        "{:<48} acc {:.3}  AUC {:.3}  C {}  ({:.0} s)",
+        r.name,
+        mean(&row.accuracy),
+        mean(&row.auc),
+        row.c[0],
+        row.seconds
+    );
+    Ok((row, probs, test_y))
+}
+
+/// The ensembles: their members' probabilities averaged seed by seed.
+const ENSEMBLES: [(&str, [&str; 3]); 2] = [
+    (
+        "ensemble lite0+1+2 base",
+        [
+            "lite0 base (stretch, head features, train only)",
+            "lite1 base",
+            "lite2 base",
+        ],
+    ),
+    (
+        "ensemble lite0+1+2, all pieces",
+        [
+            "lite0 + pad + stages + train+val + TTA",
+            "lite1 + pad + stages + train+val + TTA",
+            "lite2 + pad + stages + train+val + TTA",
+        ],
+    ),
+];
+
+/// An ensemble's row, `None` when one of its members was not run (`--only`).
+fn ensemble(
+    name: &str,
+    members: [&str; 3],
+    probs: &BTreeMap<String, Vec<Array2<f64>>>,
+    test_y: &[usize],
+) -> Result<Option<Row>> {
+    let Some(parts) = members
+        .iter()
+        .map(|m| probs.get(*m))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return Ok(None);
+    };
+    let seeds = parts.iter().map(|p| p.len()).max().unwrap_or(0);
+    let mut row = Row {
+        recipe: name.into(),
+        accuracy: vec![],
+        auc: vec![],
+        c: vec![],
+        seconds: 0.0,
+    };
+    for s in 0..seeds {
+        let sum = parts
+            .iter()
+            .map(|p| &p[s.min(p.len() - 1)])
+            .fold(None, |acc: Option<Array2<f64>>, p| {
+                Some(acc.map_or_else(|| p.clone(), |a| a + p))
+            });
+        let avg = sum.context("no members")? / parts.len() as f64;
+        let (acc, auc) = scores(&avg, test_y)?;
+        row.accuracy.push(acc);
+        row.auc.push(auc);
+    }
+    println!(
+        "{:<48} acc {:.3}  AUC {:.3}",
+        name,
+        mean(&row.accuracy),
+        mean(&row.auc)
+    );
+    Ok(Some(row))
 }
 
 fn mean(v: &[f64]) -> f64 {

@@ -64,19 +64,21 @@ struct Args {
     quiet: bool,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
-    if args.replot {
-        let out = args.common.out_or("results/synthetic-sweep");
-        let path = out.join("sweep.json");
-        let text = std::fs::read_to_string(&path)
-            .with_context(|| format!("reading {}", path.display()))?;
-        let r: ganaug::experiment::sweep::SweepResults = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not a sweep's results", path.display()))?;
-        ganaug::experiment::sweep::write_sweep(&r, &out)?;
-        println!("rewrote {}", out.join("sweep.md").display());
-        return Ok(());
-    }
+/// `--replot`: the tables and plots again from a finished sweep's `sweep.json`.
+fn replot(args: &Args) -> Result<()> {
+    let out = args.common.out_or("results/synthetic-sweep");
+    let path = out.join("sweep.json");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let r: ganaug::experiment::sweep::SweepResults = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a sweep's results", path.display()))?;
+    ganaug::experiment::sweep::write_sweep(&r, &out)?;
+    println!("rewrote {}", out.join("sweep.md").display());
+    Ok(())
+}
+
+/// The preset narrowed to the sweep (its replicas, its models) and what the sweep varies.
+fn sweep_plan(args: &Args) -> Result<(ganaug::experiment::CheckedConfig, SweepPlan)> {
     let mut cfg = args.preset.load()?.into_inner();
     let scenario = Scenario::parse(&args.scenario)
         .with_context(|| format!("unknown scenario {:?}: choose gan or cgan", args.scenario))?;
@@ -110,11 +112,19 @@ fn main() -> Result<()> {
     let plan = SweepPlan {
         scenario,
         select,
-        ratios: args.ratios,
-        weights: args.weights,
-        finetune: args.finetune,
+        ratios: args.ratios.clone(),
+        weights: args.weights.clone(),
+        finetune: args.finetune.clone(),
     };
-    let cfg = cfg.check()?;
+    Ok((cfg.check()?, plan))
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    if args.replot {
+        return replot(&args);
+    }
+    let (cfg, plan) = sweep_plan(&args)?;
     let data = args.common.source()?;
     let device = args.common.device()?;
     ganaug::init_process_for(device, cfg.largest_image());

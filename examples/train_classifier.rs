@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use ganaug::augment::{expand, Pipeline};
-use ganaug::data::{load_entries, ColorMode, FolderConfig, ImageFolder, LoadOptions};
+use ganaug::data::{
+    load_entries, ColorMode, FolderConfig, ImageFolder, LoadOptions, Splits, TensorDataset,
+};
 use ganaug::metrics::{ClassificationReport, ReportConfig};
 use ganaug::models::{
     fit, predict, pretrained_weights, BackboneMode, Classifier, ConsoleProgress, FitOptions,
@@ -77,16 +79,9 @@ enum Select {
     ValAuc,
 }
 
-fn main() -> Result<()> {
-    ganaug::init_process();
-    let args = Args::parse();
-    let kind = ModelKind::parse(&args.model)?;
-    let device = args.common.device()?;
-    println!("device: {device:?}");
-    let source = args.common.source()?;
-    // Results folder: history.json, curves.png, checkpoint, model.safetensors.
-    let out = args.common.out_or("results/train_classifier");
-    let splits = source.load(i64::from(args.size), device)?;
+/// The training split, plus `--synthetic`'s images read as the real ones were, plus
+/// `--classic` copies of all of them.
+fn training_set(args: &Args, splits: &Splits, device: tch::Device) -> Result<TensorDataset> {
     let mut train = splits.train.shallow_clone();
     if let Some(dir) = &args.synthetic {
         let classes: Vec<&str> = train.class_names.iter().map(String::as_str).collect();
@@ -121,7 +116,16 @@ fn main() -> Result<()> {
         train.len(),
         train.class_counts()
     );
+    Ok(train)
+}
 
+/// The classifier for the data (ImageNet backbone, frozen, with `--frozen`) and how to train it.
+fn model_and_config(
+    args: &Args,
+    kind: ModelKind,
+    splits: &Splits,
+    device: tch::Device,
+) -> Result<(Classifier, TrainConfig)> {
     tch::manual_seed(args.seed as i64);
     let mcfg = ModelConfig::new(kind, i64::from(args.size)).for_data(
         splits.train.class_names.len() as i64,
@@ -155,6 +159,21 @@ fn main() -> Result<()> {
         );
         cfg.backbone = BackboneMode::Frozen;
     }
+    Ok((model, cfg))
+}
+
+fn main() -> Result<()> {
+    ganaug::init_process();
+    let args = Args::parse();
+    let kind = ModelKind::parse(&args.model)?;
+    let device = args.common.device()?;
+    println!("device: {device:?}");
+    let source = args.common.source()?;
+    // Results folder: history.json, curves.png, checkpoint, model.safetensors.
+    let out = args.common.out_or("results/train_classifier");
+    let splits = source.load(i64::from(args.size), device)?;
+    let train = training_set(&args, &splits, device)?;
+    let (mut model, cfg) = model_and_config(&args, kind, &splits, device)?;
     let console = ConsoleProgress::new();
     let opts = FitOptions {
         out_dir: Some(&out),

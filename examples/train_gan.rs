@@ -24,9 +24,10 @@ use clap::{Parser, ValueEnum};
 use ganaug::data::{io, Split, TensorDataset};
 use ganaug::experiment::GanPlan;
 use ganaug::gan::{
-    synthesize_class, synthetic_dataset, ClassModel, ConsoleProgress, GanConfig, GanTrainer,
-    SynthConfig, TrainConfig,
+    synthesize_class, synthetic_dataset, ClassModel, ClassSynthReport, ConsoleProgress, GanConfig,
+    GanTrainer, SynthConfig, TrainConfig,
 };
+use tch::Tensor;
 
 #[derive(Parser, Debug)]
 #[command(about = "Train the paper's GAN(s) on COVID-CT (or any class-folder dataset) and synthesize a selected synthetic set", long_about = None)]
@@ -161,80 +162,119 @@ fn main() -> Result<()> {
     let (gan, cfg) = configs(&args, &plan, n_classes, data.channels());
     println!("GAN: {gan:?}\ntraining: {cfg:?}");
     let out = args.common.out_or("runs/gan");
+    let (parts, reports) = if args.conditional() {
+        conditional(&args, gan, cfg, &data, &out, device)?
+    } else {
+        per_class(&args, gan, cfg, &data, &out, device)?
+    };
+    if args.synthesize > 0 {
+        write_synthetic(&args, &parts, &reports, &data, &out)?;
+    }
+    Ok(())
+}
 
-    let sc = SynthConfig {
+/// What `--synthesize` keeps per class.
+fn synth_config(args: &Args) -> SynthConfig {
+    SynthConfig {
         candidates_per_class: 4 * args.synthesize,
         keep_per_class: args.synthesize,
         seed: args.seed,
         ..SynthConfig::default()
-    };
-    let mut parts = Vec::new();
-    let mut reports = Vec::new();
-    if args.conditional() {
-        let trainer = train_one(&args, gan, cfg, &data, &out.join("conditional"), device)?;
-        for label in 0..n_classes {
-            if args.synthesize > 0 {
-                let model = ClassModel {
-                    generator: trainer.generator(),
-                    discriminator: trainer.discriminator(),
-                    condition: Some(label),
-                };
-                let class = &data.class_names[label as usize];
-                let (imgs, rep) =
-                    synthesize_class(model, &data.class_subset(label)?.images, class, &sc)?;
-                parts.push((label, imgs));
-                reports.push(rep);
-            }
-        }
-    } else {
-        if let Some(only) = &args.class {
-            if !data.class_names.contains(only) {
-                bail!("--class {only}: not one of {:?}", data.class_names);
-            }
-        }
-        for label in 0..n_classes {
-            let class = data.class_names[label as usize].clone();
-            if args.class.as_ref().is_some_and(|only| *only != class) {
-                continue;
-            }
-            let subset = data.class_subset(label)?;
-            let trainer = train_one(
-                &args,
-                gan.clone(),
-                cfg.clone(),
-                &subset,
-                &out.join(&class),
-                device,
-            )?;
-            if args.synthesize > 0 {
-                let model = ClassModel {
-                    generator: trainer.generator(),
-                    discriminator: trainer.discriminator(),
-                    condition: None,
-                };
-                let (imgs, rep) = synthesize_class(model, &subset.images, &class, &sc)?;
-                parts.push((label, imgs));
-                reports.push(rep);
-            }
+    }
+}
+
+/// Each class's kept images (label, images) and their synthesis reports.
+type Synthesized = (Vec<(i64, Tensor)>, Vec<ClassSynthReport>);
+
+/// One conditional GAN on all classes, then each class's images from it.
+fn conditional(
+    args: &Args,
+    gan: GanConfig,
+    cfg: TrainConfig,
+    data: &TensorDataset,
+    out: &Path,
+    device: tch::Device,
+) -> Result<Synthesized> {
+    let trainer = train_one(args, gan, cfg, data, &out.join("conditional"), device)?;
+    let (mut parts, mut reports) = (Vec::new(), Vec::new());
+    if args.synthesize == 0 {
+        return Ok((parts, reports));
+    }
+    for label in 0..data.class_names.len() as i64 {
+        let model = ClassModel {
+            generator: trainer.generator(),
+            discriminator: trainer.discriminator(),
+            condition: Some(label),
+        };
+        let class = &data.class_names[label as usize];
+        let real = data.class_subset(label)?.images;
+        let (imgs, rep) = synthesize_class(model, &real, class, &synth_config(args))?;
+        parts.push((label, imgs));
+        reports.push(rep);
+    }
+    Ok((parts, reports))
+}
+
+/// One GAN per class (or only `--class`), each class's images from its own GAN.
+fn per_class(
+    args: &Args,
+    gan: GanConfig,
+    cfg: TrainConfig,
+    data: &TensorDataset,
+    out: &Path,
+    device: tch::Device,
+) -> Result<Synthesized> {
+    if let Some(only) = &args.class {
+        if !data.class_names.contains(only) {
+            bail!("--class {only}: not one of {:?}", data.class_names);
         }
     }
-    if args.synthesize > 0 {
-        let what = format!("{} preset, seed {}", args.preset.preset, args.seed);
-        let synthetic = synthetic_dataset(&parts, &data.class_names, &what)?;
-        let written = io::export_image_folder(&synthetic, out.join("synthetic"), false)?;
-        let json = serde_json::to_vec_pretty(&reports)?;
-        io::write_atomic(&out.join("synthesis.json"), &json)?;
-        for r in &reports {
-            println!(
-                "{}: kept {} of {} (near-copies dropped: {}), D score kept {:.3} vs all {:.3}, NN RMS distance mean {:.4} min {:.4}",
-                r.class, r.kept, r.generated, r.near_copies, r.d_score_kept, r.d_score_all, r.nn_mean, r.nn_min
-            );
+    let (mut parts, mut reports) = (Vec::new(), Vec::new());
+    for label in 0..data.class_names.len() as i64 {
+        let class = data.class_names[label as usize].clone();
+        if args.class.as_ref().is_some_and(|only| *only != class) {
+            continue;
         }
+        let subset = data.class_subset(label)?;
+        let (gan, cfg) = (gan.clone(), cfg.clone());
+        let trainer = train_one(args, gan, cfg, &subset, &out.join(&class), device)?;
+        if args.synthesize > 0 {
+            let model = ClassModel {
+                generator: trainer.generator(),
+                discriminator: trainer.discriminator(),
+                condition: None,
+            };
+            let (imgs, rep) = synthesize_class(model, &subset.images, &class, &synth_config(args))?;
+            parts.push((label, imgs));
+            reports.push(rep);
+        }
+    }
+    Ok((parts, reports))
+}
+
+/// The kept images as a class folder under `out/synthetic`, and `synthesis.json`.
+fn write_synthetic(
+    args: &Args,
+    parts: &[(i64, Tensor)],
+    reports: &[ClassSynthReport],
+    data: &TensorDataset,
+    out: &Path,
+) -> Result<()> {
+    let what = format!("{} preset, seed {}", args.preset.preset, args.seed);
+    let synthetic = synthetic_dataset(parts, &data.class_names, &what)?;
+    let written = io::export_image_folder(&synthetic, out.join("synthetic"), false)?;
+    let json = serde_json::to_vec_pretty(&reports)?;
+    io::write_atomic(&out.join("synthesis.json"), &json)?;
+    for r in reports {
         println!(
-            "wrote {} synthetic PNGs under {}",
-            written.len(),
-            out.join("synthetic").display()
+            "{}: kept {} of {} (near-copies dropped: {}), D score kept {:.3} vs all {:.3}, NN RMS distance mean {:.4} min {:.4}",
+            r.class, r.kept, r.generated, r.near_copies, r.d_score_kept, r.d_score_all, r.nn_mean, r.nn_min
         );
     }
+    println!(
+        "wrote {} synthetic PNGs under {}",
+        written.len(),
+        out.join("synthetic").display()
+    );
     Ok(())
 }

@@ -14,12 +14,12 @@ mod common;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, ValueEnum};
-use ganaug::data::{ImageSpec, ResizePolicy, TensorDataset};
+use ganaug::data::{ImageSpec, ResizePolicy, Splits, TensorDataset};
 use ganaug::experiment::feature_matrix;
 use ganaug::metrics::{roc_auc_ovr, Average, ConfusionMatrix};
 use ganaug::models::{
     fit_at, out_of_fold_proba, pretrained_weights, select_by_kfold, youden_threshold, Classifier,
-    ModelConfig, ModelKind, ProbeConfig, ProbeModel, ProbeModelInfo, ProbeSelection,
+    ModelConfig, ModelKind, ProbeChoice, ProbeConfig, ProbeModel, ProbeModelInfo, ProbeSelection,
 };
 use ndarray::{concatenate, Array2, Axis};
 
@@ -86,9 +86,6 @@ fn main() -> Result<()> {
     let Some(native) = kind.pretrained_size() else {
         bail!("--model {kind}: a probe needs an ImageNet backbone (effnet-lite0/1/2)");
     };
-    let Some(weights) = pretrained_weights(kind) else {
-        bail!("no ImageNet weights for {kind}: run scripts/setup.sh");
-    };
     let size = args.size.unwrap_or(native as u32);
     let resize = match args.resize {
         Resize::Stretch => ResizePolicy::Stretch,
@@ -100,6 +97,69 @@ fn main() -> Result<()> {
     };
     let source = args.common.source()?;
     let sp = source.load_spec(spec, device)?;
+    let backbone = frozen_backbone(&args, kind, size, &sp.train, device)?;
+    println!(
+        "{kind} at {size}² ({resize:?}), {} pooled stage(s): {} features",
+        args.stages,
+        backbone.feature_dim()
+    );
+    let (model, fitted) = fit_probe_model(&args, backbone, &sp, resize, &source.describe())?;
+    let test = test_once(&model, &sp.test, &fitted)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    model.save(&file)?;
+    let report = serde_json::json!({
+        "commit": ganaug::experiment::BUILD_COMMIT,
+        "model": kind.name(), "size": size, "resize": resize, "pooled_stages": args.stages,
+        "c": fitted.c, "choices": fitted.choices, "threshold": model.info().threshold,
+        "test": test,
+    });
+    ganaug::data::io::write_atomic(
+        &out.join("probe_report.json"),
+        serde_json::to_string_pretty(&report)?.as_bytes(),
+    )?;
+    println!("wrote {} and probe_report.json", file.display());
+    Ok(())
+}
+
+/// The ImageNet backbone of `kind` for the data, frozen.
+fn frozen_backbone(
+    args: &Args,
+    kind: ModelKind,
+    size: u32,
+    train: &TensorDataset,
+    device: tch::Device,
+) -> Result<Classifier> {
+    let Some(weights) = pretrained_weights(kind) else {
+        bail!("no ImageNet weights for {kind}: run scripts/setup.sh");
+    };
+    let cfg = ModelConfig {
+        pooled_stages: args.stages,
+        n_classes: train.class_names.len() as i64,
+        in_channels: train.channels(),
+        ..ModelConfig::new(kind, i64::from(size))
+    };
+    let mut backbone = Classifier::new(cfg, device)?;
+    backbone.load_backbone_weights(&weights)?;
+    backbone.set_backbone_trainable(false);
+    Ok(backbone)
+}
+
+/// How the probe was chosen: its C, the candidates' cross-validated scores, the positive class.
+struct Fitted {
+    c: f64,
+    choices: Vec<ProbeChoice>,
+    positive: usize,
+}
+
+/// C by k-fold cross-validation on the training + validation features, a decision threshold
+/// from out-of-fold probabilities (two classes), the probe fitted at C, made a model.
+fn fit_probe_model(
+    args: &Args,
+    backbone: Classifier,
+    sp: &Splits,
+    resize: ResizePolicy,
+    source: &str,
+) -> Result<(ProbeModel, Fitted)> {
     let classes = sp.train.class_names.clone();
     let positive = match &args.positive {
         None => 0,
@@ -108,24 +168,9 @@ fn main() -> Result<()> {
             .position(|c| c == p)
             .with_context(|| format!("--positive {p:?}: the classes are {classes:?}"))?,
     };
-    let cfg = ModelConfig {
-        pooled_stages: args.stages,
-        n_classes: classes.len() as i64,
-        in_channels: sp.train.channels(),
-        ..ModelConfig::new(kind, i64::from(size))
-    };
-    let mut backbone = Classifier::new(cfg, device)?;
-    backbone.load_backbone_weights(&weights)?;
-    backbone.set_backbone_trainable(false);
-    println!(
-        "{kind} at {size}² ({resize:?}), {} pooled stage(s): {} features",
-        args.stages,
-        backbone.feature_dim()
-    );
-
     let feats = |d: &TensorDataset| feature_matrix(&backbone, &d.images, 32);
     let (ftr, fva) = (feats(&sp.train)?, feats(&sp.val)?);
-    let (ytr, yva, yte) = (labels(&sp.train)?, labels(&sp.val)?, labels(&sp.test)?);
+    let (ytr, yva) = (labels(&sp.train)?, labels(&sp.val)?);
     let pooled = concatenate(Axis(0), &[ftr.view(), fva.view()])?;
     let pooled_y: Vec<usize> = ytr.iter().chain(&yva).copied().collect();
     let probe_cfg = ProbeConfig {
@@ -157,13 +202,12 @@ fn main() -> Result<()> {
     };
     let probe = fit_at(&x, &y, n, c, &probe_cfg)?;
     let info = ProbeModelInfo {
-        class_names: classes.clone(),
+        class_names: classes,
         resize,
         tta_flip: !args.no_tta,
         threshold,
         trained_on: format!(
-            "{} ({} images{}), C = {c} by {}-fold cross-validation",
-            source.describe(),
+            "{source} ({} images{}), C = {c} by {}-fold cross-validation",
             x.nrows(),
             if args.train_only {
                 ", training split"
@@ -174,21 +218,34 @@ fn main() -> Result<()> {
         ),
     };
     let model = ProbeModel::new(backbone, probe, info)?;
+    let fitted = Fitted {
+        c,
+        choices,
+        positive,
+    };
+    Ok((model, fitted))
+}
 
-    // One look at the test split.
-    let probs: Array2<f64> = model.predict_proba(&sp.test.images)?;
+/// One look at the test split: accuracy of the most probable class and at the threshold, AUC.
+fn test_once(
+    model: &ProbeModel,
+    test: &TensorDataset,
+    fitted: &Fitted,
+) -> Result<serde_json::Value> {
+    let (c, positive) = (fitted.c, fitted.positive);
+    let yte = labels(test)?;
+    let classes = &model.info().class_names;
+    let n = classes.len();
+    let probs: Array2<f64> = model.predict_proba(&test.images)?;
     let acc = ConfusionMatrix::from_probs(&yte, &probs)?.accuracy();
     let decided = model.decide(&probs);
     let at_threshold = ConfusionMatrix::from_predictions(&yte, &decided, n)?.accuracy();
-    let auc = roc_auc_ovr(
-        &yte,
-        &probs,
-        if n == 2 {
-            Average::Binary { positive }
-        } else {
-            Average::Macro
-        },
-    )?;
+    let average = if n == 2 {
+        Average::Binary { positive }
+    } else {
+        Average::Macro
+    };
+    let auc = roc_auc_ovr(&yte, &probs, average)?;
     println!("C = {c}; test ({} images): accuracy {acc:.3} (most probable class), {at_threshold:.3} at the threshold, AUC {auc:.3}", yte.len());
     if let Some(t) = &model.info().threshold {
         println!(
@@ -196,18 +253,7 @@ fn main() -> Result<()> {
             classes[t.positive], classes[t.positive], t.value, t.sensitivity, t.specificity
         );
     }
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    model.save(&file)?;
-    let report = serde_json::json!({
-        "commit": ganaug::experiment::BUILD_COMMIT,
-        "model": kind.name(), "size": size, "resize": resize, "pooled_stages": args.stages,
-        "c": c, "choices": choices, "threshold": model.info().threshold,
-        "test": { "images": yte.len(), "accuracy": acc, "accuracy_at_threshold": at_threshold, "auc": auc },
-    });
-    ganaug::data::io::write_atomic(
-        &out.join("probe_report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    println!("wrote {} and probe_report.json", file.display());
-    Ok(())
+    Ok(serde_json::json!({
+        "images": yte.len(), "accuracy": acc, "accuracy_at_threshold": at_threshold, "auc": auc,
+    }))
 }

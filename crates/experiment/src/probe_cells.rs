@@ -350,15 +350,7 @@ impl ProbeCell<'_> {
         if let Some((which, synthetic)) =
             crate::training_set::synthetic_images(spec, sp, gans, cfg)?
         {
-            // what defines the rows: the replica's GAN, how its images were chosen, how many
-            let g = &cfg.gan;
-            let what = (gans.key(which, spec.seed), &g.synth, g.select, g.mix.ratio);
-            let hash = crate::hash_of(&what).map_err(|e| match e {
-                crate::ExperimentError::Json { source, .. } => CellError::Key(source),
-                _ => CellError::Features {
-                    what: "a synthetic set's key",
-                },
-            })?;
+            let hash = synthetic_set_hash(which, spec.seed, gans, cfg)?;
             let set_key = key(ImageSet::Synthetic { which, key: hash });
             parts.push(bank.get(set_key, model, || Ok(synthetic.images.shallow_clone()))?);
             set = set.concat(&synthetic)?;
@@ -415,6 +407,24 @@ impl ProbeCell<'_> {
         y.extend(labels(&set)?.into_iter().skip(base.len()));
         Ok((x, y, weights))
     }
+}
+
+/// What defines the feature rows of a cell's synthetic images: the replica's GAN, how its
+/// images were chosen, how many.
+fn synthetic_set_hash(
+    which: Synthetic,
+    seed: u64,
+    gans: &crate::GanStage,
+    cfg: &crate::CheckedConfig,
+) -> std::result::Result<String, CellError> {
+    let g = &cfg.gan;
+    let what = (gans.key(which, seed), &g.synth, g.select, g.mix.ratio);
+    crate::hash_of(&what).map_err(|e| match e {
+        crate::ExperimentError::Json { source, .. } => CellError::Key(source),
+        _ => CellError::Features {
+            what: "a synthetic set's key",
+        },
+    })
 }
 
 /// The rows of a feature GAN's set a cell adds: with a `mix.ratio`, the first `round(ratio ×
