@@ -188,10 +188,16 @@ impl Experiment<'_> {
             if self.refused(spec) || self.not_applicable(spec, &mut done) {
                 continue;
             }
-            if spec.scenario.synthetic() == Some(crate::Synthetic::Features)
-                && self.feature_set_refused(spec, &mut done)?
-            {
-                continue;
+            if spec.scenario.synthetic() == Some(crate::Synthetic::Features) {
+                match self.feature_set(spec)? {
+                    // report-only, its GAN not trained: the cell cannot be there either
+                    None => {
+                        done.missing.push(spec.name());
+                        continue;
+                    }
+                    Some(set) if self.feature_set_refused(spec, &set, &mut done) => continue,
+                    Some(_) => {}
+                }
             }
             let counter = done.cells.len() + done.missing.len() + 1;
             match self.cell(spec, index, &format!("[{counter}/{total}]"))? {
@@ -226,10 +232,14 @@ impl Experiment<'_> {
 
     /// Trains (or reuses) the feature GAN `spec` needs and says whether the gate refused its
     /// set (in `refuse` mode its cells are not run; in `warn` mode they are, announced).
-    fn feature_set_refused(&mut self, spec: CellSpec<'_>, done: &mut CellsRun) -> Result<bool> {
-        let set = self.feature_set(spec)?;
+    fn feature_set_refused(
+        &mut self,
+        spec: CellSpec<'_>,
+        set: &crate::fgan_stage::FeatureSet,
+        done: &mut CellsRun,
+    ) -> bool {
         if set.failures.is_empty() {
-            return Ok(false);
+            return false;
         }
         let refuse = self.cfg.gan.gate.mode == crate::GateMode::Refuse;
         let name = format!(
@@ -263,7 +273,7 @@ impl Experiment<'_> {
                 });
             }
         }
-        Ok(refuse)
+        refuse
     }
 
     /// Whether the gate refused the synthetic set `spec` needs (said once, at seed 0).

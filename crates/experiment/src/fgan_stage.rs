@@ -9,8 +9,10 @@ use ndarray::{Array1, Array2, Axis};
 use tch::{Device, Kind, Tensor};
 
 use ganaug_gan::{ClassSynthReport, FeatureGan, FeatureGanConfig};
+use ganaug_models::Classifier;
 
 use crate::cells::{build_model, CellSpec, Experiment};
+use crate::gans::{train_summarised, under_gan_lock, StageContext};
 use crate::layout::{replica_name, GanUnit};
 use crate::probe_cells::{Backbone, ImageSet};
 use crate::{CellError, ExperimentError, ReproConfig, Result, SynthSummary, Synthetic};
@@ -117,34 +119,65 @@ fn from_tensor(t: &Tensor) -> std::result::Result<Array2<f64>, CellError> {
     })
 }
 
+/// Trains (or resumes, from `dir`) the feature GAN on the encoded real rows, as the GAN stage
+/// trains its generators (`None` in a report-only run when it is not finished).
+fn fit_feature_gan(
+    ctx: &StageContext<'_>,
+    name: String,
+    gcfg: FeatureGanConfig,
+    (z, y): (&Array2<f64>, &[usize]),
+    classes: usize,
+    dir: &std::path::Path,
+) -> Result<Option<(FeatureGan, crate::GanSummary)>> {
+    let (epochs, dims) = (gcfg.epochs, z.ncols() as i64);
+    let new = || FeatureGan::new(gcfg, dims, classes as i64, ctx.device);
+    let fit = |gan: &mut FeatureGan| {
+        let xt = to_tensor(z)
+            .map_err(|e| ganaug_gan::GanError::Inputs {
+                reason: e.to_string(),
+            })?
+            .f_to_kind(Kind::Float)?;
+        let labels: Vec<i64> = y.iter().map(|&l| l as i64).collect();
+        gan.fit(&xt, &Tensor::from_slice(&labels), Some(dir), ctx.observer)
+            .map(|_| ())
+    };
+    train_summarised(name, dir, ctx, epochs, new, fit)
+}
+
 impl Experiment<'_> {
     /// The feature GAN set of a probe cell's backbone and replica: trained (or resumed) once,
     /// then kept in the bank for every cell that uses it.
-    pub(crate) fn feature_set(&mut self, spec: CellSpec<'_>) -> Result<FeatureSet> {
+    /// `None` in a report-only run when its GAN is not trained (report-only runs train nothing).
+    pub(crate) fn feature_set(&mut self, spec: CellSpec<'_>) -> Result<Option<FeatureSet>> {
         let replica = self.gans.replica(spec.seed);
         let backbone = Backbone::of(spec, self.data_id);
         let key = feature_set_key(&backbone, replica, self.cfg);
         if let Some(set) = self.bank.feature_sets.get(&key) {
-            return Ok(set.clone());
+            return Ok(Some(set.clone()));
         }
-        let (x, y) = self.real_rows(spec, &backbone)?;
-        let set = self.train_feature_gan(spec, &backbone, replica, (&x, &y))?;
-        self.bank.feature_sets.insert(key, set.clone());
+        let (x, y, model) = self.real_rows(spec, &backbone)?;
+        let set = self.train_feature_gan(spec, (&backbone, &model), replica, (&x, &y))?;
+        if let Some(set) = &set {
+            self.bank.feature_sets.insert(key, set.clone());
+        }
         Ok(set)
     }
 
     /// The real rows a probe cell fits: its backbone's features of the training split, and of
     /// the validation split when it fits on it, with their classes.
+    /// Returns the backbone's model too (the feature extractor of later sets).
     fn real_rows(
         &mut self,
         spec: CellSpec<'_>,
         backbone: &Backbone,
-    ) -> Result<(Array2<f64>, Vec<usize>)> {
+    ) -> Result<(Array2<f64>, Vec<usize>, Classifier)> {
         let sp = &self.splits[&spec.plan.image_size];
         let (model, _, start) = build_model(spec, &sp.train, self.ctx.device)?;
         start.require_imagenet(spec, "the feature GAN")?;
-        let rows = self.rows_of(spec, backbone, &model);
-        rows.map_err(spec.fail("the feature GAN's real rows"))
+        let (x, y) = self
+            .rows_of(spec, backbone, &model)
+            .map_err(spec.fail("the feature GAN's real rows"))?;
+        Ok((x, y, model))
     }
 
     fn rows_of(
@@ -179,10 +212,10 @@ impl Experiment<'_> {
     fn train_feature_gan(
         &mut self,
         spec: CellSpec<'_>,
-        backbone: &Backbone,
+        (backbone, model): (&Backbone, &Classifier),
         replica: u64,
         (x, y): (&Array2<f64>, &[usize]),
-    ) -> Result<FeatureSet> {
+    ) -> Result<Option<FeatureSet>> {
         let (cfg, ctx) = (self.cfg, self.ctx);
         let plan = cfg.gan.features.as_ref().ok_or_else(|| {
             ExperimentError::config(
@@ -206,15 +239,14 @@ impl Experiment<'_> {
             key: &key,
         });
         let name = format!("{}/{}", replica_name("features", replica), spec.plan.kind);
-        let t0 = std::time::Instant::now();
-        let gan = self.fit_feature_gan(gcfg, (&z, y), classes.len(), &dir)?;
-        ctx.say(format!("GAN {name}: {} epochs", gan.epoch()));
-        self.bank.gans.push(crate::GanSummary {
-            name,
-            epochs: gan.epoch(),
-            seconds: t0.elapsed().as_secs_f64(),
-            dir: ctx.layout.relative(&dir),
-        });
+        let trained = under_gan_lock(ctx, Synthetic::Features, &key, || {
+            fit_feature_gan(ctx, name, gcfg, (&z, y), classes.len(), &dir)
+        })?;
+        let Some((gan, summary)) = trained else {
+            return Ok(None);
+        };
+        ctx.say(format!("GAN {}: {} epochs", summary.name, gan.epoch()));
+        self.bank.gans.push(summary);
         let keep = cfg.gan.synth.keep_per_class;
         let (v, labels) = gan
             .generate(&vec![keep; classes.len()], cfg.gan.synth.seed + replica)
@@ -226,42 +258,12 @@ impl Experiment<'_> {
             .map(|l| l as usize)
             .collect();
         let failures = self.judge_feature_set(spec, replica, (x, y), (&rows, &labels), &classes);
-        self.vector_cas(spec, backbone, (&rows, &labels), classes.len())?;
-        Ok(FeatureSet {
+        self.vector_cas(spec, (backbone, model), (&rows, &labels), classes.len())?;
+        Ok(Some(FeatureSet {
             rows,
             labels,
             failures,
-        })
-    }
-
-    /// Trains (or resumes, from `dir`) the feature GAN on the encoded real rows.
-    fn fit_feature_gan(
-        &self,
-        gcfg: FeatureGanConfig,
-        (z, y): (&Array2<f64>, &[usize]),
-        classes: usize,
-        dir: &std::path::Path,
-    ) -> Result<FeatureGan> {
-        let ctx = self.ctx;
-        let epochs = gcfg.epochs;
-        let run = || -> std::result::Result<FeatureGan, ganaug_gan::GanError> {
-            let mut gan = match FeatureGan::latest_checkpoint(dir) {
-                Some(ckpt) => FeatureGan::resume(&ckpt, ctx.device, Some(epochs))?,
-                None => FeatureGan::new(gcfg, z.ncols() as i64, classes as i64, ctx.device)?,
-            };
-            let xt = to_tensor(z)
-                .map_err(|e| ganaug_gan::GanError::Inputs {
-                    reason: e.to_string(),
-                })?
-                .f_to_kind(Kind::Float)?;
-            let labels: Vec<i64> = y.iter().map(|&l| l as i64).collect();
-            gan.fit(&xt, &Tensor::from_slice(&labels), Some(dir), ctx.observer)?;
-            Ok(gan)
-        };
-        run().map_err(|source| ExperimentError::Gan {
-            name: "features".into(),
-            source: Box::new(source),
-        })
+        }))
     }
 
     /// The Classification Accuracy Score of the vectors: a probe fitted on them alone, tested
@@ -269,17 +271,16 @@ impl Experiment<'_> {
     fn vector_cas(
         &mut self,
         spec: CellSpec<'_>,
-        backbone: &Backbone,
+        (backbone, model): (&Backbone, &Classifier),
         (rows, labels): (&Array2<f64>, &[usize]),
         classes: usize,
     ) -> Result<()> {
         let sp = &self.splits[&spec.plan.image_size];
-        let (model, _, _) = build_model(spec, &sp.train, self.ctx.device)?;
         let test_key = backbone.on(self.test_data_id);
         let fail = |e: CellError| spec.fail("the feature GAN's CAS")(e);
         let test = self
             .bank
-            .get((test_key, ImageSet::Test), &model, || {
+            .get((test_key, ImageSet::Test), model, || {
                 Ok(sp.test.images.shallow_clone())
             })
             .map_err(fail)?;
@@ -288,10 +289,12 @@ impl Experiment<'_> {
         let cas = ganaug_models::fit_at(rows, labels, classes, 1.0, &cfg)
             .and_then(|p| p.predict_proba(&test))
             .map(|p| {
-                let right = p
-                    .outer_iter()
+                // argmax with ties to the lowest class: a flat (collapsed) probe is not right
+                let predicted = ganaug_metrics::argmax_rows(&p);
+                let right = predicted
+                    .iter()
                     .zip(&test_y)
-                    .filter(|(row, &l)| (0..row.len()).all(|k| row[k] <= row[l]))
+                    .filter(|(p, y)| p == y)
                     .count();
                 right as f64 / test_y.len().max(1) as f64
             });

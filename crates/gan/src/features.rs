@@ -26,7 +26,7 @@ use ganaug_train::{
     Progress, RunConfig, RunDir, TrainStep, Validate, VarMatch,
 };
 
-use crate::train::trainable;
+use crate::train::{read_run, trainable};
 use crate::{GanError, Result};
 
 /// How a feature-space GAN is built and trained.
@@ -249,21 +249,7 @@ impl FeatureGan {
     /// Continues a run from its checkpoint; `epochs` (if given) raises the total.
     pub fn resume(path: impl AsRef<Path>, device: Device, epochs: Option<usize>) -> Result<Self> {
         let path = path.as_ref();
-        let meta = load_checkpoint(path, Device::Cpu)?.1;
-        if meta.format != FEATURE_GAN_FORMAT {
-            return Err(GanError::Checkpoint {
-                path: path.into(),
-                reason: format!(
-                    "it is a {:?} checkpoint, not {FEATURE_GAN_FORMAT:?}",
-                    meta.format
-                ),
-            });
-        }
-        let run: FeatureRun =
-            serde_json::from_value(meta.config.clone()).map_err(|e| GanError::Checkpoint {
-                path: path.into(),
-                reason: e.to_string(),
-            })?;
+        let (run, meta): (FeatureRun, _) = read_run(path, FEATURE_GAN_FORMAT)?;
         let mut gan = run.gan;
         if let Some(e) = epochs {
             gan.epochs = e;

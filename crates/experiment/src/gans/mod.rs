@@ -479,6 +479,18 @@ impl StageGan for ganaug_gan::EditGan {
     }
 }
 
+impl StageGan for ganaug_gan::FeatureGan {
+    fn latest_checkpoint(dir: &Path) -> Option<std::path::PathBuf> {
+        ganaug_gan::FeatureGan::latest_checkpoint(dir)
+    }
+    fn resume(ckpt: &Path, device: Device, epochs: usize) -> ganaug_gan::Result<Self> {
+        ganaug_gan::FeatureGan::resume(ckpt, device, Some(epochs))
+    }
+    fn epoch(&self) -> usize {
+        ganaug_gan::FeatureGan::epoch(self)
+    }
+}
+
 /// Resumes a GAN from `dir`'s latest checkpoint (or makes it with `new`), trains it to `epochs`
 /// with `fit` and summarises it, errors named `name`; `None` in a report-only run when the
 /// folder does not hold it finished (report-only runs train nothing).

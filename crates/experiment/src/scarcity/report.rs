@@ -7,9 +7,10 @@ use std::path::Path;
 
 use ganaug_models::ModelKind;
 
-use super::run::{bootstrap, outcomes, summary};
+use super::run::{outcomes, summary};
 use super::{Arm, ScarcityCell, ScarcityEntry, ScarcityResults};
 use crate::{CheckedConfig, Result, Synthetic};
+use ganaug_metrics::BootstrapConfig;
 
 /// Every model × fraction × arm of the study's cells.
 pub(crate) fn entries(study: &ScarcityResults, cfg: &CheckedConfig) -> Result<Vec<ScarcityEntry>> {
@@ -87,7 +88,7 @@ fn entry(
         None
     } else {
         Some(
-            ganaug_metrics::worth(curve, &o, &bootstrap())
+            ganaug_metrics::worth(curve, &o, &BootstrapConfig::default())
                 .map_err(crate::ExperimentError::Aggregate)?,
         )
     };
@@ -100,7 +101,7 @@ fn entry(
         arm,
         added_images: added(mine, raw),
         accuracy: summary(&acc)?,
-        accuracy_interval: o.accuracy_interval(&bootstrap()),
+        accuracy_interval: o.accuracy_interval(&BootstrapConfig::default()),
         auc: if auc.is_empty() {
             None
         } else {

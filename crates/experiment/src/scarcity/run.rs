@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use ganaug_data::Splits;
-use ganaug_metrics::{summarize, BootstrapConfig, Outcomes};
+use ganaug_metrics::{summarize, Outcomes};
 
 use super::subsets::{class_counts, digest_of, draw, subset_splits, Subset};
 use super::{Arm, ScarcityCell, ScarcityPlan, ScarcityResults, StageSeconds, SubsetSummary};
@@ -301,11 +301,6 @@ pub(crate) fn outcomes(cells: &[&ScarcityCell]) -> Outcomes {
         real_images: real,
         by_resample: cells.iter().map(|c| correctness(&c.cell)).collect(),
     }
-}
-
-/// The study's bootstrap settings (the experiment's usual ones).
-pub(crate) fn bootstrap() -> BootstrapConfig {
-    BootstrapConfig::default()
 }
 
 /// Summary of values, an aggregation error otherwise.

@@ -35,7 +35,7 @@ use ganaug_train::{
     Progress, RunConfig, RunDir, TrainStep, Validate, VarMatch,
 };
 
-use crate::train::trainable;
+use crate::train::{read_run, trainable};
 use crate::{GanError, Result};
 
 mod nets;
@@ -243,21 +243,7 @@ impl EditGan {
     /// Continues a run from its checkpoint; `epochs` (if given) raises the total.
     pub fn resume(path: impl AsRef<Path>, device: Device, epochs: Option<usize>) -> Result<Self> {
         let path = path.as_ref();
-        let meta = load_checkpoint(path, Device::Cpu)?.1;
-        if meta.format != EDIT_GAN_FORMAT {
-            return Err(GanError::Checkpoint {
-                path: path.into(),
-                reason: format!(
-                    "it is a {:?} checkpoint, not {EDIT_GAN_FORMAT:?}",
-                    meta.format
-                ),
-            });
-        }
-        let mut cfg: EditGanConfig =
-            serde_json::from_value(meta.config.clone()).map_err(|e| GanError::Checkpoint {
-                path: path.into(),
-                reason: e.to_string(),
-            })?;
+        let (mut cfg, meta): (EditGanConfig, _) = read_run(path, EDIT_GAN_FORMAT)?;
         if let Some(e) = epochs {
             cfg.epochs = e;
         }

@@ -7,6 +7,27 @@ use ganaug_train::Validate;
 
 use crate::{GanError, Result};
 
+/// A checkpoint's run configuration (`T`, as the trainer wrote it) and header, refused with the
+/// file's name when the checkpoint is another trainer's (`format`) or its configuration does
+/// not read as `T`.
+pub(crate) fn read_run<T: serde::de::DeserializeOwned>(
+    path: &std::path::Path,
+    format: &str,
+) -> Result<(T, ganaug_train::CheckpointMeta)> {
+    let meta = ganaug_train::load_checkpoint(path, tch::Device::Cpu)?.1;
+    if meta.format != format {
+        return Err(GanError::Checkpoint {
+            path: path.into(),
+            reason: format!("it is a {:?} checkpoint, not {format:?}", meta.format),
+        });
+    }
+    let run = serde_json::from_value(meta.config.clone()).map_err(|e| GanError::Checkpoint {
+        path: path.into(),
+        reason: e.to_string(),
+    })?;
+    Ok((run, meta))
+}
+
 /// How to train.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {

@@ -20,6 +20,7 @@ use crate::{Discriminator, GanConfig, GanError, Generator, Result};
 
 mod config;
 mod params;
+pub(crate) use config::read_run;
 pub use config::{EpochStats, StepStats, TrainConfig};
 pub(crate) use params::trainable;
 use params::Frozen;
@@ -136,23 +137,13 @@ impl GanTrainer {
     /// [`GanTrainer::fit`] refuses data other than the checkpoint's.
     pub fn resume(path: impl AsRef<Path>, device: Device, epochs: Option<usize>) -> Result<Self> {
         let path = path.as_ref();
-        let meta = ganaug_train::load_checkpoint(path, Device::Cpu)?.1;
-        if meta.format != CHECKPOINT_FORMAT {
-            return Err(GanError::Checkpoint {
-                path: path.into(),
-                reason: format!(
-                    "it is a {:?} checkpoint, not {CHECKPOINT_FORMAT:?}",
-                    meta.format
-                ),
-            });
-        }
-        let GanRun {
-            gan,
-            train: mut cfg,
-        } = serde_json::from_value(meta.config.clone()).map_err(|e| GanError::Checkpoint {
-            path: path.into(),
-            reason: e.to_string(),
-        })?;
+        let (
+            GanRun {
+                gan,
+                train: mut cfg,
+            },
+            meta,
+        ) = read_run(path, CHECKPOINT_FORMAT)?;
         if let Some(e) = epochs {
             cfg.epochs = e;
         }
