@@ -11,6 +11,9 @@ scripts/setup.sh
 if [ -z "${LIBTORCH:-}" ]; then
   export GANAUG_REQUIRE_WEIGHTS=1 GANAUG_REQUIRE_FIXTURE_TOOLS=1
 fi
+# What must build with no libtorch in sight (ganaug-data without `tch`, ganaug-metrics, every
+# crate's docs as docs.rs builds them), in a scrubbed environment.
+scripts/check_no_libtorch.sh
 . scripts/env.sh
 # The whole suite with every medical format on (DICOM in all its codecs, NIfTI); ganaug-data
 # with DICOM's built-in codecs only (JPEG-LS, JPEG 2000 and NIfTI then name their feature) and

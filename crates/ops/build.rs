@@ -3,6 +3,10 @@
 fn main() {
     println!("cargo:rerun-if-changed=src/shim.cpp");
     println!("cargo:rerun-if-env-changed=LIBTORCH_CXX11_ABI");
+    // Documentation builds (docs.rs, `--features doc-only`) have no libtorch: nothing to compile.
+    if ganaug_build::docs_only() {
+        return;
+    }
     ganaug_build::link_libtorch();
     let Some(lib) = ganaug_build::libtorch_lib_dir() else {
         panic!("ganaug-ops: torch-sys did not report its libtorch folder (DEP_TCH_LIBTORCH_LIB)");

@@ -2,11 +2,23 @@
 
 use std::path::PathBuf;
 
+/// Whether this is a documentation build that must not touch libtorch or native code: on
+/// docs.rs (`DOCS_RS`) or with the crate's `doc-only` feature.
+pub fn docs_only() -> bool {
+    println!("cargo:rerun-if-env-changed=DOCS_RS");
+    std::env::var_os("DOCS_RS").is_some() || std::env::var_os("CARGO_FEATURE_DOC_ONLY").is_some()
+}
+
 /// Emits the rpath and CUDA link arguments for the libtorch that `torch-sys` linked against.
 ///
 /// Does nothing (with a build warning) when the libtorch folder is unknown, so that `cargo doc`
 /// and similar builds still work.
+///
+/// Does nothing in documentation builds ([`docs_only`]).
 pub fn link_libtorch() {
+    if docs_only() {
+        return;
+    }
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=DEP_TORCH_SYS_LIBTORCH_LIB");
     let Some(dir) = libtorch_lib_dir() else {

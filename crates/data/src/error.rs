@@ -213,6 +213,7 @@ pub enum DataError {
         reason: String,
     },
     /// An error from libtorch.
+    #[cfg(feature = "tch")]
     #[error(transparent)]
     Tch(#[from] tch::TchError),
 }

@@ -3,9 +3,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "tch")]
 use tch::{Device, Kind, Tensor};
 
-use crate::{DataError, Result, TensorDataset};
+#[cfg(feature = "tch")]
+use crate::TensorDataset;
+use crate::{DataError, Result};
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same folder, flushed, then
 /// renamed over `path`. Readers see the old file or the new one, never a partial one.
@@ -35,6 +38,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+#[cfg(feature = "tch")]
 /// Converts a single image tensor (`[H, W]`, `[1, H, W]` or `[1, 1, H, W]` gray; `[3, H, W]`
 /// or `[1, 3, H, W]` RGB; values in [0, 1]) to an 8-bit image.
 pub fn to_image(image: &Tensor) -> Result<image::DynamicImage> {
@@ -81,6 +85,7 @@ pub fn to_image(image: &Tensor) -> Result<image::DynamicImage> {
     })
 }
 
+#[cfg(feature = "tch")]
 /// Converts a single gray image tensor (`[H, W]`, `[1, H, W]` or `[1, 1, H, W]`, values in
 /// [0, 1]) to an 8-bit gray image.
 pub fn to_gray_image(image: &Tensor) -> Result<image::GrayImage> {
@@ -104,12 +109,14 @@ pub(crate) fn encode_png(img: &image::DynamicImage, path: &Path) -> Result<Vec<u
     Ok(buf.into_inner())
 }
 
+#[cfg(feature = "tch")]
 /// Saves one image tensor (values in [0, 1], clamped) as an 8-bit gray or RGB PNG, atomically.
 pub fn save_png(image: &Tensor, path: impl AsRef<Path>) -> Result<()> {
     let path = path.as_ref();
     write_atomic(path, &encode_png(&to_image(image)?, path)?)
 }
 
+#[cfg(feature = "tch")]
 /// Tiles a batch `[N, C, H, W]` (C = 1 or 3) into one grid image — `[rows*(H+2p),
 /// cols*(W+2p)]` gray, `[3, rows*(H+2p), cols*(W+2p)]` RGB — `cols` images per row with
 /// `padding` black pixels around each.
@@ -143,11 +150,13 @@ pub fn make_grid(images: &Tensor, cols: usize, padding: i64) -> Result<Tensor> {
     Ok(if c == 1 { grid.f_squeeze_dim(0)? } else { grid })
 }
 
+#[cfg(feature = "tch")]
 /// Saves a batch `[N, C, H, W]` as one PNG grid with `cols` images per row.
 pub fn save_grid(images: &Tensor, cols: usize, path: impl AsRef<Path>) -> Result<()> {
     save_png(&make_grid(images, cols, 2)?, path)
 }
 
+#[cfg(feature = "tch")]
 /// Writes a dataset as PNG files in class folders (`root/<class name>/<name>.png`), the layout
 /// [`ImageFolder`](crate::ImageFolder) reads with [`FolderConfig::plain`](crate::FolderConfig::plain).
 /// Refuses to overwrite an existing file unless `overwrite` is set. Returns the paths written.
@@ -182,7 +191,7 @@ pub fn export_image_folder(
     Ok(targets)
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tch"))]
 mod tests {
     use super::*;
 

@@ -1,7 +1,9 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+#[cfg(feature = "tch")]
 mod cache;
+#[cfg(feature = "tch")]
 mod dataset;
 pub mod decode;
 pub mod decode16;
@@ -12,17 +14,22 @@ mod folder;
 pub mod io;
 mod layout;
 mod lists;
+#[cfg(feature = "tch")]
 mod load;
 pub mod nifti;
+#[cfg(feature = "tch")]
 pub mod phantom;
 mod resize;
 mod scan;
+#[cfg(feature = "tch")]
 mod source;
 mod spec;
 mod summary;
 mod volume;
 
+#[cfg(feature = "tch")]
 pub use cache::default_cache_dir;
+#[cfg(feature = "tch")]
 pub use dataset::{epoch_seed, Batch, BatchOrder, Batches, TensorDataset};
 pub use error::{DataError, Result};
 pub use folder::{
@@ -30,8 +37,11 @@ pub use folder::{
     SplitSource,
 };
 pub use layout::{GroupBy, Layout};
+#[cfg(feature = "tch")]
 pub use load::{load_entries, ColorDecision, LoadOptions, LoadReport, Splits};
+#[cfg(feature = "tch")]
 pub use phantom::{phantom_splits, PhantomConfig};
+#[cfg(feature = "tch")]
 pub use source::{DataSource, FolderSource};
 pub use spec::{ColorMode, Depth, ImageSpec, ResizeFilter, ResizePolicy, Window};
 pub use summary::{FileSummary, KindSummary};
