@@ -42,6 +42,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Converts a single image tensor (`[H, W]`, `[1, H, W]` or `[1, 1, H, W]` gray; `[3, H, W]`
 /// or `[1, 3, H, W]` RGB; values in [0, 1]) to an 8-bit image.
 pub fn to_image(image: &Tensor) -> Result<image::DynamicImage> {
+    to_image_at(image, crate::Depth::Eight)
+}
+
+#[cfg(feature = "tch")]
+/// [`to_image`] at 8 or 16 bits per sample ([`Depth::Sixteen`](crate::Depth::Sixteen): values
+/// kept to 1/65535, which a 16-bit load reads back to within 7.7e-6; `Auto` reads as 8).
+pub fn to_image_at(image: &Tensor, depth: crate::Depth) -> Result<image::DynamicImage> {
     let dims = image.size();
     let (c, h, w) = match dims.as_slice() {
         [h, w] | [1, h, w] | [1, 1, h, w] => (1, *h, *w),
@@ -55,33 +62,44 @@ pub fn to_image(image: &Tensor) -> Result<image::DynamicImage> {
             })
         }
     };
-    let bytes = image
+    let sixteen = depth == crate::Depth::Sixteen;
+    let top = if sixteen { 65535.0 } else { 255.0 };
+    let samples = image
         .f_to_device(Device::Cpu)?
         .f_to_kind(Kind::Float)?
         .f_nan_to_num(0.0, 1.0, 0.0)?
         .f_clamp(0.0, 1.0)?
-        .f_mul_scalar(255.0)?
+        .f_mul_scalar(top)?
         .f_round()?
-        .f_to_kind(Kind::Uint8)?
         .f_reshape([c, h, w])?
         // planar → interleaved
         .f_permute([1, 2, 0])?
         .f_contiguous()?
         .f_view([c * h * w])?;
-    let pixels = Vec::<u8>::try_from(&bytes)?;
     let bad = || DataError::Shape {
         what: "image buffer",
         expected: format!("{}", c * h * w),
         got: "a different length".into(),
     };
-    Ok(if c == 1 {
-        image::DynamicImage::ImageLuma8(
-            image::GrayImage::from_raw(w as u32, h as u32, pixels).ok_or_else(bad)?,
-        )
+    let (w, h) = (w as u32, h as u32);
+    use image::{DynamicImage as D, ImageBuffer, Luma, Rgb};
+    Ok(if sixteen {
+        let v: Vec<u16> = Vec::<i32>::try_from(&samples.f_to_kind(Kind::Int)?)?
+            .into_iter()
+            .map(|x| x as u16)
+            .collect();
+        if c == 1 {
+            D::ImageLuma16(ImageBuffer::<Luma<u16>, _>::from_raw(w, h, v).ok_or_else(bad)?)
+        } else {
+            D::ImageRgb16(ImageBuffer::<Rgb<u16>, _>::from_raw(w, h, v).ok_or_else(bad)?)
+        }
     } else {
-        image::DynamicImage::ImageRgb8(
-            image::RgbImage::from_raw(w as u32, h as u32, pixels).ok_or_else(bad)?,
-        )
+        let v = Vec::<u8>::try_from(&samples.f_to_kind(Kind::Uint8)?)?;
+        if c == 1 {
+            D::ImageLuma8(image::GrayImage::from_raw(w, h, v).ok_or_else(bad)?)
+        } else {
+            D::ImageRgb8(image::RgbImage::from_raw(w, h, v).ok_or_else(bad)?)
+        }
     })
 }
 
@@ -165,6 +183,19 @@ pub fn export_image_folder(
     root: impl AsRef<Path>,
     overwrite: bool,
 ) -> Result<Vec<PathBuf>> {
+    export_image_folder_at(ds, root, overwrite, crate::Depth::Eight)
+}
+
+#[cfg(feature = "tch")]
+/// [`export_image_folder`] at 8 or 16 bits per sample (see [`to_image_at`]): 16-bit PNGs keep
+/// a synthetic set's values closely enough that measures of the re-read set match the
+/// in-memory one's to their printed precision.
+pub fn export_image_folder_at(
+    ds: &TensorDataset,
+    root: impl AsRef<Path>,
+    overwrite: bool,
+    depth: crate::Depth,
+) -> Result<Vec<PathBuf>> {
     let root = root.as_ref();
     let labels = Vec::<i64>::try_from(&ds.labels.f_to_device(Device::Cpu)?)?;
     let mut targets = Vec::with_capacity(ds.len());
@@ -186,7 +217,8 @@ pub fn export_image_folder(
     }
     let images = ds.images.f_to_device(Device::Cpu)?;
     for (i, path) in targets.iter().enumerate() {
-        save_png(&images.f_get(i as i64)?, path)?;
+        let img = to_image_at(&images.f_get(i as i64)?, depth)?;
+        write_atomic(path, &encode_png(&img, path)?)?;
     }
     Ok(targets)
 }

@@ -320,6 +320,9 @@ impl Experiment<'_> {
             return Ok(None);
         }
         ctx.say(format!("{counter} {}", spec.name()));
+        let units = crate::shard::units(self.cfg).len();
+        ctx.observer
+            .unit_started("cell", &spec.name(), index + 1, units);
         let _lock = if ctx.work.shared() {
             let lock =
                 crate::lock::UnitLock::acquire(&layout.cell_lock(&folder), &ctx.lock, |owner| {

@@ -256,7 +256,7 @@ pub fn measure(
 
 /// Every floor of `cfg` the synthetic set's measures miss, in words: the measure, its value,
 /// the floor (a fraction of the real-vs-real value) and by how much.
-fn floors_missed(syn: &Measures, real: &Measures, cfg: &GateConfig) -> Vec<String> {
+pub fn floors_missed(syn: &Measures, real: &Measures, cfg: &GateConfig) -> Vec<String> {
     let mut failures = Vec::new();
     for (name, got, reference, frac) in [
         (

@@ -145,6 +145,15 @@ impl Layout {
             .join(format!("shard-{}-of-{}.json", s.index, s.count))
     }
 
+    /// A kept synthetic set as class folders of 16-bit PNGs (`synthetic/per-class/COVID/…`;
+    /// replicas after the first: `synthetic/per-class-r1/…`), for `ganaug assess` and for use
+    /// outside ganaug.
+    pub fn synthetic_set_dir(&self, which: Synthetic, replica: u64) -> PathBuf {
+        self.root
+            .join(SYNTHETIC_SETS)
+            .join(replica_name(which.name(), replica).replace('/', "-"))
+    }
+
     /// The sample grid of one class's kept synthetic images, relative to the folder.
     pub fn synthetic_grid(which: Synthetic, replica: u64, class: &str, by: SelectBy) -> String {
         let set = replica_name(which.name(), replica).replace('/', "_");
@@ -191,6 +200,9 @@ impl Layout {
         self.root.join(format!("sweep_{model}.png"))
     }
 }
+
+/// The folder of the kept synthetic sets.
+pub const SYNTHETIC_SETS: &str = "synthetic";
 
 /// `name` of replica `r` (unchanged for replica 0): `per-class/COVID/r1`.
 pub fn replica_name(name: &str, r: u64) -> String {

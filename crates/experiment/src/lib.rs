@@ -2,6 +2,7 @@
 #![warn(missing_docs)]
 
 mod aggregate;
+pub mod assess;
 mod cells;
 mod config;
 mod edit_stage;
@@ -42,7 +43,7 @@ pub use results::{
     ReproResults, ResolutionGap, SynthSummary, BUILD_COMMIT, SCHEMA_VERSION,
 };
 pub(crate) use run::hash_of;
-pub use run::{load_splits, run, run_with, RunOptions};
+pub use run::{load_splits, run, run_gan_stage, run_with, GanStageSummary, RunOptions};
 pub use scenario::{paper_accuracy, Scenario, Synthetic};
 pub use select::{SelectBy, Selection};
 

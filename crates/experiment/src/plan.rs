@@ -18,6 +18,8 @@ use crate::cells::CellSpec;
 use crate::gans::{cgan_configs, gan_keys, replica_train, GanStage};
 use crate::layout::{GanUnit, Layout};
 use crate::shard::{units, Unit, Work};
+use ganaug_train::Observer;
+
 use crate::{load_splits, CheckedConfig, DataSource, ExperimentError, Head, Result, Synthetic};
 
 /// One line of the plan.
@@ -45,9 +47,11 @@ pub fn dry_run(
     out: &Path,
     device: Device,
     work: Work,
+    observer: &dyn Observer,
 ) -> Result<Vec<PlanLine>> {
+    observer.message("dry run: loading the data at every size the plan uses");
     let loaded = load_splits(cfg, data, device)?;
-    let timings = RefCell::new(Timings::default());
+    let timings = RefCell::new(Timings::new(observer));
     if loaded.cfg.scarcity.is_some() {
         return crate::scarcity::dry_run(&loaded, out, device, &timings);
     }
@@ -55,20 +59,41 @@ pub fn dry_run(
     Planner::new(cfg, splits, data_id, out, device, &timings)?.lines(work)
 }
 
-/// Timed steps, kept across the plans of a study's subsets.
-#[derive(Default)]
-pub(crate) struct Timings {
+/// Timed steps, kept across the plans of a study's subsets: each kind of step is timed once.
+pub(crate) struct Timings<'o> {
     gan: BTreeMap<String, f64>,
-    cells: BTreeMap<(usize, bool, usize), f64>,
+    /// Seconds per classifier training step, by (model, image size, batch): the scenarios of a
+    /// model differ in how many steps, not in the step.
+    steps: BTreeMap<(String, i64, usize), f64>,
     /// Seconds per image of a probe's feature extraction, by model.
     features: BTreeMap<usize, f64>,
     /// The real splits whose features a plan has already counted: by model and data (test
     /// splits by model alone).
     counted: std::collections::BTreeSet<(usize, String)>,
+    /// Told what is being timed, as it goes.
+    observer: &'o dyn Observer,
+}
+
+impl<'o> Timings<'o> {
+    pub(crate) fn new(observer: &'o dyn Observer) -> Self {
+        Timings {
+            gan: BTreeMap::new(),
+            steps: BTreeMap::new(),
+            features: BTreeMap::new(),
+            counted: Default::default(),
+            observer,
+        }
+    }
+
+    /// Says what is timed, then times it.
+    fn timed(&self, what: &str, time: impl FnOnce() -> Result<f64>) -> Result<f64> {
+        self.observer.message(&format!("dry run: timing {what}"));
+        time()
+    }
 }
 
 /// What a plan is made from.
-pub(crate) struct Planner<'a> {
+pub(crate) struct Planner<'a, 'o> {
     cfg: &'a CheckedConfig,
     splits: &'a BTreeMap<i64, Splits>,
     data_id: &'a str,
@@ -76,20 +101,20 @@ pub(crate) struct Planner<'a> {
     device: Device,
     /// The GANs' keys (nothing trained).
     stage: GanStage,
-    timings: &'a RefCell<Timings>,
+    timings: &'a RefCell<Timings<'o>>,
     /// Added to every cell's seed, as [`crate::cells::Experiment`]'s `seed_offset` (a study's
     /// resample).
     seed_offset: u64,
 }
 
-impl<'a> Planner<'a> {
+impl<'a, 'o> Planner<'a, 'o> {
     pub(crate) fn new(
         cfg: &'a CheckedConfig,
         splits: &'a BTreeMap<i64, Splits>,
         data_id: &'a str,
         out: &Path,
         device: Device,
-        timings: &'a RefCell<Timings>,
+        timings: &'a RefCell<Timings<'o>>,
     ) -> Result<Self> {
         let classes = splits[&cfg.gan.gan.size].train.class_names.len();
         Ok(Planner {
@@ -146,7 +171,7 @@ impl<'a> Planner<'a> {
     }
 }
 
-impl Planner<'_> {
+impl Planner<'_, '_> {
     /// A GAN unit: the epochs its folders already hold, the time of the rest.
     fn gan_line(&self, which: Synthetic, replica: u64) -> Result<PlanLine> {
         let (cfg, base) = (self.cfg, &self.splits[&self.cfg.gan.gan.size]);
@@ -188,7 +213,20 @@ impl Planner<'_> {
                 let per_step = match known {
                     Some(s) => s,
                     None => {
-                        let s = time_gan_step(&gan, &tcfg, subset, self.device)?;
+                        let what = format!(
+                            "one {}GAN step ({}², batch {})",
+                            if gan.n_classes.is_some() {
+                                "conditional "
+                            } else {
+                                ""
+                            },
+                            gan.size,
+                            tcfg.batch_size
+                        );
+                        let timings = self.timings.borrow();
+                        let s = timings
+                            .timed(&what, || time_gan_step(&gan, &tcfg, subset, self.device))?;
+                        drop(timings);
                         self.timings.borrow_mut().gan.insert(key, s);
                         s
                     }
@@ -220,7 +258,14 @@ impl Planner<'_> {
         let per_image = match known {
             Some(s) => s,
             None => {
-                let s = time_features(spec, sp, self.device)?;
+                let what = format!(
+                    "the feature extraction of {} ({}²)",
+                    spec.plan.kind, spec.plan.image_size
+                );
+                let s = self
+                    .timings
+                    .borrow()
+                    .timed(&what, || time_features(spec, sp, self.device))?;
                 self.timings.borrow_mut().features.insert(model, s);
                 s
             }
@@ -287,8 +332,15 @@ impl Planner<'_> {
                     None => {
                         let err =
                             |e: ganaug_gan::GanError| timing_err("the edit GAN")(e.to_string());
-                        let mut gan = ganaug_gan::EditGan::new(gcfg, self.device).map_err(err)?;
-                        let s = gan.step_seconds(&base.train, 2).map_err(err)?;
+                        let what = format!(
+                            "one edit-GAN step ({}², batch {})",
+                            gcfg.size, gcfg.batch_size
+                        );
+                        let s = self.timings.borrow().timed(&what, || {
+                            let mut gan =
+                                ganaug_gan::EditGan::new(gcfg, self.device).map_err(err)?;
+                            gan.step_seconds(&base.train, 2).map_err(err)
+                        })?;
                         self.timings.borrow_mut().gan.insert(key, s);
                         s
                     }
@@ -319,16 +371,31 @@ impl Planner<'_> {
             if let Head::Probe { tta_flip, .. } = &spec.plan.head {
                 return self.probe_line(spec, model, (images, *tta_flip), sp);
             }
-            let key = (model, spec.scenario.uses_classic(), images);
-            let known = self.timings.borrow().cells.get(&key).copied();
-            match known {
+            let plan = spec.plan;
+            let key = (
+                plan.kind.to_string(),
+                plan.image_size,
+                plan.train.batch_size,
+            );
+            let known = self.timings.borrow().steps.get(&key).copied();
+            let per_step = match known {
                 Some(s) => s,
                 None => {
-                    let s = estimate_cell(self.cfg, spec, sp, images, self.device)?;
-                    self.timings.borrow_mut().cells.insert(key, s);
+                    let what = format!(
+                        "one training step of {} ({}², batch {})",
+                        plan.kind, plan.image_size, plan.train.batch_size
+                    );
+                    let s = self
+                        .timings
+                        .borrow()
+                        .timed(&what, || time_cell_step(spec, sp, self.device))?;
+                    self.timings.borrow_mut().steps.insert(key, s);
                     s
                 }
-            }
+            };
+            let b = plan.train.batch_size;
+            let steps = images.div_ceil(b) + sp.val.len().div_ceil(b) / 3;
+            per_step * (steps * plan.train.max_epochs) as f64
         };
         Ok(PlanLine {
             unit: 0,
@@ -372,7 +439,28 @@ fn timing_err(what: impl std::fmt::Display) -> impl Fn(String) -> ExperimentErro
     }
 }
 
-/// Seconds per GAN training step (the mean of two after one warm-up).
+/// Steps are timed on at most this many images first and scaled to the batch: CPU time grows
+/// with the batch, and a paper-size step at full batch takes tens of seconds on two cores.
+const TIMING_BATCH: usize = 8;
+
+/// A step's time at `batch` from `time(b)` (one warm-up, one timed step at `b` images): at the
+/// timing batch scaled up, then — when that is under a second, so cheap — at the full batch,
+/// whose per-image time small batches overstate.
+fn step_seconds(
+    batch: usize,
+    available: usize,
+    mut time: impl FnMut(i64) -> Result<f64>,
+) -> Result<f64> {
+    let full = batch.min(available).max(1);
+    let small = full.min(TIMING_BATCH);
+    let scaled = time(small as i64)? * full as f64 / small as f64;
+    if small == full || scaled > 1.0 {
+        return Ok(scaled * batch as f64 / full as f64);
+    }
+    Ok(time(full as i64)? * batch as f64 / full as f64)
+}
+
+/// Seconds per GAN training step (see [`step_seconds`]).
 fn time_gan_step(
     gan: &ganaug_gan::GanConfig,
     tcfg: &GanTrain,
@@ -381,18 +469,17 @@ fn time_gan_step(
 ) -> Result<f64> {
     let err = |e: ganaug_gan::GanError| timing_err("a GAN")(e.to_string());
     let mut t = GanTrainer::new(gan.clone(), tcfg.clone(), device).map_err(err)?;
-    let b = (tcfg.batch_size as i64).min(data.len() as i64);
-    let x = data.images.narrow(0, 0, b).to_device(device);
-    let y = gan
-        .n_classes
-        .map(|_| data.labels.narrow(0, 0, b).to_device(device));
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-    t.train_step(&x, y.as_ref(), &mut rng).map_err(err)?;
-    let t0 = Instant::now();
-    for _ in 0..2 {
+    step_seconds(tcfg.batch_size, data.len(), |b| {
+        let x = data.images.narrow(0, 0, b).to_device(device);
+        let y = gan
+            .n_classes
+            .map(|_| data.labels.narrow(0, 0, b).to_device(device));
         t.train_step(&x, y.as_ref(), &mut rng).map_err(err)?;
-    }
-    Ok(t0.elapsed().as_secs_f64() / 2.0)
+        let t0 = Instant::now();
+        t.train_step(&x, y.as_ref(), &mut rng).map_err(err)?;
+        Ok(t0.elapsed().as_secs_f64())
+    })
 }
 
 /// A cell's model, untrained, and a random batch of `b` images of the data's shape to time it
@@ -429,40 +516,24 @@ fn time_features(spec: CellSpec<'_>, sp: &Splits, device: Device) -> Result<f64>
     Ok(t0.elapsed().as_secs_f64() / b as f64)
 }
 
-/// Seconds a cell would take: a probe's feature extraction, or at most `max_epochs` epochs of
-/// timed training steps (early stopping usually ends it sooner).
-fn estimate_cell(
-    cfg: &CheckedConfig,
-    spec: CellSpec<'_>,
-    sp: &Splits,
-    images: usize,
-    device: Device,
-) -> Result<f64> {
+/// Seconds per training step (forward and backward) of a cell's model at its batch size (see
+/// [`step_seconds`]).
+fn time_cell_step(spec: CellSpec<'_>, sp: &Splits, device: Device) -> Result<f64> {
     let plan = spec.plan;
-    let b = plan.train.batch_size as i64;
-    let (model, x) = timing_model(spec, sp, b, device)?;
     let err = |e: ganaug_models::ModelError| timing_err(plan.kind)(e.to_string());
-    if let Head::Probe { tta_flip, .. } = &plan.head {
+    step_seconds(plan.train.batch_size, usize::MAX, |b| {
+        let (model, x) = timing_model(spec, sp, b, device)?;
+        let y = Tensor::zeros([b], (Kind::Int64, device));
+        let step = || -> Result<()> {
+            let logits = model.forward_t(&x, true).map_err(err)?;
+            logits.cross_entropy_for_logits(&y).backward();
+            Ok(())
+        };
+        step()?;
         let t0 = Instant::now();
-        let _features = tch::no_grad(|| model.extract_features(&x, b)).map_err(err)?;
-        let per_image = t0.elapsed().as_secs_f64() / b as f64;
-        let tests = if *tta_flip { 2 } else { 1 };
-        let real = sp.train.len() + sp.val.len() + tests * sp.test.len();
-        // the real splits' features are shared by every probe cell: counted once, here
-        return Ok(per_image * (images + real) as f64 / cfg.seeds.max(1) as f64);
-    }
-    let y = Tensor::zeros([b], (Kind::Int64, device));
-    let step = || -> Result<()> {
-        let logits = model.forward_t(&x, true).map_err(err)?;
-        logits.cross_entropy_for_logits(&y).backward();
-        Ok(())
-    };
-    step()?;
-    let t0 = Instant::now();
-    step()?;
-    let per_step = t0.elapsed().as_secs_f64();
-    let steps = images.div_ceil(b as usize) + sp.val.len().div_ceil(b as usize) / 3;
-    Ok(per_step * (steps * plan.train.max_epochs) as f64)
+        step()?;
+        Ok(t0.elapsed().as_secs_f64())
+    })
 }
 
 /// `12 s`, `3.4 min` or `1.2 h`.
@@ -482,7 +553,7 @@ pub fn plan_text(cfg: &CheckedConfig, lines: &[PlanLine], device: Device) -> Str
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "Plan of preset `{}` on {device:?} ({} units; estimates from timed steps, cells at most max_epochs):\n",
+        "Plan of preset `{}` on {device:?} ({} units; estimates from one timed step of each kind, at up to {TIMING_BATCH} images scaled to the batch when slow; cells at most max_epochs):\n",
         cfg.preset,
         lines.len()
     );

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use ganaug_metrics::{fid, kid, KidConfig};
 use ganaug_models::{pretrained_weights_in, weights_dir, Classifier, ModelConfig, ModelKind};
@@ -319,20 +319,23 @@ fn features(net: &Classifier, images: &Tensor) -> Result<ndarray::Array2<f64>> {
 }
 
 /// Backbone features of `images` as an `[N, features]` f64 matrix on the CPU, extracted
-/// `batch` images at a time.
+/// `batch` images at a time (the classifier as a [`ganaug_metrics::FeatureExtractor`]).
 pub fn feature_matrix(
     net: &Classifier,
     images: &Tensor,
     batch: i64,
 ) -> std::result::Result<ndarray::Array2<f64>, CellError> {
-    let f = net
-        .extract_features(images, batch)?
-        .f_to_device(Device::Cpu)?
-        .f_to_kind(Kind::Double)?;
-    let a: ndarray::ArrayD<f64> = (&f).try_into()?;
-    a.into_dimensionality().map_err(|_| CellError::Features {
-        what: "backbone features (not a matrix)",
-    })
+    let n = images.size().first().copied().unwrap_or(0);
+    if n == 0 {
+        return Ok(ndarray::Array2::zeros((0, net.feature_dim() as usize)));
+    }
+    let batch = batch.max(1);
+    let batches = (0..n)
+        .step_by(batch as usize)
+        .map(|i| images.narrow(0, i, batch.min(n - i)));
+    let mut net = net;
+    let f = ganaug_metrics::extract_features(&mut net, batches)?;
+    Ok(f.mapv(f64::from))
 }
 
 #[cfg(test)]

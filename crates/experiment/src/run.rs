@@ -71,21 +71,47 @@ pub fn run_with(
     refuse_other_results(cfg, &layout)?;
     std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
     claim_folder(cfg, &layout)?;
+    // where the job stands, for `ganaug watch` (a shard's own file: shards share the folder)
+    let name = match opts.work {
+        crate::shard::Work::Shard(s) => format!("progress-shard-{}-of-{}.json", s.index, s.count),
+        _ => ganaug_train::PROGRESS_FILE.to_string(),
+    };
+    let total = if cfg.scarcity.is_some() {
+        0
+    } else {
+        crate::shard::units(cfg).len()
+    };
+    let progress = ganaug_train::ProgressFile::new(out.join(name), total);
+    let both = ganaug_train::Both(opts.observer, &progress);
     let ctx = StageContext {
         layout,
         device,
-        observer: opts.observer,
+        observer: &both,
         work: opts.work,
         lock: opts.lock,
     };
+    let result = run_stages(cfg, data, &ctx, opts, started);
+    progress.finish(result.as_ref().map(|_| ()).map_err(|e| e.to_string()));
+    result
+}
+
+/// The stages of [`run_with`] in its context.
+fn run_stages(
+    cfg: &CheckedConfig,
+    data: &DataSource,
+    ctx: &StageContext<'_>,
+    opts: &RunOptions<'_>,
+    started: Instant,
+) -> Result<ReproResults> {
+    let (device, out) = (ctx.device, ctx.layout.root());
     let loaded = load_splits(cfg, data, device)?;
-    say_data(&ctx, &loaded);
+    say_data(ctx, &loaded);
     if loaded.cfg.scarcity.is_some() {
-        return scarcity_run(&loaded, &ctx, opts, started);
+        return scarcity_run(&loaded, ctx, opts, started);
     }
     let (cfg, splits, data_id) = (&loaded.cfg, &loaded.splits, &loaded.data_id);
     let base = &splits[&cfg.gan.gan.size];
-    let gans = run_gans(cfg, &base.train, data_id, &ctx)?;
+    let gans = run_gans(cfg, &base.train, data_id, ctx)?;
     let shard = match opts.work {
         crate::shard::Work::Shard(s) => Some(s),
         _ => None,
@@ -98,7 +124,7 @@ pub fn run_with(
             resolution_gap(cfg, &gans, splits, device)?,
         )
     };
-    let run = cells::run_cells(cfg, splits, &gans, data_id, &ctx)?;
+    let run = cells::run_cells(cfg, splits, &gans, data_id, ctx)?;
     let mut results = results_of(&loaded, gans, run, device)?;
     results.cas = cas;
     results.resolution_gap = resolution_gap;
@@ -112,6 +138,63 @@ pub fn run_with(
         None => report::write_outputs(&results, out)?,
     }
     Ok(results)
+}
+
+/// What the GAN stage alone leaves in its folder (`synthesis.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct GanStageSummary {
+    /// The GANs, trained or reused.
+    pub gans: Vec<crate::GanSummary>,
+    /// Each class set kept, with its selection and measures.
+    pub synthetic: Vec<crate::SynthSummary>,
+    /// Sets the gate refused, with why.
+    pub refused: BTreeMap<crate::Synthetic, Vec<String>>,
+    /// GANs not finished (synthesis from a folder without them).
+    pub missing: Vec<String>,
+    /// Each kept set's class folders (16-bit PNGs), relative to the output folder.
+    pub sets: Vec<String>,
+}
+
+/// The GAN stage alone (`ganaug train-gan`; `ganaug synthesize` with
+/// [`Work::ReportOnly`](crate::shard::Work::ReportOnly), which trains nothing and synthesizes
+/// from the finished GANs in `out`): the GANs the configuration's scenarios need, trained or
+/// resumed in the experiment's folders, their synthetic sets selected, measured and gated as
+/// the experiment does, written as class folders; `synthesis.json` says what was kept. The
+/// GANs' folders are keyed as the experiment's, so a `reproduce` run into the same folder
+/// reuses them.
+pub fn run_gan_stage(
+    cfg: &CheckedConfig,
+    data: &DataSource,
+    out: &Path,
+    device: Device,
+    opts: &RunOptions<'_>,
+) -> Result<(crate::GanStage, GanStageSummary)> {
+    std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
+    let layout = Layout::new(out);
+    let ctx = StageContext {
+        layout: layout.clone(),
+        device,
+        observer: opts.observer,
+        work: opts.work,
+        lock: opts.lock,
+    };
+    let loaded = load_sizes(cfg, data, device, &[])?;
+    say_data(&ctx, &loaded);
+    let base = &loaded.splits[&loaded.cfg.gan.gan.size];
+    let stage = run_gans(&loaded.cfg, &base.train, &loaded.data_id, &ctx)?;
+    let summary = GanStageSummary {
+        gans: stage.gans.clone(),
+        synthetic: stage.synthetic.clone(),
+        refused: stage.refused.clone(),
+        missing: stage.missing.clone(),
+        sets: stage
+            .sets
+            .keys()
+            .map(|&(w, r)| layout.relative(&layout.synthetic_set_dir(w, r)))
+            .collect(),
+    };
+    report::write_json(&out.join("synthesis.json"), &summary)?;
+    Ok((stage, summary))
 }
 
 /// A data-scarcity study instead of the paper's table: its results (no cells of the table),
@@ -254,14 +337,26 @@ pub struct LoadedData {
 /// data's (gray or RGB). A folder in colour mode `auto` is decided once, at the GANs' side,
 /// and read in that mode at every side.
 pub fn load_splits(cfg: &CheckedConfig, data: &DataSource, device: Device) -> Result<LoadedData> {
+    load_sizes(cfg, data, device, &cfg.image_sizes())
+}
+
+/// [`load_splits`] at the given sides only (the GAN's side always among them).
+fn load_sizes(
+    cfg: &CheckedConfig,
+    data: &DataSource,
+    device: Device,
+    sizes: &[i64],
+) -> Result<LoadedData> {
     let spec_at = |s: i64| ImageSpec {
         policy: cfg.resize,
         ..ImageSpec::with_size(u32::try_from(s).unwrap_or(0))
     };
     let (data, decisions) = data.decide_auto(spec_at(cfg.gan.gan.size), device)?;
     let mut splits = BTreeMap::new();
-    for s in cfg.image_sizes() {
-        splits.insert(s, data.load_spec(spec_at(s), device)?);
+    for &s in sizes.iter().chain([&cfg.gan.gan.size]) {
+        if let std::collections::btree_map::Entry::Vacant(e) = splits.entry(s) {
+            e.insert(data.load_spec(spec_at(s), device)?);
+        }
     }
     let data_id = data.fingerprint(cfg.gan.gan.size)?;
     let base = &splits[&cfg.gan.gan.size];

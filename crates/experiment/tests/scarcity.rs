@@ -216,6 +216,7 @@ fn the_study_runs_on_a_class_folder_and_every_arm_sees_its_subset_only() {
         out.path(),
         tch::Device::Cpu,
         ganaug_experiment::shard::Work::All,
+        &ganaug_train::Silent,
     )
     .expect("dry run");
     assert!(!plan.is_empty());

@@ -4,6 +4,7 @@
 mod config;
 mod efficientnet;
 mod error;
+mod extractor;
 mod feature_maps;
 mod fit;
 mod kind;

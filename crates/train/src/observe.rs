@@ -33,6 +33,10 @@ pub struct EpochEvent<'a> {
 /// Hears of runs and their epochs. Every method has a default that does nothing, so an
 /// observer implements what it cares about.
 pub trait Observer: Sync {
+    /// A unit of a larger job starts (the experiment's GANs and cells): its stage, what it is,
+    /// its number (1-based) of `total`.
+    fn unit_started(&self, _stage: &str, _unit: &str, _index: usize, _total: usize) {}
+
     /// A run starts (or resumes) with `done` of `epochs` epochs behind it.
     fn run_started(&self, _run: &str, _done: usize, _epochs: usize) {}
 

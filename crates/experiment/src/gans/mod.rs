@@ -17,7 +17,7 @@ use crate::{hash_of, CheckedConfig, ExperimentError, GanSummary, Result, SynthSu
 
 mod sets;
 use sets::synthesize;
-pub(crate) use sets::{gate_measures, score_set, KeptSet};
+pub(crate) use sets::{export_set, gate_measures, score_set, KeptSet};
 
 /// What the GAN stage hands on: the trained GANs, each synthetic set's quality, the sets, and
 /// the key of each GAN (for the cells' cache keys), by synthetic set and replica.
@@ -190,15 +190,25 @@ pub fn run_gans(
         ctx,
     };
     // only the replicas some seed uses, and of those only what this run's work needs
+    let units = crate::shard::units(cfg);
+    let started = |which: Synthetic, replica: u64| {
+        let unit = crate::shard::Unit::Gan { which, replica };
+        let index = units.iter().position(|u| *u == unit).map_or(0, |i| i + 1);
+        let what = format!("{which} GAN(s), replica {replica}");
+        ctx.observer.unit_started("gan", &what, index, units.len());
+    };
     for r in 0..cfg.gan.replicas.min(cfg.seeds as u64) {
         if needs_gan && wanted(cfg, ctx, Synthetic::PerClass, r) {
+            started(Synthetic::PerClass, r);
             per_class_gans(&inputs, r, &mut stage, &mut quality)?;
         }
         if needs_cgan && wanted(cfg, ctx, Synthetic::Conditional, r) {
+            started(Synthetic::Conditional, r);
             let cgan = cgan_configs(cfg, class_names.len(), r);
             conditional_gan(&inputs, cgan, r, &mut stage, &mut quality)?;
         }
         if needs_edits && wanted(cfg, ctx, Synthetic::Edits, r) {
+            started(Synthetic::Edits, r);
             crate::edit_stage::edit_gan(&inputs, r, &mut stage, &mut quality)?;
         }
     }
@@ -335,6 +345,7 @@ fn per_class_gans(
         "one GAN per class",
         Synthetic::PerClass,
     )?;
+    sets::export_set(&set, (Synthetic::PerClass, r), ctx)?;
     stage.sets.insert((Synthetic::PerClass, r), set);
     judge((Synthetic::PerClass, r), cfg, stage);
     Ok(())
@@ -379,6 +390,7 @@ fn conditional_gan(
     }
     let what = "one conditional GAN";
     let set = assemble(&parts, &train.class_names, what, Synthetic::Conditional)?;
+    sets::export_set(&set, (Synthetic::Conditional, r), ctx)?;
     stage.sets.insert((Synthetic::Conditional, r), set);
     judge((Synthetic::Conditional, r), cfg, stage);
     Ok(())

@@ -177,3 +177,33 @@ fn selection_order(
 
 /// A class's real features and its candidates' (rows: images).
 type FeaturePair = (ndarray::Array2<f64>, ndarray::Array2<f64>);
+
+/// Writes a kept set as class folders of 16-bit PNGs in the results folder (see
+/// [`Layout::synthetic_set_dir`]), whole or not at all: written beside, then renamed into place
+/// (a job sharing the folder that wrote the same set first keeps its copy).
+pub(crate) fn export_set(
+    set: &TensorDataset,
+    (which, r): (Synthetic, u64),
+    ctx: &StageContext<'_>,
+) -> Result<()> {
+    let dir = ctx.layout.synthetic_set_dir(which, r);
+    let name = dir
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    let tmp = dir.with_file_name(format!(".{name}.{}.tmp", std::process::id()));
+    let io_err = |p: &std::path::Path, e| ExperimentError::io(p, e);
+    if tmp.exists() {
+        std::fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
+    }
+    io::export_image_folder_at(set, &tmp, false, ganaug_data::Depth::Sixteen)?;
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
+    }
+    if let Err(e) = std::fs::rename(&tmp, &dir) {
+        let _ = std::fs::remove_dir_all(&tmp);
+        if !dir.is_dir() {
+            return Err(io_err(&dir, e));
+        }
+    }
+    Ok(())
+}

@@ -315,7 +315,7 @@ pub(crate) fn dry_run(
     loaded: &LoadedData,
     out: &std::path::Path,
     device: tch::Device,
-    timings: &std::cell::RefCell<crate::plan::Timings>,
+    timings: &std::cell::RefCell<crate::plan::Timings<'_>>,
 ) -> Result<Vec<crate::plan::PlanLine>> {
     use crate::plan::Planner;
     use crate::shard::Work;

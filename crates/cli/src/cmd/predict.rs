@@ -1,24 +1,25 @@
-//! Classifies a folder of new images with a model saved by `train_probe`: per-image class
+//! Classifies a folder of new images with a model saved by `ganaug train-probe`: per-image class
 //! probabilities and the decision at the model's stated operating threshold, as CSV or JSON.
 //! Images are decoded as in training (grayscale, the model's size and aspect policy).
 //!
 //! ```text
-//! cargo run --release --example predict -- --model runs/probe/model.safetensors --images DIR --out predictions.csv
+//! ganaug predict --model runs/probe/model.safetensors --images DIR --out predictions.csv
 //! ```
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use ganaug::data::{decode::load_file, ColorMode, ImageSpec};
 use ganaug::device::DeviceChoice;
 use ganaug::models::ProbeModel;
 use tch::{Kind, Tensor};
 
-#[derive(Parser, Debug)]
-#[command(about = "Predict a folder of images with a model saved by `train_probe` (CSV or JSON)")]
-struct Args {
-    /// The model file (`train_probe`'s model.safetensors).
+#[derive(clap::Args, Debug)]
+#[command(
+    about = "Predict a folder of images with a model saved by `ganaug train-probe` (CSV or JSON)"
+)]
+pub struct Args {
+    /// The model file (`ganaug train-probe`'s model.safetensors).
     #[arg(long, value_name = "FILE")]
     model: PathBuf,
     /// Folder of images (PNG, JPEG; not searched recursively).
@@ -59,8 +60,8 @@ fn image_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
     ganaug::init_process();
     let json = match args.out.extension().and_then(|e| e.to_str()) {
         Some("csv") => false,

@@ -3,27 +3,25 @@
 //! prints counts per class and split, load time and cache use, and writes a sample grid PNG.
 //!
 //! ```text
-//! cargo run --release --example dataset_summary -- --data ../shared/data/covid-ct
-//! cargo run --release --example dataset_summary            # synthetic phantom stand-in
+//! ganaug summary --data ../shared/data/covid-ct
+//! ganaug summary            # synthetic phantom stand-in
 //! ```
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 use ganaug::data::{
     self, DataSource, FolderSource, ImageFolder, LoadOptions, OnBadFile, ResizeFilter,
     ResizePolicy, Split, Splits,
 };
 
-#[derive(Parser, Debug)]
+#[derive(clap::Args, Debug)]
 #[command(
     about = "Summarise an image-folder dataset (COVID-CT or class folders; or the synthetic phantom stand-in) and write a sample grid"
 )]
-struct Args {
+pub struct Args {
     /// `--out`: where to write the sample grid (default results/dataset_summary).
     #[command(flatten)]
     common: common::CommonArgs,
@@ -62,8 +60,8 @@ enum Policy {
     Crop,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
     let device = args.common.device()?;
     println!("device: {device:?}");
     let splits = match args.common.source()? {

@@ -1,6 +1,5 @@
-//! Arguments every example shares (data and how it is read, device, output folder) and
-//! what they resolve to. Included by each example with `#[path = "common/mod.rs"] mod common;`.
-#![allow(dead_code)] // each example uses part of it
+//! Arguments every subcommand shares (data and how it is read, device, output folder) and
+//! what they resolve to. Shared by the subcommands.
 
 use std::path::{Path, PathBuf};
 
@@ -55,7 +54,7 @@ pub struct CommonArgs {
     /// auto (CUDA when available), cpu, cuda or cuda:N.
     #[arg(long, default_value = "auto")]
     pub device: DeviceChoice,
-    /// Output folder (each example has its own default).
+    /// Output folder (each command has its own default).
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
 }
@@ -145,10 +144,10 @@ impl CommonArgs {
 /// `--preset NAME` or `--config FILE`: one configuration, in the presets' TOML format.
 #[derive(Args, Debug, Clone)]
 pub struct PresetArgs {
-    /// A preset by name: cpu, paper or tiny (`reproduce --help` describes them).
+    /// A preset by name: cpu, paper or tiny (`ganaug reproduce --help` describes them).
     #[arg(long, default_value = "cpu", conflicts_with = "config")]
     pub preset: String,
-    /// A configuration file of your own (the presets' TOML format; `reproduce --print-config`
+    /// A configuration file of your own (the presets' TOML format; `ganaug reproduce --print-config`
     /// writes one to start from).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,

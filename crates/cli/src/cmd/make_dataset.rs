@@ -3,19 +3,18 @@
 //! as DICOM CT slices (build with `--features dicom`).
 //!
 //! ```text
-//! cargo run --release --example make_dataset -- --out /tmp/rgb3 --classes 3 --format rgb
-//! cargo run --release --example reproduce -- --data /tmp/rgb3 --preset tiny --out /tmp/rgb3-run
+//! ganaug make-dataset --out /tmp/rgb3 --classes 3 --format rgb
+//! ganaug reproduce --data /tmp/rgb3 --preset tiny --out /tmp/rgb3-run
 //! ```
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use ganaug::data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
 
-#[derive(Parser, Debug)]
+#[derive(clap::Args, Debug)]
 #[command(about = "Write a generated class-folder dataset (synthetic, not real images)")]
-struct Args {
+pub struct Args {
     /// Folder to write (must not hold the files already).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
@@ -36,8 +35,8 @@ struct Args {
     seed: u64,
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
     if !(2..=26).contains(&args.classes) {
         bail!("--classes {}: 2 to 26 classes", args.classes);
     }

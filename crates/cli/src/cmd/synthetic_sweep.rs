@@ -5,25 +5,23 @@
 //! test images. Writes `sweep.json`, `sweep.md` and `sweep_<model>.png`.
 //!
 //! ```text
-//! cargo run --release --example synthetic_sweep -- --data ../shared/data/covid-ct \
+//! ganaug synthetic-sweep --data ../shared/data/covid-ct \
 //!     --replicas 3 --ratios 0,0.25,0.5,1,2 --weights 1,0.3 --out results/sweep
 //! ```
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
-use clap::Parser;
 use ganaug::experiment::sweep::{sweep, SweepPlan};
 use ganaug::experiment::{Scenario, SelectBy};
 use ganaug::models::ModelKind;
 use ganaug::train::{ConsoleProgress, Observer, Silent};
 
-#[derive(Parser, Debug)]
+#[derive(clap::Args, Debug)]
 #[command(
     about = "Sweep how synthetic images are chosen and mixed in, each point paired against raw over seeds"
 )]
-struct Args {
+pub struct Args {
     #[command(flatten)]
     common: common::CommonArgs,
     #[command(flatten)]
@@ -119,8 +117,8 @@ fn sweep_plan(args: &Args) -> Result<(ganaug::experiment::CheckedConfig, SweepPl
     Ok((cfg.check()?, plan))
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
     if args.replot {
         return replot(&args);
     }

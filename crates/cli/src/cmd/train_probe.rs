@@ -1,19 +1,18 @@
 //! Fits the cpu preset's best classifier — a linear probe on frozen EfficientNet-Lite features —
-//! and saves it as one file that `predict` uses on new images. The L2 strength is chosen by
+//! and saves it as one file that `ganaug predict` uses on new images. The L2 strength is chosen by
 //! k-fold cross-validation over the training and validation images, the operating threshold by
 //! Youden's J on the same folds' held-out probabilities; the final probe is fitted on training +
 //! validation images and tested once on the test split.
 //!
 //! ```text
-//! cargo run --release --example train_probe -- --data ../shared/data/covid-ct --out runs/probe
-//! cargo run --release --example predict -- --model runs/probe/model.safetensors --images DIR --out predictions.csv
+//! ganaug train-probe --data ../shared/data/covid-ct --out runs/probe
+//! ganaug predict --model runs/probe/model.safetensors --images DIR --out predictions.csv
 //! ```
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 use anyhow::{bail, Context, Result};
-use clap::{Parser, ValueEnum};
+use clap::ValueEnum;
 use ganaug::data::{ImageSpec, ResizePolicy, Splits, TensorDataset};
 use ganaug::experiment::feature_matrix;
 use ganaug::metrics::{roc_auc_ovr, Average, ConfusionMatrix};
@@ -29,11 +28,11 @@ enum Resize {
     Pad,
 }
 
-#[derive(Parser, Debug)]
+#[derive(clap::Args, Debug)]
 #[command(
-    about = "Fit a linear probe on frozen EfficientNet-Lite features and save it for `predict`"
+    about = "Fit a linear probe on frozen EfficientNet-Lite features and save it for `ganaug predict`"
 )]
-struct Args {
+pub struct Args {
     #[command(flatten)]
     common: common::CommonArgs,
     /// effnet-lite0, effnet-lite1 or effnet-lite2 (ImageNet weights from scripts/setup.sh).
@@ -70,8 +69,8 @@ fn labels(d: &TensorDataset) -> Result<Vec<usize>> {
     Ok(l.into_iter().map(|v| v as usize).collect())
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
     ganaug::init_process();
     let device = args.common.device()?;
     let out = args.common.out_or("runs/probe");

@@ -9,18 +9,16 @@
 //! that the penalty keeps its weight against the loss averaged over the 1 + K views.
 //!
 //! ```text
-//! cargo run --release --example probe_ablation -- --data ../shared/data/covid-ct --seeds 5
+//! ganaug probe-ablation --data ../shared/data/covid-ct --seeds 5
 //! ```
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use ganaug::augment::{expand, Pipeline};
 use ganaug::data::{DataSource, ImageSpec, ResizePolicy, Splits, TensorDataset};
 use ganaug::experiment::feature_matrix;
@@ -33,11 +31,11 @@ use ndarray::{concatenate, Array2, Axis};
 use serde::Serialize;
 use tch::Device;
 
-#[derive(Parser, Debug)]
+#[derive(clap::Args, Debug)]
 #[command(
     about = "Ablation of the frozen-feature linear probe (backbones, views, TTA, pad vs stretch, multi-stage features, ensembles)"
 )]
-struct Args {
+pub struct Args {
     #[command(flatten)]
     common: common::CommonArgs,
     /// Seeds (each redraws the augmented views).
@@ -304,8 +302,8 @@ fn recipes(views: usize) -> Vec<Recipe> {
     ]
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
     ganaug::init_process();
     let device = args.common.device()?;
     let out = args.common.out_or("runs/probe-ablation");

@@ -3,20 +3,18 @@
 //! classic augmentation; prints the test report and writes history, curves and weights.
 //!
 //! ```text
-//! cargo run --release --example train_classifier -- --data ../shared/data/covid-ct --model cnn --size 64
+//! ganaug train-classifier --data ../shared/data/covid-ct --model cnn --size 64
 //! # EfficientNet-Lite0 with its ImageNet weights, frozen backbone (cached features)
-//! cargo run --release --example train_classifier -- --data ../shared/data/covid-ct --model effnet-lite0 --size 224 --frozen
+//! ganaug train-classifier --data ../shared/data/covid-ct --model effnet-lite0 --size 224 --frozen
 //! # add a synthetic set written by `train_gan --synthesize K` (OUT/synthetic/<class>/*.png)
-//! cargo run --release --example train_classifier -- --data ../shared/data/covid-ct --synthetic runs/gan/synthetic
+//! ganaug train-classifier --data ../shared/data/covid-ct --synthetic runs/gan/synthetic
 //! ```
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use ganaug::augment::{expand, Pipeline};
 use ganaug::data::{
     load_entries, ColorMode, FolderConfig, ImageFolder, LoadOptions, Splits, TensorDataset,
@@ -27,11 +25,11 @@ use ganaug::models::{
     ModelConfig, ModelKind, SelectOn, TrainConfig,
 };
 
-#[derive(Parser, Debug)]
+#[derive(clap::Args, Debug)]
 #[command(
     about = "Train and evaluate one classifier (paper CNN, VGG-16, ResNet-50, EfficientNet-Lite0/1/2)"
 )]
-struct Args {
+pub struct Args {
     #[command(flatten)]
     common: common::CommonArgs,
     /// cnn, vgg16, resnet50, effnet-lite0, effnet-lite1 or effnet-lite2.
@@ -162,9 +160,9 @@ fn model_and_config(
     Ok((model, cfg))
 }
 
-fn main() -> Result<()> {
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
     ganaug::init_process();
-    let args = Args::parse();
     let kind = ModelKind::parse(&args.model)?;
     let device = args.common.device()?;
     println!("device: {device:?}");

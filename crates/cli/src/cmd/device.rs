@@ -1,8 +1,11 @@
-//! Prints what libtorch sees: version, CUDA availability, GPU count, threads.
-//!
-//! `cargo run --example device_info`
+//! `ganaug device`: what libtorch sees — version, CUDA availability, GPU count, threads.
 
-fn main() {
+/// `ganaug device` takes no arguments.
+#[derive(clap::Args, Debug)]
+pub struct Args {}
+
+/// Prints what libtorch sees.
+pub fn run(_args: Args) {
     println!("ganaug {}", env!("CARGO_PKG_VERSION"));
     println!(
         "libtorch version: {}",

@@ -2,23 +2,21 @@
 //! paper's "augmented dataset") as PNGs in class folders, plus a preview grid.
 //!
 //! ```text
-//! cargo run --release --example augment_dataset -- --data ../shared/data/covid-ct --copies 2 --out runs/aug
-//! cargo run --release --example augment_dataset -- --pipeline frid-adar     # phantom stand-in
+//! ganaug augment --data ../shared/data/covid-ct --copies 2 --out runs/aug
+//! ganaug augment --pipeline frid-adar     # phantom stand-in
 //! ```
 
-#[path = "common/mod.rs"]
-mod common;
+use crate::common;
 
 use anyhow::{bail, Context, Result};
-use clap::Parser;
 use ganaug::augment::{expand, Pipeline};
 use ganaug::data::{self, Split};
 
-#[derive(Parser, Debug)]
+#[derive(clap::Args, Debug)]
 #[command(
     about = "Write k classically augmented copies of the training split as PNG class folders"
 )]
-struct Args {
+pub struct Args {
     /// `--out`: must not contain earlier output (nothing is overwritten); default runs/augmented.
     #[command(flatten)]
     common: common::CommonArgs,
@@ -36,9 +34,9 @@ struct Args {
     seed: u64,
 }
 
-fn main() -> Result<()> {
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
     ganaug::init_process();
-    let args = Args::parse();
     let device = args.common.device()?;
     println!("device: {device:?}");
     let pipeline = match args.pipeline.as_str() {

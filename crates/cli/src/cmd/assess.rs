@@ -1,0 +1,105 @@
+//! `ganaug assess`: judges a folder of synthetic images from any generator (class folders
+//! named as the real data's classes) against the real training images, with the quality gate's
+//! measures and floors; writes `assessment.md`, `assessment.json` and grids of the synthetic
+//! images nearest to and farthest from the real ones.
+//!
+//! ```text
+//! ganaug assess --data /path/to/covid-ct --synthetic my-stylegan-images
+//! ganaug assess --data /path/to/covid-ct --synthetic results/reproduce-cpu/synthetic/per-class
+//! ```
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use ganaug::experiment::assess::{self, AssessConfig, Floor, Verdict};
+
+use crate::common;
+
+/// `ganaug assess`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The real dataset (`--data`) and how it is read; `--out` default: `<synthetic>-assessment`.
+    #[command(flatten)]
+    common: common::CommonArgs,
+    /// Where the gate's settings come from (its floors, feature network, and the side images
+    /// are measured at: the preset's GAN size).
+    #[command(flatten)]
+    preset: common::PresetArgs,
+    /// The synthetic images: one sub-folder per class, named as the real data's classes (PNG,
+    /// JPEG, TIFF, …, 8 or 16 bits; resized to the measuring side).
+    #[arg(long, value_name = "DIR")]
+    synthetic: PathBuf,
+    /// Measure at this side instead of the preset's GAN size.
+    #[arg(long, value_name = "PIXELS")]
+    size: Option<i64>,
+    /// Images in each nearest / farthest grid, per class.
+    #[arg(long, default_value_t = 16)]
+    grid: usize,
+    /// Skip the classification accuracy score (a probe on the synthetic images, tested on the
+    /// real test split).
+    #[arg(long)]
+    no_cas: bool,
+    /// What the floors are fractions of: `halves` (real-vs-real: random halves of each class's
+    /// training images, as the experiment's gate) or `held-out` (each class's validation
+    /// images against its training images: as close as real images of unseen patients get;
+    /// halves share patients, so held-out real images can miss the `halves` floors).
+    #[arg(long, value_enum, default_value = "halves")]
+    floor: FloorArg,
+    /// Exit with status 2 when the set does not pass (for scripts).
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FloorArg {
+    Halves,
+    HeldOut,
+}
+
+/// Runs the command.
+pub fn run(args: Args) -> Result<()> {
+    if !args.synthetic.is_dir() {
+        bail!("--synthetic {}: not a folder", args.synthetic.display());
+    }
+    let mut cfg = AssessConfig::of(&args.preset.load()?);
+    if let Some(s) = args.size {
+        if s < 8 {
+            bail!("--size {s}: too small to measure (at least 8)");
+        }
+        cfg.size = s;
+    }
+    cfg.grid = args.grid;
+    cfg.cas = !args.no_cas;
+    cfg.floor = match args.floor {
+        FloorArg::Halves => Floor::Halves,
+        FloorArg::HeldOut => Floor::HeldOut,
+    };
+    let device = args.common.device()?;
+    ganaug::init_process_for(device, cfg.size);
+    let splits = assess::real_splits(&args.common.source()?, &cfg, device)?;
+    let synthetic = assess::synthetic_images(&args.synthetic, &splits.train, &cfg, device)
+        .with_context(|| format!("reading --synthetic {}", args.synthetic.display()))?;
+    println!(
+        "real: {} (train {}); synthetic: {} images at {}²",
+        splits.train.description,
+        splits.train.len(),
+        synthetic.len(),
+        cfg.size
+    );
+    let (mut a, grids) = assess::assess(&splits, &synthetic, &cfg, device)?;
+    a.synthetic = args.synthetic.clone();
+    let out = args.common.out.clone().unwrap_or_else(|| {
+        let name = args
+            .synthetic
+            .file_name()
+            .map_or("synthetic".into(), |n| n.to_string_lossy().into_owned());
+        args.synthetic.with_file_name(format!("{name}-assessment"))
+    });
+    assess::write_assessment(&a, &grids, &out)?;
+    print!("{}", assess::markdown(&a, &[]));
+    println!("\nwrote {}", out.join("assessment.md").display());
+    if args.strict && a.verdict != Verdict::Passes {
+        std::process::exit(2);
+    }
+    Ok(())
+}
