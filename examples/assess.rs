@@ -19,7 +19,7 @@ fn main() -> anyhow::Result<()> {
     let cfg = AssessConfig::of(&ReproConfig::preset("cpu")?);
     let data = DataSource::folder_or_phantom(Some(std::path::Path::new(real)))?;
     let splits = assess::real_splits(&data, &cfg, device)?;
-    let images = assess::synthetic_images(synthetic.as_ref(), &splits.train, &cfg, device)?;
+    let images = assess::synthetic_images(synthetic.as_ref(), &splits.train, cfg.resize, device)?;
     let (assessment, _grids) = assess::assess(&splits, &images, &cfg, device)?;
     println!("verdict: {:?}", assessment.verdict);
     for c in &assessment.classes {

@@ -29,6 +29,12 @@ cargo test --workspace --all-targets --features "$medical" "$@"
 cargo test -p ganaug-data --features dicom --test medical "$@"
 cargo test -p ganaug-data --lib "$@"
 cargo test --workspace --doc
+# The command as users install it (`cargo install --path crates/cli`), here in the debug profile
+# and this target folder, so that nothing the tests built is built again.
+CARGO_TARGET_DIR="$root/target" cargo install --quiet --debug --force --path crates/cli \
+  --features "$medical" --root "$root/target/cli-install"
+"$root/target/cli-install/bin/ganaug" --version
+"$root/target/cli-install/bin/ganaug" device
 # A crate outside the workspace using ours as dependencies (same target folder and lock file,
 # so nothing is built twice that need not be).
 cp Cargo.lock consumer/Cargo.lock

@@ -158,12 +158,12 @@ pub fn real_splits(data: &DataSource, cfg: &AssessConfig, device: Device) -> Res
 
 /// The synthetic images of `dir` (one sub-folder per class, named as the real classes; every
 /// image of a class in file-name order), at the real images' side and colour and resized by the
-/// same policy (`cfg.resize`: a non-square image is padded or cropped as the real ones were),
-/// read at 16 bits (8-bit files read the same values either way).
+/// real images' `policy` (a non-square image is padded or cropped as they were), read at 16
+/// bits (8-bit files read the same values either way).
 pub fn synthetic_images(
     dir: &Path,
     real: &TensorDataset,
-    cfg: &AssessConfig,
+    policy: ganaug_data::ResizePolicy,
     device: Device,
 ) -> Result<TensorDataset> {
     let (config, _) = FolderConfig::discover(dir)?;
@@ -204,7 +204,7 @@ pub fn synthetic_images(
     let spec = ImageSpec {
         color,
         depth: Depth::Sixteen,
-        policy: cfg.resize,
+        policy,
         ..ImageSpec::with_size(u32::try_from(side).unwrap_or(0))
     };
     let opts = LoadOptions::default().with_spec(spec).with_device(device);

@@ -26,6 +26,7 @@ pub mod select;
 pub mod shard;
 pub mod sweep;
 mod training_set;
+pub use training_set::assemble_training_set;
 
 pub use aggregate::aggregate;
 pub use cells::{run_cells, CellSpec, CellsRun, Experiment};

@@ -18,28 +18,37 @@ pub(crate) fn training_set(
     gans: &GanStage,
     cfg: &CheckedConfig,
 ) -> Result<TensorDataset> {
-    let mut train = sp.train.shallow_clone();
-    let add = || -> std::result::Result<TensorDataset, CellError> {
-        match synthetic_images(spec, sp, gans, cfg)? {
-            Some((_, s)) => Ok(train.concat(&s)?),
-            None => Ok(train.shallow_clone()),
-        }
+    let synthetic = synthetic_images(spec, sp, gans, cfg)
+        .map_err(spec.fail("adding synthetic images"))?
+        .map(|(_, s)| s);
+    let copies = if spec.scenario.uses_classic() {
+        cfg.classic_copies
+    } else {
+        0
     };
-    train = add().map_err(spec.fail("adding synthetic images"))?;
-    if spec.scenario.uses_classic() {
-        let add = || -> std::result::Result<TensorDataset, CellError> {
-            let copies = expand(
-                &train,
-                &Pipeline::paper(),
-                cfg.classic_copies,
-                spec.seed,
-                64,
-            )?;
-            Ok(train.concat(&copies)?)
-        };
-        train = add().map_err(spec.fail("classic augmentation"))?;
+    assemble_training_set(&sp.train, synthetic.as_ref(), copies, spec.seed)
+        .map_err(spec.fail("assembling the training set"))
+}
+
+/// A training set as the experiment assembles a cell's: the real images, then the synthetic
+/// ones (at the same side), then `copies` classic-augmentation copies of all of them (the
+/// paper's flips and rotations, [`Pipeline::paper`], seeded by `seed`). `ganaug
+/// train-classifier` assembles its training set with it too.
+pub fn assemble_training_set(
+    real: &TensorDataset,
+    synthetic: Option<&TensorDataset>,
+    copies: usize,
+    seed: u64,
+) -> std::result::Result<TensorDataset, CellError> {
+    let train = match synthetic {
+        Some(s) => real.concat(s)?,
+        None => real.shallow_clone(),
+    };
+    if copies == 0 {
+        return Ok(train);
     }
-    Ok(train)
+    let extra = expand(&train, &Pipeline::paper(), copies, seed, 64)?;
+    Ok(train.concat(&extra)?)
 }
 
 /// The synthetic images a cell adds (its scenario's set, its replica, the mix's share), at the

@@ -55,7 +55,8 @@ fn held_out_real_images_pass_and_measure_as_in_memory() {
     let dir = tmp.path().join("held-out");
     io::export_image_folder_at(&splits.val, &dir, false, Depth::Sixteen).expect("export");
 
-    let read = assess::synthetic_images(&dir, &splits.train, &cfg, Device::Cpu).expect("read back");
+    let read =
+        assess::synthetic_images(&dir, &splits.train, cfg.resize, Device::Cpu).expect("read back");
     assert_eq!(read.len(), splits.val.len());
     let mut quality = Quality::new(Device::Cpu).expect("feature network");
     let (a, grids) = assess::assess(&splits, &read, &cfg, Device::Cpu).expect("assessed");
@@ -157,7 +158,8 @@ fn a_collapsed_set_is_refused_and_foreign_classes_are_named() {
     .expect("dataset");
     let dir = tmp.path().join("collapsed");
     io::export_image_folder(&collapsed, &dir, false).expect("export");
-    let read = assess::synthetic_images(&dir, &splits.train, &cfg, Device::Cpu).expect("read");
+    let read =
+        assess::synthetic_images(&dir, &splits.train, cfg.resize, Device::Cpu).expect("read");
     let (a, _) = assess::assess(&splits, &read, &cfg, Device::Cpu).expect("assessed");
     assert_eq!(a.verdict, Verdict::Refused);
     assert!(
@@ -201,7 +203,7 @@ fn a_collapsed_set_is_refused_and_foreign_classes_are_named() {
             .expect("png");
         }
     }
-    let err = assess::synthetic_images(&foreign, &splits.train, &cfg, Device::Cpu)
+    let err = assess::synthetic_images(&foreign, &splits.train, cfg.resize, Device::Cpu)
         .expect_err("a foreign class is refused")
         .to_string();
     assert!(err.contains("not-a-class"), "{err}");

@@ -77,7 +77,7 @@ pub fn run(args: Args) -> Result<()> {
     let device = args.common.device()?;
     ganaug::init_process_for(device, cfg.size);
     let splits = assess::real_splits(&args.common.source()?, &cfg, device)?;
-    let synthetic = assess::synthetic_images(&args.synthetic, &splits.train, &cfg, device)
+    let synthetic = assess::synthetic_images(&args.synthetic, &splits.train, cfg.resize, device)
         .with_context(|| format!("reading --synthetic {}", args.synthetic.display()))?;
     println!(
         "real: {} (train {}); synthetic: {} images at {}²",

@@ -15,10 +15,8 @@ use crate::common;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use ganaug::augment::{expand, Pipeline};
-use ganaug::data::{
-    load_entries, ColorMode, FolderConfig, ImageFolder, LoadOptions, Splits, TensorDataset,
-};
+use ganaug::data::{ImageSpec, Splits, TensorDataset};
+use ganaug::experiment::{assemble_training_set, assess};
 use ganaug::metrics::{ClassificationReport, ReportConfig};
 use ganaug::models::{
     fit, predict, pretrained_weights, BackboneMode, Classifier, ConsoleProgress, FitOptions,
@@ -78,37 +76,19 @@ enum Select {
 }
 
 /// The training split, plus `--synthetic`'s images read as the real ones were, plus
-/// `--classic` copies of all of them.
+/// `--classic` copies of all of them: assembled as the experiment assembles a cell's.
 fn training_set(args: &Args, splits: &Splits, device: tch::Device) -> Result<TensorDataset> {
-    let mut train = splits.train.shallow_clone();
-    if let Some(dir) = &args.synthetic {
-        let classes: Vec<&str> = train.class_names.iter().map(String::as_str).collect();
-        let folder = ImageFolder::open(dir, &FolderConfig::plain(&classes))
-            .with_context(|| format!("opening the synthetic set {}", dir.display()))?;
-        // Read as the real images were: gray or RGB.
-        let color = if train.channels() == 3 {
-            ColorMode::Rgb
-        } else {
-            ColorMode::Gray
-        };
-        let opts = LoadOptions::with_size(args.size).with_device(device);
-        let opts = LoadOptions {
-            spec: opts.spec.with_color(color),
-            ..opts
-        };
-        let (synth, _) = load_entries(folder.entries(), &folder.class_names(), "synthetic", &opts)?;
-        println!("synthetic images: {} from {}", synth.len(), dir.display());
-        train = train.concat(&synth)?;
-    }
-    if args.classic > 0 {
-        train = train.concat(&expand(
-            &train,
-            &Pipeline::paper(),
-            args.classic,
-            args.seed,
-            64,
-        )?)?;
-    }
+    let synthetic = match &args.synthetic {
+        Some(dir) => {
+            let policy = ImageSpec::default().policy;
+            let s = assess::synthetic_images(dir, &splits.train, policy, device)
+                .with_context(|| format!("reading the synthetic set {}", dir.display()))?;
+            println!("synthetic images: {} from {}", s.len(), dir.display());
+            Some(s)
+        }
+        None => None,
+    };
+    let train = assemble_training_set(&splits.train, synthetic.as_ref(), args.classic, args.seed)?;
     println!(
         "training images: {} {:?}",
         train.len(),
