@@ -138,6 +138,9 @@ pub struct Assessment {
     pub cas: Option<Cas>,
     /// CAS of the real training split, the reference.
     pub cas_real: Option<Cas>,
+    /// The paired effect on a classifier, when asked ([`crate::effect::effect_of_set`]).
+    #[serde(default)]
+    pub effect: Option<crate::effect::Effect>,
     /// The commit of the code that assessed.
     pub commit: Option<String>,
 }
@@ -277,6 +280,7 @@ pub fn assess(
             reasons,
             cas,
             cas_real,
+            effect: None,
             commit: crate::BUILD_COMMIT.map(String::from),
         },
         images,
@@ -558,9 +562,18 @@ pub fn markdown(a: &Assessment, grids: &[ClassImages]) -> String {
             let _ = writeln!(s, "![{}]({})", g.file, g.file);
         }
     }
+    match &a.effect {
+        Some(e) => s += &crate::effect::effect_markdown(e),
+        None => {
+            let _ = writeln!(
+                s,
+                "\nNot measured here: the paired effect of these images on a classifier (`--effect MODEL`)."
+            );
+        }
+    }
     let _ = writeln!(
         s,
-        "\nNot measured here: the paired effect of these images on a classifier, and their worth in real images (the scarcity study: `ganaug reproduce --preset scarcity`)."
+        "\nTheir worth in real images is not measured by an assessment: the scarcity study measures it for ganaug's generators (`ganaug reproduce --preset scarcity`)."
     );
     s
 }

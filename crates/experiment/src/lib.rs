@@ -6,6 +6,7 @@ pub mod assess;
 mod cells;
 mod config;
 mod edit_stage;
+pub mod effect;
 mod error;
 mod fgan_stage;
 mod gans;

@@ -208,3 +208,51 @@ fn a_collapsed_set_is_refused_and_foreign_classes_are_named() {
         .to_string();
     assert!(err.contains("not-a-class"), "{err}");
 }
+
+#[test]
+fn the_effect_of_a_set_is_the_paired_difference_of_the_experiments_own_cells() {
+    // the tiny preset's CNN (no weights needed), one seed; the "synthetic" set: the validation
+    // images at the GANs' side
+    let mut cfg = ganaug_experiment::ReproConfig::preset("tiny")
+        .expect("preset")
+        .into_inner();
+    cfg.models.truncate(1);
+    let cfg = cfg.check().expect("checked");
+    let data = DataSource::Phantom(PhantomConfig::tiny(32, 12, 6));
+    let set = data
+        .load(cfg.gan.gan.size, Device::Cpu)
+        .expect("phantom")
+        .val;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let silent = ganaug_train::Silent;
+    let e = ganaug_experiment::effect::effect_of_set(
+        &cfg,
+        &data,
+        &set,
+        tmp.path(),
+        Device::Cpu,
+        &silent,
+    )
+    .expect("effect");
+    assert_eq!(e.cells.len(), 2, "a raw cell and one with the set");
+    assert_eq!((e.raw.accuracy.n, e.with_set.accuracy.n), (1, 1));
+    let paired = e.with_set.vs_raw.as_ref().expect("paired with raw");
+    let diff = e.with_set.accuracy.mean - e.raw.accuracy.mean;
+    assert!(
+        (paired.accuracy_diff.value - diff).abs() < 1e-9,
+        "{paired:?} vs {diff}"
+    );
+    let md = ganaug_experiment::effect::effect_markdown(&e);
+    assert!(md.contains("Paired difference"), "{md}");
+    // run again into the same folder: both cells are reused, not retrained
+    let again = ganaug_experiment::effect::effect_of_set(
+        &cfg,
+        &data,
+        &set,
+        tmp.path(),
+        Device::Cpu,
+        &silent,
+    )
+    .expect("effect");
+    assert_eq!(again.cells, e.cells);
+}

@@ -12,6 +12,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use ganaug::experiment::assess::{self, AssessConfig, Floor, Verdict};
+use ganaug::experiment::effect::effect_of_set;
+use ganaug::experiment::ReproConfig;
+use ganaug::models::ModelKind;
 
 use crate::common;
 
@@ -45,9 +48,73 @@ pub struct Args {
     /// halves share patients, so held-out real images can miss the `halves` floors).
     #[arg(long, value_enum, default_value = "halves")]
     floor: FloorArg,
+    /// Also train and test this classifier (a model of the preset, e.g. `cnn` or
+    /// `effnet-lite0`) on the real training split alone and with the synthetic images added,
+    /// `--seeds` seeds each, and report the paired difference (the experiment's cells and
+    /// test; they go to OUT/effect).
+    #[arg(long, value_name = "MODEL")]
+    effect: Option<String>,
+    /// Seeds of the `--effect` cells (the preset's by default).
+    #[arg(long, requires = "effect")]
+    seeds: Option<usize>,
     /// Exit with status 2 when the set does not pass (for scripts).
     #[arg(long)]
     strict: bool,
+}
+
+/// The preset with only `model` (its plan, or the paper preset's) and `seeds`; the set must be
+/// at the preset's GAN side, as the experiment's sets are.
+fn effect_config(
+    preset: &common::PresetArgs,
+    model: &str,
+    seeds: Option<usize>,
+    size: i64,
+) -> Result<ganaug::experiment::CheckedConfig> {
+    let mut cfg = preset.load()?.into_inner();
+    if cfg.gan.gan.size != size {
+        bail!(
+            "--effect measures the set at the preset's GAN side ({}²): leave out --size {size}",
+            cfg.gan.gan.size
+        );
+    }
+    let kind = ModelKind::parse(model)?;
+    let paper = ReproConfig::preset("paper")?.into_inner().models;
+    let Some(plan) = cfg
+        .models
+        .iter()
+        .chain(&paper)
+        .find(|p| p.kind == kind)
+        .cloned()
+    else {
+        bail!("--effect {model}: no plan for that model in the preset");
+    };
+    cfg.models = vec![plan];
+    if let Some(k) = seeds {
+        cfg.seeds = k;
+    }
+    Ok(cfg.check()?)
+}
+
+/// `--effect`: the classifier's cells on raw data and with the set, into OUT/effect.
+fn effect(
+    args: &Args,
+    model: &str,
+    set: &ganaug::data::TensorDataset,
+    out: &std::path::Path,
+    device: tch::Device,
+    size: i64,
+) -> Result<ganaug::experiment::effect::Effect> {
+    let cfg = effect_config(&args.preset, model, args.seeds, size)?;
+    let console = ganaug::train::ConsoleProgress::new();
+    let source = args.common.source()?;
+    Ok(effect_of_set(
+        &cfg,
+        &source,
+        set,
+        &out.join("effect"),
+        device,
+        &console,
+    )?)
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -95,6 +162,9 @@ pub fn run(args: Args) -> Result<()> {
             .map_or("synthetic".into(), |n| n.to_string_lossy().into_owned());
         args.synthetic.with_file_name(format!("{name}-assessment"))
     });
+    if let Some(model) = &args.effect {
+        a.effect = Some(effect(&args, model, &synthetic, &out, device, cfg.size)?);
+    }
     assess::write_assessment(&a, &grids, &out)?;
     print!("{}", assess::markdown(&a, &[]));
     println!("\nwrote {}", out.join("assessment.md").display());
