@@ -102,8 +102,8 @@ pub fn short_duration(seconds: f64) -> String {
 
 struct Inner {
     state: ProgressState,
-    /// Epoch seconds of the current run this session (for the estimate).
-    run_seconds: Vec<f64>,
+    /// Epoch seconds of the current run this session, summed, and how many (for the estimate).
+    run_seconds: (f64, usize),
     written: Option<Instant>,
 }
 
@@ -128,7 +128,7 @@ impl ProgressFile {
                     pid: std::process::id(),
                     ..ProgressState::default()
                 },
-                run_seconds: Vec::new(),
+                run_seconds: (0.0, 0),
                 written: None,
             }),
         };
@@ -200,7 +200,7 @@ impl Observer for ProgressFile {
 
     fn run_started(&self, run: &str, done: usize, epochs: usize) {
         if let Ok(mut inner) = self.inner.lock() {
-            inner.run_seconds.clear();
+            inner.run_seconds = (0.0, 0);
         }
         self.update(true, |s| {
             s.run = run.into();
@@ -214,8 +214,9 @@ impl Observer for ProgressFile {
     fn epoch_done(&self, e: &EpochEvent<'_>) -> Result<()> {
         let mean = match self.inner.lock() {
             Ok(mut inner) => {
-                inner.run_seconds.push(e.seconds);
-                inner.run_seconds.iter().sum::<f64>() / inner.run_seconds.len() as f64
+                let (sum, n) = inner.run_seconds;
+                inner.run_seconds = (sum + e.seconds, n + 1);
+                (sum + e.seconds) / (n + 1) as f64
             }
             Err(_) => return Ok(()),
         };
@@ -342,7 +343,7 @@ mod tests {
         assert_eq!(s.status, "finished");
         assert_eq!(s.epoch, 2);
         let inner = p.inner.lock().expect("lock");
-        assert_eq!(inner.run_seconds, vec![1.0, 3.0]);
+        assert_eq!(inner.run_seconds, (4.0, 2));
         drop(inner);
         // (mean 2 s) × 8 epochs left, as it was before the job finished
         p.run_started("cnn", 2, 10);
