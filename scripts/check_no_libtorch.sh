@@ -9,7 +9,10 @@ cd "$root"
 cargo_bin="$(dirname "$(command -v cargo)")"
 clean=(env -i "HOME=$HOME" "PATH=$cargo_bin:/usr/local/bin:/usr/bin:/bin"
   "CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$root/target}" "CARGO_TERM_COLOR=never")
-for v in CARGO_HOME RUSTUP_HOME RUSTUP_TOOLCHAIN CARGO_INCREMENTAL; do
+# (cargo's own settings and the network's pass through: a clean machine may fetch crates here)
+for v in CARGO_HOME RUSTUP_HOME RUSTUP_TOOLCHAIN CARGO_INCREMENTAL CARGO_NET_OFFLINE \
+  CARGO_REGISTRIES_CRATES_IO_PROTOCOL http_proxy https_proxy HTTP_PROXY HTTPS_PROXY no_proxy \
+  NO_PROXY SSL_CERT_FILE SSL_CERT_DIR NIX_SSL_CERT_FILE CARGO_HTTP_CAINFO RUSTUP_AUTO_INSTALL; do
   if [ -n "${!v:-}" ]; then clean+=("$v=${!v}"); fi
 done
 # (JPEG-LS is left out: its codec is C++ built with cmake, which only .venv provides here.)

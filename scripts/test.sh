@@ -11,9 +11,6 @@ scripts/setup.sh
 if [ -z "${LIBTORCH:-}" ]; then
   export GANAUG_REQUIRE_WEIGHTS=1 GANAUG_REQUIRE_FIXTURE_TOOLS=1
 fi
-# What must build with no libtorch in sight (ganaug-data without `tch`, ganaug-metrics, every
-# crate's docs as docs.rs builds them), in a scrubbed environment.
-scripts/check_no_libtorch.sh
 . scripts/env.sh
 # The whole suite with every medical format on (DICOM in all its codecs, NIfTI); ganaug-data
 # with DICOM's built-in codecs only (JPEG-LS, JPEG 2000 and NIfTI then name their feature) and
@@ -29,6 +26,9 @@ cargo test --workspace --all-targets --features "$medical" "$@"
 cargo test -p ganaug-data --features dicom --test medical "$@"
 cargo test -p ganaug-data --lib "$@"
 cargo test --workspace --doc
+# What must build with no libtorch in sight (ganaug-data without `tch`, ganaug-metrics, every
+# crate's docs as docs.rs builds them), in a scrubbed environment.
+scripts/check_no_libtorch.sh
 # The command as users install it (`cargo install --path crates/cli`), here in the debug profile
 # and this target folder, so that nothing the tests built is built again.
 CARGO_TARGET_DIR="$root/target" cargo install --quiet --debug --force --path crates/cli \
