@@ -14,7 +14,6 @@ use ganaug_data::{DataSource, TensorDataset};
 use ganaug_train::Observer;
 
 use crate::gans::{GanStage, StageContext};
-use crate::layout::Layout;
 use crate::results::{Aggregate, CellResult};
 use crate::{aggregate, hash_of, CheckedConfig, ExperimentError, Result, Scenario, Synthetic};
 
@@ -75,14 +74,7 @@ pub fn effect_of_set(
     stage
         .sets
         .insert((Synthetic::PerClass, 0), set.shallow_clone());
-    std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
-    let ctx = StageContext {
-        layout: Layout::new(out),
-        device,
-        observer,
-        work: crate::shard::Work::All,
-        lock: crate::lock::LockPolicy::default(),
-    };
+    let ctx = StageContext::alone(out, device, observer)?;
     let run = crate::run_cells(&cfg, &loaded.splits, &stage, &loaded.data_id, &ctx)?;
     let aggregates = aggregate(&cfg, &run.cells)?;
     let find = |s: Scenario| aggregates.iter().find(|a| a.scenario == s).cloned();

@@ -145,13 +145,13 @@ impl Layout {
             .join(format!("shard-{}-of-{}.json", s.index, s.count))
     }
 
-    /// A kept synthetic set as class folders of 16-bit PNGs (`synthetic/per-class/COVID/…`;
-    /// replicas after the first: `synthetic/per-class-r1/…`), for `ganaug assess` and for use
-    /// outside ganaug.
-    pub fn synthetic_set_dir(&self, which: Synthetic, replica: u64) -> PathBuf {
-        self.root
-            .join(SYNTHETIC_SETS)
-            .join(replica_name(which.name(), replica).replace('/', "-"))
+    /// A kept synthetic set as class folders of 16-bit PNGs, named by the set, its replica and
+    /// the key of its GAN(s) (`synthetic/per-class-f28bb7e19096/COVID/…`, replicas after the
+    /// first `per-class-r1-…`): the sets of a scarcity study's subsets, each from its own GANs,
+    /// get folders of their own. For `ganaug assess` and for use outside ganaug.
+    pub fn synthetic_set_dir(&self, which: Synthetic, replica: u64, key: &str) -> PathBuf {
+        let set = replica_name(which.name(), replica).replace('/', "-");
+        self.root.join(SYNTHETIC_SETS).join(format!("{set}-{key}"))
     }
 
     /// The sample grid of one class's kept synthetic images, relative to the folder.

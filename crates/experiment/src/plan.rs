@@ -18,7 +18,7 @@ use crate::cells::CellSpec;
 use crate::gans::{cgan_configs, gan_keys, replica_train, GanStage};
 use crate::layout::{GanUnit, Layout};
 use crate::shard::{units, Unit, Work};
-use ganaug_train::Observer;
+use ganaug_train::{short_duration, Observer};
 
 use crate::{load_splits, CheckedConfig, DataSource, ExperimentError, Head, Result, Synthetic};
 
@@ -223,10 +223,10 @@ impl Planner<'_, '_> {
                             gan.size,
                             tcfg.batch_size
                         );
-                        let timings = self.timings.borrow();
-                        let s = timings
+                        let s = self
+                            .timings
+                            .borrow()
                             .timed(&what, || time_gan_step(&gan, &tcfg, subset, self.device))?;
-                        drop(timings);
                         self.timings.borrow_mut().gan.insert(key, s);
                         s
                     }
@@ -536,17 +536,6 @@ fn time_cell_step(spec: CellSpec<'_>, sp: &Splits, device: Device) -> Result<f64
     })
 }
 
-/// `12 s`, `3.4 min` or `1.2 h`.
-fn duration(seconds: f64) -> String {
-    if seconds < 90.0 {
-        format!("{seconds:.0} s")
-    } else if seconds < 5400.0 {
-        format!("{:.1} min", seconds / 60.0)
-    } else {
-        format!("{:.1} h", seconds / 3600.0)
-    }
-}
-
 /// The plan as a table, with the totals.
 pub fn plan_text(cfg: &CheckedConfig, lines: &[PlanLine], device: Device) -> String {
     use std::fmt::Write;
@@ -571,7 +560,7 @@ pub fn plan_text(cfg: &CheckedConfig, lines: &[PlanLine], device: Device) -> Str
             l.stage,
             l.what,
             l.cached,
-            duration(l.seconds)
+            short_duration(l.seconds)
         );
     }
     let ours: f64 = lines.iter().filter(|l| l.ours).map(|l| l.seconds).sum();
@@ -583,9 +572,9 @@ pub fn plan_text(cfg: &CheckedConfig, lines: &[PlanLine], device: Device) -> Str
     let _ = writeln!(
         s,
         "\nEstimated for this run: GANs {}, cells {}, total {} (plus synthesis, measures and features: about a minute per synthetic set on a CPU).",
-        duration(gan),
-        duration(ours - gan),
-        duration(ours)
+        short_duration(gan),
+        short_duration(ours - gan),
+        short_duration(ours)
     );
     s
 }

@@ -190,7 +190,7 @@ pub fn run_gan_stage(
         sets: stage
             .sets
             .keys()
-            .map(|&(w, r)| layout.relative(&layout.synthetic_set_dir(w, r)))
+            .map(|&(w, r)| layout.relative(&layout.synthetic_set_dir(w, r, &stage.keys[&(w, r)])))
             .collect(),
     };
     report::write_json(&out.join("synthesis.json"), &summary)?;

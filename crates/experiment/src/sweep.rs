@@ -136,14 +136,7 @@ pub fn sweep(
 ) -> Result<SweepResults> {
     let which = plan.check()?;
     let started = Instant::now();
-    std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
-    let ctx = StageContext {
-        layout: Layout::new(out),
-        device,
-        observer,
-        work: crate::shard::Work::All,
-        lock: crate::lock::LockPolicy::default(),
-    };
+    let ctx = StageContext::alone(out, device, observer)?;
     let mut cfg: ReproConfig = (**base).clone();
     cfg.scenarios = vec![Scenario::Raw, plan.scenario];
     cfg.gan.gate.mode = GateMode::Warn;

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! ganaug assess --data /path/to/covid-ct --synthetic my-stylegan-images
-//! ganaug assess --data /path/to/covid-ct --synthetic results/reproduce-cpu/synthetic/per-class
+//! ganaug assess --data /path/to/covid-ct --synthetic results/reproduce-cpu/synthetic/per-class-*
 //! ```
 
 use std::path::PathBuf;
@@ -21,7 +21,7 @@ use crate::common;
 /// `ganaug assess`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The real dataset (`--data`) and how it is read; `--out` default: `<synthetic>-assessment`.
+    /// The real dataset (`--data`) and how it is read; `--out` default: `results/assess-<synthetic folder's name>`.
     #[command(flatten)]
     common: common::CommonArgs,
     /// Where the gate's settings come from (its floors, feature network, and the side images
@@ -155,13 +155,11 @@ pub fn run(args: Args) -> Result<()> {
     );
     let (mut a, grids) = assess::assess(&splits, &synthetic, &cfg, device)?;
     a.synthetic = args.synthetic.clone();
-    let out = args.common.out.clone().unwrap_or_else(|| {
-        let name = args
-            .synthetic
-            .file_name()
-            .map_or("synthetic".into(), |n| n.to_string_lossy().into_owned());
-        args.synthetic.with_file_name(format!("{name}-assessment"))
-    });
+    let name = args
+        .synthetic
+        .file_name()
+        .map_or("synthetic".into(), |n| n.to_string_lossy());
+    let out = args.common.out_or(&format!("results/assess-{name}"));
     if let Some(model) = &args.effect {
         a.effect = Some(effect(&args, model, &synthetic, &out, device, cfg.size)?);
     }

@@ -224,5 +224,27 @@ pub fn run(args: Args) -> Result<()> {
             out.join("report.md").display()
         ),
     }
+    say_sets(&out);
     Ok(())
+}
+
+/// The kept synthetic sets in the folder (class folders `ganaug assess` and other tools read).
+fn say_sets(out: &Path) {
+    let Ok(entries) = std::fs::read_dir(out.join("synthetic")) else {
+        return;
+    };
+    let mut sets: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    sets.sort();
+    for s in sets {
+        println!("synthetic set: {}", s.display());
+    }
 }

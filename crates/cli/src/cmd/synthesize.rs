@@ -9,25 +9,15 @@
 use anyhow::Result;
 use ganaug::experiment::shard::Work;
 
-use crate::cmd::train_gan::{run_stage, stage_config, Mode};
-use crate::common;
+use crate::cmd::train_gan::{run_stage, StageArgs};
 
 /// `ganaug synthesize`.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The real data the GANs were trained on, and `--out`: the folder holding them (default
-    /// runs/gan), where the sets are written.
+    /// The real data the GANs were trained on, the preset they were trained with (their folders
+    /// are found by it), and `--out`: the folder holding them, where the sets are written.
     #[command(flatten)]
-    common: common::CommonArgs,
-    /// The preset or file the GANs were trained with (their folders are found by it).
-    #[command(flatten)]
-    preset: common::PresetArgs,
-    /// Which GANs: `per-class`, `conditional` or `both`.
-    #[arg(long, value_enum, default_value = "per-class")]
-    mode: Mode,
-    /// Images kept per class.
-    #[arg(long, value_name = "K")]
-    keep: Option<usize>,
+    stage: StageArgs,
     /// Seed of the latents (the preset's by default).
     #[arg(long)]
     seed: Option<u64>,
@@ -35,9 +25,9 @@ pub struct Args {
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
-    let mut cfg = stage_config(&args.preset, args.mode, args.keep)?;
+    let mut cfg = args.stage.config()?;
     if let Some(s) = args.seed {
         cfg.gan.synth.seed = s;
     }
-    run_stage(&args.common, &cfg.check()?, Work::ReportOnly)
+    run_stage(&args.stage, &cfg.check()?, Work::ReportOnly)
 }

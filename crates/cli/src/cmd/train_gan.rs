@@ -21,10 +21,11 @@ use ganaug::train::ConsoleProgress;
 
 use crate::common;
 
-/// `ganaug train-gan`.
+/// What `train-gan` and `synthesize` share: the data, the preset whose GAN stage runs, which
+/// GANs and how many images each class keeps.
 #[derive(clap::Args, Debug)]
-pub struct Args {
-    /// `--out` default: runs/gan.
+pub(crate) struct StageArgs {
+    /// `--out` default: runs/gan (the folder holding the GANs and their sets).
     #[command(flatten)]
     common: common::CommonArgs,
     /// The `[gan]` table of a preset or configuration file: `cpu` (DCGAN-32 per class at 64²,
@@ -36,12 +37,19 @@ pub struct Args {
     /// classes) or `both`.
     #[arg(long, value_enum, default_value = "per-class")]
     mode: Mode,
-    /// Override the preset's epochs.
-    #[arg(long)]
-    epochs: Option<usize>,
     /// Images kept per class (the preset's candidates per kept image are kept in proportion).
     #[arg(long, value_name = "K")]
     keep: Option<usize>,
+}
+
+/// `ganaug train-gan`.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(flatten)]
+    stage: StageArgs,
+    /// Override the preset's epochs.
+    #[arg(long)]
+    epochs: Option<usize>,
     /// One-sided label smoothing: real target 0.9 (the paper's advice).
     #[arg(long)]
     smooth: bool,
@@ -57,36 +65,35 @@ pub struct Args {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Mode {
+enum Mode {
     PerClass,
     Conditional,
     Both,
 }
 
-/// The preset with the command line's changes: only the scenarios whose GANs are asked for.
-pub(crate) fn stage_config(
-    preset: &common::PresetArgs,
-    mode: Mode,
-    keep: Option<usize>,
-) -> Result<experiment::ReproConfig> {
-    let mut cfg = preset.load()?.into_inner();
-    cfg.scenarios = match mode {
-        Mode::PerClass => vec![Scenario::Gan],
-        Mode::Conditional => vec![Scenario::Cgan],
-        Mode::Both => vec![Scenario::Gan, Scenario::Cgan],
-    };
-    cfg.scarcity = None;
-    if let Some(k) = keep {
-        let per_kept = cfg.gan.synth.candidates_per_class / cfg.gan.synth.keep_per_class.max(1);
-        cfg.gan.synth.keep_per_class = k;
-        cfg.gan.synth.candidates_per_class = k * per_kept.max(1);
+impl StageArgs {
+    /// The preset with the command line's changes: only the scenarios whose GANs are asked for.
+    pub(crate) fn config(&self) -> Result<experiment::ReproConfig> {
+        let mut cfg = self.preset.load()?.into_inner();
+        cfg.scenarios = match self.mode {
+            Mode::PerClass => vec![Scenario::Gan],
+            Mode::Conditional => vec![Scenario::Cgan],
+            Mode::Both => vec![Scenario::Gan, Scenario::Cgan],
+        };
+        cfg.scarcity = None;
+        if let Some(k) = self.keep {
+            let synth = &mut cfg.gan.synth;
+            let per_kept = synth.candidates_per_class / synth.keep_per_class.max(1);
+            synth.keep_per_class = k;
+            synth.candidates_per_class = k * per_kept.max(1);
+        }
+        Ok(cfg)
     }
-    Ok(cfg)
 }
 
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
-    let mut cfg = stage_config(&args.preset, args.mode, args.keep)?;
+    let mut cfg = args.stage.config()?;
     if let Some(e) = args.epochs {
         cfg.gan.train.epochs = e;
         cfg.gan.cgan_epochs = e;
@@ -101,15 +108,16 @@ pub fn run(args: Args) -> Result<()> {
     if args.allow_poor_synthetic {
         cfg.gan.gate.mode = GateMode::Warn;
     }
-    run_stage(&args.common, &cfg.check()?, Work::All)
+    run_stage(&args.stage, &cfg.check()?, Work::All)
 }
 
 /// The GAN stage of `cfg` into `--out`, and what it kept.
 pub(crate) fn run_stage(
-    common: &common::CommonArgs,
+    stage: &StageArgs,
     cfg: &experiment::CheckedConfig,
     work: Work,
 ) -> Result<()> {
+    let common = &stage.common;
     let device = common.device()?;
     ganaug::init_process_for(device, cfg.gan.gan.size);
     println!("device: {device:?}");

@@ -124,7 +124,20 @@ pub struct StageContext<'a> {
     pub lock: crate::lock::LockPolicy,
 }
 
-impl StageContext<'_> {
+impl<'a> StageContext<'a> {
+    /// A context doing every unit of work itself into `out` (created), with the default lock
+    /// policy: a run that shares its folder with no other job.
+    pub fn alone(out: &Path, device: Device, observer: &'a dyn Observer) -> Result<Self> {
+        std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
+        Ok(StageContext {
+            layout: Layout::new(out),
+            device,
+            observer,
+            work: crate::shard::Work::All,
+            lock: crate::lock::LockPolicy::default(),
+        })
+    }
+
     pub(crate) fn say(&self, msg: impl AsRef<str>) {
         self.observer.message(msg.as_ref());
     }
@@ -345,7 +358,7 @@ fn per_class_gans(
         "one GAN per class",
         Synthetic::PerClass,
     )?;
-    sets::export_set(&set, (Synthetic::PerClass, r), ctx)?;
+    sets::export_set(&set, (Synthetic::PerClass, r), cfg, stage, ctx)?;
     stage.sets.insert((Synthetic::PerClass, r), set);
     judge((Synthetic::PerClass, r), cfg, stage);
     Ok(())
@@ -390,7 +403,7 @@ fn conditional_gan(
     }
     let what = "one conditional GAN";
     let set = assemble(&parts, &train.class_names, what, Synthetic::Conditional)?;
-    sets::export_set(&set, (Synthetic::Conditional, r), ctx)?;
+    sets::export_set(&set, (Synthetic::Conditional, r), cfg, stage, ctx)?;
     stage.sets.insert((Synthetic::Conditional, r), set);
     judge((Synthetic::Conditional, r), cfg, stage);
     Ok(())

@@ -178,15 +178,28 @@ fn selection_order(
 /// A class's real features and its candidates' (rows: images).
 type FeaturePair = (ndarray::Array2<f64>, ndarray::Array2<f64>);
 
+/// The file in a written set's folder naming what it was written from: a later run with the
+/// same GANs and synthesis settings finds it and writes nothing.
+const SET_MARK: &str = "set.json";
+
 /// Writes a kept set as class folders of 16-bit PNGs in the results folder (see
-/// [`Layout::synthetic_set_dir`]), whole or not at all: written beside, then renamed into place
-/// (a job sharing the folder that wrote the same set first keeps its copy).
+/// [`Layout::synthetic_set_dir`]) unless the folder already holds this very set, whole or not
+/// at all: written beside, then renamed into place (a job sharing the folder that wrote the
+/// same set first keeps its copy).
 pub(crate) fn export_set(
     set: &TensorDataset,
     (which, r): (Synthetic, u64),
+    cfg: &CheckedConfig,
+    stage: &super::GanStage,
     ctx: &StageContext<'_>,
 ) -> Result<()> {
-    let dir = ctx.layout.synthetic_set_dir(which, r);
+    let key = stage.keys.get(&(which, r)).map_or("", String::as_str);
+    let dir = ctx.layout.synthetic_set_dir(which, r, key);
+    let g = &cfg.gan;
+    let mark = crate::hash_of(&(key, &g.synth, g.select, g.extractor, r, &set.names))?;
+    if std::fs::read_to_string(dir.join(SET_MARK)).is_ok_and(|m| m.trim() == mark) {
+        return Ok(());
+    }
     let name = dir
         .file_name()
         .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
@@ -196,6 +209,7 @@ pub(crate) fn export_set(
         std::fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
     }
     io::export_image_folder_at(set, &tmp, false, ganaug_data::Depth::Sixteen)?;
+    io::write_atomic(&tmp.join(SET_MARK), mark.as_bytes())?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
     }
