@@ -10,7 +10,7 @@
 //! ganaug train-gan --data ../shared/data/covid-ct --preset paper
 //! ```
 //!
-//! Writes `OUT/gan/…` (checkpoints, samples, metrics.jsonl, history), `OUT/synthetic/<set>/
+//! Writes `OUT/gan/…` (checkpoints, samples, metrics.jsonl, history), `OUT/synthetic/<set>-<GAN key>/
 //! <class>/*.png`, sample grids and `OUT/synthesis.json`. Running it again continues unfinished
 //! GANs and reuses finished ones; a `reproduce` run with `--out OUT` reuses them too.
 
