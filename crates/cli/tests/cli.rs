@@ -63,6 +63,22 @@ fn wrong_arguments_are_refused_with_what_was_wrong() {
             "/no/such/folder",
         ),
         (&["watch", ".", "--interval", "0"][..], "positive"),
+        (
+            &["assess", "--synthetic", ".", "--worth", "x"][..],
+            "--effect",
+        ),
+        (
+            &[
+                "assess",
+                "--synthetic",
+                ".",
+                "--effect",
+                "cnn",
+                "--worth",
+                "/no/such/study",
+            ][..],
+            "/no/such/study",
+        ),
     ] {
         let o = ganaug(args);
         assert!(!o.status.success(), "ganaug {args:?} succeeded");

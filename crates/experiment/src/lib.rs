@@ -15,6 +15,7 @@ pub mod layout;
 pub mod lock;
 pub mod plan;
 mod presets;
+pub mod probe;
 mod probe_cells;
 mod quality;
 pub mod report;
@@ -38,7 +39,7 @@ pub use error::{CellError, ExperimentError, Result};
 pub use gans::{run_gans, GanStage, StageContext};
 pub use gate::{GateConfig, GateMode, Measures, SetMeasures};
 pub use presets::{preset_names, PRESETS};
-pub use probe_cells::{probe_views, FeatureBank};
+pub use probe_cells::{probe_views, Backbone, FeatureBank, ImageSet};
 pub use quality::{feature_matrix, resize, Cas, FeatureNet, Quality};
 pub use results::{
     Aggregate, CellResult, CellStop, Estimate, FineTuned, GanSummary, Paired, RefusedSet,

@@ -7,17 +7,15 @@ use std::path::Path;
 use std::time::Instant;
 
 use ndarray::{concatenate, Array2, Axis};
-use tch::{Device, Tensor};
+use tch::Tensor;
 
 use ganaug_augment::{expand, Pipeline};
 use ganaug_data::{Splits, TensorDataset};
-use ganaug_models::{
-    fit_at_anchored, fit_at_weighted, fit_probe, select_by_kfold, Classifier, ModelKind,
-    ProbeChoice, ProbeConfig, ProbeFit, ProbeSelection,
-};
+use ganaug_models::{fit_at_anchored, fit_probe, Classifier, ModelKind, ProbeChoice, ProbeConfig};
 
 use crate::cells::{build_model, CellSpec, CellTrainer, Experiment, Trained};
 use crate::layout::Layout;
+use crate::probe::{ProbeRecipe, RealRows, TrainingRows};
 use crate::quality::feature_matrix;
 use crate::results::CellStop;
 use crate::{CellError, Result, Synthetic};
@@ -34,6 +32,18 @@ pub struct Backbone {
 }
 
 impl Backbone {
+    /// The backbone `kind` at input side `image_size` with `pooled_stages` pooled stages, on
+    /// the data `data` names (a fingerprint or description: features of other data, or the
+    /// same images read another way, must have another name).
+    pub fn new(kind: ModelKind, image_size: i64, pooled_stages: usize, data: &str) -> Self {
+        Backbone {
+            kind,
+            image_size,
+            pooled_stages,
+            data: data.into(),
+        }
+    }
+
     /// The same backbone on other data (a study's test split is the whole data's).
     pub(crate) fn on(&self, data: &str) -> Self {
         Backbone {
@@ -55,7 +65,7 @@ impl Backbone {
 
 /// An image set whose features the bank keeps.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum ImageSet {
+pub enum ImageSet {
     /// The real training split.
     Train,
     /// The real validation split.
@@ -81,15 +91,18 @@ pub(crate) enum ImageSet {
         /// The seed.
         seed: u64,
     },
+    /// Any other set, by a name its caller keeps unique (e.g. `views4-trainval-seed0`).
+    Named(String),
 }
 
 /// Backbone features computed once per run (or sweep), by backbone and image set.
-#[derive(Default)]
 pub struct FeatureBank {
     features: BTreeMap<(Backbone, ImageSet), Array2<f64>>,
     /// Strengths chosen by k-fold, by backbone.
-    kfold: BTreeMap<Backbone, (f64, Vec<ProbeChoice>)>,
+    pub(crate) kfold: BTreeMap<Backbone, (f64, Vec<ProbeChoice>)>,
     seconds: f64,
+    /// Images per forward pass.
+    batch: i64,
     /// Feature-GAN sets, by backbone, replica and GAN seed.
     pub(crate) feature_sets:
         BTreeMap<crate::fgan_stage::FeatureSetKey, crate::fgan_stage::FeatureSet>,
@@ -99,8 +112,37 @@ pub struct FeatureBank {
     pub(crate) synthetic: Vec<crate::SynthSummary>,
 }
 
+impl Default for FeatureBank {
+    fn default() -> Self {
+        FeatureBank {
+            features: BTreeMap::new(),
+            kfold: BTreeMap::new(),
+            seconds: 0.0,
+            batch: 64,
+            feature_sets: BTreeMap::new(),
+            gans: Vec::new(),
+            synthetic: Vec::new(),
+        }
+    }
+}
+
 impl FeatureBank {
-    pub(crate) fn get(
+    /// An empty bank extracting `batch` images per forward pass (the experiment's: 64).
+    pub fn with_batch(batch: i64) -> Self {
+        FeatureBank {
+            batch: batch.max(1),
+            ..FeatureBank::default()
+        }
+    }
+
+    /// Seconds spent extracting features so far.
+    pub fn seconds(&self) -> f64 {
+        self.seconds
+    }
+
+    /// The features of `key`'s images: computed by `model` from `images()` on first use, the
+    /// kept copy after.
+    pub fn get(
         &mut self,
         key: (Backbone, ImageSet),
         model: &Classifier,
@@ -110,19 +152,11 @@ impl FeatureBank {
             return Ok(f.clone());
         }
         let t0 = Instant::now();
-        let f = features(model, &images()?)?;
+        let f = feature_matrix(model, &images()?, self.batch)?;
         self.seconds += t0.elapsed().as_secs_f64();
         self.features.insert(key, f.clone());
         Ok(f)
     }
-}
-
-/// How a probe cell fits: the probe's settings and the head's options.
-pub(crate) struct ProbeCell<'a> {
-    pub(crate) probe: &'a ProbeConfig,
-    pub(crate) tta_flip: bool,
-    pub(crate) fit_on_val: bool,
-    pub(crate) views: usize,
 }
 
 /// The real splits' features a probe cell needs besides its training rows.
@@ -132,8 +166,12 @@ struct RealFeatures {
     mirrored: Option<Array2<f64>>,
 }
 
+/// How a probe cell fits: the recipe (the probe's settings and the head's options).
+pub(crate) struct ProbeCell<'a>(pub(crate) ProbeRecipe<'a>);
+
 impl CellTrainer for ProbeCell<'_> {
     fn train(&self, exp: &mut Experiment<'_>, spec: CellSpec<'_>, dir: &Path) -> Result<Trained> {
+        let recipe = &self.0;
         let sp = &exp.splits[&spec.plan.image_size];
         let (model, _, start) = build_model(spec, &sp.train, exp.ctx.device)?;
         start.require_imagenet(spec, "a linear probe")?;
@@ -148,48 +186,49 @@ impl CellTrainer for ProbeCell<'_> {
         let feature_seconds = exp.bank.seconds - before;
         let two_step = exp.cfg.gan.mix.probe_two_step && spec.scenario.synthetic().is_some();
         let real_rows = two_step.then(|| self.real_rows(sp, &x, &y, &real.val));
-        let mut fit = self.fit(exp, spec, sp, &backbone, (x, y, w), &real.val)?;
+        let n = sp.train.len();
+        let (train_x, train_y) = (
+            x.slice_axis(Axis(0), (..n).into()).to_owned(),
+            y[..n].to_vec(),
+        );
+        let real_y = (
+            labels(&sp.val).map_err(spec.fail("features"))?,
+            sp.train.class_names.len(),
+        );
+        let rows = RealRows {
+            train: (&train_x, &train_y),
+            val: (&real.val, &real_y.0),
+            classes: real_y.1,
+        };
+        let mut fit = recipe
+            .fit(exp.bank, &backbone, &rows, (x, y, w))
+            .map_err(spec.fail("fitting the probe"))?;
         if let Some(rows) = real_rows {
             let (xr, yr) = rows.map_err(spec.fail("features"))?;
-            let anchored = fit_at_anchored(&xr, &yr, fit.fit.probe.c, &fit.fit.probe, self.probe)
+            let anchored = fit_at_anchored(&xr, &yr, fit.fit.probe.c, &fit.fit.probe, recipe.probe)
                 .map_err(|e| spec.fail("fitting the probe on real rows")(e.into()))?;
-            fit.probe_rows = xr.nrows();
+            fit.rows = xr.nrows();
             fit.fit.probe = anchored;
         }
         crate::report::write_json(&Layout::probe_file(dir), &fit.fit)?;
-        let testing = |f: &Array2<f64>| {
-            fit.fit
-                .probe
-                .predict_proba(f)
-                .map_err(|e| spec.fail("testing")(e.into()))
-        };
-        let mut probs = testing(&real.test)?;
-        if let Some(m) = &real.mirrored {
-            probs = (probs + testing(m)?) / 2.0;
-        }
-        let rows = fit.probe_rows;
+        let probs = recipe
+            .test(&fit.fit.probe, &real.test, real.mirrored.as_ref())
+            .map_err(spec.fail("testing"))?;
         Ok(Trained {
             weights: "ImageNet (frozen backbone, linear probe)",
-            train_images: rows,
+            train_images: fit.rows,
             labels: labels(&sp.test).map_err(spec.fail("testing"))?,
             probs,
             epochs: fit.fit.probe.iterations as usize,
             best_epoch: 0,
             stop: CellStop::Probe {
                 probe_c: fit.fit.probe.c,
-                fit_on_val: self.fit_on_val,
+                fit_on_val: recipe.fit_on_val,
                 two_step,
             },
             feature_seconds,
         })
     }
-}
-
-/// A fitted probe and the number of rows it was fitted on (training rows, validation rows
-/// when they are included).
-struct FittedProbe {
-    fit: ProbeFit,
-    probe_rows: usize,
 }
 
 impl ProbeCell<'_> {
@@ -205,7 +244,7 @@ impl ProbeCell<'_> {
         let n = sp.train.len();
         let mut xr = x.select(Axis(0), &(0..n).collect::<Vec<_>>());
         let mut yr = y[..n].to_vec();
-        if self.fit_on_val {
+        if self.0.fit_on_val {
             xr = concatenate(Axis(0), &[xr.view(), val.view()]).map_err(|_| {
                 CellError::Features {
                     what: "training and validation features",
@@ -223,110 +262,20 @@ impl ProbeCell<'_> {
         model: &Classifier,
         backbone: &Backbone,
     ) -> std::result::Result<RealFeatures, CellError> {
-        let key = |set: ImageSet| (backbone.clone(), set);
-        // the test split is the same for every subset of a study: its features are shared
-        let test_backbone = Backbone {
-            data: exp.test_data_id.into(),
-            ..backbone.clone()
-        };
-        let test_key = |set: ImageSet| (test_backbone.clone(), set);
         let bank = &mut *exp.bank;
-        let val = bank.get(key(ImageSet::Val), model, || {
+        let val = bank.get((backbone.clone(), ImageSet::Val), model, || {
             Ok(sp.val.images.shallow_clone())
         })?;
-        let test = bank.get(test_key(ImageSet::Test), model, || {
-            Ok(sp.test.images.shallow_clone())
-        })?;
-        let mirrored = if self.tta_flip {
-            let mirror = || Ok(sp.test.images.f_flip([3])?);
-            Some(bank.get(test_key(ImageSet::TestMirrored), model, mirror)?)
-        } else {
-            None
-        };
+        // the test split is the same for every subset of a study: its features are shared
+        let test_backbone = backbone.on(exp.test_data_id);
+        let (test, mirrored) = self
+            .0
+            .test_features(bank, &test_backbone, model, &sp.test)?;
         Ok(RealFeatures {
             val,
             test,
             mirrored,
         })
-    }
-
-    /// The probe: strength chosen on validation, or by k-fold over the real training and
-    /// validation images (once per backbone), then fitted on the training rows (and the
-    /// validation images with `fit_on_val`).
-    fn fit(
-        &self,
-        exp: &mut Experiment<'_>,
-        spec: CellSpec<'_>,
-        sp: &Splits,
-        backbone: &Backbone,
-        (x, y, w): TrainingRows,
-        val: &Array2<f64>,
-    ) -> Result<FittedProbe> {
-        let classes = sp.train.class_names.len();
-        let val_y = labels(&sp.val).map_err(spec.fail("features"))?;
-        let fitting = spec.fail("fitting the probe");
-        let ProbeSelection::KFold { k } = self.probe.selection else {
-            let fit = fit_probe((&x, &y), (val, &val_y), classes, self.probe)
-                .map_err(|e| fitting(e.into()))?;
-            let probe_rows = x.nrows();
-            return Ok(FittedProbe { fit, probe_rows });
-        };
-        let (c, choices) = self.kfold_strength(exp, spec, backbone, (val, &val_y), k)?;
-        let weighted = w.iter().any(|v| *v != 1.0);
-        let (x, y, w) = if self.fit_on_val {
-            let x = concatenate(Axis(0), &[x.view(), val.view()]).map_err(|_| {
-                spec.fail("features")(CellError::Features {
-                    what: "training and validation features",
-                })
-            })?;
-            let mut w = w;
-            w.resize(x.nrows(), 1.0);
-            (x, y.iter().chain(&val_y).copied().collect(), w)
-        } else {
-            (x, y, w)
-        };
-        let c = c / (1 + self.views) as f64;
-        let w = weighted.then_some(&w[..]);
-        let probe =
-            fit_at_weighted(&x, &y, w, classes, c, self.probe).map_err(|e| fitting(e.into()))?;
-        Ok(FittedProbe {
-            fit: ProbeFit { probe, choices },
-            probe_rows: x.nrows(),
-        })
-    }
-
-    /// The strength k-fold cross-validation chooses on the real training and validation images
-    /// (once per backbone and data).
-    fn kfold_strength(
-        &self,
-        exp: &mut Experiment<'_>,
-        spec: CellSpec<'_>,
-        backbone: &Backbone,
-        (val, val_y): (&Array2<f64>, &[usize]),
-        k: usize,
-    ) -> Result<(f64, Vec<ProbeChoice>)> {
-        let sp = &exp.splits[&spec.plan.image_size];
-        if let Some(c) = exp.bank.kfold.get(backbone) {
-            return Ok(c.clone());
-        }
-        let train_key = (backbone.clone(), ImageSet::Train);
-        let real = exp.bank.features.get(&train_key).cloned().ok_or_else(|| {
-            spec.fail("features")(CellError::Features {
-                what: "the real training split (not extracted)",
-            })
-        })?;
-        let pooled = concatenate(Axis(0), &[real.view(), val.view()]).map_err(|_| {
-            spec.fail("features")(CellError::Features {
-                what: "training and validation features",
-            })
-        })?;
-        let train_y = labels(&sp.train).map_err(spec.fail("features"))?;
-        let pooled_y: Vec<usize> = train_y.iter().chain(val_y).copied().collect();
-        let classes = sp.train.class_names.len();
-        let chosen = select_by_kfold((&pooled, &pooled_y), classes, k, self.probe)
-            .map_err(|e| spec.fail("choosing the probe's strength")(e.into()))?;
-        exp.bank.kfold.insert(backbone.clone(), chosen.clone());
-        Ok(chosen)
     }
 
     /// Features, labels and loss weights of a cell's training set: the real training split and
@@ -372,8 +321,8 @@ impl ProbeCell<'_> {
             base_weights.resize(base.len() + rows.len(), cfg.gan.mix.weight);
         }
         let mut weights = base_weights.clone();
-        if self.views > 0 {
-            let views = self.views;
+        if self.0.views > 0 {
+            let views = self.0.views;
             let view_key = key(ImageSet::Views {
                 views,
                 synthetic: spec.scenario.synthetic(),
@@ -457,9 +406,6 @@ fn vector_rows(
     Ok(keep)
 }
 
-/// A cell's training rows: features, labels and loss weights.
-type TrainingRows = (Array2<f64>, Vec<usize>, Vec<f64>);
-
 /// The augmented views of a probe's training images: a random resized crop keeping 70–100% of
 /// the area (aspect 3:4–4:3), a rotation up to ±10° and a mirror with p = 0.5.
 pub fn probe_views() -> std::result::Result<Pipeline, ganaug_augment::AugmentError> {
@@ -509,10 +455,7 @@ pub(crate) fn start_head_from_probe(
     Ok(())
 }
 
-pub(crate) fn labels(d: &TensorDataset) -> std::result::Result<Vec<usize>, CellError> {
-    let l = Vec::<i64>::try_from(&d.labels.f_to_device(Device::Cpu)?)?;
-    Ok(l.into_iter().map(|v| v as usize).collect())
-}
+pub(crate) use crate::probe::labels;
 
 fn features(model: &Classifier, images: &Tensor) -> std::result::Result<Array2<f64>, CellError> {
     feature_matrix(model, images, 64)

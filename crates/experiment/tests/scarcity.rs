@@ -223,6 +223,71 @@ fn the_study_runs_on_a_class_folder_and_every_arm_sees_its_subset_only() {
     for line in &plan {
         assert_eq!(line.seconds, 0.0, "{}: {}", line.what, line.cached);
     }
+
+    worth_of_a_set_reads_off_the_study(&cfg, &data, &r);
+}
+
+/// `assess --effect cnn --worth`: a set (the validation images) on the whole data, read off the
+/// study's learning curve (its half-data raw cells and the effect run's own raw cells); a run
+/// without a study, or a classifier trained another way, is refused naming why.
+fn worth_of_a_set_reads_off_the_study(
+    cfg: &experiment::CheckedConfig,
+    data: &DataSource,
+    study: &experiment::ReproResults,
+) {
+    let mut only = (**cfg).clone();
+    only.models.retain(|m| m.kind == ModelKind::PaperCnn);
+    only.scarcity = None;
+    only.scenarios = vec![Scenario::Raw, Scenario::Gan];
+    only.seeds = 2;
+    let only = only.check().expect("valid");
+    let set = data
+        .load(only.gan.gan.size, tch::Device::Cpu)
+        .expect("load")
+        .val;
+    let out = tempfile::tempdir().expect("out");
+    let mut e =
+        experiment::effect::effect_of_set(&only, data, &set, out.path(), tch::Device::Cpu, &Silent)
+            .expect("effect");
+    let whole = study
+        .scarcity
+        .as_ref()
+        .expect("study")
+        .subsets
+        .iter()
+        .find(|s| s.fraction == 1.0);
+    let whole = whole.expect("the whole data's subset");
+    let real: usize = whole.train.iter().chain(&whole.val).sum();
+    assert_eq!(e.real_images, real, "train + val of the whole folder");
+    let w = experiment::effect::worth_of_set(&e, study, "the study").expect("worth");
+    assert_eq!(
+        w.curve.len(),
+        2,
+        "half the data, then the run's own raw cells"
+    );
+    assert!(w.curve[0].0 < w.curve[1].0 && w.curve[1].0 == e.real_images as f64);
+    assert!(w.worth.lower.rank() <= w.worth.value.rank());
+    assert!(w.worth.value.rank() <= w.worth.upper.rank());
+    e.worth = Some(w);
+    let md = experiment::effect::effect_markdown(&e);
+    assert!(md.contains("Worth in real images"), "{md}");
+
+    let mut none = study.clone();
+    none.scarcity = None;
+    let err = experiment::effect::worth_of_set(&e, &none, "plain run")
+        .expect_err("no study")
+        .to_string();
+    assert!(
+        err.contains("plain run") && err.contains("no scarcity study"),
+        "{err}"
+    );
+    if let Some(plan) = e.plan.as_mut() {
+        plan.train.max_epochs += 1;
+    }
+    let err = experiment::effect::worth_of_set(&e, study, "the study")
+        .expect_err("another plan")
+        .to_string();
+    assert!(err.contains("another way"), "{err}");
 }
 
 #[test]

@@ -12,8 +12,9 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use ganaug::experiment::assess::{self, AssessConfig, Floor, Verdict};
-use ganaug::experiment::effect::effect_of_set;
-use ganaug::experiment::ReproConfig;
+use ganaug::experiment::effect::{effect_of_set, worth_of_set};
+use ganaug::experiment::report::read_results;
+use ganaug::experiment::{ReproConfig, Scenario};
 use ganaug::models::ModelKind;
 
 use crate::common;
@@ -57,6 +58,11 @@ pub struct Args {
     /// Seeds of the `--effect` cells (the preset's by default).
     #[arg(long, requires = "effect")]
     seeds: Option<usize>,
+    /// Also read the set's worth in real images off a scarcity study's learning curve: the
+    /// study's `results.json` (or its folder), from `ganaug reproduce --preset scarcity` on the
+    /// same data with the same classifier; the `--effect` seeds pair with its resamples.
+    #[arg(long, value_name = "STUDY", requires = "effect")]
+    worth: Option<PathBuf>,
     /// Exit with status 2 when the set does not pass (for scripts).
     #[arg(long)]
     strict: bool,
@@ -89,6 +95,10 @@ fn effect_config(
         bail!("--effect {model}: no plan for that model in the preset");
     };
     cfg.models = vec![plan];
+    // what the effect runs: the classifier on raw data and with the set (a study's or other
+    // scenarios' settings would be checked against a model they may not fit)
+    cfg.scenarios = vec![Scenario::Raw, Scenario::Gan];
+    cfg.scarcity = None;
     if let Some(k) = seeds {
         cfg.seeds = k;
     }
@@ -117,6 +127,23 @@ fn effect(
     )?)
 }
 
+/// A study's results (read before any work, so a wrong path fails at once) and its file.
+fn study_results(path: &std::path::Path) -> Result<(PathBuf, ganaug::experiment::ReproResults)> {
+    let file = if path.is_dir() {
+        path.join("results.json")
+    } else {
+        path.to_path_buf()
+    };
+    let results = read_results(&file).with_context(|| format!("--worth {}", path.display()))?;
+    if results.scarcity.is_none() {
+        bail!(
+            "--worth {}: that run has no scarcity study (`ganaug reproduce --preset scarcity` makes one)",
+            file.display()
+        );
+    }
+    Ok((file, results))
+}
+
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 enum FloorArg {
     Halves,
@@ -128,6 +155,7 @@ pub fn run(args: Args) -> Result<()> {
     if !args.synthetic.is_dir() {
         bail!("--synthetic {}: not a folder", args.synthetic.display());
     }
+    let study = args.worth.as_ref().map(|p| study_results(p)).transpose()?;
     let mut cfg = AssessConfig::of(&args.preset.load()?);
     if let Some(s) = args.size {
         if s < 8 {
@@ -161,7 +189,11 @@ pub fn run(args: Args) -> Result<()> {
         .map_or("synthetic".into(), |n| n.to_string_lossy());
     let out = args.common.out_or(&format!("results/assess-{name}"));
     if let Some(model) = &args.effect {
-        a.effect = Some(effect(&args, model, &synthetic, &out, device, cfg.size)?);
+        let mut e = effect(&args, model, &synthetic, &out, device, cfg.size)?;
+        if let Some((path, study)) = &study {
+            e.worth = Some(worth_of_set(&e, study, &path.display().to_string())?);
+        }
+        a.effect = Some(e);
     }
     assess::write_assessment(&a, &grids, &out)?;
     print!("{}", assess::markdown(&a, &[]));

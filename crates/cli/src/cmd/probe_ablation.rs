@@ -18,14 +18,15 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ganaug::augment::{expand, Pipeline};
 use ganaug::data::{DataSource, ImageSpec, ResizePolicy, Splits, TensorDataset};
-use ganaug::experiment::feature_matrix;
+use ganaug::experiment::probe::{frozen_backbone, ProbeRecipe, RealRows};
+use ganaug::experiment::{Backbone, FeatureBank, ImageSet};
 use ganaug::metrics::{roc_auc_ovr, summarize, Average, ConfusionMatrix};
 use ganaug::models::{
-    fit, fit_at, predict, pretrained_weights, select_by_kfold, BackboneMode, Classifier,
-    FitOptions, ModelConfig, ModelKind, ProbeConfig, ProbeSelection, TrainConfig,
+    fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig, ModelKind,
+    ProbeConfig, ProbeSelection, TrainConfig,
 };
 use ndarray::{concatenate, Array2, Axis};
 use serde::Serialize;
@@ -77,21 +78,27 @@ struct Row {
     seconds: f64,
 }
 
-/// Features cached by (backbone, policy, stages, image set).
+/// The splits and frozen backbones the recipes share, and their features (a [`FeatureBank`]
+/// keyed by backbone, policy and stages).
 struct Bank {
     source: DataSource,
     device: Device,
     splits: BTreeMap<String, Splits>,
-    models: BTreeMap<String, Classifier>,
-    features: BTreeMap<String, Array2<f64>>,
-    kfold: BTreeMap<String, f64>,
+    models: BTreeMap<Backbone, Classifier>,
+    features: FeatureBank,
     probe: ProbeConfig,
     views: Pipeline,
 }
 
 impl Bank {
-    fn key(r: &Recipe) -> String {
-        format!("{}-{:?}-{}", r.kind, r.policy, r.stages)
+    fn backbone(r: &Recipe) -> Result<Backbone> {
+        let size = r.kind.pretrained_size().context("not an ImageNet model")?;
+        Ok(Backbone::new(
+            r.kind,
+            size,
+            r.stages,
+            &format!("{:?}", r.policy),
+        ))
     }
 
     fn splits(&mut self, r: &Recipe) -> Result<&Splits> {
@@ -108,29 +115,28 @@ impl Bank {
         Ok(&self.splits[&key])
     }
 
-    fn features(&mut self, r: &Recipe, what: &str, images: &TensorDataset) -> Result<Array2<f64>> {
-        let key = format!("{}-{what}", Self::key(r));
-        if let Some(f) = self.features.get(&key) {
-            return Ok(f.clone());
-        }
-        let mkey = Self::key(r);
-        if !self.models.contains_key(&mkey) {
+    /// The frozen backbone of `r` (loaded once).
+    fn model(&mut self, r: &Recipe, data: &TensorDataset) -> Result<Backbone> {
+        let key = Self::backbone(r)?;
+        if !self.models.contains_key(&key) {
             let size = r.kind.pretrained_size().context("not an ImageNet model")?;
-            let cfg = ModelConfig {
-                pooled_stages: r.stages,
-                ..ModelConfig::new(r.kind, size).for_data(2, images.channels())
-            };
-            let mut m = Classifier::new(cfg, self.device)?;
-            let Some(w) = pretrained_weights(r.kind) else {
-                bail!("no ImageNet weights for {} (run scripts/setup.sh)", r.kind);
-            };
-            m.load_backbone_weights(&w)?;
-            m.set_backbone_trainable(false);
-            self.models.insert(mkey.clone(), m);
+            let m = frozen_backbone(r.kind, size, r.stages, data, self.device)?;
+            self.models.insert(key.clone(), m);
         }
-        let f = feature_matrix(&self.models[&mkey], &images.images, 32)?;
-        self.features.insert(key, f.clone());
-        Ok(f)
+        Ok(key)
+    }
+
+    fn features(
+        &mut self,
+        key: &Backbone,
+        set: ImageSet,
+        d: &TensorDataset,
+    ) -> Result<Array2<f64>> {
+        let images = d.images.shallow_clone();
+        let model = &self.models[key];
+        Ok(self
+            .features
+            .get((key.clone(), set), model, || Ok(images))?)
     }
 
     /// Test probabilities of `r` with views drawn from `seed`, and the strength used.
@@ -151,53 +157,45 @@ impl Bank {
         }
         let classes = train.class_names.len();
         let (ytr, yva, yte) = (labels(&train)?, labels(&val)?, labels(&test)?);
-        let ftr = self.features(r, "train", &train)?;
-        let fva = self.features(r, "val", &val)?;
-        let fte = self.features(r, "test", &test)?;
-        let pooled = concatenate(Axis(0), &[ftr.view(), fva.view()])?;
-        let pooled_y: Vec<usize> = ytr.iter().chain(&yva).copied().collect();
-        let kkey = Self::key(r);
-        let c = match self.kfold.get(&kkey) {
-            Some(&c) => c,
-            None => {
-                let (c, _) = select_by_kfold((&pooled, &pooled_y), classes, folds, &self.probe)?;
-                self.kfold.insert(kkey, c);
-                c
-            }
+        let key = self.model(r, &train)?;
+        let ftr = self.features(&key, ImageSet::Train, &train)?;
+        let fva = self.features(&key, ImageSet::Val, &val)?;
+        let probe = self.probe.clone();
+        let recipe = ProbeRecipe {
+            probe: &probe,
+            views: r.views,
+            tta_flip: r.tta_flip,
+            fit_on_val: r.fit_on_val,
         };
-        let (fit_set, mut x, mut y) = if r.fit_on_val {
-            (train.concat(&val)?, pooled.clone(), pooled_y.clone())
-        } else {
-            (train.shallow_clone(), ftr.clone(), ytr.clone())
-        };
+        let (mut x, mut y) = (ftr.clone(), ytr.clone());
         if r.views > 0 {
+            // views of every image the probe is fitted on (validation images too, fit_on_val)
+            let fit_set = if r.fit_on_val {
+                train.concat(&val)?
+            } else {
+                train.shallow_clone()
+            };
             let copies = expand(&fit_set, &self.views, r.views, seed, 64)?;
             let what = format!(
                 "views{}-{}-seed{seed}",
                 r.views,
                 if r.fit_on_val { "trainval" } else { "train" }
             );
-            let fv = self.features(r, &what, &copies)?;
+            let fv = self.features(&key, ImageSet::Named(what), &copies)?;
             x = concatenate(Axis(0), &[x.view(), fv.view()])?;
             y.extend(labels(&copies)?);
         }
-        let c_fit = c / (1 + r.views) as f64;
-        let probe = fit_at(&x, &y, classes, c_fit, &self.probe)?;
-        let mut probs = probe.predict_proba(&fte)?;
-        if r.tta_flip {
-            let mirrored = TensorDataset::new(
-                test.images.flip([3]),
-                test.labels.shallow_clone(),
-                test.names.clone(),
-                test.class_names.clone(),
-                test.description.clone(),
-            )?;
-            let fm = self.features(r, "test-mirrored", &mirrored)?;
-            let pm = probe.predict_proba(&fm)?;
-            let change = (&pm - &probs).mapv(f64::abs).mean().unwrap_or(0.0);
-            println!("  mirror TTA: mean |change| of a probability {change:.4}");
-            probs = (probs + pm) / 2.0;
-        }
+        let real = RealRows {
+            train: (&ftr, &ytr),
+            val: (&fva, &yva),
+            classes,
+        };
+        let (c, _) = recipe.kfold_strength(&mut self.features, &key, &real, folds)?;
+        let w = vec![1.0; x.nrows()];
+        let fitted = recipe.fit(&mut self.features, &key, &real, (x, y, w))?;
+        let model = &self.models[&key];
+        let (fte, mirrored) = recipe.test_features(&mut self.features, &key, model, &test)?;
+        let probs = recipe.test(&fitted.fit.probe, &fte, mirrored.as_ref())?;
         Ok((probs, yte, c))
     }
 }
@@ -233,8 +231,7 @@ impl Bank {
 }
 
 fn labels(d: &TensorDataset) -> Result<Vec<usize>> {
-    let l = Vec::<i64>::try_from(&d.labels.to_device(Device::Cpu))?;
-    Ok(l.into_iter().map(|v| v as usize).collect())
+    Ok(ganaug::experiment::probe::labels(d)?)
 }
 
 fn scores(probs: &Array2<f64>, y: &[usize]) -> Result<(f64, f64)> {
@@ -312,8 +309,7 @@ pub fn run(args: Args) -> Result<()> {
         device,
         splits: BTreeMap::new(),
         models: BTreeMap::new(),
-        features: BTreeMap::new(),
-        kfold: BTreeMap::new(),
+        features: FeatureBank::with_batch(32),
         probe: ProbeConfig {
             selection: ProbeSelection::KFold { k: args.folds },
             ..ProbeConfig::default()

@@ -13,14 +13,12 @@ use crate::common;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use ganaug::data::{ImageSpec, ResizePolicy, Splits, TensorDataset};
-use ganaug::experiment::feature_matrix;
+use ganaug::data::{ImageSpec, ResizePolicy, TensorDataset};
+use ganaug::experiment::probe::{frozen_backbone, labels, probe_model, ProbeModelOptions};
+use ganaug::experiment::{Backbone, FeatureBank};
 use ganaug::metrics::{roc_auc_ovr, Average, ConfusionMatrix};
-use ganaug::models::{
-    fit_at, out_of_fold_proba, pretrained_weights, select_by_kfold, youden_threshold, Classifier,
-    ModelConfig, ModelKind, ProbeChoice, ProbeConfig, ProbeModel, ProbeModelInfo, ProbeSelection,
-};
-use ndarray::{concatenate, Array2, Axis};
+use ganaug::models::{ModelKind, ProbeModel};
+use ndarray::Array2;
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
 enum Resize {
@@ -64,11 +62,6 @@ pub struct Args {
     overwrite: bool,
 }
 
-fn labels(d: &TensorDataset) -> Result<Vec<usize>> {
-    let l = Vec::<i64>::try_from(&d.labels.to_device(tch::Device::Cpu))?;
-    Ok(l.into_iter().map(|v| v as usize).collect())
-}
-
 /// Runs the command.
 pub fn run(args: Args) -> Result<()> {
     ganaug::init_process();
@@ -81,157 +74,83 @@ pub fn run(args: Args) -> Result<()> {
             file.display()
         );
     }
-    let kind = ModelKind::parse(&args.model)?;
-    let Some(native) = kind.pretrained_size() else {
-        bail!("--model {kind}: a probe needs an ImageNet backbone (effnet-lite0/1/2)");
-    };
-    let size = args.size.unwrap_or(native as u32);
-    let resize = match args.resize {
-        Resize::Stretch => ResizePolicy::Stretch,
-        Resize::Pad => ResizePolicy::Pad,
-    };
+    let (kind, size, resize) = backbone_input(&args)?;
     let spec = ImageSpec {
         policy: resize,
         ..ImageSpec::with_size(size)
     };
     let source = args.common.source()?;
     let sp = source.load_spec(spec, device)?;
-    let backbone = frozen_backbone(&args, kind, size, &sp.train, device)?;
+    let positive = positive_class(&args, &sp.train.class_names)?;
+    let backbone = frozen_backbone(kind, i64::from(size), args.stages, &sp.train, device)?;
     println!(
         "{kind} at {size}² ({resize:?}), {} pooled stage(s): {} features",
         args.stages,
         backbone.feature_dim()
     );
-    let (model, fitted) = fit_probe_model(&args, backbone, &sp, resize, &source.describe())?;
-    let test = test_once(&model, &sp.test, &fitted)?;
-    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
-    model.save(&file)?;
-    let report = serde_json::json!({
-        "commit": ganaug::experiment::BUILD_COMMIT,
-        "model": kind.name(), "size": size, "resize": resize, "pooled_stages": args.stages,
-        "c": fitted.c, "choices": fitted.choices, "threshold": model.info().threshold,
-        "test": test,
-    });
-    ganaug::data::io::write_atomic(
-        &out.join("probe_report.json"),
-        serde_json::to_string_pretty(&report)?.as_bytes(),
-    )?;
-    println!("wrote {} and probe_report.json", file.display());
-    Ok(())
-}
-
-/// The ImageNet backbone of `kind` for the data, frozen.
-fn frozen_backbone(
-    args: &Args,
-    kind: ModelKind,
-    size: u32,
-    train: &TensorDataset,
-    device: tch::Device,
-) -> Result<Classifier> {
-    let Some(weights) = pretrained_weights(kind) else {
-        bail!("no ImageNet weights for {kind}: run scripts/setup.sh");
+    let opts = ProbeModelOptions {
+        folds: args.folds,
+        tta_flip: !args.no_tta,
+        train_only: args.train_only,
+        positive,
+        resize,
+        source: source.describe(),
     };
-    let cfg = ModelConfig {
-        pooled_stages: args.stages,
-        n_classes: train.class_names.len() as i64,
-        in_channels: train.channels(),
-        ..ModelConfig::new(kind, i64::from(size))
-    };
-    let mut backbone = Classifier::new(cfg, device)?;
-    backbone.load_backbone_weights(&weights)?;
-    backbone.set_backbone_trainable(false);
-    Ok(backbone)
-}
-
-/// How the probe was chosen: its C, the candidates' cross-validated scores, the positive class.
-struct Fitted {
-    c: f64,
-    choices: Vec<ProbeChoice>,
-    positive: usize,
-}
-
-/// C by k-fold cross-validation on the training + validation features, a decision threshold
-/// from out-of-fold probabilities (two classes), the probe fitted at C, made a model.
-fn fit_probe_model(
-    args: &Args,
-    backbone: Classifier,
-    sp: &Splits,
-    resize: ResizePolicy,
-    source: &str,
-) -> Result<(ProbeModel, Fitted)> {
-    let classes = sp.train.class_names.clone();
-    let positive = match &args.positive {
-        None => 0,
-        Some(p) => classes
-            .iter()
-            .position(|c| c == p)
-            .with_context(|| format!("--positive {p:?}: the classes are {classes:?}"))?,
-    };
-    let feats = |d: &TensorDataset| feature_matrix(&backbone, &d.images, 32);
-    let (ftr, fva) = (feats(&sp.train)?, feats(&sp.val)?);
-    let (ytr, yva) = (labels(&sp.train)?, labels(&sp.val)?);
-    let pooled = concatenate(Axis(0), &[ftr.view(), fva.view()])?;
-    let pooled_y: Vec<usize> = ytr.iter().chain(&yva).copied().collect();
-    let probe_cfg = ProbeConfig {
-        selection: ProbeSelection::KFold { k: args.folds },
-        ..ProbeConfig::default()
-    };
-    let n = classes.len();
-    let (c, choices) = select_by_kfold((&pooled, &pooled_y), n, args.folds, &probe_cfg)?;
-    for ch in &choices {
+    let key = Backbone::new(kind, i64::from(size), args.stages, &format!("{resize:?}"));
+    let mut bank = FeatureBank::with_batch(32);
+    let fitted = probe_model(backbone, &sp, &mut bank, &key, &opts)?;
+    for ch in &fitted.choices {
         println!(
             "  C = {:<6} held-out log-loss {:.4}, accuracy {:.3}",
             ch.c, ch.val_log_loss, ch.val_accuracy
         );
     }
-    let threshold = if n == 2 {
-        let oof = out_of_fold_proba((&pooled, &pooled_y), n, args.folds, c, &probe_cfg)?;
-        let how = format!(
-            "Youden's J on {}-fold out-of-fold probabilities of the training + validation images",
-            args.folds
-        );
-        Some(youden_threshold(&pooled_y, &oof, positive, how)?)
-    } else {
-        None
+    let test = test_once(&fitted.model, &sp.test, fitted.c, positive)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    fitted.model.save(&file)?;
+    let report = serde_json::json!({
+        "commit": ganaug::experiment::BUILD_COMMIT,
+        "model": kind.name(), "size": size, "resize": resize, "pooled_stages": args.stages,
+        "c": fitted.c, "choices": fitted.choices, "threshold": fitted.model.info().threshold,
+        "test": test,
+    });
+    let json = serde_json::to_string_pretty(&report)?;
+    ganaug::data::io::write_atomic(&out.join("probe_report.json"), json.as_bytes())?;
+    println!("wrote {} and probe_report.json", file.display());
+    Ok(())
+}
+
+/// The backbone, its input side and the resize policy the arguments ask for.
+fn backbone_input(args: &Args) -> Result<(ModelKind, u32, ResizePolicy)> {
+    let kind = ModelKind::parse(&args.model)?;
+    let Some(native) = kind.pretrained_size() else {
+        bail!("--model {kind}: a probe needs an ImageNet backbone (effnet-lite0/1/2)");
     };
-    let (x, y) = if args.train_only {
-        (ftr, ytr)
-    } else {
-        (pooled, pooled_y)
+    let resize = match args.resize {
+        Resize::Stretch => ResizePolicy::Stretch,
+        Resize::Pad => ResizePolicy::Pad,
     };
-    let probe = fit_at(&x, &y, n, c, &probe_cfg)?;
-    let info = ProbeModelInfo {
-        class_names: classes,
-        resize,
-        tta_flip: !args.no_tta,
-        threshold,
-        trained_on: format!(
-            "{source} ({} images{}), C = {c} by {}-fold cross-validation",
-            x.nrows(),
-            if args.train_only {
-                ", training split"
-            } else {
-                ", training + validation splits"
-            },
-            args.folds
-        ),
+    Ok((kind, args.size.unwrap_or(native as u32), resize))
+}
+
+/// The index of `--positive` among the classes (the first class without it).
+fn positive_class(args: &Args, classes: &[String]) -> Result<usize> {
+    let Some(p) = &args.positive else {
+        return Ok(0);
     };
-    let model = ProbeModel::new(backbone, probe, info)?;
-    let fitted = Fitted {
-        c,
-        choices,
-        positive,
-    };
-    Ok((model, fitted))
+    classes
+        .iter()
+        .position(|c| c == p)
+        .with_context(|| format!("--positive {p:?}: the classes are {classes:?}"))
 }
 
 /// One look at the test split: accuracy of the most probable class and at the threshold, AUC.
 fn test_once(
     model: &ProbeModel,
     test: &TensorDataset,
-    fitted: &Fitted,
+    c: f64,
+    positive: usize,
 ) -> Result<serde_json::Value> {
-    let (c, positive) = (fitted.c, fitted.positive);
     let yte = labels(test)?;
     let classes = &model.info().class_names;
     let n = classes.len();

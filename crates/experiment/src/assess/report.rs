@@ -154,9 +154,11 @@ fn markdown_footer(a: &Assessment, grids: &[ClassImages]) -> String {
             );
         }
     }
-    let _ = writeln!(
-        s,
-        "\nTheir worth in real images is not measured by an assessment: the scarcity study measures it for ganaug's generators (`ganaug reproduce --preset scarcity`)."
-    );
+    if a.effect.as_ref().is_none_or(|e| e.worth.is_none()) {
+        let _ = writeln!(
+            s,
+            "\nNot measured here: their worth in real images (`--effect MODEL --worth STUDY`, STUDY a scarcity study's results on the same data: `ganaug reproduce --preset scarcity`)."
+        );
+    }
     s
 }

@@ -8,6 +8,7 @@ use ganaug_models::{BackboneMode, ModelKind, ProbeSelection};
 use ganaug_train::Validate;
 
 use crate::cells::{CellTrainer, FitCell};
+use crate::probe::ProbeRecipe;
 use crate::probe_cells::ProbeCell;
 
 /// The GANs: one per class (the paper) and one conditional (the CGAN column).
@@ -366,12 +367,12 @@ impl Head {
                 tta_flip,
                 fit_on_val,
                 views,
-            } => Box::new(ProbeCell {
+            } => Box::new(ProbeCell(ProbeRecipe {
                 probe,
                 tta_flip: *tta_flip,
                 fit_on_val: *fit_on_val,
                 views: *views,
-            }),
+            })),
         }
     }
 }
