@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
-use ganaug::data::{ColorMode, DataSource, Depth, FolderSource, GroupBy, Layout, Slices, Window};
+use ganaug::data::{
+    ColorMode, DataSource, Depth, FolderSource, GroupBy, Layout, Slices, Streaming, Window,
+};
 use ganaug::device::DeviceChoice;
 use ganaug::experiment::{CheckedConfig, ReproConfig};
 
@@ -139,6 +141,21 @@ impl CommonArgs {
     pub fn out_or(&self, default: &str) -> PathBuf {
         self.out.clone().unwrap_or_else(|| PathBuf::from(default))
     }
+}
+
+/// `--stream on|off|auto`: whether the images are decoded into memory or read batch by batch
+/// from the decode cache.
+#[derive(Args, Debug, Clone)]
+pub struct StreamArgs {
+    /// on: read the images batch by batch from the decode cache (datasets larger than memory;
+    /// the same images, the same results); off: decode every split into memory; auto: stream
+    /// when the images as f32 would take more than 40% of the memory available now.
+    #[arg(long, value_name = "WHEN", default_value = "auto", value_parser = parse_stream)]
+    pub stream: Streaming,
+}
+
+fn parse_stream(s: &str) -> std::result::Result<Streaming, String> {
+    Streaming::parse(s).map_err(|e| e.to_string())
 }
 
 /// `--preset NAME` or `--config FILE`: one configuration, in the presets' TOML format.

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use std::io::Read;
 
-use safetensors::{tensor::Metadata, tensor::TensorView, Dtype};
+use safetensors::{tensor::Metadata, Dtype};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
@@ -100,6 +100,8 @@ pub(crate) struct CacheFile {
     /// What is known about files and rows (shareable across decoding threads).
     pub lookup: Lookup,
     data: Option<Tensor>,
+    /// Where the pixels start in the file, and the file (`None` for an empty cache).
+    rows_at: Option<(PathBuf, u64)>,
 }
 
 /// The cache's stat index and the row of each content hash.
@@ -138,12 +140,23 @@ impl CacheFile {
                 written_ns: 0,
             },
             data: None,
+            rows_at: None,
         }
     }
 
     /// Opens the cache file; a missing file is an empty cache. `Err` says why an existing file
     /// is unusable (the caller then starts afresh).
     pub(crate) fn open(path: &Path, spec: &ImageSpec) -> std::result::Result<Self, String> {
+        Self::open_as(path, spec, true)
+    }
+
+    /// [`CacheFile::open`]; with `map` false the pixels are not memory-mapped (a stream reads
+    /// its rows with positioned reads: pages it read do not stay in its resident memory).
+    pub(crate) fn open_as(
+        path: &Path,
+        spec: &ImageSpec,
+        map: bool,
+    ) -> std::result::Result<Self, String> {
         let mut file = match std::fs::File::open(path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::empty()),
@@ -189,7 +202,8 @@ impl CacheFile {
             }
             rows.insert(name, (begin / image_bytes) as i64);
         }
-        if k == 0 {
+        let rows_at = Some((path.to_path_buf(), 8 + header_len));
+        if k == 0 || !map {
             return Ok(CacheFile {
                 lookup: Lookup {
                     index,
@@ -197,6 +211,7 @@ impl CacheFile {
                     written_ns,
                 },
                 data: None,
+                rows_at: rows_at.filter(|_| k > 0),
             });
         }
         let path_str = path.to_str().ok_or("cache path is not UTF-8")?;
@@ -217,7 +232,13 @@ impl CacheFile {
                 written_ns,
             },
             data: Some(data),
+            rows_at,
         })
+    }
+
+    /// The file and the offset its pixels start at (`None` for an empty cache).
+    pub(crate) fn rows_at(&self) -> Option<(&Path, u64)> {
+        self.rows_at.as_ref().map(|(p, o)| (p.as_path(), *o))
     }
 
     /// The cached images at `rows`, as a `[rows.len(), C*size*size]` u8 tensor.
@@ -229,35 +250,142 @@ impl CacheFile {
     }
 }
 
-/// Writes the cache atomically: every image still referenced by the index, old or new.
+/// Where a row of a cache being written comes from.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum RowFrom<'a> {
+    /// A row of the old cache file (memory-mapped).
+    Old(i64),
+    /// Pixels in memory.
+    Memory(&'a [u8]),
+    /// Row `k` of a spill file (rows of the cache's row size, written as they were decoded).
+    Spill(u64),
+}
+
+/// One row of a cache being written, read only when the serialiser reaches it: a cache larger
+/// than memory is written holding one image at a time.
+struct LazyRow<'a> {
+    from: RowFrom<'a>,
+    /// The old cache file and where its pixels start.
+    old: Option<(&'a std::fs::File, u64)>,
+    spill: Option<&'a std::fs::File>,
+    shape: &'a [usize],
+    dtype: Dtype,
+    bytes: usize,
+}
+
+impl safetensors::View for LazyRow<'_> {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+
+    fn shape(&self) -> &[usize] {
+        self.shape
+    }
+
+    fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+        use std::os::unix::fs::FileExt;
+        // The serialiser cannot take an error here: a row that cannot be read is written as
+        // zeros and the write is failed afterwards by `check_rows`.
+        let read = || -> Option<Vec<u8>> {
+            match self.from {
+                RowFrom::Memory(_) => None,
+                RowFrom::Old(r) => {
+                    let (file, start) = self.old?;
+                    let mut buf = vec![0u8; self.bytes];
+                    let at = start + u64::try_from(r).ok()? * self.bytes as u64;
+                    file.read_exact_at(&mut buf, at).ok()?;
+                    Some(buf)
+                }
+                RowFrom::Spill(k) => {
+                    let mut buf = vec![0u8; self.bytes];
+                    self.spill?
+                        .read_exact_at(&mut buf, k * self.bytes as u64)
+                        .ok()?;
+                    Some(buf)
+                }
+            }
+        };
+        if let RowFrom::Memory(b) = self.from {
+            return std::borrow::Cow::Borrowed(b);
+        }
+        std::borrow::Cow::Owned(read().unwrap_or_else(|| vec![0u8; self.bytes]))
+    }
+
+    fn data_len(&self) -> usize {
+        self.bytes
+    }
+}
+
+/// Whether every spilled and old row can be read (checked before writing: the serialiser
+/// itself has no way to report a failed read).
+fn check_rows(
+    rows: &[(&str, RowFrom<'_>)],
+    old: &CacheFile,
+    spill: Option<&std::fs::File>,
+    bytes: usize,
+) -> Result<()> {
+    let spill_rows = rows
+        .iter()
+        .filter_map(|(_, r)| match r {
+            RowFrom::Spill(k) => Some(*k + 1),
+            _ => None,
+        })
+        .max();
+    if let Some(need) = spill_rows {
+        let have = spill
+            .ok_or_else(|| DataError::config("cache", "spilled rows without a spill file"))?
+            .metadata()
+            .map_err(|e| DataError::config("cache", format!("the spill file: {e}")))?
+            .len();
+        if have < need * bytes as u64 {
+            return Err(DataError::config(
+                "cache",
+                "the spill file is shorter than its rows",
+            ));
+        }
+    }
+    if rows.iter().any(|(_, r)| matches!(r, RowFrom::Old(_))) && old.rows_at.is_none() {
+        return Err(DataError::config("cache", "old rows without an old cache"));
+    }
+    Ok(())
+}
+
+/// Writes the cache atomically: every image still referenced by the index, kept from the old
+/// file or new (`fresh`: content hash → where its pixels are), streamed to disk one image at a
+/// time.
 pub(crate) fn write(
     path: &Path,
     old: &CacheFile,
     index: &HashMap<String, Stat>,
-    fresh: &HashMap<String, Vec<u8>>,
+    fresh: &HashMap<String, RowFrom<'_>>,
+    spill: Option<&std::fs::File>,
     spec: &ImageSpec,
 ) -> Result<()> {
-    let row = row_bytes(spec);
+    let bytes = row_bytes(spec);
     let shape = row_shape(spec);
-    let kept_old: Vec<(&str, i64)> = index
+    let mut rows: Vec<(&str, RowFrom<'_>)> = index
         .values()
         .filter(|s| !fresh.contains_key(&s.hash))
-        .filter_map(|s| old.lookup.row(&s.hash).map(|r| (s.hash.as_str(), r)))
+        .filter_map(|s| {
+            old.lookup
+                .row(&s.hash)
+                .map(|r| (s.hash.as_str(), RowFrom::Old(r)))
+        })
         .collect();
-    let old_pixels: Vec<u8> = if kept_old.is_empty() {
-        Vec::new()
-    } else {
-        let rows: Vec<i64> = kept_old.iter().map(|(_, r)| *r).collect();
-        Vec::<u8>::try_from(&old.gather(&rows)?.f_flatten(0, -1)?)?
+    rows.extend(fresh.iter().map(|(h, r)| (h.as_str(), *r)));
+    // one entry per content hash (two files with the same bytes share a row)
+    rows.sort_by(|a, b| a.0.cmp(b.0));
+    rows.dedup_by(|a, b| a.0 == b.0);
+    check_rows(&rows, old, spill, bytes)?;
+    // the old rows are read from the old file as they are written (not through a mapping:
+    // a rewrite of a cache larger than memory holds one image at a time)
+    let old_file = match old.rows_at() {
+        Some((p, start)) => Some((
+            std::fs::File::open(p).map_err(|e| DataError::io(p, e))?,
+            start,
+        )),
+        None => None,
     };
-    let mut tensors: HashMap<&str, TensorView<'_>> = HashMap::new();
-    for (i, (hash, _)) in kept_old.iter().enumerate() {
-        let data = &old_pixels[i * row..(i + 1) * row];
-        tensors.insert(hash, u8_view(data, &shape, dtype(spec))?);
-    }
-    for (hash, data) in fresh {
-        tensors.insert(hash, u8_view(data, &shape, dtype(spec))?);
-    }
     let index_json =
         serde_json::to_string(index).map_err(|e| DataError::config("cache", e.to_string()))?;
     let meta = HashMap::from([
@@ -265,12 +393,19 @@ pub(crate) fn write(
         ("spec".to_string(), serde_json::json!(spec).to_string()),
         ("index".to_string(), index_json),
     ]);
-    let bytes = safetensors::serialize(tensors, &Some(meta))
-        .map_err(|e| DataError::config("cache", e.to_string()))?;
-    crate::io::write_atomic(path, &bytes)
-}
-
-fn u8_view<'a>(data: &'a [u8], shape: &[usize], dtype: Dtype) -> Result<TensorView<'a>> {
-    TensorView::new(dtype, shape.to_vec(), data)
-        .map_err(|e| DataError::config("cache", e.to_string()))
+    let views = rows.iter().map(|(h, from)| {
+        let row = LazyRow {
+            from: *from,
+            old: old_file.as_ref().map(|(f, start)| (f, *start)),
+            spill,
+            shape: &shape,
+            dtype: dtype(spec),
+            bytes,
+        };
+        (h.to_string(), row)
+    });
+    crate::io::write_atomic_with(path, |tmp| {
+        safetensors::serialize_to_file(views, &Some(meta), tmp)
+            .map_err(|e| std::io::Error::other(e.to_string()))
+    })
 }

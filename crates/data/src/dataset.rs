@@ -1,8 +1,6 @@
 //! In-memory image datasets as tensors: batching, device moves, subsets, ndarray conversion.
 
 use ndarray::{Array1, Array4};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
 use tch::{Device, Kind, Tensor};
 
 use crate::{DataError, Result};
@@ -279,10 +277,7 @@ impl TensorDataset {
         if batch_size == 0 {
             return Err(DataError::config("batch_size", "must be positive"));
         }
-        let mut perm: Vec<i64> = (0..self.len() as i64).collect();
-        if let BatchOrder::Shuffled { seed } = order {
-            perm.shuffle(&mut rand_chacha::ChaCha8Rng::seed_from_u64(seed));
-        }
+        let perm = crate::stream::batch_order(self.len(), order);
         Ok(Batches {
             dataset: self,
             perm,

@@ -216,6 +216,15 @@ pub enum DataError {
     #[cfg(feature = "tch")]
     #[error(transparent)]
     Tch(#[from] tch::TchError),
+    /// The decode cache a stream reads changed under it (rewritten in place): its rows could
+    /// be anything now.
+    #[error("the decode cache {path} changed under a running job ({what}): rerun to rebuild it")]
+    CacheChanged {
+        /// The cache file.
+        path: PathBuf,
+        /// What changed.
+        what: String,
+    },
 }
 
 /// `Result` with [`DataError`].

@@ -24,6 +24,8 @@ mod scan;
 #[cfg(feature = "tch")]
 mod source;
 mod spec;
+#[cfg(feature = "tch")]
+pub mod stream;
 mod summary;
 mod volume;
 
@@ -42,7 +44,12 @@ pub use load::{load_entries, ColorDecision, LoadOptions, LoadReport, Splits};
 #[cfg(feature = "tch")]
 pub use phantom::{phantom_splits, PhantomConfig};
 #[cfg(feature = "tch")]
-pub use source::{DataSource, FolderSource};
+pub use source::{DataSource, FolderSource, LoadedSplits};
 pub use spec::{ColorMode, Depth, ImageSpec, ResizeFilter, ResizePolicy, Window};
+#[cfg(feature = "tch")]
+pub use stream::{
+    for_each_batch, BatchPlan, ImageReader, ImageSource, StreamDataset, StreamDecision,
+    StreamSplits, Streaming,
+};
 pub use summary::{FileSummary, KindSummary};
 pub use volume::Slices;

@@ -152,19 +152,19 @@ impl ImageFolder {
 }
 
 /// Outcome of fetching one entry: a row of the cache, or freshly decoded pixels.
-enum Pixels {
+pub(crate) enum Pixels {
     Cached(i64),
     Fresh(Vec<u8>),
 }
 
-struct Fetched {
-    pixels: Pixels,
+pub(crate) struct Fetched {
+    pub(crate) pixels: Pixels,
     /// What the cache index should remember (`None` when loading without a cache).
-    stat: Option<Stat>,
+    pub(crate) stat: Option<Stat>,
 }
 
 /// The stat index's key of an entry: its path, and its frame when not the first.
-fn index_key(entry: &Entry) -> String {
+pub(crate) fn index_key(entry: &Entry) -> String {
     match entry.frame {
         0 => entry.path.to_string_lossy().into_owned(),
         k => format!("{}#{k}", entry.path.to_string_lossy()),
@@ -172,7 +172,7 @@ fn index_key(entry: &Entry) -> String {
 }
 
 /// Decodes one entry, or finds it in the cache. Without a cache nothing is stat'ed or hashed.
-fn fetch(entry: &Entry, spec: &ImageSpec, cache: Option<&Lookup>) -> Result<Fetched> {
+pub(crate) fn fetch(entry: &Entry, spec: &ImageSpec, cache: Option<&Lookup>) -> Result<Fetched> {
     let decode = |bytes: &[u8]| -> Result<Pixels> {
         if spec.depth == Depth::Sixteen {
             let img = crate::decode16::decode16(bytes, &entry.path, spec, entry.frame)?;
@@ -295,42 +295,28 @@ impl ColorDecision {
     /// Decides from images loaded as RGB (the per-pixel spread of R, G, B after resizing:
     /// equal channels stay equal through a per-channel filter).
     pub fn of(rgb: &TensorDataset) -> Result<Self> {
-        let images = rgb.len();
-        if images == 0 {
-            return Ok(ColorDecision {
-                mode: ColorMode::Gray,
-                images,
-                colour_images: 0,
-                most_colourful: None,
-            });
-        }
-        let x = &rgb.images;
-        let spread = x
-            .f_amax(&[1][..], false)?
-            .f_sub(&x.f_amin(&[1][..], false)?)?
-            .f_flatten(1, -1)?
-            .f_amax(&[1][..], false)?
-            .f_mul_scalar(255.0)?
-            .f_round()?
-            .f_to_device(Device::Cpu)?;
-        let spread: Vec<f32> = Vec::<f32>::try_from(&spread)?;
+        crate::stream::color_decision(rgb)
+    }
+
+    /// Decides from each image's largest channel difference (of 255) and its name.
+    pub(crate) fn from_spread(spread: &[f32], names: &[String]) -> Self {
         let tol = f32::from(ColorMode::AUTO_TOLERANCE);
         let colour_images = spread.iter().filter(|&&d| d > tol).count();
         let most_colourful = spread
             .iter()
             .enumerate()
             .max_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(i, &d)| (rgb.names[i].clone(), d.clamp(0.0, 255.0) as u8));
-        Ok(ColorDecision {
+            .map(|(i, &d)| (names[i].clone(), d.clamp(0.0, 255.0) as u8));
+        ColorDecision {
             mode: if colour_images == 0 {
                 ColorMode::Gray
             } else {
                 ColorMode::Rgb
             },
-            images,
+            images: spread.len(),
             colour_images,
             most_colourful,
-        })
+        }
     }
 }
 
@@ -383,23 +369,7 @@ fn decode_entries_as(
     let channels = spec.color.channels().unwrap_or(1);
     let side = spec.size as i64;
     let bytes = g.pixels(&cache, channels * spec.depth.bytes() as i64, side)?;
-    let images = match spec.depth {
-        // Little-endian sample pairs: low + 256·high, over 65535.
-        Depth::Sixteen => {
-            let pairs = bytes
-                .f_view([-1, channels, side, side, 2])?
-                .f_to_kind(Kind::Float)?;
-            pairs
-                .f_select(4, 0)?
-                .f_add(&pairs.f_select(4, 1)?.f_mul_scalar(256.0)?)?
-                .f_to_device(opts.device)?
-                .f_div_scalar_(65535.0)?
-        }
-        _ => bytes
-            .f_to_device(opts.device)?
-            .f_to_kind(Kind::Float)?
-            .f_div_scalar_(255.0)?,
-    };
+    let images = bytes_to_images(&bytes, spec.depth, channels, side, opts.device)?;
     if let Some(path) = &cache_file {
         if !g.fresh.is_empty() || g.index != cache.lookup.index {
             let written = path
@@ -407,7 +377,14 @@ fn decode_entries_as(
                 .map_or(Ok(()), |d| {
                     std::fs::create_dir_all(d).map_err(|e| DataError::io(d, e))
                 })
-                .and_then(|()| cache::write(path, &cache, &g.index, &g.fresh, spec));
+                .and_then(|()| {
+                    let fresh = g
+                        .fresh
+                        .iter()
+                        .map(|(h, px)| (h.clone(), cache::RowFrom::Memory(px)))
+                        .collect();
+                    cache::write(path, &cache, &g.index, &fresh, None, spec)
+                });
             if let Err(e) = written {
                 report.cache_note = Some(format!("cache not written: {e}"));
             }
@@ -426,6 +403,35 @@ fn decode_entries_as(
     )?;
     report.seconds = start.elapsed().as_secs_f64();
     Ok((ds, report, kept.iter().map(|e| e.split).collect()))
+}
+
+/// Cached bytes `[N, C·b, side, side]` (`b` bytes per sample) as `f32` images in [0, 1] on
+/// `device`: what the in-memory load and every streamed batch convert with, so both give the
+/// same values.
+pub(crate) fn bytes_to_images(
+    bytes: &Tensor,
+    depth: Depth,
+    channels: i64,
+    side: i64,
+    device: Device,
+) -> Result<Tensor> {
+    Ok(match depth {
+        // Little-endian sample pairs: low + 256·high, over 65535.
+        Depth::Sixteen => {
+            let pairs = bytes
+                .f_view([-1, channels, side, side, 2])?
+                .f_to_kind(Kind::Float)?;
+            pairs
+                .f_select(4, 0)?
+                .f_add(&pairs.f_select(4, 1)?.f_mul_scalar(256.0)?)?
+                .f_to_device(device)?
+                .f_div_scalar_(65535.0)?
+        }
+        _ => bytes
+            .f_to_device(device)?
+            .f_to_kind(Kind::Float)?
+            .f_div_scalar_(255.0)?,
+    })
 }
 
 /// The fetched images sorted into those read from the cache and those decoded now.

@@ -8,7 +8,8 @@ use tch::Device;
 
 use crate::{
     default_cache_dir, phantom_splits, ColorMode, DataError, Depth, FolderConfig, ImageFolder,
-    ImageSpec, Layout, LoadOptions, PhantomConfig, Result, Split, Splits, TensorDataset, Window,
+    ImageSource, ImageSpec, Layout, LoadOptions, LoadReport, PhantomConfig, Result, Split, Splits,
+    StreamDecision, Streaming, TensorDataset, Window,
 };
 
 /// An image folder and how it is read.
@@ -170,8 +171,63 @@ impl DataSource {
         }
     }
 
+    /// The three splits decoded by `spec`, streamed from the decode cache (a folder only: the
+    /// phantom is generated in memory). The same images as [`DataSource::load_spec`].
+    pub fn stream_spec(&self, spec: ImageSpec) -> Result<crate::StreamSplits> {
+        match self {
+            DataSource::Folder(f) => {
+                let spec = ImageSpec {
+                    color: f.color,
+                    window: f.window,
+                    depth: f.depth,
+                    ..spec
+                };
+                let opts = options(f, i64::from(spec.size), Device::Cpu)?.with_spec(spec);
+                open(f)?.stream_splits(&opts)
+            }
+            DataSource::Phantom(_) => Err(DataError::config(
+                "stream",
+                "the phantom is generated in memory: only an image folder streams",
+            )),
+        }
+    }
+
+    /// The three splits decoded by `spec`, in memory or streamed as `streaming` says
+    /// ([`Streaming::Auto`]: by the images' size against the memory available now; the
+    /// phantom, generated in memory, is never streamed and refuses [`Streaming::On`]).
+    pub fn open_spec(
+        &self,
+        spec: ImageSpec,
+        device: Device,
+        streaming: Streaming,
+    ) -> Result<(LoadedSplits, StreamDecision)> {
+        let decision = match self {
+            DataSource::Folder(f) => {
+                let images = open(f)?.entries().len();
+                // before the colour is decided: as RGB, the larger
+                let channels = f.color.channels().unwrap_or(3);
+                streaming.decide(images, channels, spec.size)
+            }
+            DataSource::Phantom(_) if streaming == Streaming::On => {
+                return Err(DataError::config(
+                    "stream",
+                    "the phantom is generated in memory: only an image folder streams",
+                ))
+            }
+            DataSource::Phantom(c) => {
+                Streaming::Off.decide(c.counts.iter().flatten().sum(), 1, spec.size)
+            }
+        };
+        let loaded = if decision.stream {
+            LoadedSplits::Stream(self.stream_spec(spec)?)
+        } else {
+            LoadedSplits::Memory(self.load_spec(spec, device)?)
+        };
+        Ok((loaded, decision))
+    }
+
     /// The source with its colour mode and bit depth decided: a folder in [`ColorMode::Auto`]
-    /// or [`Depth::Auto`] is loaded once by `spec` (its size; usually the smallest a run
+    /// or [`Depth::Auto`] is read once by `spec` (its size; usually the smallest a run
     /// needs) and fixed to what was decided; the decisions are returned in words. Any other
     /// source is returned as it is.
     pub fn decide_auto(
@@ -181,7 +237,13 @@ impl DataSource {
     ) -> Result<(DataSource, Vec<String>)> {
         match self {
             DataSource::Folder(f) if f.color == ColorMode::Auto || f.depth == Depth::Auto => {
-                let report = self.load_spec(spec, device)?.report;
+                // streamed when there is a cache folder: any size of folder decides in bounded
+                // memory (the same decision as an in-memory load)
+                let report = if default_cache_dir().is_some() {
+                    self.stream_spec(spec)?.report
+                } else {
+                    self.load_spec(spec, device)?.report
+                };
                 let mut decided = (**f).clone();
                 let mut notes = Vec::new();
                 if let Some(d) = report.depth {
@@ -259,6 +321,37 @@ impl DataSource {
             }
         }
         Ok(h.finalize().to_hex().to_string())
+    }
+}
+
+/// The three splits, in memory or streamed ([`DataSource::open_spec`]).
+#[derive(Debug)]
+pub enum LoadedSplits {
+    /// Decoded into memory.
+    Memory(Splits),
+    /// Streamed from the decode cache.
+    Stream(crate::StreamSplits),
+}
+
+impl LoadedSplits {
+    /// The split by name.
+    pub fn get(&self, split: Split) -> &dyn ImageSource {
+        match self {
+            LoadedSplits::Memory(s) => s.get(split),
+            LoadedSplits::Stream(s) => match split {
+                Split::Train => &s.train,
+                Split::Val => &s.val,
+                Split::Test => &s.test,
+            },
+        }
+    }
+
+    /// What the load (or the stream's build) did.
+    pub fn report(&self) -> &LoadReport {
+        match self {
+            LoadedSplits::Memory(s) => &s.report,
+            LoadedSplits::Stream(s) => &s.report,
+        }
     }
 }
 

@@ -32,7 +32,7 @@
 use ndarray::{concatenate, Array2, Axis};
 use tch::Device;
 
-use ganaug_data::{ResizePolicy, Splits, TensorDataset};
+use ganaug_data::{ImageSource, ResizePolicy, TensorDataset};
 use ganaug_models::{
     fit_at_weighted, fit_probe, out_of_fold_proba, pretrained_weights, select_by_kfold,
     youden_threshold, Classifier, LinearProbe, ModelConfig, ModelKind, ProbeChoice, ProbeConfig,
@@ -120,7 +120,18 @@ impl ProbeRecipe<'_> {
             let rows = x.nrows();
             return Ok(FittedProbe { fit, rows });
         };
-        let (c, choices) = self.kfold_strength(bank, backbone, real, k)?;
+        let chosen = self.kfold_strength(bank, backbone, real, k)?;
+        self.fit_at_strength(chosen, (real.val, real.classes), (x, y, w))
+    }
+
+    /// The k-fold part of [`ProbeRecipe::fit`] once the strength is chosen: fitted at
+    /// C / (1 + views) on `rows` (and the validation rows, `fit_on_val`) with their weights.
+    pub fn fit_at_strength(
+        &self,
+        (c, choices): (f64, Vec<ProbeChoice>),
+        ((val, val_y), classes): ((&Array2<f64>, &[usize]), usize),
+        (x, y, w): TrainingRows,
+    ) -> Result<FittedProbe, CellError> {
         if w.len() != x.nrows() || y.len() != x.nrows() {
             return Err(CellError::Features {
                 what: "a probe's training rows, labels and weights",
@@ -137,7 +148,7 @@ impl ProbeRecipe<'_> {
         };
         let c = c / (1 + self.views) as f64;
         let w = weighted.then_some(&w[..]);
-        let probe = fit_at_weighted(&x, &y, w, real.classes, c, self.probe)?;
+        let probe = fit_at_weighted(&x, &y, w, classes, c, self.probe)?;
         Ok(FittedProbe {
             fit: ProbeFit { probe, choices },
             rows: x.nrows(),
@@ -188,7 +199,7 @@ pub fn frozen_backbone(
     kind: ModelKind,
     size: i64,
     stages: usize,
-    data: &TensorDataset,
+    data: &dyn ImageSource,
     device: Device,
 ) -> Result<Classifier, CellError> {
     let weights = pretrained_weights(kind).ok_or(CellError::Weights {
@@ -197,7 +208,7 @@ pub fn frozen_backbone(
     })?;
     let cfg = ModelConfig {
         pooled_stages: stages,
-        ..ModelConfig::new(kind, size).for_data(data.class_names.len() as i64, data.channels())
+        ..ModelConfig::new(kind, size).for_data(data.class_names().len() as i64, data.channels())
     };
     let mut backbone = Classifier::new(cfg, device)?;
     backbone.load_backbone_weights(&weights)?;
@@ -239,12 +250,12 @@ pub struct ProbeModelFit {
 /// backbone and probe made one [`ProbeModel`].
 pub fn probe_model(
     backbone: Classifier,
-    splits: &Splits,
+    (train, val): (&dyn ImageSource, &dyn ImageSource),
     bank: &mut FeatureBank,
     key: &Backbone,
     opts: &ProbeModelOptions,
 ) -> Result<ProbeModelFit, CellError> {
-    let classes = splits.train.class_names.clone();
+    let classes = train.class_names().to_vec();
     let n = classes.len();
     let probe_cfg = ProbeConfig {
         selection: ProbeSelection::KFold { k: opts.folds },
@@ -256,15 +267,10 @@ pub fn probe_model(
         tta_flip: opts.tta_flip,
         fit_on_val: !opts.train_only,
     };
-    let mut get = |set: ImageSet, d: &TensorDataset| {
-        let images = d.images.shallow_clone();
-        bank.get((key.clone(), set), &backbone, || Ok(images))
-    };
-    let (ftr, fva) = (
-        get(ImageSet::Train, &splits.train)?,
-        get(ImageSet::Val, &splits.val)?,
-    );
-    let (ytr, yva) = (labels(&splits.train)?, labels(&splits.val)?);
+    // used once here: not kept in the bank (a large set's features would be held twice)
+    let ftr = bank.extract_once(&backbone, train)?;
+    let fva = bank.extract_once(&backbone, val)?;
+    let (ytr, yva) = (source_labels(train)?, source_labels(val)?);
     let real = RealRows {
         train: (&ftr, &ytr),
         val: (&fva, &yva),
@@ -283,8 +289,10 @@ pub fn probe_model(
     } else {
         None
     };
-    let rows = (ftr.clone(), ytr.clone(), vec![1.0; ytr.len()]);
-    let fitted = recipe.fit(bank, key, &real, rows)?;
+    let chosen = recipe.kfold_strength(bank, key, &real, opts.folds)?;
+    // the training features move into the fit (no copy of a large set's rows)
+    let rows = (ftr, ytr.clone(), vec![1.0; ytr.len()]);
+    let fitted = recipe.fit_at_strength(chosen, ((&fva, &yva), n), rows)?;
     let what = if opts.train_only {
         "training split"
     } else {
@@ -309,7 +317,12 @@ pub fn probe_model(
 
 /// The labels of a dataset, as class indices.
 pub fn labels(d: &TensorDataset) -> Result<Vec<usize>, CellError> {
-    let l = Vec::<i64>::try_from(&d.labels.f_to_device(Device::Cpu)?)?;
+    source_labels(d)
+}
+
+/// The labels of any image source, as class indices.
+pub fn source_labels(d: &dyn ImageSource) -> Result<Vec<usize>, CellError> {
+    let l = Vec::<i64>::try_from(&d.labels().f_to_device(Device::Cpu)?)?;
     Ok(l.into_iter().map(|v| v as usize).collect())
 }
 

@@ -135,6 +135,37 @@ impl FeatureBank {
         }
     }
 
+    /// The features of `key`'s images: computed by `model` from `source` batch by batch on
+    /// first use (a stream is never held whole), the kept copy after.
+    pub fn get_source(
+        &mut self,
+        key: (Backbone, ImageSet),
+        model: &Classifier,
+        source: &dyn ganaug_data::ImageSource,
+    ) -> std::result::Result<Array2<f64>, CellError> {
+        if let Some(f) = self.features.get(&key) {
+            return Ok(f.clone());
+        }
+        let t0 = Instant::now();
+        let f = crate::quality::feature_matrix_of(model, source, self.batch)?;
+        self.seconds += t0.elapsed().as_secs_f64();
+        self.features.insert(key, f.clone());
+        Ok(f)
+    }
+
+    /// The features of `source`'s images computed by `model` batch by batch, not kept (for
+    /// sets used once: a second copy of a large set's features is memory a run may not have).
+    pub fn extract_once(
+        &mut self,
+        model: &Classifier,
+        source: &dyn ganaug_data::ImageSource,
+    ) -> std::result::Result<Array2<f64>, CellError> {
+        let t0 = Instant::now();
+        let f = crate::quality::feature_matrix_of(model, source, self.batch)?;
+        self.seconds += t0.elapsed().as_secs_f64();
+        Ok(f)
+    }
+
     /// Seconds spent extracting features so far.
     pub fn seconds(&self) -> f64 {
         self.seconds

@@ -338,6 +338,40 @@ pub fn feature_matrix(
     Ok(f.mapv(f64::from))
 }
 
+/// [`feature_matrix`] of any [`ganaug_data::ImageSource`]: an in-memory set as above, a
+/// stream read `batch` images at a time (the next batches on a background thread), so only
+/// the features — not the images — are ever held whole. The same batches, so the same
+/// features.
+pub fn feature_matrix_of(
+    net: &Classifier,
+    source: &dyn ganaug_data::ImageSource,
+    batch: i64,
+) -> std::result::Result<ndarray::Array2<f64>, CellError> {
+    if let Some(d) = source.in_memory() {
+        return feature_matrix(net, &d.images, batch);
+    }
+    let n = source.len() as i64;
+    if n == 0 {
+        return Ok(ndarray::Array2::zeros((0, net.feature_dim() as usize)));
+    }
+    let batch = batch.max(1);
+    let chunks: Vec<Vec<i64>> = (0..n)
+        .step_by(batch as usize)
+        .map(|i| (i..(i + batch).min(n)).collect())
+        .collect();
+    let mut net = net;
+    let mut parts = Vec::with_capacity(chunks.len());
+    ganaug_data::stream::read_batches::<CellError>(source, chunks, net.device(), 2, |_, x| {
+        parts.push(ganaug_metrics::FeatureExtractor::features(&mut net, &x)?);
+        Ok(())
+    })?;
+    let views: Vec<_> = parts.iter().map(ndarray::Array2::view).collect();
+    let f = ndarray::concatenate(ndarray::Axis(0), &views).map_err(|_| CellError::Features {
+        what: "a stream's features",
+    })?;
+    Ok(f.mapv(f64::from))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

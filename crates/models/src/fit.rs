@@ -9,7 +9,8 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Kind, Reduction, Tensor};
 
 use ganaug_augment::Pipeline;
-use ganaug_data::TensorDataset;
+use ganaug_data::stream::{class_counts, for_each_batch, read_batches, BatchPlan, ImageSource};
+use ganaug_data::{BatchOrder, TensorDataset};
 use ganaug_train::{
     data_fingerprint_with, zero_grad, CheckpointPolicy, EpochLoop, IntoChecked, KeepCheckpoints,
     Progress, RunDir, Silent, StopReason, TrainStep,
@@ -32,6 +33,21 @@ pub fn fit(
     model: &mut Classifier,
     train: &TensorDataset,
     val: &TensorDataset,
+    cfg: impl IntoChecked<TrainConfig>,
+    opts: &FitOptions<'_>,
+) -> Result<FitReport> {
+    fit_source(model, train, val, cfg, opts)
+}
+
+/// [`fit`] on any [`ImageSource`]: in memory, or streamed from the decode cache
+/// ([`ganaug_data::StreamDataset`]: each batch read from disk on a background thread while the
+/// previous one trains). The same data gives the same batches in the same order, so the same
+/// run, and a run resumes across the switch (the fingerprint is of the images, not of where
+/// they are).
+pub fn fit_source(
+    model: &mut Classifier,
+    train: &dyn ImageSource,
+    val: &dyn ImageSource,
     cfg: impl IntoChecked<TrainConfig>,
     opts: &FitOptions<'_>,
 ) -> Result<FitReport> {
@@ -75,15 +91,15 @@ pub fn fit(
 
 fn check_inputs(
     model: &Classifier,
-    train: &TensorDataset,
-    val: &TensorDataset,
+    train: &dyn ImageSource,
+    val: &dyn ImageSource,
     cfg: &TrainConfig,
 ) -> Result<()> {
     let n_classes = model.config().n_classes;
     cfg.check_classes(n_classes)?;
     let bad = |reason: String| Err(ModelError::Inputs { reason });
     if cfg.select_on == SelectOn::ValAuc
-        && val.class_counts().iter().filter(|&&c| c > 0).count() < 2
+        && class_counts(val)?.iter().filter(|&&c| c > 0).count() < 2
     {
         return bad(
             "selecting weights on validation AUC needs at least two classes in the validation set"
@@ -94,23 +110,35 @@ fn check_inputs(
         if d.is_empty() {
             return bad(format!("the {what} is empty"));
         }
-        if d.class_names.len() as i64 > n_classes {
+        if d.class_names().len() as i64 > n_classes {
             return bad(format!(
                 "the {what} has {} classes, the model {n_classes}",
-                d.class_names.len()
+                d.class_names().len()
             ));
         }
     }
     Ok(())
 }
 
-/// Inputs and labels of one split, on the model's device (images, or cached features).
-struct Split {
-    x: Tensor,
+/// Inputs and labels of one split, on the model's device (images, or cached features), or a
+/// stream of images read batch by batch.
+struct Split<'a> {
+    x: Inputs<'a>,
     y: Tensor,
 }
 
-impl Split {
+/// Where a split's inputs are.
+enum Inputs<'a> {
+    /// In memory: images or cached features.
+    Tensor(Tensor),
+    /// Images streamed from disk.
+    Stream(&'a dyn ImageSource),
+}
+
+/// Images per forward pass of validation and feature caching.
+const EVAL_BATCH: i64 = 64;
+
+impl Split<'_> {
     fn len(&self) -> i64 {
         self.y.size()[0]
     }
@@ -118,9 +146,9 @@ impl Split {
 
 /// What every epoch uses: the splits, the class weights, and whether the head trains on cached
 /// backbone features.
-struct Prepared {
-    train: Split,
-    val: Split,
+struct Prepared<'a> {
+    train: Split<'a>,
+    val: Split<'a>,
     weights: Option<Tensor>,
     cache: bool,
     feature_seconds: f64,
@@ -128,7 +156,7 @@ struct Prepared {
     freeze_bn: bool,
 }
 
-impl Prepared {
+impl Prepared<'_> {
     fn forward(&self, m: &Classifier, x: &Tensor, train: bool) -> Result<Tensor> {
         if self.cache {
             m.head_t(x, train)
@@ -141,14 +169,15 @@ impl Prepared {
 }
 
 /// The splits on the model's device, as cached backbone features when the backbone never
-/// trains and nothing changes the images.
-fn prepare(
+/// trains and nothing changes the images (a stream's computed batch by batch: features are
+/// small, images are not).
+fn prepare<'a>(
     model: &mut Classifier,
-    train: &TensorDataset,
-    val: &TensorDataset,
+    train: &'a dyn ImageSource,
+    val: &'a dyn ImageSource,
     cfg: &TrainConfig,
     augment: Option<&Pipeline>,
-) -> Result<Prepared> {
+) -> Result<Prepared<'a>> {
     let device = model.device();
     let weights = match &cfg.class_weights {
         Some(w) => Some(
@@ -161,15 +190,24 @@ fn prepare(
     if cache {
         model.set_backbone_trainable(false);
     }
-    let split = |d: &TensorDataset| -> Result<Split> {
-        let x = if cache {
-            model.extract_features(&d.images, 64)?
-        } else {
-            d.images.shallow_clone()
+    let split = |d: &'a dyn ImageSource| -> Result<Split<'a>> {
+        let x = match (cache, d.in_memory()) {
+            (true, Some(m)) => Inputs::Tensor(model.extract_features(&m.images, EVAL_BATCH)?),
+            (false, Some(m)) => Inputs::Tensor(m.images.shallow_clone()),
+            (true, None) => {
+                let mut parts = Vec::new();
+                let plan = BatchPlan::new(EVAL_BATCH as usize, BatchOrder::Sequential, device);
+                for_each_batch::<ModelError>(d, plan, |b| {
+                    parts.push(model.extract_features(&b.images, EVAL_BATCH)?);
+                    Ok(())
+                })?;
+                Inputs::Tensor(Tensor::f_cat(&parts, 0)?)
+            }
+            (false, None) => Inputs::Stream(d),
         };
         Ok(Split {
             x,
-            y: d.labels.f_to_device(device)?,
+            y: d.labels().f_to_device(device)?,
         })
     };
     let (train, val) = (split(train)?, split(val)?);
@@ -191,7 +229,7 @@ fn prepare(
 /// The classifier's side of the epoch loop.
 struct ClassifierStep<'a> {
     model: &'a mut Classifier,
-    prep: Prepared,
+    prep: Prepared<'a>,
     cfg: &'a TrainConfig,
     augment: Option<&'a Pipeline>,
     state: TrainState,
@@ -221,7 +259,7 @@ impl ClassifierStep<'_> {
     /// `lr` and of the backbone at its scaled rate, the moving average; statistics into `sums`.
     fn batch(
         &mut self,
-        idx: &[i64],
+        (idx, mut x): (&[i64], Tensor),
         lr: f64,
         mixup: Option<&rand_distr::Beta<f64>>,
         parts: &TrainableParts,
@@ -231,7 +269,6 @@ impl ClassifierStep<'_> {
         let device = self.model.device();
         let idx_t = Tensor::from_slice(idx);
         let train = &self.prep.train;
-        let mut x = train.x.f_index_select(0, &idx_t.f_to(train.x.device())?)?;
         if let Some(p) = self.augment {
             x = p.apply(&x, rng)?;
         }
@@ -345,8 +382,28 @@ impl TrainStep for ClassifierStep<'_> {
             .map_err(|e| ModelError::config("mixup_alpha", e.to_string()))?;
         let parts = self.model.trainable_parts();
         let mut sums = Sums::zeros(self.model.device())?;
-        for idx in perm.chunks(self.cfg.batch_size) {
-            self.batch(idx, lr, mixup.as_ref(), &parts, rng, &mut sums)?;
+        let inputs = match &self.prep.train.x {
+            Inputs::Tensor(t) => Ok(t.shallow_clone()),
+            Inputs::Stream(src) => Err(*src),
+        };
+        match inputs {
+            Ok(x) => {
+                for idx in perm.chunks(self.cfg.batch_size) {
+                    let idx_t = Tensor::from_slice(idx).f_to(x.device())?;
+                    let xb = x.f_index_select(0, &idx_t)?;
+                    self.batch((idx, xb), lr, mixup.as_ref(), &parts, rng, &mut sums)?;
+                }
+            }
+            Err(src) => {
+                let chunks = perm
+                    .chunks(self.cfg.batch_size)
+                    .map(<[i64]>::to_vec)
+                    .collect();
+                let device = self.model.device();
+                read_batches::<ModelError>(src, chunks, device, 2, |idx, xb| {
+                    self.batch((&idx, xb), lr, mixup.as_ref(), &parts, rng, &mut sums)
+                })?;
+            }
         }
         let n = self.prep.train.len() as f64;
         Ok(EpochRecord {
@@ -488,9 +545,18 @@ fn evaluate_split(
     tch::no_grad(|| {
         let (mut loss, mut weight, mut correct, mut i) = (0.0, 0.0, 0, 0);
         let mut probs = Vec::new();
+        let mut inputs = match &s.x {
+            Inputs::Stream(src) => Ok(src.reader()?),
+            Inputs::Tensor(t) => Err(t),
+        };
         while i < s.len() {
-            let b = 64.min(s.len() - i);
-            let x = s.x.f_narrow(0, i, b)?;
+            let b = EVAL_BATCH.min(s.len() - i);
+            let x = match &mut inputs {
+                Ok(r) => r
+                    .read(&(i..i + b).collect::<Vec<_>>())?
+                    .f_to(model.device())?,
+                Err(t) => t.f_narrow(0, i, b)?,
+            };
             let y = s.y.f_narrow(0, i, b)?;
             let logits = prep.forward(model, &x, false)?;
             let (sum, w) = weighted_loss_sum(&logits, &y, prep.weights.as_ref(), 0.0)?;

@@ -20,7 +20,7 @@ mod train;
 pub use config::{HeadArch, ModelConfig};
 pub use error::{ModelError, Result};
 pub use feature_maps::LiteFeatureMaps;
-pub use fit::fit;
+pub use fit::{fit, fit_source};
 /// The optimisers (`ganaug-train`'s), re-exported for custom loops and benchmarks.
 pub use ganaug_train::{AdamW, Optimizer, Sgd};
 pub use ganaug_train::{Checked, ConsoleProgress, IntoChecked, Observer, Silent, Validate};

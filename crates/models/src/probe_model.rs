@@ -124,6 +124,34 @@ impl ProbeModel {
         Ok(p)
     }
 
+    /// [`ProbeModel::predict_proba`] of any image source, 32 images at a time (a stream is
+    /// never held whole): the same probabilities for the same images.
+    pub fn predict_proba_source(
+        &self,
+        images: &dyn ganaug_data::ImageSource,
+    ) -> Result<Array2<f64>> {
+        if let Some(d) = images.in_memory() {
+            return self.predict_proba(&d.images);
+        }
+        let n = images.len() as i64;
+        let chunks: Vec<Vec<i64>> = (0..n)
+            .step_by(32)
+            .map(|i| (i..(i + 32).min(n)).collect())
+            .collect();
+        let mut parts = Vec::with_capacity(chunks.len());
+        let device = self.backbone.device();
+        ganaug_data::stream::read_batches::<ModelError>(images, chunks, device, 2, |_, x| {
+            parts.push(self.predict_proba(&x)?);
+            Ok(())
+        })?;
+        let views: Vec<_> = parts.iter().map(Array2::view).collect();
+        ndarray::concatenate(ndarray::Axis(0), &views).map_err(|e| ModelError::Shape {
+            what: "probabilities of a stream",
+            expected: "[N, classes]".into(),
+            got: e.to_string(),
+        })
+    }
+
     /// The predicted class of each row of `probs`: the threshold's positive class when its
     /// probability reaches the threshold, otherwise the most probable class.
     pub fn decide(&self, probs: &Array2<f64>) -> Vec<usize> {

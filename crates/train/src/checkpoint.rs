@@ -184,14 +184,14 @@ pub trait RunConfig: Serialize + DeserializeOwned {
 
 /// BLAKE3 over the fingerprints of the datasets a run trains on (see
 /// `TensorDataset::fingerprint`).
-pub fn data_fingerprint(sets: &[&ganaug_data::TensorDataset]) -> Result<String> {
+pub fn data_fingerprint(sets: &[&dyn ganaug_data::ImageSource]) -> Result<String> {
     Ok(hasher(sets)?.finalize().to_hex().to_string())
 }
 
 /// [`data_fingerprint`] together with what else changes the images a run sees (an online
 /// augmentation pipeline, say), by its serialised form.
 pub fn data_fingerprint_with(
-    sets: &[&ganaug_data::TensorDataset],
+    sets: &[&dyn ganaug_data::ImageSource],
     transform: &impl Serialize,
 ) -> Result<String> {
     let mut h = hasher(sets)?;
@@ -218,10 +218,10 @@ pub fn data_fingerprint_of_tensors(tensors: &[&Tensor]) -> Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
-fn hasher(sets: &[&ganaug_data::TensorDataset]) -> Result<blake3::Hasher> {
+fn hasher(sets: &[&dyn ganaug_data::ImageSource]) -> Result<blake3::Hasher> {
     let mut h = blake3::Hasher::new();
     for d in sets {
-        h.update(d.fingerprint()?.as_bytes());
+        h.update(ganaug_data::stream::fingerprint(*d)?.as_bytes());
     }
     Ok(h)
 }

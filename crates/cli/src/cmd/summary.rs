@@ -12,9 +12,10 @@ use crate::common;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
+use ganaug::data::stream::{class_counts, read_batches};
 use ganaug::data::{
-    self, DataSource, FolderSource, ImageFolder, LoadOptions, OnBadFile, ResizeFilter,
-    ResizePolicy, Split, Splits,
+    self, DataSource, FolderSource, ImageFolder, ImageSource, ImageSpec, LoadOptions, LoadedSplits,
+    OnBadFile, ResizeFilter, ResizePolicy, Split,
 };
 
 #[derive(clap::Args, Debug)]
@@ -25,6 +26,8 @@ pub struct Args {
     /// `--out`: where to write the sample grid (default results/dataset_summary).
     #[command(flatten)]
     common: common::CommonArgs,
+    #[command(flatten)]
+    stream: common::StreamArgs,
     /// Output image side in pixels.
     #[arg(long, default_value_t = 224)]
     size: u32,
@@ -66,19 +69,25 @@ pub fn run(args: Args) -> Result<()> {
     println!("device: {device:?}");
     let splits = match args.common.source()? {
         DataSource::Folder(f) => load_folder(&f, &args, device)?,
-        phantom => phantom.load(i64::from(args.size), device)?,
+        phantom => {
+            let spec = ImageSpec::with_size(args.size);
+            let (splits, decision) = phantom.open_spec(spec, device, args.stream.stream)?;
+            println!("{decision}");
+            splits
+        }
     };
     let out = args.common.out_or("results/dataset_summary");
-    println!("source: {}", splits.train.description);
+    let train = splits.get(Split::Train);
+    println!("source: {}", train.description());
     println!(
         "{:<6} {:>8} {}",
         "split",
         "images",
-        splits.train.class_names.join(" / ")
+        train.class_names().join(" / ")
     );
     for split in Split::ALL {
         let ds = splits.get(split);
-        let counts: Vec<String> = ds.class_counts().iter().map(usize::to_string).collect();
+        let counts: Vec<String> = class_counts(ds)?.iter().map(usize::to_string).collect();
         println!(
             "{:<6} {:>8} {}",
             split.as_str(),
@@ -86,27 +95,45 @@ pub fn run(args: Args) -> Result<()> {
             counts.join(" / ")
         );
     }
-    let train = &splits.train;
     let (h, w) = train.image_size();
     println!(
         "images: [N, {}, {h}, {w}] f32, mean intensity {:.3}",
         train.channels(),
-        train.images.mean(tch::Kind::Float).double_value(&[])
+        mean_intensity(train)?
     );
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    let labels = Vec::<i64>::try_from(&train.labels().to_device(tch::Device::Cpu))?;
     let mut picks = Vec::new();
-    for label in 0..train.class_names.len() as i64 {
-        let class = train.class_subset(label)?;
-        let n = class.len().min(8) as i64;
-        picks.push(class.images.narrow(0, 0, n));
+    for label in 0..train.class_names().len() as i64 {
+        picks.extend(
+            (0..labels.len() as i64)
+                .filter(|&i| labels[i as usize] == label)
+                .take(8),
+        );
     }
     let grid_path = out.join("train_samples.png");
-    data::io::save_grid(&tch::Tensor::cat(&picks, 0), 8, &grid_path)?;
+    data::io::save_grid(&train.reader()?.read(&picks)?, 8, &grid_path)?;
     println!("sample grid (one row per class): {}", grid_path.display());
     Ok(())
 }
 
-fn load_folder(f: &FolderSource, args: &Args, device: tch::Device) -> Result<Splits> {
+/// The mean pixel value of every image, read 64 at a time.
+fn mean_intensity(ds: &dyn ImageSource) -> Result<f64> {
+    let n = ds.len() as i64;
+    let chunks: Vec<Vec<i64>> = (0..n)
+        .step_by(64)
+        .map(|i| (i..(i + 64).min(n)).collect())
+        .collect();
+    let (mut sum, mut count) = (0.0, 0i64);
+    read_batches::<data::DataError>(ds, chunks, tch::Device::Cpu, 2, |_, x| {
+        sum += x.f_sum(tch::Kind::Double)?.f_double_value(&[])?;
+        count += x.numel() as i64;
+        Ok(())
+    })?;
+    Ok(sum / count.max(1) as f64)
+}
+
+fn load_folder(f: &FolderSource, args: &Args, device: tch::Device) -> Result<LoadedSplits> {
     let on_bad = if args.skip_bad {
         OnBadFile::Skip
     } else {
@@ -144,8 +171,18 @@ fn load_folder(f: &FolderSource, args: &Args, device: tch::Device) -> Result<Spl
     if !args.no_cache {
         opts.cache_dir = args.cache.clone().or_else(data::default_cache_dir);
     }
-    let splits = folder.load_splits(&opts)?;
-    let r = &splits.report;
+    let decision = args.stream.stream.decide(
+        folder.entries().len(),
+        opts.spec.color.channels().unwrap_or(3),
+        args.size,
+    );
+    println!("{decision}");
+    let splits = if decision.stream {
+        LoadedSplits::Stream(folder.stream_splits(&opts)?)
+    } else {
+        LoadedSplits::Memory(folder.load_splits(&opts)?)
+    };
+    let r = splits.report();
     println!(
         "loaded in {:.3} s: {} decoded, {} from cache{}",
         r.seconds,

@@ -13,8 +13,8 @@ use crate::common;
 
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
-use ganaug::data::{ImageSpec, ResizePolicy, TensorDataset};
-use ganaug::experiment::probe::{frozen_backbone, labels, probe_model, ProbeModelOptions};
+use ganaug::data::{ImageSource, ImageSpec, ResizePolicy, Split};
+use ganaug::experiment::probe::{frozen_backbone, probe_model, source_labels, ProbeModelOptions};
 use ganaug::experiment::{Backbone, FeatureBank};
 use ganaug::metrics::{roc_auc_ovr, Average, ConfusionMatrix};
 use ganaug::models::{ModelKind, ProbeModel};
@@ -33,6 +33,8 @@ enum Resize {
 pub struct Args {
     #[command(flatten)]
     common: common::CommonArgs,
+    #[command(flatten)]
+    stream: common::StreamArgs,
     /// effnet-lite0, effnet-lite1 or effnet-lite2 (ImageNet weights from scripts/setup.sh).
     #[arg(long, default_value = "effnet-lite0")]
     model: String,
@@ -80,9 +82,15 @@ pub fn run(args: Args) -> Result<()> {
         ..ImageSpec::with_size(size)
     };
     let source = args.common.source()?;
-    let sp = source.load_spec(spec, device)?;
-    let positive = positive_class(&args, &sp.train.class_names)?;
-    let backbone = frozen_backbone(kind, i64::from(size), args.stages, &sp.train, device)?;
+    let (sp, decision) = source.open_spec(spec, device, args.stream.stream)?;
+    println!("{decision}");
+    let (train, val, test) = (
+        sp.get(Split::Train),
+        sp.get(Split::Val),
+        sp.get(Split::Test),
+    );
+    let positive = positive_class(&args, train.class_names())?;
+    let backbone = frozen_backbone(kind, i64::from(size), args.stages, train, device)?;
     println!(
         "{kind} at {size}² ({resize:?}), {} pooled stage(s): {} features",
         args.stages,
@@ -98,14 +106,14 @@ pub fn run(args: Args) -> Result<()> {
     };
     let key = Backbone::new(kind, i64::from(size), args.stages, &format!("{resize:?}"));
     let mut bank = FeatureBank::with_batch(32);
-    let fitted = probe_model(backbone, &sp, &mut bank, &key, &opts)?;
+    let fitted = probe_model(backbone, (train, val), &mut bank, &key, &opts)?;
     for ch in &fitted.choices {
         println!(
             "  C = {:<6} held-out log-loss {:.4}, accuracy {:.3}",
             ch.c, ch.val_log_loss, ch.val_accuracy
         );
     }
-    let test = test_once(&fitted.model, &sp.test, fitted.c, positive)?;
+    let test = test_once(&fitted.model, test, fitted.c, positive)?;
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     fitted.model.save(&file)?;
     let report = serde_json::json!({
@@ -147,14 +155,14 @@ fn positive_class(args: &Args, classes: &[String]) -> Result<usize> {
 /// One look at the test split: accuracy of the most probable class and at the threshold, AUC.
 fn test_once(
     model: &ProbeModel,
-    test: &TensorDataset,
+    test: &dyn ImageSource,
     c: f64,
     positive: usize,
 ) -> Result<serde_json::Value> {
-    let yte = labels(test)?;
+    let yte = source_labels(test)?;
     let classes = &model.info().class_names;
     let n = classes.len();
-    let probs: Array2<f64> = model.predict_proba(&test.images)?;
+    let probs: Array2<f64> = model.predict_proba_source(test)?;
     let acc = ConfusionMatrix::from_probs(&yte, &probs)?.accuracy();
     let decided = model.decide(&probs);
     let at_threshold = ConfusionMatrix::from_predictions(&yte, &decided, n)?.accuracy();

@@ -7,6 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use tch::{nn, Device, Kind, Tensor};
 
+use ganaug_data::stream::{for_each_batch, BatchPlan, ImageSource};
 use ganaug_data::{io, BatchOrder, TensorDataset};
 use ganaug_train::optim::{self, NamedTensor};
 use ganaug_train::{
@@ -195,9 +196,29 @@ impl GanTrainer {
         out_dir: Option<&Path>,
         observer: &dyn Observer,
     ) -> Result<()> {
+        self.fit_source(data, out_dir, observer)
+    }
+
+    /// [`GanTrainer::fit`] on any [`ImageSource`]: an in-memory set is copied to the device
+    /// once, a stream ([`ganaug_data::StreamDataset`]) is read batch by batch from disk, the
+    /// next batches on a background thread. The same data gives the same batches (and a run
+    /// resumes across the switch: the fingerprint is of the images).
+    pub fn fit_source(
+        &mut self,
+        data: &dyn ImageSource,
+        out_dir: Option<&Path>,
+        observer: &dyn Observer,
+    ) -> Result<()> {
         self.nets.check_data(data, self.resumed.as_ref())?;
         let run = out_dir.map(RunDir::new);
-        let data = data.to_device(self.nets.vs.device())?;
+        let on_device = match data.in_memory() {
+            Some(d) => Some(d.to_device(self.nets.vs.device())?),
+            None => None,
+        };
+        let data: &dyn ImageSource = match &on_device {
+            Some(d) => d,
+            None => data,
+        };
         let cfg = &self.nets.cfg;
         let epoch_loop = EpochLoop {
             name: "GAN",
@@ -214,7 +235,7 @@ impl GanTrainer {
         };
         let mut step = GanEpochs {
             nets: &mut self.nets,
-            data: &data,
+            data,
             run: run.as_ref(),
         };
         epoch_loop.run(&mut step, &mut self.progress)?;
@@ -303,15 +324,16 @@ impl Nets {
     /// records the data's fingerprint.
     fn check_data(
         &mut self,
-        data: &TensorDataset,
+        data: &dyn ImageSource,
         resumed: Option<&(PathBuf, CheckpointMeta)>,
     ) -> Result<()> {
         let (s, c) = (self.gan.size, self.gan.channels);
         if data.image_size() != (s, s) || data.channels() != c {
+            let (h, w) = data.image_size();
             return Err(GanError::Shape {
                 what: "training images",
                 expected: format!("[N, {c}, {s}, {s}]"),
-                got: format!("{:?}", data.images.size()),
+                got: format!("{:?}", [data.len() as i64, data.channels(), h, w]),
             });
         }
         if data.len() < self.cfg.batch_size {
@@ -391,7 +413,7 @@ impl Nets {
     /// One epoch: shuffled batches of the epoch's seed, a step of both networks on each.
     fn train_epoch(
         &mut self,
-        data: &TensorDataset,
+        data: &dyn ImageSource,
         epoch: usize,
         seed: u64,
         rng: &mut ChaCha8Rng,
@@ -400,15 +422,24 @@ impl Nets {
         // epoch instead of six per step (the loop checks them once per epoch).
         let mut sum: Option<Tensor> = None;
         let mut batches = 0usize;
-        for batch in data.batches(self.cfg.batch_size, BatchOrder::Shuffled { seed }, true)? {
+        let plan = BatchPlan {
+            drop_last: true,
+            ..BatchPlan::new(
+                self.cfg.batch_size,
+                BatchOrder::Shuffled { seed },
+                self.vs.device(),
+            )
+        };
+        for_each_batch::<GanError>(data, plan, |batch| {
             let labels = self.gan.n_classes.map(|_| batch.labels.shallow_clone());
             let step = self.step_on_device(&batch.images, labels.as_ref(), rng)?;
-            sum = Some(match sum {
+            sum = Some(match sum.take() {
                 Some(s) => s.f_add(&step)?,
                 None => step,
             });
             batches += 1;
-        }
+            Ok(())
+        })?;
         let n = batches.max(1) as f64;
         let v = match sum {
             Some(s) => {
@@ -525,7 +556,7 @@ const FIXED_LABELS: &str = "fixed_labels";
 /// The GAN's side of the epoch loop: the networks, the data on their device, the run folder.
 struct GanEpochs<'a> {
     nets: &'a mut Nets,
-    data: &'a TensorDataset,
+    data: &'a dyn ImageSource,
     run: Option<&'a RunDir>,
 }
 
