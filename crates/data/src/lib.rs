@@ -48,7 +48,7 @@ pub use source::{DataSource, FolderSource, LoadedSplits};
 pub use spec::{ColorMode, Depth, ImageSpec, ResizeFilter, ResizePolicy, Window};
 #[cfg(feature = "tch")]
 pub use stream::{
-    for_each_batch, BatchPlan, ImageReader, ImageSource, StreamDataset, StreamDecision,
+    for_each_batch, BatchPlan, ImageReader, ImageSource, Stored, StreamDataset, StreamDecision,
     StreamSplits, Streaming,
 };
 pub use summary::{FileSummary, KindSummary};

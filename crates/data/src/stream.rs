@@ -68,6 +68,38 @@ pub trait ImageReader: Send {
     /// The images at `indices` (in that order), `[B, C, H, W]` `f32` in [0, 1]: a stream's on
     /// the CPU, an in-memory dataset's on its device.
     fn read(&mut self, indices: &[i64]) -> Result<Tensor>;
+
+    /// The stored pixels of the images at `indices`, read without libtorch: what a background
+    /// thread does, so that it never competes with the training's own compute threads (the
+    /// conversion to `f32` happens where the batch is used). `None` for a reader whose images
+    /// are already tensors.
+    fn read_stored(&mut self, _indices: &[i64]) -> Result<Option<Stored>> {
+        Ok(None)
+    }
+}
+
+/// Images as the cache stores them: `n` rows of `channels × side²` samples of `depth`.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    bytes: Vec<u8>,
+    n: usize,
+    channels: i64,
+    side: i64,
+    depth: Depth,
+}
+
+impl Stored {
+    /// `[n, C, side, side]` `f32` in [0, 1] on the CPU, converted as the in-memory load
+    /// converts.
+    pub fn to_images(&self) -> Result<Tensor> {
+        let bytes = Tensor::f_from_slice(&self.bytes)?.f_view([
+            self.n as i64,
+            self.channels * self.depth.bytes() as i64,
+            self.side,
+            self.side,
+        ])?;
+        bytes_to_images(&bytes, self.depth, self.channels, self.side, Device::Cpu)
+    }
 }
 
 impl ImageSource for TensorDataset {
@@ -217,22 +249,25 @@ pub fn read_batches<E: From<DataError>>(
     }
     let pin = device.is_cuda();
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<i64>, Tensor)>>(prefetch);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<i64>, Stored)>>(prefetch);
         scope.spawn(move || {
             for indices in batches {
-                let read = reader
-                    .read(&indices)
-                    .and_then(|t| Ok(if pin { t.f_pin_memory(Device::Cpu)? } else { t }));
+                let read = reader.read_stored(&indices).and_then(|s| {
+                    s.ok_or_else(|| DataError::config("stream", "a reader without stored rows"))
+                });
                 let failed = read.is_err();
                 // the loop stopped (an error of its own): nothing more to read
-                if tx.send(read.map(|t| (indices, t))).is_err() || failed {
+                if tx.send(read.map(|s| (indices, s))).is_err() || failed {
                     return;
                 }
             }
         });
         for item in rx {
-            let (indices, images) = item?;
-            f(indices, to_device(images, device)?)?;
+            let (indices, stored) = item?;
+            let images = stored
+                .to_images()
+                .and_then(|t| Ok(if pin { t.f_pin_memory(Device::Cpu)? } else { t }));
+            f(indices, to_device(images?, device)?)?;
         }
         Ok(())
     })
@@ -368,7 +403,6 @@ impl ImageSource for StreamDataset {
             depth: self.shared.depth,
             channels: self.shared.channels,
             side: self.shared.side,
-            buf: Vec::new(),
         }))
     }
 }
@@ -384,16 +418,22 @@ struct StreamReader {
     depth: Depth,
     channels: i64,
     side: i64,
-    buf: Vec<u8>,
 }
 
 impl ImageReader for StreamReader {
     fn read(&mut self, indices: &[i64]) -> Result<Tensor> {
+        match self.read_stored(indices)? {
+            Some(stored) => stored.to_images(),
+            None => Err(DataError::config("stream", "a reader without stored rows")),
+        }
+    }
+
+    fn read_stored(&mut self, indices: &[i64]) -> Result<Option<Stored>> {
         use std::os::unix::fs::FileExt;
         OpenCache::check_file(&self.file, &self.path, self.seen)?;
         let n = self.rows.len() as i64;
         let row = (self.channels * self.side * self.side) as usize * self.depth.bytes();
-        self.buf.resize(indices.len() * row, 0);
+        let mut bytes = vec![0u8; indices.len() * row];
         for (k, &i) in indices.iter().enumerate() {
             let r = (0..n)
                 .contains(&i)
@@ -401,19 +441,19 @@ impl ImageReader for StreamReader {
                 .ok_or_else(|| DataError::config("indices", format!("index {i} out of 0..{n}")))?;
             let at = self.data_start + r as u64 * row as u64;
             self.file
-                .read_exact_at(&mut self.buf[k * row..(k + 1) * row], at)
+                .read_exact_at(&mut bytes[k * row..(k + 1) * row], at)
                 .map_err(|e| DataError::CacheChanged {
                     path: self.path.clone(),
                     what: format!("reading image row {r}: {e}"),
                 })?;
         }
-        let bytes = Tensor::f_from_slice(&self.buf)?.f_view([
-            indices.len() as i64,
-            self.channels * self.depth.bytes() as i64,
-            self.side,
-            self.side,
-        ])?;
-        bytes_to_images(&bytes, self.depth, self.channels, self.side, Device::Cpu)
+        Ok(Some(Stored {
+            bytes,
+            n: indices.len(),
+            channels: self.channels,
+            side: self.side,
+            depth: self.depth,
+        }))
     }
 }
 
