@@ -242,17 +242,7 @@ fn decode_entries(
     if opts.spec.depth == Depth::Auto {
         // Decided from the headers of the files (each multi-frame file and volume once,
         // whichever of its slices are taken).
-        let mut seen = std::collections::HashSet::new();
-        let paths: Vec<&std::path::Path> = entries
-            .iter()
-            .map(|e| e.path.as_path())
-            .filter(|p| seen.insert(*p))
-            .collect();
-        let decision = crate::decode16::decide_depth(&paths)?;
-        let decided = LoadOptions {
-            spec: opts.spec.with_depth(decision.depth),
-            ..opts.clone()
-        };
+        let (decided, decision) = with_decided_depth(entries, opts)?;
         let (ds, mut report, splits) = decode_entries(entries, class_names, description, &decided)?;
         report.depth = Some(decision);
         return Ok((ds, report, splits));
@@ -276,6 +266,26 @@ fn decode_entries(
     gray_report.seconds += report.seconds;
     gray_report.color = Some(decision);
     Ok((gray, gray_report, splits))
+}
+
+/// `opts` with [`Depth::Auto`] decided from the files' headers (each multi-frame file and
+/// volume once, whichever of its slices are taken), and the decision.
+pub(crate) fn with_decided_depth(
+    entries: &[Entry],
+    opts: &LoadOptions,
+) -> Result<(LoadOptions, crate::decode16::DepthDecision)> {
+    let mut seen = std::collections::HashSet::new();
+    let paths: Vec<&std::path::Path> = entries
+        .iter()
+        .map(|e| e.path.as_path())
+        .filter(|p| seen.insert(*p))
+        .collect();
+    let decision = crate::decode16::decide_depth(&paths)?;
+    let decided = LoadOptions {
+        spec: opts.spec.with_depth(decision.depth),
+        ..opts.clone()
+    };
+    Ok((decided, decision))
 }
 
 /// What [`ColorMode::Auto`] decided, and from what.

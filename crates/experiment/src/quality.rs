@@ -350,15 +350,10 @@ pub fn feature_matrix_of(
     if let Some(d) = source.in_memory() {
         return feature_matrix(net, &d.images, batch);
     }
-    let n = source.len() as i64;
-    if n == 0 {
+    if source.is_empty() {
         return Ok(ndarray::Array2::zeros((0, net.feature_dim() as usize)));
     }
-    let batch = batch.max(1);
-    let chunks: Vec<Vec<i64>> = (0..n)
-        .step_by(batch as usize)
-        .map(|i| (i..(i + batch).min(n)).collect())
-        .collect();
+    let chunks = ganaug_data::stream::sequential_batches(source.len(), batch.max(1) as usize);
     let mut net = net;
     let mut parts = Vec::with_capacity(chunks.len());
     ganaug_data::stream::read_batches::<CellError>(source, chunks, net.device(), 2, |_, x| {

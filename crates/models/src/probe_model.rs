@@ -133,11 +133,7 @@ impl ProbeModel {
         if let Some(d) = images.in_memory() {
             return self.predict_proba(&d.images);
         }
-        let n = images.len() as i64;
-        let chunks: Vec<Vec<i64>> = (0..n)
-            .step_by(32)
-            .map(|i| (i..(i + 32).min(n)).collect())
-            .collect();
+        let chunks = ganaug_data::stream::sequential_batches(images.len(), 32);
         let mut parts = Vec::with_capacity(chunks.len());
         let device = self.backbone.device();
         ganaug_data::stream::read_batches::<ModelError>(images, chunks, device, 2, |_, x| {

@@ -119,11 +119,7 @@ pub fn run(args: Args) -> Result<()> {
 
 /// The mean pixel value of every image, read 64 at a time.
 fn mean_intensity(ds: &dyn ImageSource) -> Result<f64> {
-    let n = ds.len() as i64;
-    let chunks: Vec<Vec<i64>> = (0..n)
-        .step_by(64)
-        .map(|i| (i..(i + 64).min(n)).collect())
-        .collect();
+    let chunks = ganaug::data::stream::sequential_batches(ds.len(), 64);
     let (mut sum, mut count) = (0.0, 0i64);
     read_batches::<data::DataError>(ds, chunks, tch::Device::Cpu, 2, |_, x| {
         sum += x.f_sum(tch::Kind::Double)?.f_double_value(&[])?;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -74,17 +74,7 @@ pub fn stream_entries(
         ));
     }
     if opts.spec.depth == Depth::Auto {
-        let mut seen = std::collections::HashSet::new();
-        let paths: Vec<&Path> = entries
-            .iter()
-            .map(|e| e.path.as_path())
-            .filter(|p| seen.insert(*p))
-            .collect();
-        let decision = crate::decode16::decide_depth(&paths)?;
-        let decided = LoadOptions {
-            spec: opts.spec.with_depth(decision.depth),
-            ..opts.clone()
-        };
+        let (decided, decision) = crate::load::with_decided_depth(entries, opts)?;
         let (ds, mut report, splits) = stream_entries(entries, class_names, description, &decided)?;
         report.depth = Some(decision);
         return Ok((ds, report, splits));

@@ -142,6 +142,16 @@ pub fn class_counts(source: &dyn ImageSource) -> Result<Vec<usize>> {
     Ok(counts)
 }
 
+/// Positions `0..n` in consecutive runs of `size` (the last may be shorter): the batches of a
+/// sequential pass.
+pub fn sequential_batches(n: usize, size: usize) -> Vec<Vec<i64>> {
+    let size = size.max(1);
+    (0..n)
+        .step_by(size)
+        .map(|i| (i as i64..(i + size).min(n) as i64).collect())
+        .collect()
+}
+
 /// The positions of `n` images in batch order: dataset order, or the permutation
 /// [`TensorDataset::batches`] draws from the seed.
 pub fn batch_order(n: usize, order: BatchOrder) -> Vec<i64> {
