@@ -145,6 +145,29 @@ fn load_folder(f: &FolderSource, args: &Args, device: tch::Device) -> Result<Loa
         folder.class_names().join(", "),
         folder.origin()
     );
+    let opts = load_options(f, args, on_bad, device);
+    let decision = args.stream.stream.decide(
+        folder.entries().len(),
+        opts.spec.color.channels().unwrap_or(3),
+        args.size,
+    );
+    println!("{decision}");
+    let splits = if decision.stream {
+        LoadedSplits::Stream(folder.stream_splits(&opts)?)
+    } else {
+        LoadedSplits::Memory(folder.load_splits(&opts)?)
+    };
+    print_report(&folder, splits.report());
+    Ok(splits)
+}
+
+/// How the folder is decoded: the arguments' side, filter, policy and cache.
+fn load_options(
+    f: &FolderSource,
+    args: &Args,
+    on_bad: OnBadFile,
+    device: tch::Device,
+) -> LoadOptions {
     let mut opts = LoadOptions::with_size(args.size)
         .with_on_bad_file(on_bad)
         .with_device(device);
@@ -167,18 +190,11 @@ fn load_folder(f: &FolderSource, args: &Args, device: tch::Device) -> Result<Loa
     if !args.no_cache {
         opts.cache_dir = args.cache.clone().or_else(data::default_cache_dir);
     }
-    let decision = args.stream.stream.decide(
-        folder.entries().len(),
-        opts.spec.color.channels().unwrap_or(3),
-        args.size,
-    );
-    println!("{decision}");
-    let splits = if decision.stream {
-        LoadedSplits::Stream(folder.stream_splits(&opts)?)
-    } else {
-        LoadedSplits::Memory(folder.load_splits(&opts)?)
-    };
-    let r = splits.report();
+    opts
+}
+
+/// What the load did: time and cache use, the auto decisions, the files, the skipped ones.
+fn print_report(folder: &ImageFolder, r: &data::LoadReport) {
     println!(
         "loaded in {:.3} s: {} decoded, {} from cache{}",
         r.seconds,
@@ -212,5 +228,4 @@ fn load_folder(f: &FolderSource, args: &Args, device: tch::Device) -> Result<Loa
             folder.unlisted().len()
         );
     }
-    Ok(splits)
 }
