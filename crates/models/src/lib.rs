@@ -7,6 +7,7 @@ mod error;
 mod extractor;
 mod feature_maps;
 mod fit;
+mod fit_steps;
 mod kind;
 mod model;
 mod nets;
