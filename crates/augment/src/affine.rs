@@ -236,6 +236,18 @@ pub fn warp(
     if maps.iter().all(Affine::is_identity) {
         return Ok(x.shallow_clone());
     }
+    resample(x, maps, interpolation, fill)
+}
+
+/// [`warp`] without its shortcut: every sample resampled, identity maps included (a
+/// resampled identity is within rounding of the image, not always equal to it).
+pub(crate) fn resample(
+    x: &Tensor,
+    maps: &[Affine],
+    interpolation: Interpolation,
+    fill: Fill,
+) -> Result<Tensor> {
+    let (n, _, h, w) = check_batch(x)?;
     let mut theta = Vec::with_capacity(maps.len() * 6);
     for m in maps {
         theta.extend_from_slice(&m.theta(w, h)?);

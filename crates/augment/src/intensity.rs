@@ -2,8 +2,6 @@
 //! tensor (the identity value for samples the transform skips), so one tensor op serves the
 //! batch on any device.
 
-use rand::Rng;
-use rand_distr::StandardNormal;
 use tch::Tensor;
 
 use crate::Result;
@@ -34,30 +32,28 @@ pub(crate) fn gamma(x: &Tensor, gamma: &[f64]) -> Result<Tensor> {
     Ok(x.f_clamp_min(0.0)?.f_pow(&per_sample(gamma, x)?)?)
 }
 
-/// `x + std * z`, `z` standard normal drawn from `rng` on the host, so the same seed gives the
-/// same noise on every device.
-pub(crate) fn noise(x: &Tensor, std: &[f64], rng: &mut impl Rng) -> Result<Tensor> {
-    let per_image = x.numel() / std.len().max(1);
-    let mut z = vec![0f32; x.numel()];
-    for (chunk, &s) in z.chunks_mut(per_image).zip(std) {
-        if s > 0.0 {
-            for v in chunk {
-                *v = rng.sample::<f32, _>(StandardNormal) * s as f32;
-            }
+/// `x + z`, each sample's noise `z` drawn on the host (so the same seed gives the same noise on
+/// every device); an empty `z` adds none.
+pub(crate) fn noise(x: &Tensor, z: &[Vec<f32>]) -> Result<Tensor> {
+    let per_image = x.numel() / z.len().max(1);
+    let mut all = vec![0f32; x.numel()];
+    for (chunk, zi) in all.chunks_mut(per_image).zip(z) {
+        if !zi.is_empty() {
+            chunk.copy_from_slice(zi);
         }
     }
-    let z = Tensor::f_from_slice(&z)?
+    let all = Tensor::f_from_slice(&all)?
         .f_view(x.size().as_slice())?
         .f_to_kind(x.kind())?
         .f_to_device(x.device())?;
-    Ok(x.f_add(&z)?)
+    Ok(x.f_add(&all)?)
 }
 
-/// Separable Gaussian blur with one `sigma` per sample (0 leaves the sample unchanged).
-pub(crate) fn blur(x: &Tensor, sigma: &[f64]) -> Result<Tensor> {
+/// Separable Gaussian blur with one `sigma` per sample (0 leaves the sample unchanged), the
+/// kernel's radius `3 max_sigma`.
+pub(crate) fn blur(x: &Tensor, sigma: &[f64], max_sigma: f64) -> Result<Tensor> {
     let dims = x.size();
     let (n, c, h, w) = (dims[0], dims[1], dims[2], dims[3]);
-    let max_sigma = sigma.iter().copied().fold(0.0, f64::max);
     if max_sigma <= 0.0 {
         return Ok(x.shallow_clone());
     }
@@ -140,17 +136,22 @@ mod tests {
         assert!(max_diff(&brightness(&x, &[0.0; 3]).expect("b"), &x) < 1e-7);
         assert!(max_diff(&contrast(&x, &[1.0; 3]).expect("c"), &x) < 1e-6);
         assert!(max_diff(&gamma(&x, &[1.0; 3]).expect("g"), &x) < 1e-6);
-        assert!(max_diff(&noise(&x, &[0.0; 3], &mut rng).expect("n"), &x) < 1e-7);
-        assert!(max_diff(&blur(&x, &[0.0; 3]).expect("blur"), &x) < 1e-7);
+        assert!(
+            max_diff(
+                &noise(&x, &[Vec::new(), Vec::new(), Vec::new()]).expect("n"),
+                &x
+            ) < 1e-7
+        );
+        assert!(max_diff(&blur(&x, &[0.0; 3], 0.0).expect("blur"), &x) < 1e-7);
         assert!(max_diff(&erase(&x, &[[0.0; 4]; 3], 0.5).expect("e"), &x) < 1e-7);
     }
 
     #[test]
     fn blur_preserves_constants_and_smooths() {
         let flat = Tensor::full([2, 1, 9, 9], 0.3, (Kind::Float, Device::Cpu));
-        assert!(max_diff(&blur(&flat, &[1.5, 0.7]).expect("blur"), &flat) < 1e-6);
+        assert!(max_diff(&blur(&flat, &[1.5, 0.7], 1.5).expect("blur"), &flat) < 1e-6);
         let x = x();
-        let b = blur(&x, &[2.0, 2.0, 0.0]).expect("blur");
+        let b = blur(&x, &[2.0, 2.0, 0.0], 2.0).expect("blur");
         assert!(b.get(0).std(true).double_value(&[]) < x.get(0).std(true).double_value(&[]));
         assert!(
             max_diff(&b.get(2), &x.get(2)) < 1e-6,

@@ -3,6 +3,7 @@
 
 mod affine;
 mod diffaug;
+mod draws;
 mod error;
 mod intensity;
 mod offline;
@@ -10,6 +11,7 @@ mod pipeline;
 
 pub use affine::{warp, Affine, Fill, Interpolation};
 pub use diffaug::DiffAugment;
+pub use draws::Draws;
 pub use error::{AugmentError, Result};
-pub use offline::expand;
+pub use offline::{expand, ExpandedSource};
 pub use pipeline::{Pipeline, Step, Transform};

@@ -4,9 +4,9 @@ use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use tch::Tensor;
 
-use crate::affine::{warp, Affine, Fill, Interpolation};
+use crate::affine::{Affine, Fill, Interpolation};
 use crate::error::check_batch;
-use crate::{intensity, AugmentError, Result};
+use crate::{AugmentError, Result};
 
 /// One transform and its parameter range. Each sample draws its own parameters uniformly
 /// from the range.
@@ -80,7 +80,7 @@ pub enum Transform {
 }
 
 impl Transform {
-    fn is_geometric(&self) -> bool {
+    pub(crate) fn is_geometric(&self) -> bool {
         matches!(
             self,
             Transform::HFlip
@@ -276,42 +276,16 @@ impl Pipeline {
     }
 
     /// Augments a batch `[N, C, H, W]` on its own device, drawing every sample's parameters
-    /// from `rng` (seed it per epoch for independent streams, see `ganaug_data::epoch_seed`).
+    /// from `rng` (seed it per epoch for independent streams, see `ganaug_data::epoch_seed`):
+    /// [`draw`](Self::draw) then [`apply_drawn`](Self::apply_drawn).
     ///
     /// # Shapes
     /// `[N, C, H, W]` → `[N, C, H, W]`.
     pub fn apply(&self, x: &Tensor, rng: &mut impl Rng) -> Result<Tensor> {
-        let (n, _, h, w) = check_batch(x)?;
-        if let Some((lo, hi)) = self.clamp {
-            if lo.is_nan() || hi.is_nan() || lo > hi {
-                return Err(AugmentError::config(
-                    "clamp",
-                    format!("({lo}, {hi}) is not a range"),
-                ));
-            }
-        }
-        let n = n as usize;
-        let (wf, hf) = (w as f64, h as f64);
-        let mut maps = vec![Affine::IDENTITY; n];
-        let geometric = self.steps.iter().filter(|s| s.transform.is_geometric());
-        for step in geometric {
-            for map in maps.iter_mut() {
-                if rng.random_bool(step.p) {
-                    *map = map.then(&draw_affine(&step.transform, wf, hf, rng));
-                }
-            }
-        }
-        let mut out = warp(x, &maps, self.interpolation, self.fill)?;
-        for step in self.steps.iter().filter(|s| !s.transform.is_geometric()) {
-            out = self.intensity_step(&out, step, n, (wf, hf), rng)?;
-        }
-        match self.clamp {
-            // A tensor the pipeline made is clamped in place (no second 4-byte-per-pixel
-            // buffer); the caller's own tensor, returned when nothing moved, never is.
-            Some((lo, hi)) if out.data_ptr() != x.data_ptr() => Ok(out.f_clamp_(lo, hi)?),
-            Some((lo, hi)) => Ok(out.f_clamp(lo, hi)?),
-            None => Ok(out),
-        }
+        let (n, c, h, w) = check_batch(x)?;
+        self.check_clamp()?;
+        let draws = self.draw([n, c, h, w], rng);
+        self.apply_drawn(x, &draws)
     }
 
     /// [`apply`](Self::apply) with a fresh ChaCha8 stream from `seed`.
@@ -319,70 +293,19 @@ impl Pipeline {
         self.apply(x, &mut rand_chacha::ChaCha8Rng::seed_from_u64(seed))
     }
 
-    fn intensity_step(
-        &self,
-        x: &Tensor,
-        step: &Step,
-        n: usize,
-        (w, h): (f64, f64),
-        rng: &mut impl Rng,
-    ) -> Result<Tensor> {
-        let mut draw = |identity: f64, lo: f64, hi: f64| -> Vec<f64> {
-            (0..n)
-                .map(|_| {
-                    if rng.random_bool(step.p) {
-                        uniform(rng, lo, hi)
-                    } else {
-                        identity
-                    }
-                })
-                .collect()
-        };
-        match &step.transform {
-            Transform::Brightness { max_delta: d } => intensity::brightness(x, &draw(0.0, -d, *d)),
-            Transform::Contrast { range: (a, b) } => intensity::contrast(x, &draw(1.0, *a, *b)),
-            Transform::Gamma { range: (a, b) } => intensity::gamma(x, &draw(1.0, *a, *b)),
-            Transform::Blur { sigma: (a, b) } => intensity::blur(x, &draw(0.0, *a, *b)),
-            Transform::Noise { std: (a, b) } => {
-                let std = draw(0.0, *a, *b);
-                intensity::noise(x, &std, rng)
-            }
-            Transform::Cutout {
-                size: (a, b),
-                count,
-            } => {
-                let side = w.min(h);
-                let fill = match self.fill {
-                    Fill::Value(v) => v,
-                    _ => 0.0,
-                };
-                let mut out = x.shallow_clone();
-                for _ in 0..*count {
-                    let rects: Vec<[f64; 4]> = (0..n)
-                        .map(|_| {
-                            if !rng.random_bool(step.p) {
-                                return [0.0; 4];
-                            }
-                            let s = (uniform(rng, *a, *b) * side).round();
-                            let (cx, cy) = (uniform(rng, 0.0, w), uniform(rng, 0.0, h));
-                            let (x0, y0) = ((cx - s / 2.0).floor(), (cy - s / 2.0).floor());
-                            [x0, y0, x0 + s, y0 + s]
-                        })
-                        .collect();
-                    out = intensity::erase(&out, &rects, fill)?;
-                }
-                Ok(out)
-            }
-            geometric => Err(AugmentError::config(
-                format!("{geometric:?}"),
-                "not an intensity transform",
+    pub(crate) fn check_clamp(&self) -> Result<()> {
+        match self.clamp {
+            Some((lo, hi)) if lo.is_nan() || hi.is_nan() || lo > hi => Err(AugmentError::config(
+                "clamp",
+                format!("({lo}, {hi}) is not a range"),
             )),
+            _ => Ok(()),
         }
     }
 }
 
 /// A uniform draw in `[lo, hi]` (exactly `lo` when the range is empty).
-fn uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
+pub(crate) fn uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
     if hi > lo {
         rng.random_range(lo..=hi)
     } else {
@@ -391,7 +314,7 @@ fn uniform(rng: &mut impl Rng, lo: f64, hi: f64) -> f64 {
 }
 
 /// One sample's affine map for a geometric transform on a `w x h` image.
-fn draw_affine(t: &Transform, w: f64, h: f64, rng: &mut impl Rng) -> Affine {
+pub(crate) fn draw_affine(t: &Transform, w: f64, h: f64, rng: &mut impl Rng) -> Affine {
     match t {
         Transform::HFlip => Affine::hflip(),
         Transform::VFlip => Affine::vflip(),

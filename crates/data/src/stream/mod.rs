@@ -59,18 +59,56 @@ pub trait ImageReader: Send {
     /// the CPU, an in-memory dataset's on its device.
     fn read(&mut self, indices: &[i64]) -> Result<Tensor>;
 
-    /// The stored pixels of the images at `indices`, read without libtorch: what a background
-    /// thread does, so that it never competes with the training's own compute threads (the
-    /// conversion to `f32` happens where the batch is used). `None` for a reader whose images
-    /// are already tensors.
-    fn read_stored(&mut self, _indices: &[i64]) -> Result<Option<Stored>> {
-        Ok(None)
+    /// The images at `indices` made ready on a background thread: whatever needs no libtorch
+    /// (file reads, random draws) is done here, so that the thread never competes with the
+    /// training's own compute threads; [`Prepared::finish`], where the batch is used, does
+    /// the rest (conversion to `f32`, augmentation). The default reads at once.
+    fn prepare(&mut self, indices: &[i64]) -> Result<Prepared> {
+        self.read(indices).map(Prepared::ready)
+    }
+}
+
+/// Images read (or about to be) by [`ImageReader::prepare`]; [`finish`](Prepared::finish)
+/// gives them.
+pub struct Prepared(PreparedImages);
+
+enum PreparedImages {
+    Ready(Tensor),
+    Deferred(Box<dyn FnOnce() -> Result<Tensor> + Send>),
+}
+
+impl Prepared {
+    /// Images already read.
+    pub fn ready(images: Tensor) -> Self {
+        Prepared(PreparedImages::Ready(images))
+    }
+
+    /// Images `finish` will compute (on the thread that calls it).
+    pub fn deferred(finish: impl FnOnce() -> Result<Tensor> + Send + 'static) -> Self {
+        Prepared(PreparedImages::Deferred(Box::new(finish)))
+    }
+
+    /// The images, `[B, C, H, W]` `f32`.
+    pub fn finish(self) -> Result<Tensor> {
+        match self.0 {
+            PreparedImages::Ready(t) => Ok(t),
+            PreparedImages::Deferred(f) => f(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Prepared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self.0 {
+            PreparedImages::Ready(_) => "Prepared(ready)",
+            PreparedImages::Deferred(_) => "Prepared(deferred)",
+        })
     }
 }
 
 /// Images as the cache stores them: `n` rows of `channels × side²` samples of `depth`.
 #[derive(Debug, Clone)]
-pub struct Stored {
+struct Stored {
     bytes: Vec<u8>,
     n: usize,
     channels: i64,
@@ -81,7 +119,7 @@ pub struct Stored {
 impl Stored {
     /// `[n, C, side, side]` `f32` in [0, 1] on the CPU, converted as the in-memory load
     /// converts.
-    pub fn to_images(&self) -> Result<Tensor> {
+    fn to_images(&self) -> Result<Tensor> {
         let bytes = Tensor::f_from_slice(&self.bytes)?.f_view([
             self.n as i64,
             self.channels * self.depth.bytes() as i64,
@@ -126,9 +164,18 @@ struct MemoryReader(Tensor);
 
 impl ImageReader for MemoryReader {
     fn read(&mut self, indices: &[i64]) -> Result<Tensor> {
-        let idx = Tensor::f_from_slice(indices)?.f_to_device(self.0.device())?;
-        Ok(self.0.f_index_select(0, &idx)?)
+        index_rows(&self.0, indices)
     }
+
+    fn prepare(&mut self, indices: &[i64]) -> Result<Prepared> {
+        let (images, indices) = (self.0.shallow_clone(), indices.to_vec());
+        Ok(Prepared::deferred(move || index_rows(&images, &indices)))
+    }
+}
+
+fn index_rows(images: &Tensor, indices: &[i64]) -> Result<Tensor> {
+    let idx = Tensor::f_from_slice(indices)?.f_to_device(images.device())?;
+    Ok(images.f_index_select(0, &idx)?)
 }
 
 /// Images per class of a source (labels outside the classes are not counted).
@@ -249,24 +296,26 @@ pub fn read_batches<E: From<DataError>>(
     }
     let pin = device.is_cuda();
     std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<i64>, Stored)>>(prefetch);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<(Vec<i64>, Prepared)>>(prefetch);
         scope.spawn(move || {
             for indices in batches {
-                let read = reader.read_stored(&indices).and_then(|s| {
-                    s.ok_or_else(|| DataError::config("stream", "a reader without stored rows"))
-                });
+                let read = reader.prepare(&indices);
                 let failed = read.is_err();
                 // the loop stopped (an error of its own): nothing more to read
-                if tx.send(read.map(|s| (indices, s))).is_err() || failed {
+                if tx.send(read.map(|p| (indices, p))).is_err() || failed {
                     return;
                 }
             }
         });
         for item in rx {
-            let (indices, stored) = item?;
-            let images = stored
-                .to_images()
-                .and_then(|t| Ok(if pin { t.f_pin_memory(Device::Cpu)? } else { t }));
+            let (indices, prepared) = item?;
+            let images = prepared.finish().and_then(|t| {
+                Ok(if pin && t.device() == Device::Cpu {
+                    t.f_pin_memory(Device::Cpu)?
+                } else {
+                    t
+                })
+            });
             f(indices, to_device(images?, device)?)?;
         }
         Ok(())
@@ -422,13 +471,18 @@ struct StreamReader {
 
 impl ImageReader for StreamReader {
     fn read(&mut self, indices: &[i64]) -> Result<Tensor> {
-        match self.read_stored(indices)? {
-            Some(stored) => stored.to_images(),
-            None => Err(DataError::config("stream", "a reader without stored rows")),
-        }
+        self.read_stored(indices)?.to_images()
     }
 
-    fn read_stored(&mut self, indices: &[i64]) -> Result<Option<Stored>> {
+    fn prepare(&mut self, indices: &[i64]) -> Result<Prepared> {
+        let stored = self.read_stored(indices)?;
+        Ok(Prepared::deferred(move || stored.to_images()))
+    }
+}
+
+impl StreamReader {
+    /// The stored rows of the images at `indices`, read without libtorch.
+    fn read_stored(&mut self, indices: &[i64]) -> Result<Stored> {
         use std::os::unix::fs::FileExt;
         OpenCache::check_file(&self.file, &self.path, self.seen)?;
         let n = self.rows.len() as i64;
@@ -447,13 +501,13 @@ impl ImageReader for StreamReader {
                     what: format!("reading image row {r}: {e}"),
                 })?;
         }
-        Ok(Some(Stored {
+        Ok(Stored {
             bytes,
             n: indices.len(),
             channels: self.channels,
             side: self.side,
             depth: self.depth,
-        }))
+        })
     }
 }
 
@@ -516,7 +570,9 @@ pub fn fingerprint(source: &dyn ImageSource) -> Result<String> {
 }
 
 mod build;
+mod concat;
 mod switch;
 
 pub use build::{color_decision, stream_entries, StreamSplits};
+pub use concat::ConcatSource;
 pub use switch::{available_memory, StreamDecision, Streaming};
