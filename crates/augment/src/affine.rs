@@ -226,7 +226,7 @@ pub fn warp(
     interpolation: Interpolation,
     fill: Fill,
 ) -> Result<Tensor> {
-    let (n, _, h, w) = check_batch(x)?;
+    let (n, ..) = check_batch(x)?;
     if maps.len() as i64 != n {
         return Err(AugmentError::Shape {
             expected: format!("{n} affine maps (one per sample)"),

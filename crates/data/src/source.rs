@@ -192,6 +192,29 @@ impl DataSource {
         }
     }
 
+    /// Whether the three splits at side `side` are streamed as `streaming` says: a folder's by
+    /// its images' size as `f32` against the memory available now ([`Streaming::Auto`]); the
+    /// phantom, generated in memory, never (and it refuses [`Streaming::On`]).
+    pub fn stream_decision(&self, side: u32, streaming: Streaming) -> Result<StreamDecision> {
+        Ok(match self {
+            DataSource::Folder(f) => {
+                let images = open(f)?.entries().len();
+                // before the colour is decided: as RGB, the larger
+                let channels = f.color.channels().unwrap_or(3);
+                streaming.decide(images, channels, side)
+            }
+            DataSource::Phantom(_) if streaming == Streaming::On => {
+                return Err(DataError::config(
+                    "stream",
+                    "the phantom is generated in memory: only an image folder streams",
+                ))
+            }
+            DataSource::Phantom(c) => {
+                Streaming::Off.decide(c.counts.iter().flatten().sum(), 1, side)
+            }
+        })
+    }
+
     /// The three splits decoded by `spec`, in memory or streamed as `streaming` says
     /// ([`Streaming::Auto`]: by the images' size against the memory available now; the
     /// phantom, generated in memory, is never streamed and refuses [`Streaming::On`]).
@@ -201,23 +224,7 @@ impl DataSource {
         device: Device,
         streaming: Streaming,
     ) -> Result<(LoadedSplits, StreamDecision)> {
-        let decision = match self {
-            DataSource::Folder(f) => {
-                let images = open(f)?.entries().len();
-                // before the colour is decided: as RGB, the larger
-                let channels = f.color.channels().unwrap_or(3);
-                streaming.decide(images, channels, spec.size)
-            }
-            DataSource::Phantom(_) if streaming == Streaming::On => {
-                return Err(DataError::config(
-                    "stream",
-                    "the phantom is generated in memory: only an image folder streams",
-                ))
-            }
-            DataSource::Phantom(c) => {
-                Streaming::Off.decide(c.counts.iter().flatten().sum(), 1, spec.size)
-            }
-        };
+        let decision = self.stream_decision(spec.size, streaming)?;
         let loaded = if decision.stream {
             LoadedSplits::Stream(self.stream_spec(spec)?)
         } else {

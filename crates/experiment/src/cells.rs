@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use ganaug_data::{Splits, TensorDataset};
+use ganaug_data::{ImageSource, Splits};
 use ganaug_models::{
-    fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig,
+    fit_source, predict_source, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig,
     ProbeConfig,
 };
 
@@ -18,7 +18,7 @@ use crate::layout::Layout;
 use crate::probe_cells::FeatureBank;
 use crate::results::{CellStop, FineTuned};
 use crate::scoring::cell_result;
-use crate::training_set::training_set;
+use crate::training_set::with_training_set;
 use crate::{
     hash_of, CellError, CellResult, CheckedConfig, ExperimentError, ModelPlan, Result, Scenario,
 };
@@ -102,6 +102,9 @@ pub struct Experiment<'a> {
     pub cfg: &'a CheckedConfig,
     /// The splits, by image side.
     pub splits: &'a BTreeMap<i64, Splits>,
+    /// The same splits streamed from the decode cache, by side, when the run streams: the
+    /// cells read these instead.
+    pub streams: Option<&'a BTreeMap<i64, ganaug_data::StreamSplits>>,
     /// The trained GANs and their synthetic sets.
     pub gans: &'a GanStage,
     /// The fingerprint of the data.
@@ -146,6 +149,7 @@ pub struct CellsRun {
 pub fn run_cells(
     cfg: &CheckedConfig,
     splits: &BTreeMap<i64, Splits>,
+    streams: Option<&BTreeMap<i64, ganaug_data::StreamSplits>>,
     gans: &GanStage,
     data_id: &str,
     ctx: &StageContext<'_>,
@@ -154,6 +158,7 @@ pub fn run_cells(
     let mut exp = Experiment {
         cfg,
         splits,
+        streams,
         gans,
         data_id,
         ctx,
@@ -162,6 +167,35 @@ pub fn run_cells(
         test_data_id: data_id,
     };
     exp.run_cells()
+}
+
+/// The three splits at one side, as the cells read them: in memory or streamed.
+#[derive(Clone, Copy)]
+pub(crate) struct SplitSources<'a> {
+    pub(crate) train: &'a dyn ImageSource,
+    pub(crate) val: &'a dyn ImageSource,
+    pub(crate) test: &'a dyn ImageSource,
+}
+
+impl<'a> Experiment<'a> {
+    /// The splits at `side` as the cells read them: the streams when the run streams, else
+    /// the splits in memory.
+    pub(crate) fn sources(&self, side: i64) -> SplitSources<'a> {
+        let (splits, streams): (&'a BTreeMap<i64, Splits>, _) = (self.splits, self.streams);
+        if let Some(s) = streams.and_then(|m| m.get(&side)) {
+            return SplitSources {
+                train: &s.train,
+                val: &s.val,
+                test: &s.test,
+            };
+        }
+        let sp = &splits[&side];
+        SplitSources {
+            train: &sp.train,
+            val: &sp.val,
+            test: &sp.test,
+        }
+    }
 }
 
 impl Experiment<'_> {
@@ -352,7 +386,7 @@ impl Experiment<'_> {
         let t0 = Instant::now();
         std::fs::create_dir_all(dir).map_err(|e| ExperimentError::io(dir, e))?;
         let trained = spec.plan.head.trainer().train(self, spec, dir)?;
-        let sp = &self.splits[&spec.plan.image_size];
+        let sp = self.sources(spec.plan.image_size);
         cell_result(spec, sp, trained, t0, &self.ctx.layout.relative(dir))
     }
 }
@@ -402,7 +436,7 @@ impl Start {
 /// returns it with the training config to use and how its weights started.
 pub(crate) fn build_model(
     spec: CellSpec<'_>,
-    data: &TensorDataset,
+    data: &dyn ImageSource,
     device: tch::Device,
 ) -> Result<(Classifier, ganaug_models::TrainConfig, Start)> {
     let plan = spec.plan;
@@ -411,7 +445,7 @@ pub(crate) fn build_model(
         pooled_stages: plan.pooled_stages,
         head: plan.head.arch(),
         ..ModelConfig::new(plan.kind, plan.image_size)
-            .for_data(data.class_names.len() as i64, data.channels())
+            .for_data(data.class_names().len() as i64, data.channels())
     };
     tch::manual_seed(ganaug_data::epoch_seed(spec.seed, 1 << 20) as i64);
     let mut model =
@@ -444,28 +478,31 @@ pub(crate) struct FitCell<'a> {
 impl CellTrainer for FitCell<'_> {
     fn train(&self, exp: &mut Experiment<'_>, spec: CellSpec<'_>, dir: &Path) -> Result<Trained> {
         let (cfg, gans) = (exp.cfg, exp.gans);
-        let sp = &exp.splits[&spec.plan.image_size];
-        let train = training_set(spec, sp, gans, cfg)?;
-        let (mut model, tcfg, weights) = build_model(spec, &sp.train, exp.ctx.device)?;
-        if let Some(probe) = self.start_probe {
-            weights.require_imagenet(spec, "LP-FT")?;
-            crate::probe_cells::start_head_from_probe(&mut model, &train, &sp.val, probe)
-                .map_err(spec.fail("fitting the starting probe"))?;
-        }
+        let sp = exp.sources(spec.plan.image_size);
+        let (mut model, tcfg, weights) = build_model(spec, sp.train, exp.ctx.device)?;
         let opts = FitOptions {
             out_dir: Some(dir),
             resume: true,
             observer: Some(exp.ctx.observer),
             ..Default::default()
         };
-        let fitted = fit(&mut model, &train, &sp.val, &tcfg, &opts)
-            .map_err(|e| spec.fail("training")(e.into()))?;
+        let (fitted, train_images) = with_training_set(spec, sp.train, gans, cfg, |train| {
+            if let Some(probe) = self.start_probe {
+                weights.require_imagenet(spec, "LP-FT")?;
+                crate::probe_cells::start_head_from_probe(&mut model, train, sp.val, probe)
+                    .map_err(spec.fail("fitting the starting probe"))?;
+            }
+            let fitted = fit_source(&mut model, train, sp.val, &tcfg, &opts)
+                .map_err(|e| spec.fail("training")(e.into()))?;
+            Ok((fitted, train.len()))
+        })?;
         let then = fine_tune_on_real(exp, spec, &mut model, &tcfg, dir)?;
-        let pred = predict(&model, &sp.test).map_err(|e| spec.fail("testing")(e.into()))?;
+        let test = sp.test;
+        let pred = predict_source(&model, test).map_err(|e| spec.fail("testing")(e.into()))?;
         let extra = then.as_ref().map_or((0, 0.0), |(t, s)| (t.epochs, *s));
         Ok(Trained {
             weights: weights.describe(),
-            train_images: train.len(),
+            train_images,
             labels: pred.labels,
             probs: pred.probs,
             epochs: fitted.history.len() + extra.0,
@@ -498,8 +535,7 @@ fn fine_tune_on_real(
         scenario: spec.scenario.without_synthetic(),
         ..spec
     };
-    let sp = &exp.splits[&spec.plan.image_size];
-    let real = training_set(real_spec, sp, exp.gans, exp.cfg)?;
+    let sp = exp.sources(spec.plan.image_size);
     let tuned = ganaug_models::TrainConfig {
         max_epochs: epochs,
         lr: tcfg.lr * 0.1,
@@ -515,8 +551,10 @@ fn fine_tune_on_real(
         observer: Some(exp.ctx.observer),
         ..Default::default()
     };
-    let again = fit(model, &real, &sp.val, &tuned, &opts)
-        .map_err(|e| spec.fail("fine-tuning on real images")(e.into()))?;
+    let again = with_training_set(real_spec, sp.train, exp.gans, exp.cfg, |real| {
+        fit_source(model, real, sp.val, &tuned, &opts)
+            .map_err(|e| spec.fail("fine-tuning on real images")(e.into()))
+    })?;
     let done = FineTuned {
         epochs: again.history.len(),
         best_epoch: again.best_epoch,

@@ -183,7 +183,7 @@ pub fn effect_of_set(
         .sets
         .insert((Synthetic::PerClass, 0), set.shallow_clone());
     let ctx = StageContext::alone(out, device, observer)?;
-    let run = crate::run_cells(&cfg, &loaded.splits, &stage, &loaded.data_id, &ctx)?;
+    let run = crate::run_cells(&cfg, &loaded.splits, None, &stage, &loaded.data_id, &ctx)?;
     let aggregates = aggregate(&cfg, &run.cells)?;
     let find = |s: Scenario| aggregates.iter().find(|a| a.scenario == s).cloned();
     let (Some(raw), Some(with_set)) = (find(Scenario::Raw), find(Scenario::Gan)) else {

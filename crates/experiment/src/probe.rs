@@ -177,17 +177,19 @@ impl ProbeRecipe<'_> {
         bank: &mut FeatureBank,
         backbone: &Backbone,
         model: &Classifier,
-        test: &TensorDataset,
+        test: &dyn ImageSource,
     ) -> Result<(Array2<f64>, Option<Array2<f64>>), CellError> {
         let key = |set: ImageSet| (backbone.clone(), set);
-        let f = bank.get(key(ImageSet::Test), model, || {
-            Ok(test.images.shallow_clone())
-        })?;
-        let mirrored = if self.tta_flip {
-            let mirror = || Ok(test.images.f_flip([3])?);
-            Some(bank.get(key(ImageSet::TestMirrored), model, mirror)?)
-        } else {
-            None
+        let f = bank.get_source(key(ImageSet::Test), model, test)?;
+        let mirrored = match (self.tta_flip, test.in_memory()) {
+            (false, _) => None,
+            (true, Some(t)) => {
+                let mirror = || Ok(t.images.f_flip([3])?);
+                Some(bank.get(key(ImageSet::TestMirrored), model, mirror)?)
+            }
+            (true, None) => Some(bank.get_mapped(key(ImageSet::TestMirrored), model, test, |x| {
+                Ok(x.f_flip([3])?)
+            })?),
         };
         Ok((f, mirrored))
     }

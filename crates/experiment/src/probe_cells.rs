@@ -9,14 +9,14 @@ use std::time::Instant;
 use ndarray::{concatenate, Array2, Axis};
 use tch::Tensor;
 
-use ganaug_augment::{expand, Pipeline};
-use ganaug_data::{Splits, TensorDataset};
+use ganaug_augment::{ExpandedSource, Pipeline};
+use ganaug_data::{ConcatSource, ImageSource};
 use ganaug_models::{fit_at_anchored, fit_probe, Classifier, ModelKind, ProbeChoice, ProbeConfig};
 
-use crate::cells::{build_model, CellSpec, CellTrainer, Experiment, Trained};
+use crate::cells::{build_model, CellSpec, CellTrainer, Experiment, SplitSources, Trained};
 use crate::layout::Layout;
 use crate::probe::{ProbeRecipe, RealRows, TrainingRows};
-use crate::quality::feature_matrix;
+use crate::quality::{feature_matrix, feature_matrix_of};
 use crate::results::CellStop;
 use crate::{CellError, Result, Synthetic};
 
@@ -153,6 +153,25 @@ impl FeatureBank {
         Ok(f)
     }
 
+    /// The features of `key`'s images: `source`'s taken through `map` batch by batch on first
+    /// use (a stream's mirror images), the kept copy after.
+    pub fn get_mapped(
+        &mut self,
+        key: (Backbone, ImageSet),
+        model: &Classifier,
+        source: &dyn ganaug_data::ImageSource,
+        map: impl FnMut(Tensor) -> std::result::Result<Tensor, CellError>,
+    ) -> std::result::Result<Array2<f64>, CellError> {
+        if let Some(f) = self.features.get(&key) {
+            return Ok(f.clone());
+        }
+        let t0 = Instant::now();
+        let f = crate::quality::feature_matrix_mapped(model, source, self.batch, map)?;
+        self.seconds += t0.elapsed().as_secs_f64();
+        self.features.insert(key, f.clone());
+        Ok(f)
+    }
+
     /// The features of `source`'s images computed by `model` batch by batch, not kept (for
     /// sets used once: a second copy of a large set's features is memory a run may not have).
     pub fn extract_once(
@@ -203,8 +222,8 @@ pub(crate) struct ProbeCell<'a>(pub(crate) ProbeRecipe<'a>);
 impl CellTrainer for ProbeCell<'_> {
     fn train(&self, exp: &mut Experiment<'_>, spec: CellSpec<'_>, dir: &Path) -> Result<Trained> {
         let recipe = &self.0;
-        let sp = &exp.splits[&spec.plan.image_size];
-        let (model, _, start) = build_model(spec, &sp.train, exp.ctx.device)?;
+        let sp = exp.sources(spec.plan.image_size);
+        let (model, _, start) = build_model(spec, sp.train, exp.ctx.device)?;
         start.require_imagenet(spec, "a linear probe")?;
         let before = exp.bank.seconds;
         let backbone = Backbone::of(spec, exp.data_id);
@@ -223,8 +242,8 @@ impl CellTrainer for ProbeCell<'_> {
             y[..n].to_vec(),
         );
         let real_y = (
-            labels(&sp.val).map_err(spec.fail("features"))?,
-            sp.train.class_names.len(),
+            source_labels(sp.val).map_err(spec.fail("features"))?,
+            sp.train.class_names().len(),
         );
         let rows = RealRows {
             train: (&train_x, &train_y),
@@ -248,7 +267,7 @@ impl CellTrainer for ProbeCell<'_> {
         Ok(Trained {
             weights: "ImageNet (frozen backbone, linear probe)",
             train_images: fit.rows,
-            labels: labels(&sp.test).map_err(spec.fail("testing"))?,
+            labels: source_labels(sp.test).map_err(spec.fail("testing"))?,
             probs,
             epochs: fit.fit.probe.iterations as usize,
             best_epoch: 0,
@@ -267,7 +286,7 @@ impl ProbeCell<'_> {
     /// when it fits on them, the validation rows.
     fn real_rows(
         &self,
-        sp: &Splits,
+        sp: SplitSources<'_>,
         x: &Array2<f64>,
         y: &[usize],
         val: &Array2<f64>,
@@ -281,7 +300,7 @@ impl ProbeCell<'_> {
                     what: "training and validation features",
                 }
             })?;
-            yr.extend(labels(&sp.val)?);
+            yr.extend(source_labels(sp.val)?);
         }
         Ok((xr, yr))
     }
@@ -289,19 +308,17 @@ impl ProbeCell<'_> {
     fn real_features(
         &self,
         exp: &mut Experiment<'_>,
-        sp: &Splits,
+        sp: SplitSources<'_>,
         model: &Classifier,
         backbone: &Backbone,
     ) -> std::result::Result<RealFeatures, CellError> {
         let bank = &mut *exp.bank;
-        let val = bank.get((backbone.clone(), ImageSet::Val), model, || {
-            Ok(sp.val.images.shallow_clone())
-        })?;
+        let val = bank.get_source((backbone.clone(), ImageSet::Val), model, sp.val)?;
         // the test split is the same for every subset of a study: its features are shared
         let test_backbone = backbone.on(exp.test_data_id);
         let (test, mirrored) = self
             .0
-            .test_features(bank, &test_backbone, model, &sp.test)?;
+            .test_features(bank, &test_backbone, model, sp.test)?;
         Ok(RealFeatures {
             val,
             test,
@@ -311,7 +328,7 @@ impl ProbeCell<'_> {
 
     /// Features, labels and loss weights of a cell's training set: the real training split and
     /// the scenario's synthetic images from the bank, augmented views and classic copies of
-    /// both computed for this seed.
+    /// both computed for this seed (made as they are read, not stored).
     fn training_rows(
         &self,
         exp: &mut Experiment<'_>,
@@ -320,22 +337,20 @@ impl ProbeCell<'_> {
         backbone: &Backbone,
     ) -> std::result::Result<TrainingRows, CellError> {
         let (cfg, gans) = (exp.cfg, exp.gans);
-        let sp = &exp.splits[&spec.plan.image_size];
+        let sp = exp.sources(spec.plan.image_size);
         let bank = &mut *exp.bank;
         let key = |set: ImageSet| (backbone.clone(), set);
-        let mut set = sp.train.shallow_clone();
-        let mut parts = vec![bank.get(key(ImageSet::Train), model, || {
-            Ok(sp.train.images.shallow_clone())
-        })?];
-        if let Some((which, synthetic)) =
-            crate::training_set::synthetic_images(spec, sp, gans, cfg)?
-        {
-            let hash = synthetic_set_hash(which, spec.seed, gans, cfg)?;
-            let set_key = key(ImageSet::Synthetic { which, key: hash });
-            parts.push(bank.get(set_key, model, || Ok(synthetic.images.shallow_clone()))?);
-            set = set.concat(&synthetic)?;
+        let mut parts = vec![bank.get_source(key(ImageSet::Train), model, sp.train)?];
+        let synthetic = crate::training_set::synthetic_images(spec, sp.train, gans, cfg)?;
+        let mut base_parts: Vec<&dyn ImageSource> = vec![sp.train];
+        if let Some((which, synthetic)) = &synthetic {
+            let hash = synthetic_set_hash(*which, spec.seed, gans, cfg)?;
+            let set_key = key(ImageSet::Synthetic { which: *which, key: hash });
+            parts.push(bank.get_source(set_key, model, synthetic)?);
+            base_parts.push(synthetic);
         }
-        let base = set.shallow_clone();
+        let base = ConcatSource::new(base_parts)?;
+        let base_y = source_labels(&base)?;
         // copies (views, classic) come in copy-major order: the base's weights, repeated
         let mut base_weights = vec![1.0; sp.train.len()];
         base_weights.resize(base.len(), cfg.gan.mix.weight);
@@ -346,12 +361,14 @@ impl ProbeCell<'_> {
                 .feature_sets
                 .get(&key)
                 .ok_or(CellError::NoSyntheticSet(Synthetic::Features))?;
-            let rows = vector_rows(fs, &cfg.gan.mix, &sp.train.class_counts())?;
+            let counts = ganaug_data::stream::class_counts(sp.train)?;
+            let rows = vector_rows(fs, &cfg.gan.mix, &counts)?;
             parts.push(fs.rows.select(Axis(0), &rows));
             vector_labels = rows.iter().map(|&r| fs.labels[r]).collect();
             base_weights.resize(base.len() + rows.len(), cfg.gan.mix.weight);
         }
         let mut weights = base_weights.clone();
+        let mut copies = 0;
         if self.0.views > 0 {
             let views = self.0.views;
             let view_key = key(ImageSet::Views {
@@ -360,18 +377,18 @@ impl ProbeCell<'_> {
                 seed: spec.seed,
             });
             // its own stream: not the classic copies' draws
-            let copies = expand(&base, &probe_views()?, views, spec.seed ^ 0x76_69_65_77, 64)?;
-            parts.push(bank.get(view_key, model, || Ok(copies.images.shallow_clone()))?);
-            set = set.concat(&copies)?;
+            let seed = spec.seed ^ 0x76_69_65_77;
+            let made = ExpandedSource::new(&base, &probe_views()?, views, seed, 64)?;
+            parts.push(bank.get_source(view_key, model, &made)?);
             (0..views).for_each(|_| weights.extend_from_slice(&base_weights));
+            copies += views;
         }
         if spec.scenario.uses_classic() {
-            let copies = expand(&base, &Pipeline::paper(), cfg.classic_copies, spec.seed, 64)?;
-            let t0 = Instant::now();
-            parts.push(features(model, &copies.images)?);
-            bank.seconds += t0.elapsed().as_secs_f64();
-            set = set.concat(&copies)?;
+            let made =
+                ExpandedSource::new(&base, &Pipeline::paper(), cfg.classic_copies, spec.seed, 64)?;
+            parts.push(bank.extract_once(model, &made)?);
             (0..cfg.classic_copies).for_each(|_| weights.extend_from_slice(&base_weights));
+            copies += cfg.classic_copies;
         }
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         let x = concatenate(Axis(0), &views).map_err(|_| CellError::Features {
@@ -382,9 +399,9 @@ impl ProbeCell<'_> {
                 what: "a cell's training rows and their weights",
             });
         }
-        let mut y = labels(&base)?;
+        let mut y = base_y.clone();
         y.extend(vector_labels);
-        y.extend(labels(&set)?.into_iter().skip(base.len()));
+        (0..copies).for_each(|_| y.extend_from_slice(&base_y));
         Ok((x, y, weights))
     }
 }
@@ -464,21 +481,21 @@ pub fn probe_views() -> std::result::Result<Pipeline, ganaug_augment::AugmentErr
 /// `val`, copied into the model's linear head.
 pub(crate) fn start_head_from_probe(
     model: &mut Classifier,
-    train: &TensorDataset,
-    val: &TensorDataset,
+    train: &dyn ImageSource,
+    val: &dyn ImageSource,
     probe_cfg: &ProbeConfig,
 ) -> std::result::Result<(), CellError> {
     let trainable = model.backbone_trainable();
     model.set_backbone_trainable(false);
     let (x, v) = (
-        features(model, &train.images)?,
-        features(model, &val.images)?,
+        feature_matrix_of(model, train, 64)?,
+        feature_matrix_of(model, val, 64)?,
     );
     model.set_backbone_trainable(trainable);
-    let classes = train.class_names.len();
+    let classes = train.class_names().len();
     let fit = fit_probe(
-        (&x, &labels(train)?),
-        (&v, &labels(val)?),
+        (&x, &source_labels(train)?),
+        (&v, &source_labels(val)?),
         classes,
         probe_cfg,
     )?;
@@ -486,8 +503,4 @@ pub(crate) fn start_head_from_probe(
     Ok(())
 }
 
-pub(crate) use crate::probe::labels;
-
-fn features(model: &Classifier, images: &Tensor) -> std::result::Result<Array2<f64>, CellError> {
-    feature_matrix(model, images, 64)
-}
+pub(crate) use crate::probe::{labels, source_labels};

@@ -172,6 +172,29 @@ impl Quality {
 }
 
 impl Quality {
+    /// [`class_features`](Self::class_features) of any image source (a stream read batch by
+    /// batch); `None` without the feature network.
+    pub fn class_features_of(
+        &mut self,
+        class: &str,
+        train: &dyn ganaug_data::ImageSource,
+    ) -> Result<Option<ndarray::Array2<f64>>> {
+        if let Some(d) = train.in_memory() {
+            return self.class_features(class, &d.images);
+        }
+        let Some(net) = &self.net else {
+            return Ok(None);
+        };
+        if !self.train_features.contains_key(class) {
+            // as `features` takes them: resized to the network's side, 32 at a time
+            let side = net.config().image_size;
+            let f = feature_matrix_mapped(net, train, 32, |x| Ok(resize(&x, side)?))
+                .map_err(quality_err("features"))?;
+            self.train_features.insert(class.into(), f);
+        }
+        Ok(Some(self.train_features[class].clone()))
+    }
+
     /// A linear probe (strength by 5-fold) on the real training features of every class, one
     /// subset per class in label order; fitted once.
     pub fn real_probe(
@@ -350,6 +373,17 @@ pub fn feature_matrix_of(
     if let Some(d) = source.in_memory() {
         return feature_matrix(net, &d.images, batch);
     }
+    feature_matrix_mapped(net, source, batch, |x| Ok(x))
+}
+
+/// [`feature_matrix_of`] of `source`'s images taken through `map` batch by batch (a stream's
+/// mirror images, say): only the features are held whole.
+pub fn feature_matrix_mapped(
+    net: &Classifier,
+    source: &dyn ganaug_data::ImageSource,
+    batch: i64,
+    mut map: impl FnMut(Tensor) -> std::result::Result<Tensor, CellError>,
+) -> std::result::Result<ndarray::Array2<f64>, CellError> {
     if source.is_empty() {
         return Ok(ndarray::Array2::zeros((0, net.feature_dim() as usize)));
     }
@@ -357,7 +391,7 @@ pub fn feature_matrix_of(
     let mut net = net;
     let mut parts = Vec::with_capacity(chunks.len());
     ganaug_data::stream::read_batches::<CellError>(source, chunks, net.device(), 2, |_, x| {
-        parts.push(ganaug_metrics::FeatureExtractor::features(&mut net, &x)?);
+        parts.push(ganaug_metrics::FeatureExtractor::features(&mut net, &map(x)?)?);
         Ok(())
     })?;
     let views: Vec<_> = parts.iter().map(ndarray::Array2::view).collect();

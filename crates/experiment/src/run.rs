@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tch::Device;
 
-use ganaug_data::{DataSource, ImageSpec};
+use ganaug_data::{DataSource, ImageSpec, Streaming};
 
 use ganaug_train::{Observer, Silent};
 
@@ -26,6 +26,10 @@ pub struct RunOptions<'a> {
     pub work: crate::shard::Work,
     /// Lock timing for shared folders.
     pub lock: crate::lock::LockPolicy,
+    /// Whether the cells read the images streamed from the decode cache (a folder only; off
+    /// by default: [`Streaming::Auto`] decides by the images' size against the memory
+    /// available).
+    pub streaming: Streaming,
 }
 
 impl Default for RunOptions<'_> {
@@ -34,6 +38,7 @@ impl Default for RunOptions<'_> {
             observer: &Silent,
             work: crate::shard::Work::default(),
             lock: crate::lock::LockPolicy::default(),
+            streaming: Streaming::Off,
         }
     }
 }
@@ -104,7 +109,11 @@ fn run_stages(
     started: Instant,
 ) -> Result<ReproResults> {
     let (device, out) = (ctx.device, ctx.layout.root());
-    let loaded = load_splits(cfg, data, device)?;
+    let streaming = match cfg.scarcity {
+        Some(_) => Streaming::Off,
+        None => opts.streaming,
+    };
+    let loaded = load_sizes(cfg, data, device, &cfg.image_sizes(), streaming)?;
     say_data(ctx, &loaded);
     if loaded.cfg.scarcity.is_some() {
         return scarcity_run(&loaded, ctx, opts, started);
@@ -121,10 +130,10 @@ fn run_stages(
     } else {
         (
             classification_accuracy_scores(cfg, &gans, base, device)?,
-            resolution_gap(cfg, &gans, splits, device)?,
+            resolution_gap(cfg, &gans, &loaded, device)?,
         )
     };
-    let run = cells::run_cells(cfg, splits, &gans, data_id, ctx)?;
+    let run = cells::run_cells(cfg, splits, loaded.streams.as_ref(), &gans, data_id, ctx)?;
     let mut results = results_of(&loaded, gans, run, device)?;
     results.cas = cas;
     results.resolution_gap = resolution_gap;
@@ -178,7 +187,7 @@ pub fn run_gan_stage(
         work: opts.work,
         lock: opts.lock,
     };
-    let loaded = load_sizes(cfg, data, device, &[])?;
+    let loaded = load_sizes(cfg, data, device, &[], Streaming::Off)?;
     say_data(&ctx, &loaded);
     let base = &loaded.splits[&loaded.cfg.gan.gan.size];
     let stage = run_gans(&loaded.cfg, &base.train, &loaded.data_id, &ctx)?;
@@ -330,6 +339,10 @@ pub struct LoadedData {
     pub data: DataSource,
     /// What the folder's auto modes (colour, bit depth) decided, in words.
     pub decisions: Vec<String>,
+    /// The splits streamed from the decode cache, by side, when the cells stream
+    /// ([`RunOptions::streaming`]): the cells read these, the GAN stage the GANs' side in
+    /// `splits`.
+    pub streams: Option<BTreeMap<i64, ganaug_data::StreamSplits>>,
 }
 
 /// The data at every image side `cfg` needs (the decode cache makes reloading cheap), by side,
@@ -337,27 +350,37 @@ pub struct LoadedData {
 /// data's (gray or RGB). A folder in colour mode `auto` is decided once, at the GANs' side,
 /// and read in that mode at every side.
 pub fn load_splits(cfg: &CheckedConfig, data: &DataSource, device: Device) -> Result<LoadedData> {
-    load_sizes(cfg, data, device, &cfg.image_sizes())
+    load_sizes(cfg, data, device, &cfg.image_sizes(), Streaming::Off)
 }
 
-/// [`load_splits`] at the given sides only (the GAN's side always among them).
+/// [`load_splits`] at the given sides only (the GAN's side always among them), the cells'
+/// images streamed as `streaming` says ([`cells_stream`]).
 fn load_sizes(
     cfg: &CheckedConfig,
     data: &DataSource,
     device: Device,
     sizes: &[i64],
+    streaming: Streaming,
 ) -> Result<LoadedData> {
     let spec_at = |s: i64| ImageSpec {
         policy: cfg.resize,
         ..ImageSpec::with_size(u32::try_from(s).unwrap_or(0))
     };
-    let (data, decisions) = data.decide_auto(spec_at(cfg.gan.gan.size), device)?;
+    let (data, mut decisions) = data.decide_auto(spec_at(cfg.gan.gan.size), device)?;
+    let stream = cells_stream(cfg, &data, streaming)?;
+    let gan_side = cfg.gan.gan.size;
     let mut splits = BTreeMap::new();
-    for &s in sizes.iter().chain([&cfg.gan.gan.size]) {
-        if let std::collections::btree_map::Entry::Vacant(e) = splits.entry(s) {
-            e.insert(data.load_spec(spec_at(s), device)?);
+    let mut streams = BTreeMap::new();
+    for &s in sizes.iter().chain([&gan_side]) {
+        if stream.is_some() && !streams.contains_key(&s) {
+            streams.insert(s, data.stream_spec(spec_at(s))?);
+        }
+        // streamed, only the GAN stage's side is also held in memory
+        if (stream.is_none() || s == gan_side) && !splits.contains_key(&s) {
+            splits.insert(s, data.load_spec(spec_at(s), device)?);
         }
     }
+    decisions.extend(stream);
     let data_id = data.fingerprint(cfg.gan.gan.size)?;
     let base = &splits[&cfg.gan.gan.size];
     if base.train.class_names.len() < 2 {
@@ -375,7 +398,47 @@ fn load_sizes(
         cfg,
         data,
         decisions,
+        streams: (!streams.is_empty()).then_some(streams),
     })
+}
+
+/// Whether the cells stream their images, in words (`None`: in memory). Streaming asked for
+/// (`on`) by a configuration whose cells still need their images in memory (feature GANs,
+/// edits) is refused; `auto` then keeps them in memory.
+fn cells_stream(
+    cfg: &CheckedConfig,
+    data: &DataSource,
+    streaming: Streaming,
+) -> Result<Option<String>> {
+    if streaming == Streaming::Off {
+        return Ok(None);
+    }
+    let memory_only = cfg.scenarios.iter().find(|s| {
+        matches!(
+            s.synthetic(),
+            Some(crate::Synthetic::Features | crate::Synthetic::Edits)
+        )
+    });
+    if let Some(s) = memory_only {
+        if streaming == Streaming::On {
+            return Err(ExperimentError::config(
+                "stream",
+                format!(
+                    "scenario {} still needs its images in memory: run with --stream off",
+                    s.name()
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    let largest = u32::try_from(cfg.largest_image()).unwrap_or(u32::MAX);
+    let decision = data.stream_decision(largest, streaming)?;
+    Ok(decision.stream.then(|| {
+        format!(
+            "cells: {decision}; the GANs' side ({}²) also in memory",
+            cfg.gan.gan.size
+        )
+    }))
 }
 
 /// The CAS of every synthetic set and of the real training split (the reference), at the
@@ -412,18 +475,24 @@ fn classification_accuracy_scores(
 fn resolution_gap(
     cfg: &CheckedConfig,
     gans: &crate::GanStage,
-    splits: &BTreeMap<i64, ganaug_data::Splits>,
+    loaded: &LoadedData,
     device: Device,
 ) -> Result<Option<crate::ResolutionGap>> {
     let (small, large) = (cfg.gan.gan.size, cfg.largest_image());
     if gans.sets.is_empty() || large == small {
         return Ok(None);
     }
+    let train_at = |side: i64| -> &dyn ganaug_data::ImageSource {
+        match loaded.streams.as_ref().and_then(|m| m.get(&side)) {
+            Some(s) => &s.train,
+            None => &loaded.splits[&side].train,
+        }
+    };
     let mut quality =
-        crate::Quality::with_network(device, splits[&small].train.channels(), cfg.gan.extractor)?;
+        crate::Quality::with_network(device, train_at(small).channels(), cfg.gan.extractor)?;
     let (Some(a), Some(b)) = (
-        quality.class_features("all-large", &splits[&large].train.images)?,
-        quality.class_features("all-small", &splits[&small].train.images)?,
+        quality.class_features_of("all-large", train_at(large))?,
+        quality.class_features_of("all-small", train_at(small))?,
     ) else {
         return Ok(None);
     };

@@ -2,22 +2,21 @@
 
 use std::time::Instant;
 
-use ganaug_data::Splits;
 use ganaug_metrics::{BootstrapInterval, ClassificationReport, Proportion, ReportConfig};
 
-use crate::cells::{CellSpec, Trained};
+use crate::cells::{CellSpec, SplitSources, Trained};
 use crate::{CellError, CellResult, Estimate, Result};
 
 /// The result of a trained cell (started at `t0`, its folder `dir` relative to the results
 /// folder): test metrics on `sp`'s test split.
 pub(crate) fn cell_result(
     spec: CellSpec<'_>,
-    sp: &Splits,
+    sp: SplitSources<'_>,
     t: Trained,
     t0: Instant,
     dir: &str,
 ) -> Result<CellResult> {
-    let rcfg = ReportConfig::with_class_names(sp.test.class_names.clone());
+    let rcfg = ReportConfig::with_class_names(sp.test.class_names().to_vec());
     let report = ClassificationReport::new(&t.labels, &t.probs, &rcfg)
         .map_err(|e| spec.fail("metrics")(e.into()))?;
     // Two classes: the positive (first) class's statistics with their intervals; more: the
@@ -59,8 +58,8 @@ pub(crate) fn cell_result(
         roc_tpr: roc.map(|r| r.tpr.clone()).unwrap_or_default(),
         dir: dir.into(),
         real_data: Some(crate::scarcity::subsets::digest_of(
-            &sp.train.names,
-            &sp.val.names,
+            sp.train.names(),
+            sp.val.names(),
         )),
     })
 }

@@ -179,6 +179,7 @@ pub fn sweep(
         let mut exp = Experiment {
             cfg: &rule_checked,
             splits: &splits,
+            streams: None,
             gans: &stage,
             data_id: &data_id,
             ctx: &ctx,
@@ -258,6 +259,7 @@ fn sweep_point(
     let cells = Experiment {
         cfg: &point,
         splits: exp.splits,
+        streams: exp.streams,
         gans: exp.gans,
         data_id: exp.data_id,
         ctx: exp.ctx,

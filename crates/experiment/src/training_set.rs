@@ -2,23 +2,26 @@
 //! the edit GAN's edits of the cell's own real images) at the model's size, and classic
 //! augmentation copies of all of them.
 
-use ganaug_augment::{expand, Pipeline};
-use ganaug_data::{Splits, TensorDataset};
+use ganaug_augment::{expand, ExpandedSource, Pipeline};
+use ganaug_data::{ConcatSource, ImageSource, TensorDataset};
 
 use crate::cells::CellSpec;
 use crate::gans::GanStage;
 use crate::quality::resize;
 use crate::{CellError, CheckedConfig, Result};
 
-/// The training set of a cell: the training split, plus the scenario's synthetic images at the
-/// model's size, plus classic-augmentation copies of all of them.
-pub(crate) fn training_set(
+/// Calls `f` with the training set of a cell: the training split `train`, plus the scenario's
+/// synthetic images at the model's size, plus classic-augmentation copies of all of them —
+/// the images [`assemble_training_set`] stores, read from where they are (the real ones in
+/// memory or streamed, the copies made when read).
+pub(crate) fn with_training_set<T>(
     spec: CellSpec<'_>,
-    sp: &Splits,
+    train: &dyn ImageSource,
     gans: &GanStage,
     cfg: &CheckedConfig,
-) -> Result<TensorDataset> {
-    let synthetic = synthetic_images(spec, sp, gans, cfg)
+    f: impl FnOnce(&dyn ImageSource) -> Result<T>,
+) -> Result<T> {
+    let synthetic = synthetic_images(spec, train, gans, cfg)
         .map_err(spec.fail("adding synthetic images"))?
         .map(|(_, s)| s);
     let copies = if spec.scenario.uses_classic() {
@@ -26,8 +29,19 @@ pub(crate) fn training_set(
     } else {
         0
     };
-    assemble_training_set(&sp.train, synthetic.as_ref(), copies, spec.seed)
-        .map_err(spec.fail("assembling the training set"))
+    let assemble = |e: CellError| spec.fail("assembling the training set")(e);
+    let mut parts: Vec<&dyn ImageSource> = vec![train];
+    if let Some(s) = &synthetic {
+        parts.push(s);
+    }
+    let base = ConcatSource::new(parts).map_err(|e| assemble(e.into()))?;
+    if copies == 0 {
+        return f(&base);
+    }
+    let extra = ExpandedSource::new(&base, &Pipeline::paper(), copies, spec.seed, 64)
+        .map_err(|e| assemble(e.into()))?;
+    let all = ConcatSource::new(vec![&base, &extra]).map_err(|e| assemble(e.into()))?;
+    f(&all)
 }
 
 /// A training set as the experiment assembles a cell's: the real images, then the synthetic
@@ -55,7 +69,7 @@ pub fn assemble_training_set(
 /// model's size, with the set they come from; `None` when it adds none.
 pub(crate) fn synthetic_images(
     spec: CellSpec<'_>,
-    sp: &Splits,
+    train: &dyn ImageSource,
     gans: &GanStage,
     cfg: &CheckedConfig,
 ) -> std::result::Result<Option<(crate::Synthetic, TensorDataset)>, CellError> {
@@ -63,9 +77,13 @@ pub(crate) fn synthetic_images(
         return Ok(None); // none, or vectors (a probe cell adds those itself)
     };
     if which == crate::Synthetic::Edits {
-        return Ok(Some((which, edited_images(spec, sp, gans, cfg)?)));
+        let train = train.in_memory().ok_or(CellError::NeedsMemory {
+            what: "the edit GAN's edits",
+        })?;
+        return Ok(Some((which, edited_images(spec, train, gans, cfg)?)));
     }
-    let s = gans.mixed(which, spec.seed, &cfg.gan.mix, &sp.train.class_counts())?;
+    let counts = ganaug_data::stream::class_counts(train)?;
+    let s = gans.mixed(which, spec.seed, &cfg.gan.mix, &counts)?;
     if s.is_empty() {
         return Ok(None);
     }
@@ -83,7 +101,7 @@ pub(crate) fn synthetic_images(
 /// side): the real detail of each edited image is the cell's, only the change is upsampled.
 fn edited_images(
     spec: CellSpec<'_>,
-    sp: &Splits,
+    train: &TensorDataset,
     gans: &GanStage,
     cfg: &CheckedConfig,
 ) -> std::result::Result<TensorDataset, CellError> {
@@ -95,9 +113,9 @@ fn edited_images(
         .edits
         .get(&gans.replica(spec.seed))
         .ok_or(CellError::NoSyntheticSet(which))?;
-    let rows: Vec<usize> = match gans.mixed_rows(set, &cfg.gan.mix, &sp.train.class_counts())? {
+    let rows: Vec<usize> = match gans.mixed_rows(set, &cfg.gan.mix, &train.class_counts())? {
         Some(rows) => rows.into_iter().map(|r| r as usize).collect(),
         None => (0..edits.sources.len()).collect(),
     };
-    Ok(edits.materialize(&sp.train, &rows)?)
+    Ok(edits.materialize(train, &rows)?)
 }

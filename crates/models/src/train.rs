@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tch::{Device, Kind};
 
 use ganaug_augment::Pipeline;
-use ganaug_data::TensorDataset;
+use ganaug_data::{ImageSource, TensorDataset};
 pub use ganaug_train::StopReason;
 use ganaug_train::{Curves, RunDir, Validate};
 
@@ -416,6 +416,31 @@ pub(crate) fn probabilities_matrix(probs: &tch::Tensor) -> Result<ndarray::Array
             expected: "[N, classes]".into(),
             got,
         })
+}
+
+/// [`predict`] on any [`ImageSource`] (a stream read 64 images at a time, the next batches on
+/// a background thread): the same batches, so the same probabilities.
+pub fn predict_source(model: &Classifier, data: &dyn ImageSource) -> Result<Predictions> {
+    if let Some(d) = data.in_memory() {
+        return predict(model, d);
+    }
+    let batches = ganaug_data::stream::sequential_batches(data.len(), 64);
+    let mut parts = Vec::with_capacity(batches.len());
+    ganaug_data::stream::read_batches::<ModelError>(data, batches, model.device(), 2, |_, x| {
+        parts.push(model.predict_proba(&x, 64)?);
+        Ok(())
+    })?;
+    let probs = if parts.is_empty() {
+        ndarray::Array2::zeros((0, model.config().n_classes as usize))
+    } else {
+        probabilities_matrix(&tch::Tensor::f_cat(&parts, 0)?)?
+    };
+    let labels: Vec<i64> = Vec::<i64>::try_from(&data.labels().f_to_device(Device::Cpu)?)?;
+    Ok(Predictions {
+        probs,
+        labels: labels.into_iter().map(|l| l as usize).collect(),
+        names: data.names().to_vec(),
+    })
 }
 
 /// Class probabilities of every image of `data` (inference mode).

@@ -44,6 +44,8 @@ pub struct Args {
     common: common::CommonArgs,
     #[command(flatten)]
     preset: common::PresetArgs,
+    #[command(flatten)]
+    stream: common::StreamArgs,
     /// Print the resolved configuration (preset or file, with the options below) as TOML and exit.
     #[arg(long)]
     print_config: bool,
@@ -203,6 +205,7 @@ pub fn run(args: Args) -> Result<()> {
     let opts = experiment::RunOptions {
         observer,
         work,
+        streaming: args.stream.stream,
         ..Default::default()
     };
     let results = experiment::run_with(&cfg, &data, &out, device, &opts)?;

@@ -126,6 +126,7 @@ impl Study<'_> {
         Experiment {
             cfg,
             splits,
+            streams: None,
             gans: stage,
             data_id: id,
             ctx: self.ctx,
