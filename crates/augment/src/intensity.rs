@@ -118,7 +118,6 @@ pub(crate) fn erase(x: &Tensor, rects: &[[f64; 4]], fill: f64) -> Result<Tensor>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
     use tch::{Device, Kind};
 
     fn x() -> Tensor {
@@ -132,7 +131,6 @@ mod tests {
     #[test]
     fn identity_parameters_leave_images_unchanged() {
         let x = x();
-        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
         assert!(max_diff(&brightness(&x, &[0.0; 3]).expect("b"), &x) < 1e-7);
         assert!(max_diff(&contrast(&x, &[1.0; 3]).expect("c"), &x) < 1e-6);
         assert!(max_diff(&gamma(&x, &[1.0; 3]).expect("g"), &x) < 1e-6);

@@ -54,6 +54,10 @@ fn wrong_arguments_are_refused_with_what_was_wrong() {
         (&["assess"][..], "--synthetic"),
         (&["reproduce", "--device", "tpu"][..], "tpu"),
         (
+            &["reproduce", "--stream", "sometimes", "--print-config"][..],
+            "expected on, off or auto",
+        ),
+        (
             &["reproduce", "--preset", "nope", "--print-config"][..],
             "nope",
         ),

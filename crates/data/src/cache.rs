@@ -71,6 +71,50 @@ impl Stat {
     }
 }
 
+/// A safetensors file's header: its length and what it says.
+fn read_header(
+    file: &mut std::fs::File,
+    file_len: u64,
+) -> std::result::Result<(u64, Metadata), String> {
+    let mut len8 = [0u8; 8];
+    file.read_exact(&mut len8).map_err(|e| e.to_string())?;
+    let header_len = u64::from_le_bytes(len8);
+    if header_len > 256 << 20 || 8 + header_len > file_len {
+        return Err(format!("bad header length {header_len}"));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    file.read_exact(&mut header).map_err(|e| e.to_string())?;
+    let meta: Metadata = serde_json::from_slice(&header).map_err(|e| e.to_string())?;
+    Ok((header_len, meta))
+}
+
+/// Each cached image's row, by name: every tensor must be one whole image of `spec` inside the
+/// `data_len` bytes of pixels.
+fn row_positions(
+    meta: &Metadata,
+    spec: &ImageSpec,
+    data_len: usize,
+) -> std::result::Result<HashMap<String, i64>, String> {
+    let image_bytes = row_bytes(spec);
+    let mut rows = HashMap::new();
+    for (name, t) in meta.tensors() {
+        let (begin, end) = t.data_offsets;
+        if t.dtype != dtype(spec)
+            || end - begin != image_bytes
+            || begin % image_bytes != 0
+            || end > data_len
+        {
+            return Err(format!(
+                "tensor {name} is not a {:?} {:?} image",
+                row_shape(spec),
+                dtype(spec)
+            ));
+        }
+        rows.insert(name, (begin / image_bytes) as i64);
+    }
+    Ok(rows)
+}
+
 /// Reads a file's size and modification time in nanoseconds.
 pub(crate) fn stat(path: &Path) -> Result<(u64, i128)> {
     let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, e))?;
@@ -164,15 +208,7 @@ impl CacheFile {
         };
         let file_len = file.metadata().map_err(|e| e.to_string())?.len();
         let (_, written_ns) = stat(path).map_err(|e| e.to_string())?;
-        let mut len8 = [0u8; 8];
-        file.read_exact(&mut len8).map_err(|e| e.to_string())?;
-        let header_len = u64::from_le_bytes(len8);
-        if header_len > 256 << 20 || 8 + header_len > file_len {
-            return Err(format!("bad header length {header_len}"));
-        }
-        let mut header = vec![0u8; header_len as usize];
-        file.read_exact(&mut header).map_err(|e| e.to_string())?;
-        let meta: Metadata = serde_json::from_slice(&header).map_err(|e| e.to_string())?;
+        let (header_len, meta) = read_header(&mut file, file_len)?;
         let info = meta.metadata().as_ref().ok_or("no metadata")?;
         if info.get("ganaug_cache") != Some(&CACHE_VERSION.to_string()) {
             return Err("written by another version".into());
@@ -186,22 +222,7 @@ impl CacheFile {
             return Err("data is not a whole number of images".into());
         }
         let k = data_len / image_bytes;
-        let mut rows = HashMap::new();
-        for (name, t) in meta.tensors() {
-            let (begin, end) = t.data_offsets;
-            if t.dtype != dtype(spec)
-                || end - begin != image_bytes
-                || begin % image_bytes != 0
-                || end > data_len
-            {
-                return Err(format!(
-                    "tensor {name} is not a {:?} {:?} image",
-                    row_shape(spec),
-                    dtype(spec)
-                ));
-            }
-            rows.insert(name, (begin / image_bytes) as i64);
-        }
+        let rows = row_positions(&meta, spec, data_len)?;
         let rows_at = Some((path.to_path_buf(), 8 + header_len));
         if k == 0 || !map {
             return Ok(CacheFile {

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use ganaug_data::{ImageSource, Splits};
 use ganaug_models::{
-    fit_source, predict_source, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig,
-    ProbeConfig,
+    fit_source, predict_source, pretrained_weights, BackboneMode, Classifier, FitOptions,
+    ModelConfig, ProbeConfig,
 };
 
 use crate::gans::{GanStage, StageContext};

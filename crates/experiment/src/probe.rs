@@ -187,9 +187,12 @@ impl ProbeRecipe<'_> {
                 let mirror = || Ok(t.images.f_flip([3])?);
                 Some(bank.get(key(ImageSet::TestMirrored), model, mirror)?)
             }
-            (true, None) => Some(bank.get_mapped(key(ImageSet::TestMirrored), model, test, |x| {
-                Ok(x.f_flip([3])?)
-            })?),
+            (true, None) => Some(bank.get_mapped(
+                key(ImageSet::TestMirrored),
+                model,
+                test,
+                |x| Ok(x.f_flip([3])?),
+            )?),
         };
         Ok((f, mirrored))
     }

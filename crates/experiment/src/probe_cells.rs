@@ -316,9 +316,7 @@ impl ProbeCell<'_> {
         let val = bank.get_source((backbone.clone(), ImageSet::Val), model, sp.val)?;
         // the test split is the same for every subset of a study: its features are shared
         let test_backbone = backbone.on(exp.test_data_id);
-        let (test, mirrored) = self
-            .0
-            .test_features(bank, &test_backbone, model, sp.test)?;
+        let (test, mirrored) = self.0.test_features(bank, &test_backbone, model, sp.test)?;
         Ok(RealFeatures {
             val,
             test,
@@ -345,7 +343,10 @@ impl ProbeCell<'_> {
         let mut base_parts: Vec<&dyn ImageSource> = vec![sp.train];
         if let Some((which, synthetic)) = &synthetic {
             let hash = synthetic_set_hash(*which, spec.seed, gans, cfg)?;
-            let set_key = key(ImageSet::Synthetic { which: *which, key: hash });
+            let set_key = key(ImageSet::Synthetic {
+                which: *which,
+                key: hash,
+            });
             parts.push(bank.get_source(set_key, model, synthetic)?);
             base_parts.push(synthetic);
         }

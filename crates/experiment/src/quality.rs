@@ -373,7 +373,7 @@ pub fn feature_matrix_of(
     if let Some(d) = source.in_memory() {
         return feature_matrix(net, &d.images, batch);
     }
-    feature_matrix_mapped(net, source, batch, |x| Ok(x))
+    feature_matrix_mapped(net, source, batch, Ok)
 }
 
 /// [`feature_matrix_of`] of `source`'s images taken through `map` batch by batch (a stream's
@@ -391,7 +391,10 @@ pub fn feature_matrix_mapped(
     let mut net = net;
     let mut parts = Vec::with_capacity(chunks.len());
     ganaug_data::stream::read_batches::<CellError>(source, chunks, net.device(), 2, |_, x| {
-        parts.push(ganaug_metrics::FeatureExtractor::features(&mut net, &map(x)?)?);
+        parts.push(ganaug_metrics::FeatureExtractor::features(
+            &mut net,
+            &map(x)?,
+        )?);
         Ok(())
     })?;
     let views: Vec<_> = parts.iter().map(ndarray::Array2::view).collect();

@@ -109,9 +109,15 @@ fn run_stages(
     started: Instant,
 ) -> Result<ReproResults> {
     let (device, out) = (ctx.device, ctx.layout.root());
-    let streaming = match cfg.scarcity {
-        Some(_) => Streaming::Off,
-        None => opts.streaming,
+    let streaming = match (cfg.scarcity.is_some(), opts.streaming) {
+        (true, Streaming::On) => {
+            return Err(ExperimentError::config(
+                "stream",
+                "a scarcity study still holds its subsets in memory: run it with --stream off",
+            ))
+        }
+        (true, _) => Streaming::Off,
+        (false, s) => s,
     };
     let loaded = load_sizes(cfg, data, device, &cfg.image_sizes(), streaming)?;
     say_data(ctx, &loaded);

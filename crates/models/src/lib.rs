@@ -36,6 +36,6 @@ pub use probe_model::{
 };
 pub use state::CHECKPOINT_FORMAT;
 pub use train::{
-    predict, predict_source, write_history, BackboneMode, EpochRecord, FitOptions, FitReport, LrSchedule,
-    OptimizerKind, Predictions, SelectOn, StopReason, TrainConfig,
+    predict, predict_source, write_history, BackboneMode, EpochRecord, FitOptions, FitReport,
+    LrSchedule, OptimizerKind, Predictions, SelectOn, StopReason, TrainConfig,
 };

@@ -165,31 +165,10 @@ fn stream_entries_as(
     drop(built.spill);
     drop(old);
     report.cache_file = Some(path.clone());
-    let file = File::open(&path).map_err(|e| DataError::io(&path, e))?;
-    let meta = file.metadata().map_err(|e| DataError::io(&path, e))?;
-    let cache = CacheFile::open_as(&path, spec, false).map_err(|why| DataError::CacheChanged {
-        path: path.clone(),
-        what: format!("unreadable right after it was written: {why}"),
-    })?;
-    let rows = built
-        .hashes
-        .iter()
-        .map(|h| {
-            cache.lookup.row(h).ok_or_else(|| DataError::CacheChanged {
-                path: path.clone(),
-                what: format!("image {h} is missing from it right after it was written"),
-            })
-        })
-        .collect::<Result<Vec<i64>>>()?;
+    let (cache, rows) = open_written(&path, spec, &built.hashes)?;
     let kept = &built.kept;
     let labels = Tensor::f_from_slice(&kept.iter().map(|e| e.label).collect::<Vec<_>>())?;
     let channels = spec.color.channels().unwrap_or(1);
-    let cache = OpenCache {
-        path: path.clone(),
-        file,
-        seen: (meta.len(), meta.modified().ok()),
-        data_start: cache.rows_at().map_or(0, |(_, start)| start),
-    };
     let ds = StreamDataset {
         shared: Arc::new(StreamShared {
             cache,
@@ -205,6 +184,38 @@ fn stream_entries_as(
     };
     report.seconds = start.elapsed().as_secs_f64();
     Ok((ds, report, kept.iter().map(|e| e.split).collect()))
+}
+
+/// The cache file just written at `path`, opened for a stream, and the row of each image
+/// (`hashes`, in the stream's order): an image missing from it, or a file that cannot be read
+/// back, is a cache changed under the build.
+fn open_written(
+    path: &std::path::Path,
+    spec: &ImageSpec,
+    hashes: &[String],
+) -> Result<(OpenCache, Vec<i64>)> {
+    let file = File::open(path).map_err(|e| DataError::io(path, e))?;
+    let meta = file.metadata().map_err(|e| DataError::io(path, e))?;
+    let cache = CacheFile::open_as(path, spec, false).map_err(|why| DataError::CacheChanged {
+        path: path.to_path_buf(),
+        what: format!("unreadable right after it was written: {why}"),
+    })?;
+    let rows = hashes
+        .iter()
+        .map(|h| {
+            cache.lookup.row(h).ok_or_else(|| DataError::CacheChanged {
+                path: path.to_path_buf(),
+                what: format!("image {h} is missing from it right after it was written"),
+            })
+        })
+        .collect::<Result<Vec<i64>>>()?;
+    let open = OpenCache {
+        path: path.to_path_buf(),
+        file,
+        seen: (meta.len(), meta.modified().ok()),
+        data_start: cache.rows_at().map_or(0, |(_, start)| start),
+    };
+    Ok((open, rows))
 }
 
 /// New pixels written to a temporary file as they are decoded (removed when dropped).

@@ -110,6 +110,10 @@ impl ImageSource for ConcatSource<'_> {
                 .map(|p| p.reader())
                 .collect::<Result<_>>()?,
             starts: self.starts.clone(),
+            shape: {
+                let (h, w) = self.image_size();
+                [0, self.channels(), h, w]
+            },
         }))
     }
 }
@@ -117,6 +121,8 @@ impl ImageSource for ConcatSource<'_> {
 struct ConcatReader {
     readers: Vec<Box<dyn ImageReader>>,
     starts: Vec<usize>,
+    /// An empty read's shape.
+    shape: [i64; 4],
 }
 
 impl ImageReader for ConcatReader {
@@ -125,6 +131,10 @@ impl ImageReader for ConcatReader {
     }
 
     fn prepare(&mut self, indices: &[i64]) -> Result<Prepared> {
+        if indices.is_empty() {
+            let none = Tensor::f_zeros(self.shape, (tch::Kind::Float, Device::Cpu))?;
+            return Ok(Prepared::ready(none));
+        }
         let total = *self.starts.last().unwrap_or(&0);
         // each part's positions, and where its images go in the batch
         let mut local: Vec<(Vec<i64>, Vec<i64>)> = vec![Default::default(); self.readers.len()];
@@ -163,10 +173,9 @@ impl ImageReader for ConcatReader {
                 .into_iter()
                 .map(|t| t.f_to_device(device))
                 .collect::<std::result::Result<Vec<_>, _>>()?;
-            let all = if images.len() == 1 {
-                images.into_iter().next().unwrap_or_else(|| Tensor::new())
-            } else {
-                Tensor::f_cat(&images, 0)?
+            let all = match <[Tensor; 1]>::try_from(images) {
+                Ok([one]) => one,
+                Err(images) => Tensor::f_cat(&images, 0)?,
             };
             if sorted {
                 return Ok(all);

@@ -1,0 +1,100 @@
+//! A run whose cells stream their images from the decode cache (`--stream on`) gives every
+//! cell the per-image test probabilities of the same run in memory: the real splits read
+//! batch by batch, the synthetic images and the classic copies (made when read) in the same
+//! training sets. What cannot stream yet is refused by name.
+
+use ganaug_data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
+use ganaug_data::{DataSource, FolderSource, PhantomConfig, Streaming};
+use ganaug_experiment::{self as experiment, ReproConfig, RunOptions, Scenario};
+
+fn run(data: &DataSource, streaming: Streaming) -> experiment::Result<experiment::ReproResults> {
+    run_cfg(
+        data,
+        streaming,
+        &ReproConfig::preset("tiny").expect("tiny preset"),
+    )
+}
+
+fn run_cfg(
+    data: &DataSource,
+    streaming: Streaming,
+    cfg: &experiment::CheckedConfig,
+) -> experiment::Result<experiment::ReproResults> {
+    let out = tempfile::tempdir().expect("out");
+    let opts = RunOptions {
+        streaming,
+        ..RunOptions::default()
+    };
+    experiment::run_with(cfg, data, out.path(), tch::Device::Cpu, &opts)
+}
+
+#[test]
+fn streamed_cells_give_the_in_memory_probabilities() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_class_folders(
+        dir.path(),
+        &FolderFixture::new(2, 14, 40, FixtureFormat::GrayPng),
+    )
+    .expect("fixture");
+    let data = DataSource::Folder(Box::new(
+        FolderSource::discover(dir.path()).expect("folder"),
+    ));
+    let memory = run(&data, Streaming::Off).expect("in memory");
+    let streamed = run(&data, Streaming::On).expect("streamed");
+    assert!(
+        streamed.decisions.iter().any(|d| d.contains("streamed")),
+        "{:?}",
+        streamed.decisions
+    );
+    assert!(!memory.decisions.iter().any(|d| d.contains("streamed")));
+    // the classic copies and the synthetic sets are in the cells compared
+    let scenarios: Vec<Scenario> = memory.cells.iter().map(|c| c.scenario).collect();
+    assert!(scenarios.contains(&Scenario::GanClassic), "{scenarios:?}");
+    assert_eq!(memory.cells.len(), streamed.cells.len());
+    for (a, b) in memory.cells.iter().zip(&streamed.cells) {
+        assert_eq!((a.model, a.scenario, a.seed), (b.model, b.scenario, b.seed));
+        assert_eq!(
+            a.train_images, b.train_images,
+            "{:?} {:?}",
+            a.model, a.scenario
+        );
+        assert_eq!(a.labels, b.labels);
+        assert_eq!(a.probs, b.probs, "{:?} {:?}", a.model, a.scenario);
+        assert_eq!(a.epochs, b.epochs);
+    }
+}
+
+#[test]
+fn what_cannot_stream_is_refused_by_name() {
+    // the phantom is generated in memory
+    let phantom = DataSource::Phantom(PhantomConfig::tiny(16, 12, 0));
+    let err = run(&phantom, Streaming::On).expect_err("the phantom does not stream");
+    assert!(
+        err.to_string().contains("only an image folder streams"),
+        "{err}"
+    );
+    // auto keeps it in memory
+    if let Err(e) = run(&phantom, Streaming::Auto) {
+        panic!("auto keeps the phantom in memory: {e}");
+    }
+    // feature-GAN cells still need their images in memory: refused before any work
+    let dir = tempfile::tempdir().expect("tempdir");
+    write_class_folders(
+        dir.path(),
+        &FolderFixture::new(2, 6, 24, FixtureFormat::GrayPng),
+    )
+    .expect("fixture");
+    let data = DataSource::Folder(Box::new(
+        FolderSource::discover(dir.path()).expect("folder"),
+    ));
+    let mut cfg = ReproConfig::preset("tiny").expect("tiny").into_inner();
+    cfg.scenarios = vec![Scenario::Raw, Scenario::Fgan];
+    cfg.gan.features = Some(experiment::FeaturePlan::default());
+    let cfg = cfg.check().expect("checked");
+    let err = run_cfg(&data, Streaming::On, &cfg).expect_err("fgan does not stream");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("fgan") && msg.contains("--stream off"),
+        "{msg}"
+    );
+}
