@@ -141,7 +141,8 @@ pub fn worth_of_set(effect: &Effect, study: &crate::ReproResults, name: &str) ->
 }
 
 /// Trains and tests `cfg`'s first model on raw data and with `set` added (labels in the real
-/// data's classes, images at the GANs' side), `cfg.seeds` seeds each, into `out`.
+/// data's classes, images at the GANs' side), `cfg.seeds` seeds each, into `out`; the cells'
+/// real images streamed from the decode cache as `streaming` says (as `reproduce --stream`).
 pub fn effect_of_set(
     cfg: &CheckedConfig,
     data: &DataSource,
@@ -149,6 +150,7 @@ pub fn effect_of_set(
     out: &Path,
     device: Device,
     observer: &dyn Observer,
+    streaming: ganaug_data::Streaming,
 ) -> Result<Effect> {
     let Some(plan) = cfg.models.first() else {
         return Err(ExperimentError::config(
@@ -162,7 +164,7 @@ pub fn effect_of_set(
     only.scarcity = None;
     only.gan.replicas = 1;
     let cfg = only.check()?;
-    let loaded = crate::load_splits(&cfg, data, device)?;
+    let loaded = crate::run::load_sizes(&cfg, data, device, &cfg.image_sizes(), streaming)?;
     // the set's key: its pixels and labels (a changed folder is another set)
     let pixels = Vec::<f32>::try_from(&set.images.flatten(0, -1).to_device(Device::Cpu))
         .map_err(ganaug_data::DataError::from)?;
@@ -183,7 +185,14 @@ pub fn effect_of_set(
         .sets
         .insert((Synthetic::PerClass, 0), set.shallow_clone());
     let ctx = StageContext::alone(out, device, observer)?;
-    let run = crate::run_cells(&cfg, &loaded.splits, None, &stage, &loaded.data_id, &ctx)?;
+    let run = crate::run_cells(
+        &cfg,
+        &loaded.splits,
+        loaded.streams.as_ref(),
+        &stage,
+        &loaded.data_id,
+        &ctx,
+    )?;
     let aggregates = aggregate(&cfg, &run.cells)?;
     let find = |s: Scenario| aggregates.iter().find(|a| a.scenario == s).cloned();
     let (Some(raw), Some(with_set)) = (find(Scenario::Raw), find(Scenario::Gan)) else {

@@ -361,7 +361,7 @@ pub fn load_splits(cfg: &CheckedConfig, data: &DataSource, device: Device) -> Re
 
 /// [`load_splits`] at the given sides only (the GAN's side always among them), the cells'
 /// images streamed as `streaming` says ([`cells_stream`]).
-fn load_sizes(
+pub(crate) fn load_sizes(
     cfg: &CheckedConfig,
     data: &DataSource,
     device: Device,

@@ -232,6 +232,7 @@ fn the_effect_of_a_set_is_the_paired_difference_of_the_experiments_own_cells() {
         tmp.path(),
         Device::Cpu,
         &silent,
+        ganaug_data::Streaming::Off,
     )
     .expect("effect");
     assert_eq!(e.cells.len(), 2, "a raw cell and one with the set");
@@ -252,6 +253,7 @@ fn the_effect_of_a_set_is_the_paired_difference_of_the_experiments_own_cells() {
         tmp.path(),
         Device::Cpu,
         &silent,
+        ganaug_data::Streaming::Off,
     )
     .expect("effect");
     assert_eq!(again.cells, e.cells);

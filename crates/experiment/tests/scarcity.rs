@@ -246,9 +246,16 @@ fn worth_of_a_set_reads_off_the_study(
         .expect("load")
         .val;
     let out = tempfile::tempdir().expect("out");
-    let mut e =
-        experiment::effect::effect_of_set(&only, data, &set, out.path(), tch::Device::Cpu, &Silent)
-            .expect("effect");
+    let mut e = experiment::effect::effect_of_set(
+        &only,
+        data,
+        &set,
+        out.path(),
+        tch::Device::Cpu,
+        &Silent,
+        ganaug_data::Streaming::Off,
+    )
+    .expect("effect");
     let whole = study
         .scarcity
         .as_ref()

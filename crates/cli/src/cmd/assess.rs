@@ -29,6 +29,9 @@ pub struct Args {
     /// are measured at: the preset's GAN size).
     #[command(flatten)]
     preset: common::PresetArgs,
+    /// With --effect: whether the effect cells stream the real images.
+    #[command(flatten)]
+    stream: common::StreamArgs,
     /// The synthetic images: one sub-folder per class, named as the real data's classes (PNG,
     /// JPEG, TIFF, …, 8 or 16 bits; resized to the measuring side).
     #[arg(long, value_name = "DIR")]
@@ -124,6 +127,7 @@ fn effect(
         &out.join("effect"),
         device,
         &console,
+        args.stream.stream,
     )?)
 }
 
