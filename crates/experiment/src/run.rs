@@ -72,6 +72,7 @@ pub fn run_with(
     opts: &RunOptions<'_>,
 ) -> Result<ReproResults> {
     let started = Instant::now();
+    refuse_streaming(cfg, opts.streaming)?;
     let layout = Layout::new(out);
     refuse_other_results(cfg, &layout)?;
     std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
@@ -109,15 +110,9 @@ fn run_stages(
     started: Instant,
 ) -> Result<ReproResults> {
     let (device, out) = (ctx.device, ctx.layout.root());
-    let streaming = match (cfg.scarcity.is_some(), opts.streaming) {
-        (true, Streaming::On) => {
-            return Err(ExperimentError::config(
-                "stream",
-                "a scarcity study still holds its subsets in memory: run it with --stream off",
-            ))
-        }
-        (true, _) => Streaming::Off,
-        (false, s) => s,
+    let streaming = match cfg.scarcity {
+        Some(_) => Streaming::Off,
+        None => opts.streaming,
     };
     let loaded = load_sizes(cfg, data, device, &cfg.image_sizes(), streaming)?;
     say_data(ctx, &loaded);
@@ -408,33 +403,43 @@ pub(crate) fn load_sizes(
     })
 }
 
-/// Whether the cells stream their images, in words (`None`: in memory). Streaming asked for
-/// (`on`) by a configuration whose cells still need their images in memory (feature GANs,
-/// edits) is refused; `auto` then keeps them in memory.
+/// What of `cfg` still needs its images in memory (feature GANs, edits, a scarcity study), in
+/// words; `None` when its cells can stream.
+fn memory_only(cfg: &CheckedConfig) -> Option<String> {
+    if cfg.scarcity.is_some() {
+        return Some("a scarcity study".into());
+    }
+    cfg.scenarios
+        .iter()
+        .find(|s| {
+            matches!(
+                s.synthetic(),
+                Some(crate::Synthetic::Features | crate::Synthetic::Edits)
+            )
+        })
+        .map(|s| format!("scenario {}", s.name()))
+}
+
+/// `--stream on` for a configuration that cannot stream yet: refused by name before any work
+/// or any file is written.
+fn refuse_streaming(cfg: &CheckedConfig, streaming: Streaming) -> Result<()> {
+    match (streaming, memory_only(cfg)) {
+        (Streaming::On, Some(what)) => Err(ExperimentError::config(
+            "stream",
+            format!("{what} still needs its images in memory: run with --stream off"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// Whether the cells stream their images, in words (`None`: in memory — also, with `auto`,
+/// for what cannot stream yet; `on` for it was refused before any work).
 fn cells_stream(
     cfg: &CheckedConfig,
     data: &DataSource,
     streaming: Streaming,
 ) -> Result<Option<String>> {
-    if streaming == Streaming::Off {
-        return Ok(None);
-    }
-    let memory_only = cfg.scenarios.iter().find(|s| {
-        matches!(
-            s.synthetic(),
-            Some(crate::Synthetic::Features | crate::Synthetic::Edits)
-        )
-    });
-    if let Some(s) = memory_only {
-        if streaming == Streaming::On {
-            return Err(ExperimentError::config(
-                "stream",
-                format!(
-                    "scenario {} still needs its images in memory: run with --stream off",
-                    s.name()
-                ),
-            ));
-        }
+    if streaming == Streaming::Off || memory_only(cfg).is_some() {
         return Ok(None);
     }
     let largest = u32::try_from(cfg.largest_image()).unwrap_or(u32::MAX);

@@ -73,10 +73,10 @@ fn what_cannot_stream_is_refused_by_name() {
         err.to_string().contains("only an image folder streams"),
         "{err}"
     );
-    // auto keeps it in memory
-    if let Err(e) = run(&phantom, Streaming::Auto) {
-        panic!("auto keeps the phantom in memory: {e}");
-    }
+    // auto keeps it in memory (no run here: this file's other test trains, and two runs in
+    // one process at once would share libtorch's random generator)
+    let decision = phantom.stream_decision(16, Streaming::Auto).expect("auto");
+    assert!(!decision.stream);
     // feature-GAN cells still need their images in memory: refused before any work
     let dir = tempfile::tempdir().expect("tempdir");
     write_class_folders(
@@ -97,4 +97,24 @@ fn what_cannot_stream_is_refused_by_name() {
         msg.contains("fgan") && msg.contains("--stream off"),
         "{msg}"
     );
+    // and a scarcity study: refused before anything is written
+    let mut cfg = ReproConfig::preset("tiny").expect("tiny").into_inner();
+    cfg.scarcity = ReproConfig::preset("scarcity")
+        .expect("scarcity")
+        .into_inner()
+        .scarcity;
+    if let Some(plan) = cfg.scarcity.as_mut() {
+        plan.then_real.clear();
+    }
+    let cfg = cfg.check().expect("checked");
+    let out = tempfile::tempdir().expect("out");
+    let target = out.path().join("study");
+    let opts = RunOptions {
+        streaming: Streaming::On,
+        ..RunOptions::default()
+    };
+    let err = experiment::run_with(&cfg, &data, &target, tch::Device::Cpu, &opts)
+        .expect_err("a study does not stream");
+    assert!(err.to_string().contains("scarcity"), "{err}");
+    assert!(!target.exists(), "refused before anything is written");
 }
