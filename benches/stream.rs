@@ -64,16 +64,7 @@ fn bench_stream(c: &mut Criterion) {
     }
     for (name, train, val) in sets {
         group.bench_function(format!("cpu/cnn_epoch_64/{name}"), |b| {
-            let cfg = TrainConfig {
-                max_epochs: 1,
-                stop_at_train_accuracy: None,
-                ..TrainConfig::default()
-            };
-            b.iter(|| {
-                let mcfg = ModelConfig::new(ModelKind::PaperCnn, 64).for_data(2, 1);
-                let mut m = Classifier::new(mcfg, Device::Cpu).expect("model");
-                fit_source(&mut m, train, val, &cfg, &FitOptions::default()).expect("fit")
-            })
+            b.iter(|| cnn_epoch(train, val))
         });
     }
     for (name, train, _) in sets {
@@ -121,6 +112,18 @@ fn bench_stream(c: &mut Criterion) {
         });
     }
     group.finish();
+}
+
+/// One epoch of the paper's CNN at 64² from fresh weights.
+fn cnn_epoch(train: &dyn ImageSource, val: &dyn ImageSource) -> ganaug::models::FitReport {
+    let cfg = TrainConfig {
+        max_epochs: 1,
+        stop_at_train_accuracy: None,
+        ..TrainConfig::default()
+    };
+    let mcfg = ModelConfig::new(ModelKind::PaperCnn, 64).for_data(2, 1);
+    let mut m = Classifier::new(mcfg, Device::Cpu).expect("model");
+    fit_source(&mut m, train, val, &cfg, &FitOptions::default()).expect("fit")
 }
 
 criterion_group!(benches, bench_stream);
