@@ -8,7 +8,7 @@ use tch::Tensor;
 use crate::affine::{resample, Affine, Fill};
 use crate::error::check_batch;
 use crate::pipeline::{draw_affine, uniform};
-use crate::{intensity, AugmentError, Pipeline, Result, Transform};
+use crate::{intensity, AugmentError, Pipeline, Result, Step, Transform};
 
 /// Every sample's random parameters for one batch of a [`Pipeline`] ([`Pipeline::draw`]):
 /// its affine maps and each intensity step's values. [`Draws::gather`] picks samples of
@@ -134,78 +134,7 @@ impl Pipeline {
             .steps()
             .iter()
             .filter(|s| !s.transform.is_geometric())
-            .map(|step| {
-                let mut draw = |identity: f64, lo: f64, hi: f64| -> Vec<f64> {
-                    (0..n)
-                        .map(|_| {
-                            if rng.random_bool(step.p) {
-                                uniform(rng, lo, hi)
-                            } else {
-                                identity
-                            }
-                        })
-                        .collect()
-                };
-                match &step.transform {
-                    Transform::Brightness { max_delta: d } => StepDraws::Values(draw(0.0, -d, *d)),
-                    Transform::Contrast { range: (a, b) } | Transform::Gamma { range: (a, b) } => {
-                        StepDraws::Values(draw(1.0, *a, *b))
-                    }
-                    Transform::Blur { sigma: (a, b) } => {
-                        let sigma = draw(0.0, *a, *b);
-                        let most = sigma.iter().copied().fold(0.0, f64::max);
-                        StepDraws::Blur {
-                            reach: vec![most; sigma.len()],
-                            sigma,
-                        }
-                    }
-                    Transform::Noise { std: (a, b) } => {
-                        let std = draw(0.0, *a, *b);
-                        StepDraws::Noise(
-                            std.iter()
-                                .map(|&s| {
-                                    if s > 0.0 {
-                                        (0..per_image)
-                                            .map(|_| {
-                                                rng.sample::<f32, _>(StandardNormal) * s as f32
-                                            })
-                                            .collect()
-                                    } else {
-                                        Vec::new()
-                                    }
-                                })
-                                .collect(),
-                        )
-                    }
-                    Transform::Cutout {
-                        size: (a, b),
-                        count,
-                    } => {
-                        let side = wf.min(hf);
-                        StepDraws::Rects(
-                            (0..*count)
-                                .map(|_| {
-                                    (0..n)
-                                        .map(|_| {
-                                            if !rng.random_bool(step.p) {
-                                                return [0.0; 4];
-                                            }
-                                            let s = (uniform(rng, *a, *b) * side).round();
-                                            let (cx, cy) =
-                                                (uniform(rng, 0.0, wf), uniform(rng, 0.0, hf));
-                                            let (x0, y0) =
-                                                ((cx - s / 2.0).floor(), (cy - s / 2.0).floor());
-                                            [x0, y0, x0 + s, y0 + s]
-                                        })
-                                        .collect()
-                                })
-                                .collect(),
-                        )
-                    }
-                    // geometric steps were filtered out above
-                    _ => StepDraws::Values(Vec::new()),
-                }
-            })
+            .map(|step| draw_intensity(step, n, per_image, (wf, hf), rng))
             .collect();
         let resampled = vec![!maps.iter().all(Affine::is_identity); maps.len()];
         Draws {
@@ -293,6 +222,76 @@ impl Pipeline {
                 "not an intensity transform, or drawn for another one",
             )),
         }
+    }
+}
+
+/// One intensity step's draws for `n` samples of `per_image` values each on a `w × h` image.
+fn draw_intensity(
+    step: &Step,
+    n: usize,
+    per_image: usize,
+    (wf, hf): (f64, f64),
+    rng: &mut impl Rng,
+) -> StepDraws {
+    let mut draw = |identity: f64, lo: f64, hi: f64| -> Vec<f64> {
+        (0..n)
+            .map(|_| {
+                if rng.random_bool(step.p) {
+                    uniform(rng, lo, hi)
+                } else {
+                    identity
+                }
+            })
+            .collect()
+    };
+    match &step.transform {
+        Transform::Brightness { max_delta: d } => StepDraws::Values(draw(0.0, -d, *d)),
+        Transform::Contrast { range: (a, b) } | Transform::Gamma { range: (a, b) } => {
+            StepDraws::Values(draw(1.0, *a, *b))
+        }
+        Transform::Blur { sigma: (a, b) } => {
+            let sigma = draw(0.0, *a, *b);
+            let most = sigma.iter().copied().fold(0.0, f64::max);
+            StepDraws::Blur {
+                reach: vec![most; sigma.len()],
+                sigma,
+            }
+        }
+        Transform::Noise { std: (a, b) } => {
+            let std = draw(0.0, *a, *b);
+            let noise = |s: f64| -> Vec<f32> {
+                if s > 0.0 {
+                    (0..per_image)
+                        .map(|_| rng.sample::<f32, _>(StandardNormal) * s as f32)
+                        .collect()
+                } else {
+                    Vec::new()
+                }
+            };
+            StepDraws::Noise(std.into_iter().map(noise).collect())
+        }
+        Transform::Cutout {
+            size: (a, b),
+            count,
+        } => {
+            let side = wf.min(hf);
+            let mut square = |_| -> Vec<[f64; 4]> {
+                (0..n)
+                    .map(|_| {
+                        if !rng.random_bool(step.p) {
+                            return [0.0; 4];
+                        }
+                        let s = (uniform(rng, *a, *b) * side).round();
+                        let (cx, cy) = (uniform(rng, 0.0, wf), uniform(rng, 0.0, hf));
+                        let (x0, y0) = ((cx - s / 2.0).floor(), (cy - s / 2.0).floor());
+                        [x0, y0, x0 + s, y0 + s]
+                    })
+                    .collect()
+            };
+            StepDraws::Rects((0..*count).map(&mut square).collect())
+        }
+        // geometric steps are drawn with the affine maps
+        _ => StepDraws::Values(Vec::new()),
     }
 }
 

@@ -62,34 +62,8 @@ impl TensorDataset {
     /// row-major), the labels, the names and the class names. Two datasets with the same
     /// fingerprint hold the same images in the same order; a resume checks it.
     pub fn fingerprint(&self) -> Result<String> {
-        let mut h = blake3::Hasher::new();
-        h.update(format!("{:?}", self.images.size()).as_bytes());
-        // A few images at a time: no second copy of a large dataset in memory.
-        let n = self.images.size().first().copied().unwrap_or(0);
-        let mut i = 0;
-        while i < n {
-            let rows = (n - i).min(64);
-            let chunk = self
-                .images
-                .f_narrow(0, i, rows)?
-                .f_to_device(Device::Cpu)?
-                .f_to_kind(Kind::Float)?
-                .f_contiguous()?;
-            let numel = chunk.numel();
-            let mut bytes = vec![0u8; numel * 4];
-            chunk.f_copy_data_u8(&mut bytes, numel)?;
-            h.update(&bytes);
-            i += rows;
-        }
-        let labels = Vec::<i64>::try_from(&self.labels.f_to_device(Device::Cpu)?)?;
-        for l in labels {
-            h.update(&l.to_le_bytes());
-        }
-        for n in self.names.iter().chain(&self.class_names) {
-            h.update(&(n.len() as u64).to_le_bytes());
-            h.update(n.as_bytes());
-        }
-        Ok(h.finalize().to_hex().to_string())
+        // read a few images at a time, as any source's: no second copy of a large dataset
+        crate::stream::fingerprint(self)
     }
 
     /// Builds a dataset, checking shapes, dtypes, label range and name count.

@@ -532,12 +532,10 @@ impl OpenCache {
     }
 }
 
-/// BLAKE3 of what a model trained on `source` sees, computed a few images at a time: the same
-/// string as [`TensorDataset::fingerprint`] for the same images, labels and names.
+/// BLAKE3 of what a model trained on `source` sees, computed a few images at a time (the
+/// images as `f32`, row-major, the labels, the names and the class names): in memory or
+/// streamed, the same images give the same string ([`TensorDataset::fingerprint`] is this).
 pub fn fingerprint(source: &dyn ImageSource) -> Result<String> {
-    if let Some(d) = source.in_memory() {
-        return d.fingerprint();
-    }
     let (h_, w_) = source.image_size();
     let n = source.len() as i64;
     let mut h = blake3::Hasher::new();
