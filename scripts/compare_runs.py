@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Compares two `reproduce` result folders of the same configuration: every cell's per-image
-test probabilities, the synthetic-set measures, and the final weights of every GAN (bit for
-bit). Prints one line per item and exits 1 if anything differs.
+test probabilities, the synthetic sets' selections and measures, the CAS, the resolution gap,
+the refused sets, and the final weights of every GAN (bit for bit). Prints one line per item
+and exits 1 if anything differs.
 
     scripts/compare_runs.py results/before results/after
 """
@@ -53,8 +54,15 @@ def main(a, b):
         print(f"GAN {ga['name']}: final checkpoint tensors {'identical' if same else 'DIFFER'} ({len(wa)} tensors)")
         differ += not same
     for sa, sb in zip(ra["synthetic"], rb["synthetic"]):
-        same = sa.get("measures") == sb.get("measures") and sa.get("fid") == sb.get("fid")
-        print(f"synthetic {sa['gan']}/{sa['class']}: measures {'identical' if same else 'DIFFER'}")
+        same = all(sa.get(k) == sb.get(k) for k in ("measures", "fid", "kid", "selection"))
+        print(
+            f"synthetic {sa['gan']}/{sa['class']}: selection and measures "
+            f"{'identical' if same else 'DIFFER'}"
+        )
+        differ += not same
+    for what in ("cas", "resolution_gap", "refused"):
+        same = ra.get(what) == rb.get(what)
+        print(f"{what}: {'identical' if same else 'DIFFER'}")
         differ += not same
     print("ALL IDENTICAL" if differ == 0 else f"{differ} DIFFERENCES")
     return 1 if differ else 0

@@ -58,6 +58,10 @@ fn wrong_arguments_are_refused_with_what_was_wrong() {
             "expected on, off or auto",
         ),
         (
+            &["train-gan", "--stream", "always"][..],
+            "expected on, off or auto",
+        ),
+        (
             &["reproduce", "--preset", "nope", "--print-config"][..],
             "nope",
         ),

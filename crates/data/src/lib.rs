@@ -48,8 +48,8 @@ pub use source::{DataSource, FolderSource, LoadedSplits};
 pub use spec::{ColorMode, Depth, ImageSpec, ResizeFilter, ResizePolicy, Window};
 #[cfg(feature = "tch")]
 pub use stream::{
-    for_each_batch, BatchPlan, ConcatSource, ImageReader, ImageSource, Prepared, StreamDataset,
-    StreamDecision, StreamSplits, Streaming,
+    for_each_batch, AnySource, BatchPlan, ConcatSource, ImageReader, ImageSource, Prepared,
+    StreamDataset, StreamDecision, StreamSplits, Streaming,
 };
 pub use summary::{FileSummary, KindSummary};
 pub use volume::Slices;

@@ -181,7 +181,17 @@ impl<'a> Experiment<'a> {
     /// The splits at `side` as the cells read them: the streams when the run streams, else
     /// the splits in memory.
     pub(crate) fn sources(&self, side: i64) -> SplitSources<'a> {
-        let (splits, streams): (&'a BTreeMap<i64, Splits>, _) = (self.splits, self.streams);
+        SplitSources::of(self.splits, self.streams, side)
+    }
+}
+
+impl<'a> SplitSources<'a> {
+    /// The splits at `side`: streamed when there are streams, else in memory.
+    pub(crate) fn of(
+        splits: &'a BTreeMap<i64, Splits>,
+        streams: Option<&'a BTreeMap<i64, ganaug_data::StreamSplits>>,
+        side: i64,
+    ) -> Self {
         if let Some(s) = streams.and_then(|m| m.get(&side)) {
             return SplitSources {
                 train: &s.train,

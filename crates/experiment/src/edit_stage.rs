@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use ganaug_data::TensorDataset;
+use ganaug_data::{AnySource, ImageSource, TensorDataset};
 use ganaug_gan::{synthesize_edits, EditGan, EditGanConfig, EditSet, EditSynthConfig};
 use tch::Tensor;
 
@@ -42,7 +42,9 @@ pub(crate) fn edit_gan(
     stage: &mut GanStage,
     quality: &mut Quality,
 ) -> Result<()> {
-    let (cfg, train, subsets, ctx) = (inputs.cfg, inputs.train, &inputs.subsets[..], inputs.ctx);
+    let (cfg, ctx) = (inputs.cfg, inputs.ctx);
+    let train = held(inputs.train)?;
+    let subsets = (inputs.subsets.iter().map(held)).collect::<Result<Vec<_>>>()?;
     let (Some(plan), Some(gcfg)) = (
         cfg.gan.edits.as_ref(),
         edit_config(cfg, subsets.len(), train.channels(), train.len(), r),
@@ -72,7 +74,7 @@ pub(crate) fn edit_gan(
         seed: cfg.gan.synth.seed + r,
     };
     let (mut parts, mut sets) = (Vec::new(), Vec::new());
-    for (label, subset) in subsets.iter().enumerate() {
+    for (label, &subset) in subsets.iter().enumerate() {
         let fail = |source| ExperimentError::Synthesis {
             gan: Synthetic::Edits,
             class: subset.class_names[label].clone(),
@@ -91,7 +93,7 @@ pub(crate) fn edit_gan(
         };
         stage
             .synthetic
-            .push(score_set(kept, subsets, cfg, quality, ctx)?);
+            .push(score_set(kept, &inputs.subsets, cfg, quality, ctx)?);
         parts.push((label as i64, images));
         sets.push(set);
     }
@@ -101,6 +103,17 @@ pub(crate) fn edit_gan(
     stage.edits.insert(r, concat(sets)?);
     judge((Synthetic::Edits, r), cfg, stage);
     Ok(())
+}
+
+/// The images of a split the edit GAN reads: it needs them in memory (a streaming run refuses
+/// edits before any work; this is the guard behind that).
+fn held(s: &AnySource) -> Result<&TensorDataset> {
+    s.in_memory().ok_or_else(|| {
+        ExperimentError::config(
+            "stream",
+            "the edit GAN needs its images in memory: run with --stream off",
+        )
+    })
 }
 
 /// The classes' edit sets as one, in class order (the order of the assembled set).

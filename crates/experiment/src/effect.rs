@@ -201,14 +201,14 @@ pub fn effect_of_set(
             "the effect run finished without both scenarios' cells",
         ));
     };
-    let splits = loaded.splits.values().next();
+    let base = loaded.sources(cfg.gan.gan.size);
     Ok(Effect {
         model: plan.kind.display_name().to_string(),
         seeds: cfg.seeds,
         raw,
         with_set,
         cells: run.cells,
-        real_images: splits.map_or(0, |sp| sp.train.len() + sp.val.len()),
+        real_images: base.train.len() + base.val.len(),
         plan: Some(plan.clone()),
         worth: None,
     })

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use tch::{Device, Tensor};
 
+use ganaug_data::ImageSource;
 use ganaug_metrics::{fid, kid, KidConfig};
 use ganaug_models::{pretrained_weights_in, weights_dir, Classifier, ModelConfig, ModelKind};
 
@@ -172,42 +173,53 @@ impl Quality {
 }
 
 impl Quality {
+    /// [`features`](Self::features) with the class's training images from any source (a
+    /// stream read batch by batch).
+    pub fn features_of(
+        &mut self,
+        class: &str,
+        train: &dyn ImageSource,
+        images: &Tensor,
+    ) -> Result<Option<(ndarray::Array2<f64>, ndarray::Array2<f64>)>> {
+        let Some(real) = self.class_features_of(class, train)? else {
+            return Ok(None);
+        };
+        match &self.net {
+            Some(net) => Ok(Some((real, features(net, images)?))),
+            None => Ok(None),
+        }
+    }
+
     /// [`class_features`](Self::class_features) of any image source (a stream read batch by
     /// batch); `None` without the feature network.
     pub fn class_features_of(
         &mut self,
         class: &str,
-        train: &dyn ganaug_data::ImageSource,
+        train: &dyn ImageSource,
     ) -> Result<Option<ndarray::Array2<f64>>> {
-        if let Some(d) = train.in_memory() {
-            return self.class_features(class, &d.images);
-        }
         let Some(net) = &self.net else {
             return Ok(None);
         };
         if !self.train_features.contains_key(class) {
-            // as `features` takes them: resized to the network's side, 32 at a time
-            let side = net.config().image_size;
-            let f = feature_matrix_mapped(net, train, 32, |x| Ok(resize(&x, side)?))
-                .map_err(quality_err("features"))?;
-            self.train_features.insert(class.into(), f);
+            self.train_features
+                .insert(class.into(), features_of(net, train)?);
         }
         Ok(Some(self.train_features[class].clone()))
     }
 
     /// A linear probe (strength by 5-fold) on the real training features of every class, one
-    /// subset per class in label order; fitted once.
-    pub fn real_probe(
+    /// source per class in label order; fitted once.
+    pub fn real_probe<S: ImageSource>(
         &mut self,
-        subsets: &[ganaug_data::TensorDataset],
+        classes: &[S],
     ) -> Result<&ganaug_models::LinearProbe> {
         use ganaug_models::{fit_at, select_by_kfold, ProbeConfig};
         if self.real_probe.is_none() {
             let err = |e: ganaug_models::ModelError| quality_err("the real-image probe")(e.into());
             let (mut rows, mut y) = (Vec::new(), Vec::new());
-            for (label, s) in subsets.iter().enumerate() {
-                let class = &s.class_names[label];
-                let Some(real) = self.class_features(class, &s.images)? else {
+            for (label, s) in classes.iter().enumerate() {
+                let class = &s.class_names()[label];
+                let Some(real) = self.class_features_of(class, s)? else {
                     return Err(quality_err("the real-image probe")(CellError::Weights {
                         needed_by: "the real-image probe",
                         model: self.network_name(),
@@ -223,8 +235,8 @@ impl Quality {
                 })
             })?;
             let cfg = ProbeConfig::default();
-            let (c, _) = select_by_kfold((&x, &y), subsets.len(), 5, &cfg).map_err(err)?;
-            self.real_probe = Some(fit_at(&x, &y, subsets.len(), c, &cfg).map_err(err)?);
+            let (c, _) = select_by_kfold((&x, &y), classes.len(), 5, &cfg).map_err(err)?;
+            self.real_probe = Some(fit_at(&x, &y, classes.len(), c, &cfg).map_err(err)?);
         }
         self.real_probe.as_ref().ok_or_else(|| {
             quality_err("the real-image probe")(CellError::Features {
@@ -255,8 +267,8 @@ impl Quality {
     pub fn cas(
         &mut self,
         trained_on: &str,
-        train: &ganaug_data::TensorDataset,
-        test: &ganaug_data::TensorDataset,
+        train: &dyn ImageSource,
+        test: &dyn ImageSource,
     ) -> Result<Option<Cas>> {
         use ganaug_models::{fit_at, select_by_kfold, ProbeConfig};
         let Some(net) = &self.net else {
@@ -264,22 +276,22 @@ impl Quality {
         };
         let err =
             |e: ganaug_models::ModelError| quality_err("classification accuracy score")(e.into());
-        let labels = |d: &ganaug_data::TensorDataset| -> Result<Vec<usize>> {
+        let labels = |d: &dyn ImageSource| -> Result<Vec<usize>> {
             let l = Vec::<i64>::try_from(
-                &d.labels
+                &d.labels()
                     .f_to_device(Device::Cpu)
                     .map_err(|e| quality_err("labels")(e.into()))?,
             )
             .map_err(|e| quality_err("labels")(e.into()))?;
             Ok(l.into_iter().map(|v| v as usize).collect())
         };
-        let (x, y) = (features(net, &train.images)?, labels(train)?);
-        let classes = train.class_names.len();
+        let (x, y) = (features_of(net, train)?, labels(train)?);
+        let classes = train.class_names().len();
         let cfg = ProbeConfig::default();
         let (c, _) = select_by_kfold((&x, &y), classes, 5, &cfg).map_err(err)?;
         let probe = fit_at(&x, &y, classes, c, &cfg).map_err(err)?;
         if self.test_features.is_none() {
-            self.test_features = Some(features(net, &test.images)?);
+            self.test_features = Some(features_of(net, test)?);
         }
         let test_x = self.test_features.as_ref().ok_or_else(|| {
             quality_err("classification accuracy score")(crate::CellError::Features {
@@ -339,6 +351,17 @@ pub fn resize(images: &Tensor, size: i64) -> std::result::Result<Tensor, tch::Tc
 fn features(net: &Classifier, images: &Tensor) -> Result<ndarray::Array2<f64>> {
     let run = || feature_matrix(net, &resize(images, net.config().image_size)?, 32);
     run().map_err(quality_err("features"))
+}
+
+/// [`features`] of any source: an in-memory set as above, a stream 32 images at a time
+/// (the same batches, resized the same way, so the same features).
+fn features_of(net: &Classifier, source: &dyn ImageSource) -> Result<ndarray::Array2<f64>> {
+    if let Some(d) = source.in_memory() {
+        return features(net, &d.images);
+    }
+    let side = net.config().image_size;
+    feature_matrix_mapped(net, source, 32, |x| Ok(resize(&x, side)?))
+        .map_err(quality_err("features"))
 }
 
 /// Backbone features of `images` as an `[N, features]` f64 matrix on the CPU, extracted

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tch::Device;
 
-use ganaug_data::{DataSource, ImageSpec, Streaming};
+use ganaug_data::{AnySource, DataSource, ImageSpec, Streaming};
 
 use ganaug_train::{Observer, Silent};
 
@@ -26,9 +26,10 @@ pub struct RunOptions<'a> {
     pub work: crate::shard::Work,
     /// Lock timing for shared folders.
     pub lock: crate::lock::LockPolicy,
-    /// Whether the cells read the images streamed from the decode cache (a folder only; off
-    /// by default: [`Streaming::Auto`] decides by the images' size against the memory
-    /// available).
+    /// Whether the run reads its images streamed from the decode cache — the GANs, their
+    /// candidates' near-copy check and the gate's features as well as the cells (a folder
+    /// only; off by default: [`Streaming::Auto`] decides by the images' size against the
+    /// memory available).
     pub streaming: Streaming,
 }
 
@@ -120,8 +121,7 @@ fn run_stages(
         return scarcity_run(&loaded, ctx, opts, started);
     }
     let (cfg, splits, data_id) = (&loaded.cfg, &loaded.splits, &loaded.data_id);
-    let base = &splits[&cfg.gan.gan.size];
-    let gans = run_gans(cfg, &base.train, data_id, ctx)?;
+    let gans = run_gans(cfg, &loaded.gan_train(), data_id, ctx)?;
     let shard = match opts.work {
         crate::shard::Work::Shard(s) => Some(s),
         _ => None,
@@ -130,7 +130,7 @@ fn run_stages(
         (Vec::new(), None)
     } else {
         (
-            classification_accuracy_scores(cfg, &gans, base, device)?,
+            classification_accuracy_scores(cfg, &gans, loaded.sources(cfg.gan.gan.size), device)?,
             resolution_gap(cfg, &gans, &loaded, device)?,
         )
     };
@@ -171,7 +171,7 @@ pub struct GanStageSummary {
 /// resumed in the experiment's folders, their synthetic sets selected, measured and gated as
 /// the experiment does, written as class folders; `synthesis.json` says what was kept. The
 /// GANs' folders are keyed as the experiment's, so a `reproduce` run into the same folder
-/// reuses them.
+/// reuses them. Streamed as `opts.streaming` says.
 pub fn run_gan_stage(
     cfg: &CheckedConfig,
     data: &DataSource,
@@ -179,6 +179,7 @@ pub fn run_gan_stage(
     device: Device,
     opts: &RunOptions<'_>,
 ) -> Result<(crate::GanStage, GanStageSummary)> {
+    refuse_streaming(cfg, opts.streaming)?;
     std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
     let layout = Layout::new(out);
     let ctx = StageContext {
@@ -188,10 +189,9 @@ pub fn run_gan_stage(
         work: opts.work,
         lock: opts.lock,
     };
-    let loaded = load_sizes(cfg, data, device, &[], Streaming::Off)?;
+    let loaded = load_sizes(cfg, data, device, &[], opts.streaming)?;
     say_data(&ctx, &loaded);
-    let base = &loaded.splits[&loaded.cfg.gan.gan.size];
-    let stage = run_gans(&loaded.cfg, &base.train, &loaded.data_id, &ctx)?;
+    let stage = run_gans(&loaded.cfg, &loaded.gan_train(), &loaded.data_id, &ctx)?;
     let summary = GanStageSummary {
         gans: stage.gans.clone(),
         synthetic: stage.synthetic.clone(),
@@ -232,14 +232,14 @@ fn scarcity_run(
 
 /// What the loaded data is, and what its auto modes decided.
 fn say_data(ctx: &StageContext<'_>, loaded: &LoadedData) {
-    let base = &loaded.splits[&loaded.cfg.gan.gan.size];
+    let base = loaded.sources(loaded.cfg.gan.gan.size);
     ctx.say(format!(
         "data: {} (train {}, val {}, test {}; {} classes, {} channel{})",
-        base.train.description,
+        base.train.description(),
         base.train.len(),
         base.val.len(),
         base.test.len(),
-        base.train.class_names.len(),
+        base.train.class_names().len(),
         base.train.channels(),
         if base.train.channels() == 1 { "" } else { "s" }
     ));
@@ -256,7 +256,7 @@ fn results_of(
     device: Device,
 ) -> Result<ReproResults> {
     let (cfg, data) = (&loaded.cfg, &loaded.data);
-    let base = &loaded.splits[&cfg.gan.gan.size];
+    let base = loaded.sources(cfg.gan.gan.size);
     let aggregates = aggregate::aggregate(cfg, &run.cells)?;
     let mut missing = gans.missing.clone();
     missing.extend(run.missing);
@@ -278,8 +278,8 @@ fn results_of(
         covid_ct: data.is_covid_ct(),
         decisions: loaded.decisions.clone(),
         synthetic_data: data.is_synthetic(),
-        test_counts: base.test.class_counts(),
-        class_names: base.train.class_names.clone(),
+        test_counts: ganaug_data::stream::class_counts(base.test)?,
+        class_names: base.train.class_names().to_vec(),
         device: format!("{device:?}"),
         gans: trained,
         synthetic,
@@ -330,7 +330,7 @@ fn claim_folder(cfg: &CheckedConfig, layout: &Layout) -> Result<()> {
 /// to it.
 #[derive(Debug)]
 pub struct LoadedData {
-    /// The splits, by image side.
+    /// The splits in memory, by image side (none when the run streams: see `streams`).
     pub splits: BTreeMap<i64, ganaug_data::Splits>,
     /// The fingerprint of the data at the GANs' side.
     pub data_id: String,
@@ -340,10 +340,26 @@ pub struct LoadedData {
     pub data: DataSource,
     /// What the folder's auto modes (colour, bit depth) decided, in words.
     pub decisions: Vec<String>,
-    /// The splits streamed from the decode cache, by side, when the cells stream
-    /// ([`RunOptions::streaming`]): the cells read these, the GAN stage the GANs' side in
-    /// `splits`.
+    /// The splits streamed from the decode cache, by side, when the run streams
+    /// ([`RunOptions::streaming`]): every stage reads these, and `splits` is empty.
     pub streams: Option<BTreeMap<i64, ganaug_data::StreamSplits>>,
+}
+
+impl LoadedData {
+    /// The splits at `side` as the stages read them: the streams when the run streams, else
+    /// the splits in memory.
+    pub(crate) fn sources(&self, side: i64) -> crate::cells::SplitSources<'_> {
+        crate::cells::SplitSources::of(&self.splits, self.streams.as_ref(), side)
+    }
+
+    /// The training split at the GANs' side, of its kind (not copied).
+    pub(crate) fn gan_train(&self) -> AnySource {
+        let side = self.cfg.gan.gan.size;
+        match self.streams.as_ref().and_then(|m| m.get(&side)) {
+            Some(s) => s.train.shallow_clone().into(),
+            None => self.splits[&side].train.shallow_clone().into(),
+        }
+    }
 }
 
 /// The data at every image side `cfg` needs (the decode cache makes reloading cheap), by side,
@@ -354,8 +370,8 @@ pub fn load_splits(cfg: &CheckedConfig, data: &DataSource, device: Device) -> Re
     load_sizes(cfg, data, device, &cfg.image_sizes(), Streaming::Off)
 }
 
-/// [`load_splits`] at the given sides only (the GAN's side always among them), the cells'
-/// images streamed as `streaming` says ([`cells_stream`]).
+/// [`load_splits`] at the given sides only (the GAN's side always among them), the
+/// images streamed as `streaming` says ([`run_streams`]).
 pub(crate) fn load_sizes(
     cfg: &CheckedConfig,
     data: &DataSource,
@@ -368,7 +384,7 @@ pub(crate) fn load_sizes(
         ..ImageSpec::with_size(u32::try_from(s).unwrap_or(0))
     };
     let (data, mut decisions) = data.decide_auto(spec_at(cfg.gan.gan.size), device)?;
-    let stream = cells_stream(cfg, &data, streaming)?;
+    let stream = run_streams(cfg, &data, sizes, streaming)?;
     let gan_side = cfg.gan.gan.size;
     let mut splits = BTreeMap::new();
     let mut streams = BTreeMap::new();
@@ -376,22 +392,24 @@ pub(crate) fn load_sizes(
         if stream.is_some() && !streams.contains_key(&s) {
             streams.insert(s, data.stream_spec(spec_at(s))?);
         }
-        // streamed, only the GAN stage's side is also held in memory
-        if (stream.is_none() || s == gan_side) && !splits.contains_key(&s) {
+        if stream.is_none() && !splits.contains_key(&s) {
             splits.insert(s, data.load_spec(spec_at(s), device)?);
         }
     }
     decisions.extend(stream);
     let data_id = data.fingerprint(cfg.gan.gan.size)?;
-    let base = &splits[&cfg.gan.gan.size];
-    if base.train.class_names.len() < 2 {
+    let train: &dyn ganaug_data::ImageSource = match streams.get(&gan_side) {
+        Some(s) => &s.train,
+        None => &splits[&gan_side].train,
+    };
+    if train.class_names().len() < 2 {
         return Err(ExperimentError::TooFewClasses {
             data: data.describe(),
-            classes: base.train.class_names.len(),
+            classes: train.class_names().len(),
         });
     }
     let mut fitted = (**cfg).clone();
-    fitted.gan.gan.channels = base.train.channels();
+    fitted.gan.gan.channels = train.channels();
     let cfg = fitted.check()?;
     Ok(LoadedData {
         splits,
@@ -432,24 +450,22 @@ fn refuse_streaming(cfg: &CheckedConfig, streaming: Streaming) -> Result<()> {
     }
 }
 
-/// Whether the cells stream their images, in words (`None`: in memory — also, with `auto`,
+/// Whether the run streams its images, in words (`None`: in memory — also, with `auto`,
 /// for what cannot stream yet; `on` for it was refused before any work).
-fn cells_stream(
+fn run_streams(
     cfg: &CheckedConfig,
     data: &DataSource,
+    sizes: &[i64],
     streaming: Streaming,
 ) -> Result<Option<String>> {
     if streaming == Streaming::Off || memory_only(cfg).is_some() {
         return Ok(None);
     }
-    let largest = u32::try_from(cfg.largest_image()).unwrap_or(u32::MAX);
+    // the largest side this run reads (the GAN stage alone reads only the GANs')
+    let side = sizes.iter().copied().fold(cfg.gan.gan.size, i64::max);
+    let largest = u32::try_from(side).unwrap_or(u32::MAX);
     let decision = data.stream_decision(largest, streaming)?;
-    Ok(decision.stream.then(|| {
-        format!(
-            "cells: {decision}; the GANs' side ({}²) also in memory",
-            cfg.gan.gan.size
-        )
-    }))
+    Ok(decision.stream.then(|| format!("every stage: {decision}")))
 }
 
 /// The CAS of every synthetic set and of the real training split (the reference), at the
@@ -457,7 +473,7 @@ fn cells_stream(
 fn classification_accuracy_scores(
     cfg: &CheckedConfig,
     gans: &crate::GanStage,
-    base: &ganaug_data::Splits,
+    base: crate::cells::SplitSources<'_>,
     device: Device,
 ) -> Result<Vec<crate::quality::Cas>> {
     if gans.sets.is_empty() {
@@ -466,12 +482,12 @@ fn classification_accuracy_scores(
     let mut quality =
         crate::Quality::with_network(device, base.train.channels(), cfg.gan.extractor)?;
     let mut out = Vec::new();
-    if let Some(c) = quality.cas("real", &base.train, &base.test)? {
+    if let Some(c) = quality.cas("real", base.train, base.test)? {
         out.push(c);
     }
     for ((which, r), set) in &gans.sets {
         let name = replica_name(which.name(), *r);
-        if let Some(c) = quality.cas(&name, set, &base.test)? {
+        if let Some(c) = quality.cas(&name, set, base.test)? {
             out.push(c);
         }
     }
@@ -493,12 +509,7 @@ fn resolution_gap(
     if gans.sets.is_empty() || large == small {
         return Ok(None);
     }
-    let train_at = |side: i64| -> &dyn ganaug_data::ImageSource {
-        match loaded.streams.as_ref().and_then(|m| m.get(&side)) {
-            Some(s) => &s.train,
-            None => &loaded.splits[&side].train,
-        }
-    };
+    let train_at = |side: i64| loaded.sources(side).train;
     let mut quality =
         crate::Quality::with_network(device, train_at(small).channels(), cfg.gan.extractor)?;
     let (Some(a), Some(b)) = (

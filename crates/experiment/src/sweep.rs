@@ -168,7 +168,12 @@ pub fn sweep(
         rule_cfg.gan.select.by = rule;
         let rule_checked = rule_cfg.clone().check()?;
         ctx.say(format!("selection by {}", rule.name()));
-        let stage = run_gans(&rule_checked, gan_train, &data_id, &ctx)?;
+        let stage = run_gans(
+            &rule_checked,
+            &gan_train.shallow_clone().into(),
+            &data_id,
+            &ctx,
+        )?;
         let sets = stage
             .synthetic
             .iter()

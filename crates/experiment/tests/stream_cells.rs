@@ -1,11 +1,18 @@
-//! A run whose cells stream their images from the decode cache (`--stream on`) gives every
-//! cell the per-image test probabilities of the same run in memory: the real splits read
-//! batch by batch, the synthetic images and the classic copies (made when read) in the same
-//! training sets. What cannot stream yet is refused by name.
+//! A run that streams its images from the decode cache (`--stream on`) is the same run in
+//! memory: its GANs train on each class streamed and their candidates are checked against the
+//! class's images read a chunk at a time (the same synthetic sets, selections and measures),
+//! and every cell has the in-memory per-image test probabilities — the real splits read batch
+//! by batch, the synthetic images and the classic copies (made when read) in the same training
+//! sets. What cannot stream yet is refused by name.
 
 use ganaug_data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
 use ganaug_data::{DataSource, FolderSource, PhantomConfig, Streaming};
 use ganaug_experiment::{self as experiment, ReproConfig, RunOptions, Scenario};
+
+/// A result's part as JSON, to compare whole.
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("serializable")
+}
 
 fn run(data: &DataSource, streaming: Streaming) -> experiment::Result<experiment::ReproResults> {
     run_cfg(
@@ -47,6 +54,19 @@ fn streamed_cells_give_the_in_memory_probabilities() {
         streamed.decisions
     );
     assert!(!memory.decisions.iter().any(|d| d.contains("streamed")));
+    // the GAN stage, streamed: the same selections (near-copy distances), measures and CAS
+    assert!(!memory.synthetic.is_empty());
+    assert!(memory.synthetic.iter().all(|s| s.selection.nn_min > 0.0));
+    if std::env::var_os("GANAUG_REQUIRE_WEIGHTS").is_some() {
+        // the features (FID, the gate's measures) were computed, so compared too
+        assert!(memory
+            .synthetic
+            .iter()
+            .all(|s| s.fid.is_some() && s.measures.is_some()));
+    }
+    assert_eq!(json(&memory.synthetic), json(&streamed.synthetic));
+    assert_eq!(json(&memory.cas), json(&streamed.cas));
+    assert_eq!(json(&memory.refused), json(&streamed.refused));
     // the classic copies and the synthetic sets are in the cells compared
     let scenarios: Vec<Scenario> = memory.cells.iter().map(|c| c.scenario).collect();
     assert!(scenarios.contains(&Scenario::GanClassic), "{scenarios:?}");

@@ -18,7 +18,7 @@ pub use features::{FeatureEpoch, FeatureGan, FeatureGanConfig};
 pub use ganaug_train::{Checked, ConsoleProgress, IntoChecked, Observer, Silent, Validate};
 pub use models::{Arch, Conditioning, Discriminator, GanConfig, Generator};
 pub use synth::{
-    generate_candidates, nearest_rms, synthesize_class, synthetic_dataset, Candidates, ClassModel,
-    ClassSynthReport, SynthConfig,
+    generate_candidates, nearest_rms, nearest_rms_of, synthesize_class, synthetic_dataset,
+    Candidates, ClassModel, ClassSynthReport, SynthConfig,
 };
 pub use train::{EpochStats, GanTrainer, StepStats, TrainConfig};

@@ -5,7 +5,8 @@
 use serde::{Deserialize, Serialize};
 use tch::{Kind, Tensor};
 
-use ganaug_data::TensorDataset;
+use ganaug_data::stream::sequential_batches;
+use ganaug_data::{ImageSource, TensorDataset};
 
 use crate::{Discriminator, GanError, Generator, Result};
 
@@ -85,11 +86,11 @@ pub struct Candidates {
     pub eligible: Vec<bool>,
 }
 
-/// Generates `cfg.candidates_per_class` images for one class and scores them; `train` are that
-/// class's training images (`[T, C, S, S]`), for the near-copy check.
+/// Generates `cfg.candidates_per_class` images for one class and scores them; `real` are that
+/// class's training images (in memory or streamed), for the near-copy check.
 pub fn generate_candidates(
     model: ClassModel<'_>,
-    train: &Tensor,
+    real: &dyn ImageSource,
     cfg: &SynthConfig,
 ) -> Result<Candidates> {
     if cfg.candidates_per_class == 0 || cfg.keep_per_class == 0 || cfg.batch_size < 1 {
@@ -99,7 +100,7 @@ pub fn generate_candidates(
         ));
     }
     let gcfg = model.generator.config();
-    let device = train.device();
+    let device = model.generator.device();
     tch::manual_seed(cfg.seed as i64);
     let (mut images, mut scores) = (Vec::new(), Vec::new());
     let mut made = 0usize;
@@ -125,7 +126,7 @@ pub fn generate_candidates(
     })?;
     let images = Tensor::f_cat(&images, 0)?;
     let d_scores = Vec::<f64>::try_from(&Tensor::f_cat(&scores, 0)?.f_to_kind(Kind::Double)?)?;
-    let nn = nearest_rms(&images, train)?;
+    let nn = nearest_rms_of(&images, real)?;
     let eligible = nn.iter().map(|&d| d >= cfg.min_nn_distance).collect();
     Ok(Candidates {
         images,
@@ -192,35 +193,92 @@ impl Candidates {
 }
 
 /// Generates, filters and selects images for one class by discriminator score; returns
-/// `[K, C, S, S]` (best first) and the report. `train` are that class's training images
-/// (`[T, C, S, S]`), for the near-copy check.
+/// `[K, C, S, S]` (best first) and the report. `real` are that class's training images, for
+/// the near-copy check.
 pub fn synthesize_class(
     model: ClassModel<'_>,
-    train: &Tensor,
+    real: &dyn ImageSource,
     class: &str,
     cfg: &SynthConfig,
 ) -> Result<(Tensor, ClassSynthReport)> {
-    let c = generate_candidates(model, train, cfg)?;
+    let c = generate_candidates(model, real, cfg)?;
     c.keep(&c.by_discriminator(), cfg.keep_per_class, class)
 }
+
+/// The most bytes of real images (as `f32`) one nearest-neighbour pass holds: a class larger
+/// than this is compared a chunk at a time. Chunks are cut by this count alone, whether the
+/// images are in memory or streamed, so both give the same distances.
+const NEAREST_CHUNK_BYTES: i64 = 128 << 20;
 
 /// RMS pixel distance from each image of `a` to its nearest image in `b`.
 pub fn nearest_rms(a: &Tensor, b: &Tensor) -> Result<Vec<f64>> {
     let (da, db) = (a.size(), b.size());
+    if db.len() != 4 || db[0] == 0 {
+        return Err(shape_error(&da, &db));
+    }
+    let n = db[0];
+    let rows = chunk_rows(&db);
+    let chunks = (0..n)
+        .step_by(rows as usize)
+        .map(|i| Ok(b.narrow(0, i, rows.min(n - i))));
+    nearest_over(a, &db, chunks)
+}
+
+/// [`nearest_rms`] to the images of any source (a stream read a chunk at a time): the real
+/// images are never held whole. Equal to [`nearest_rms`] of the same images.
+pub fn nearest_rms_of(a: &Tensor, real: &dyn ImageSource) -> Result<Vec<f64>> {
+    let (c, (h, w)) = (real.channels(), real.image_size());
+    let db = [real.len() as i64, c, h, w];
+    if real.is_empty() {
+        return Err(shape_error(&a.size(), &db));
+    }
+    let rows = chunk_rows(&db);
+    let mut reader = real.reader()?;
+    let chunks = sequential_batches(real.len(), rows as usize)
+        .into_iter()
+        .map(move |idx| Ok(reader.read(&idx)?));
+    nearest_over(a, &db, chunks)
+}
+
+fn chunk_rows(db: &[i64]) -> i64 {
+    let bytes = db[1..].iter().product::<i64>() * 4;
+    (NEAREST_CHUNK_BYTES / bytes.max(1)).max(1)
+}
+
+fn shape_error(da: &[i64], db: &[i64]) -> GanError {
+    GanError::Shape {
+        what: "images for the nearest-neighbour distance",
+        expected: "two non-empty [N, C, H, W] sets of one image size".into(),
+        got: format!("{da:?} and {db:?}"),
+    }
+}
+
+/// The nearest distance from each of `a` to the images of `chunks` (together of shape `db`):
+/// the smallest over chunks of each chunk's smallest.
+fn nearest_over(
+    a: &Tensor,
+    db: &[i64],
+    chunks: impl Iterator<Item = Result<Tensor>>,
+) -> Result<Vec<f64>> {
+    let da = a.size();
     if da.len() != 4 || db.len() != 4 || da[1..] != db[1..] || db[0] == 0 {
-        return Err(GanError::Shape {
-            what: "images for the nearest-neighbour distance",
-            expected: "two non-empty [N, C, H, W] sets of one image size".into(),
-            got: format!("{da:?} and {db:?}"),
-        });
+        return Err(shape_error(&da, db));
     }
     let pixels = (da[1] * da[2] * da[3]) as f64;
     let fa = a.f_flatten(1, -1)?.f_to_kind(Kind::Float)?;
-    let fb = b
-        .f_to_device(a.device())?
-        .f_flatten(1, -1)?
-        .f_to_kind(Kind::Float)?;
-    let dist = Tensor::f_cdist(&fa, &fb, 2.0, None)?.f_amin(&[1i64][..], false)?;
+    let mut nearest: Option<Tensor> = None;
+    for chunk in chunks {
+        let fb = chunk?
+            .f_to_device(a.device())?
+            .f_flatten(1, -1)?
+            .f_to_kind(Kind::Float)?;
+        let d = Tensor::f_cdist(&fa, &fb, 2.0, None)?.f_amin(&[1i64][..], false)?;
+        nearest = Some(match nearest {
+            Some(m) => m.f_minimum(&d)?,
+            None => d,
+        });
+    }
+    let dist = nearest.ok_or_else(|| shape_error(&da, db))?;
     Ok(Vec::<f64>::try_from(
         &dist.f_div_scalar(pixels.sqrt())?.f_to_kind(Kind::Double)?,
     )?)
@@ -261,4 +319,41 @@ pub fn synthetic_dataset(
         class_names.to_vec(),
         format!("GAN-synthesized images ({what})"),
     )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_nearest_distance_over_chunks_is_the_one_over_the_whole_set() {
+        tch::manual_seed(11);
+        let a = Tensor::rand([9, 2, 5, 5], (Kind::Float, tch::Device::Cpu));
+        let b = Tensor::rand([14, 2, 5, 5], (Kind::Float, tch::Device::Cpu));
+        let db = b.size();
+        let whole = nearest_over(&a, &db, std::iter::once(Ok(b.shallow_clone()))).expect("nn");
+        for rows in [1, 3, 5, 14] {
+            let chunks = (0..14)
+                .step_by(rows)
+                .map(|i| Ok(b.narrow(0, i, (rows as i64).min(14 - i))));
+            let chunked = nearest_over(&a, &db, chunks).expect("nn");
+            for (x, y) in whole.iter().zip(&chunked) {
+                assert!((x - y).abs() < 1e-6, "{rows} rows: {x} vs {y}");
+            }
+        }
+        // the nearest of each is one of b's images: a copy of b[4] is at distance zero
+        let copy = b.narrow(0, 4, 1);
+        let d = nearest_rms(&copy, &b).expect("nn");
+        assert!(d[0].abs() < 1e-3, "{d:?}");
+        let empty = Tensor::zeros([0, 2, 5, 5], (Kind::Float, tch::Device::Cpu));
+        assert!(matches!(
+            nearest_rms(&a, &empty),
+            Err(GanError::Shape { .. })
+        ));
+        let other = Tensor::zeros([3, 1, 5, 5], (Kind::Float, tch::Device::Cpu));
+        assert!(matches!(
+            nearest_rms(&a, &other),
+            Err(GanError::Shape { .. })
+        ));
+    }
 }

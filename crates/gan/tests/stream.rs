@@ -3,7 +3,10 @@
 
 use ganaug_data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
 use ganaug_data::{ColorMode, FolderConfig, ImageFolder, ImageSpec, LoadOptions};
-use ganaug_gan::{Arch, GanConfig, GanTrainer, TrainConfig};
+use ganaug_gan::{
+    generate_candidates, nearest_rms, nearest_rms_of, Arch, ClassModel, GanConfig, GanTrainer,
+    SynthConfig, TrainConfig,
+};
 use ganaug_train::Silent;
 use tch::Device;
 
@@ -60,4 +63,34 @@ fn a_streamed_gan_epoch_is_the_in_memory_one() {
         assert!(t.equal(&vb[name]), "{name} differs");
     }
     assert_eq!(a.history()[1].d_loss, b.history()[1].d_loss);
+
+    // candidates' near-copy distances to the class's images: the same read from the stream
+    let synth = SynthConfig {
+        candidates_per_class: 12,
+        keep_per_class: 4,
+        min_nn_distance: 0.0,
+        seed: 3,
+        batch_size: 5,
+    };
+    fn model(t: &GanTrainer) -> ClassModel<'_> {
+        ClassModel {
+            generator: t.generator(),
+            discriminator: t.discriminator(),
+            condition: None,
+        }
+    }
+    let ca = generate_candidates(model(&a), &memory, &synth).expect("candidates");
+    let cb = generate_candidates(model(&b), &stream, &synth).expect("candidates, stream");
+    assert!(ca.images.equal(&cb.images));
+    assert_eq!(ca.nn, cb.nn);
+    assert_eq!(ca.nn, nearest_rms(&ca.images, &memory.images).expect("nn"));
+    assert_eq!(
+        ca.nn,
+        nearest_rms_of(&ca.images, &stream).expect("nn of a stream")
+    );
+    assert!(
+        ca.nn.iter().all(|d| d.is_finite() && *d > 0.0),
+        "{:?}",
+        ca.nn
+    );
 }

@@ -313,7 +313,7 @@ fn synthesis_selects_by_score_and_drops_near_copies() {
         seed: 1,
         batch_size: 16,
     };
-    let (imgs, report) = synthesize_class(model, &bright.images, "bright", &sc).expect("synth");
+    let (imgs, report) = synthesize_class(model, &bright, "bright", &sc).expect("synth");
     assert_eq!(imgs.size(), [10, 1, 16, 16]);
     assert_eq!(
         (report.generated, report.kept, report.near_copies),
@@ -325,7 +325,7 @@ fn synthesis_selects_by_score_and_drops_near_copies() {
         min_nn_distance: 10.0,
         ..sc
     };
-    let (none, report) = synthesize_class(model, &bright.images, "bright", &strict).expect("synth");
+    let (none, report) = synthesize_class(model, &bright, "bright", &strict).expect("synth");
     assert_eq!((none.size()[0], report.near_copies), (0, 40));
     // Distances: zero to itself, RMS of a constant offset otherwise.
     let d = nearest_rms(&bright.images, &bright.images).expect("nn");

@@ -40,6 +40,8 @@ pub(crate) struct StageArgs {
     /// Images kept per class (the preset's candidates per kept image are kept in proportion).
     #[arg(long, value_name = "K")]
     keep: Option<usize>,
+    #[command(flatten)]
+    stream: common::StreamArgs,
 }
 
 /// `ganaug train-gan`.
@@ -126,6 +128,7 @@ pub(crate) fn run_stage(
     let opts = RunOptions {
         observer: &console,
         work,
+        streaming: stage.stream.stream,
         ..Default::default()
     };
     let (_, summary) = experiment::run_gan_stage(cfg, &common.source()?, &out, device, &opts)?;

@@ -373,6 +373,18 @@ impl std::fmt::Debug for StreamDataset {
 }
 
 impl StreamDataset {
+    /// The same stream (the file and rows shared, labels not copied).
+    pub fn shallow_clone(&self) -> Self {
+        StreamDataset {
+            shared: self.shared.clone(),
+            rows: self.rows.clone(),
+            labels: self.labels.shallow_clone(),
+            names: self.names.clone(),
+            class_names: self.class_names.clone(),
+            description: self.description.clone(),
+        }
+    }
+
     /// The images at `indices` (in that order), still streamed.
     pub fn subset(&self, indices: &[i64]) -> Result<Self> {
         let n = self.rows.len() as i64;
@@ -567,10 +579,12 @@ pub fn fingerprint(source: &dyn ImageSource) -> Result<String> {
     Ok(h.finalize().to_hex().to_string())
 }
 
+mod any;
 mod build;
 mod concat;
 mod switch;
 
+pub use any::AnySource;
 pub use build::{color_decision, stream_entries, StreamSplits};
 pub use concat::ConcatSource;
 pub use switch::{available_memory, StreamDecision, Streaming};

@@ -8,7 +8,7 @@ use std::time::Instant;
 use ganaug_train::Observer;
 use tch::{Device, Tensor};
 
-use ganaug_data::TensorDataset;
+use ganaug_data::{AnySource, ImageSource, TensorDataset};
 use ganaug_gan::{synthetic_dataset, ClassModel, GanConfig, GanTrainer};
 
 use crate::layout::{replica_name, GanUnit, Layout};
@@ -172,14 +172,15 @@ pub(crate) fn replica_train(cfg: &CheckedConfig, r: u64) -> ganaug_gan::TrainCon
 }
 
 /// Runs the stage for the synthetic sets `cfg`'s scenarios need, on the training split `train`
-/// (at the GAN's size) whose data has fingerprint `data_id`.
+/// (at the GAN's size, in memory or streamed: each class's GAN trains on, and its candidates
+/// are compared with, that class's part of it) whose data has fingerprint `data_id`.
 pub fn run_gans(
     cfg: &CheckedConfig,
-    train: &TensorDataset,
+    train: &AnySource,
     data_id: &str,
     ctx: &StageContext<'_>,
 ) -> Result<GanStage> {
-    let class_names = &train.class_names;
+    let class_names = train.class_names();
     let mut stage = GanStage {
         replicas: cfg.gan.replicas,
         keys: gan_keys(cfg, class_names.len(), data_id)?,
@@ -229,11 +230,11 @@ pub fn run_gans(
 }
 
 /// What the GANs of a stage train on and where: the configuration, the training split and each
-/// class's part of it, the stage's context.
+/// class's part of it (in memory or streamed), the stage's context.
 pub(crate) struct GanInputs<'a> {
     pub(crate) cfg: &'a CheckedConfig,
-    pub(crate) train: &'a TensorDataset,
-    pub(crate) subsets: Vec<TensorDataset>,
+    pub(crate) train: &'a AnySource,
+    pub(crate) subsets: Vec<AnySource>,
     pub(crate) ctx: &'a StageContext<'a>,
 }
 
@@ -316,7 +317,7 @@ fn per_class_gans(
     let trained = under_gan_lock(ctx, Synthetic::PerClass, &key, || {
         let mut trained = Vec::new();
         for (label, subset) in subsets.iter().enumerate() {
-            let class = &subset.class_names[label];
+            let class = &subset.class_names()[label];
             let dir = ctx.layout.gan_dir(GanUnit {
                 which: Synthetic::PerClass,
                 class: Some(class),
@@ -354,7 +355,7 @@ fn per_class_gans(
     }
     let set = assemble(
         &parts,
-        &subsets[0].class_names,
+        subsets[0].class_names(),
         "one GAN per class",
         Synthetic::PerClass,
     )?;
@@ -402,7 +403,7 @@ fn conditional_gan(
         parts.push((label as i64, images));
     }
     let what = "one conditional GAN";
-    let set = assemble(&parts, &train.class_names, what, Synthetic::Conditional)?;
+    let set = assemble(&parts, train.class_names(), what, Synthetic::Conditional)?;
     sets::export_set(&set, (Synthetic::Conditional, r), cfg, stage, ctx)?;
     stage.sets.insert((Synthetic::Conditional, r), set);
     judge((Synthetic::Conditional, r), cfg, stage);
@@ -459,14 +460,14 @@ pub(crate) fn assemble(
 fn train_gan(
     gan: GanConfig,
     train_cfg: ganaug_gan::TrainConfig,
-    data: &TensorDataset,
+    data: &dyn ImageSource,
     dir: &Path,
     ctx: &StageContext<'_>,
     name: String,
 ) -> Result<Option<(GanTrainer, GanSummary)>> {
     let epochs = train_cfg.epochs;
     let new = || GanTrainer::new(gan, train_cfg, ctx.device);
-    let fit = |t: &mut GanTrainer| t.fit(data, Some(dir), ctx.observer).map(|_| ());
+    let fit = |t: &mut GanTrainer| t.fit_source(data, Some(dir), ctx.observer).map(|_| ());
     train_summarised(name, dir, ctx, epochs, new, fit)
 }
 

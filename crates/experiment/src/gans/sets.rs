@@ -3,7 +3,7 @@
 
 use tch::Tensor;
 
-use ganaug_data::{io, TensorDataset};
+use ganaug_data::{io, AnySource, ImageSource, TensorDataset};
 use ganaug_gan::{generate_candidates, ClassModel, SynthConfig};
 
 use super::StageContext;
@@ -19,13 +19,13 @@ pub(super) fn synthesize(
     model: ClassModel<'_>,
     (gan, r): (Synthetic, u64),
     label: usize,
-    subsets: &[TensorDataset],
+    subsets: &[AnySource],
     cfg: &CheckedConfig,
     quality: &mut Quality,
     ctx: &StageContext<'_>,
 ) -> Result<(Tensor, SynthSummary)> {
     let train = &subsets[label];
-    let class = train.class_names[label].as_str();
+    let class = train.class_names()[label].as_str();
     let fail = |source: ganaug_gan::GanError| ExperimentError::Synthesis {
         gan,
         class: class.into(),
@@ -35,7 +35,7 @@ pub(super) fn synthesize(
         seed: cfg.gan.synth.seed + r,
         ..cfg.gan.synth.clone()
     };
-    let candidates = generate_candidates(model, &train.images, &synth).map_err(fail)?;
+    let candidates = generate_candidates(model, train, &synth).map_err(fail)?;
     let select = cfg.gan.select;
     let (order, candidate_features) =
         selection_order(&candidates, label, subsets, select, quality)?;
@@ -75,13 +75,13 @@ pub(crate) struct KeptSet<'a> {
 /// KID, the gate's measures): its summary.
 pub(crate) fn score_set(
     kept: KeptSet<'_>,
-    subsets: &[TensorDataset],
+    subsets: &[AnySource],
     cfg: &CheckedConfig,
     quality: &mut Quality,
     ctx: &StageContext<'_>,
 ) -> Result<SynthSummary> {
     let ((gan, r), train) = (kept.set, &subsets[kept.label]);
-    let class = train.class_names[kept.label].as_str();
+    let class = train.class_names()[kept.label].as_str();
     let grid = Layout::synthetic_grid(gan, r, class, kept.by);
     let n = kept.images.size()[0].min(64);
     io::save_grid(
@@ -91,7 +91,7 @@ pub(crate) fn score_set(
     )?;
     let features = match kept.features {
         Some(f) => Some(f),
-        None => quality.features(class, &train.images, kept.images)?,
+        None => quality.features_of(class, train, kept.images)?,
     };
     let (fid, kid) = features
         .as_ref()
@@ -136,7 +136,7 @@ pub(crate) fn gate_measures(
 fn selection_order(
     candidates: &ganaug_gan::Candidates,
     label: usize,
-    subsets: &[TensorDataset],
+    subsets: &[AnySource],
     select: crate::Selection,
     quality: &mut Quality,
 ) -> Result<(Vec<usize>, Option<FeaturePair>)> {
@@ -144,8 +144,8 @@ fn selection_order(
         return Ok((candidates.by_discriminator(), None));
     }
     let train = &subsets[label];
-    let class = train.class_names[label].as_str();
-    let Some((real, feats)) = quality.features(class, &train.images, &candidates.images)? else {
+    let class = train.class_names()[label].as_str();
+    let Some((real, feats)) = quality.features_of(class, train, &candidates.images)? else {
         return Err(ExperimentError::Quality {
             what: "selection by features",
             source: Box::new(crate::CellError::Weights {

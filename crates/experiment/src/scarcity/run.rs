@@ -77,7 +77,7 @@ impl Study<'_> {
         let mut seconds = StageSeconds::default();
         let t0 = Instant::now();
         let gan_train = &splits[&cfg.gan.gan.size].train;
-        let stage = run_gans(&cfg, gan_train, &id, self.ctx)?;
+        let stage = run_gans(&cfg, &gan_train.shallow_clone().into(), &id, self.ctx)?;
         seconds.gans = t0.elapsed().as_secs_f64();
         for g in &stage.gans {
             self.out.gans.push((f, r, g.clone()));

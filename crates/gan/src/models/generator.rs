@@ -18,6 +18,7 @@ pub struct Generator {
     cfg: GanConfig,
     embed: Option<nn::Embedding>,
     body: Box<dyn GeneratorBody>,
+    device: tch::Device,
 }
 
 impl Generator {
@@ -33,12 +34,18 @@ impl Generator {
             cfg: cfg.clone(),
             embed,
             body,
+            device: p.device(),
         })
     }
 
     /// The configuration.
     pub fn config(&self) -> &GanConfig {
         &self.cfg
+    }
+
+    /// Where its parameters are (and its images are made).
+    pub fn device(&self) -> tch::Device {
+        self.device
     }
 
     /// Generates images.
