@@ -190,7 +190,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let data = args.common.source()?;
     let device = args.common.device()?;
-    ganaug::init_process_for(device, cfg.largest_image());
+    args.stream.init_process(device, cfg.largest_image(), &data);
     println!("device: {device:?}");
     let out = args
         .common
