@@ -154,22 +154,6 @@ pub struct StreamArgs {
     pub stream: Streaming,
 }
 
-impl StreamArgs {
-    /// The process set-up for a run reading `data` with images up to `largest`²: glibc's
-    /// allocator keeps freed memory for speed ([`ganaug::init_process_for`]) unless the run
-    /// streams. A streamed run is one whose data is larger than memory: kept, the heap would
-    /// hold every phase's peak for good (a cache build's churn, then the feature network's
-    /// activations) — so it hands freed memory back. Returns whether freed memory is kept.
-    pub fn init_process(&self, device: tch::Device, largest: i64, data: &DataSource) -> bool {
-        let side = u32::try_from(largest).unwrap_or(u32::MAX);
-        // a source that cannot stream is refused by the run itself, with its reason
-        let streams = data
-            .stream_decision(side, self.stream)
-            .is_ok_and(|d| d.stream);
-        !streams && ganaug::init_process_for(device, largest)
-    }
-}
-
 fn parse_stream(s: &str) -> std::result::Result<Streaming, String> {
     Streaming::parse(s).map_err(|e| e.to_string())
 }

@@ -190,7 +190,7 @@ pub fn run(args: Args) -> Result<()> {
     };
     let data = args.common.source()?;
     let device = args.common.device()?;
-    args.stream.init_process(device, cfg.largest_image(), &data);
+    ganaug::init_process_for(device, cfg.largest_image());
     println!("device: {device:?}");
     let out = args
         .common

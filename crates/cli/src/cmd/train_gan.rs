@@ -121,8 +121,7 @@ pub(crate) fn run_stage(
 ) -> Result<()> {
     let common = &stage.common;
     let device = common.device()?;
-    let data = common.source()?;
-    stage.stream.init_process(device, cfg.gan.gan.size, &data);
+    ganaug::init_process_for(device, cfg.gan.gan.size);
     println!("device: {device:?}");
     let out = common.out_or("runs/gan");
     let console = ConsoleProgress::new();
@@ -132,7 +131,7 @@ pub(crate) fn run_stage(
         streaming: stage.stream.stream,
         ..Default::default()
     };
-    let (_, summary) = experiment::run_gan_stage(cfg, &data, &out, device, &opts)?;
+    let (_, summary) = experiment::run_gan_stage(cfg, &common.source()?, &out, device, &opts)?;
     for s in &summary.synthetic {
         println!(
             "{} {}: kept {} of {} (near-copies dropped: {}), FID {}",
