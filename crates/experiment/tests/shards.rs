@@ -103,4 +103,10 @@ fn two_shards_at_once_merge_into_what_one_run_gives() {
     assert!(!nothing.missing.is_empty());
     let report = std::fs::read_to_string(empty.path().join("report.md")).expect("report");
     assert!(report.contains("**Incomplete**"), "{report}");
+    // no GAN finished and no set: no empty GAN table, no claim about missing weights
+    assert!(
+        !report.contains("## GANs and their synthetic images"),
+        "{report}"
+    );
+    assert!(!report.contains("no weights"), "{report}");
 }

@@ -27,7 +27,10 @@ pub fn report_markdown(r: &ReproResults, out: &Path) -> String {
     metrics_table(&mut s, r);
     confusion_section(&mut s, r);
     super::effect::effect_section(&mut s, r);
-    gan_section(&mut s, r);
+    // a run of real-data scenarios only has no GANs and no sets to report
+    if !r.gans.is_empty() || !r.synthetic.is_empty() {
+        gan_section(&mut s, r);
+    }
     plots_section(&mut s, r, out);
     s
 }
