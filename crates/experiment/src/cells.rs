@@ -169,42 +169,11 @@ pub fn run_cells(
     exp.run_cells()
 }
 
-/// The three splits at one side, as the cells read them: in memory or streamed.
-#[derive(Clone, Copy)]
-pub(crate) struct SplitSources<'a> {
-    pub(crate) train: &'a dyn ImageSource,
-    pub(crate) val: &'a dyn ImageSource,
-    pub(crate) test: &'a dyn ImageSource,
-}
-
 impl<'a> Experiment<'a> {
     /// The splits at `side` as the cells read them: the streams when the run streams, else
     /// the splits in memory.
-    pub(crate) fn sources(&self, side: i64) -> SplitSources<'a> {
-        SplitSources::of(self.splits, self.streams, side)
-    }
-}
-
-impl<'a> SplitSources<'a> {
-    /// The splits at `side`: streamed when there are streams, else in memory.
-    pub(crate) fn of(
-        splits: &'a BTreeMap<i64, Splits>,
-        streams: Option<&'a BTreeMap<i64, ganaug_data::StreamSplits>>,
-        side: i64,
-    ) -> Self {
-        if let Some(s) = streams.and_then(|m| m.get(&side)) {
-            return SplitSources {
-                train: &s.train,
-                val: &s.val,
-                test: &s.test,
-            };
-        }
-        let sp = &splits[&side];
-        SplitSources {
-            train: &sp.train,
-            val: &sp.val,
-            test: &sp.test,
-        }
+    pub(crate) fn sources(&self, side: i64) -> crate::sources::SplitSources<'a> {
+        crate::sources::SplitSources::of(self.splits, self.streams, side)
     }
 }
 

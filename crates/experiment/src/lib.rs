@@ -26,6 +26,7 @@ mod scenario;
 mod scoring;
 pub mod select;
 pub mod shard;
+mod sources;
 pub mod sweep;
 mod training_set;
 pub use training_set::assemble_training_set;

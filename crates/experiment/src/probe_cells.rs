@@ -13,11 +13,12 @@ use ganaug_augment::{ExpandedSource, Pipeline};
 use ganaug_data::{ConcatSource, ImageSource};
 use ganaug_models::{fit_at_anchored, fit_probe, Classifier, ModelKind, ProbeChoice, ProbeConfig};
 
-use crate::cells::{build_model, CellSpec, CellTrainer, Experiment, SplitSources, Trained};
+use crate::cells::{build_model, CellSpec, CellTrainer, Experiment, Trained};
 use crate::layout::Layout;
 use crate::probe::{ProbeRecipe, RealRows, TrainingRows};
 use crate::quality::{feature_matrix, feature_matrix_of};
 use crate::results::CellStop;
+use crate::sources::SplitSources;
 use crate::{CellError, Result, Synthetic};
 
 /// What a backbone's features depend on besides the images: the network, its input side, its

@@ -145,12 +145,19 @@ impl Quality {
         train: &Tensor,
         images: &Tensor,
     ) -> Result<Option<(ndarray::Array2<f64>, ndarray::Array2<f64>)>> {
-        let Some(real) = self.class_features(class, train)? else {
-            return Ok(None);
-        };
-        match &self.net {
-            Some(net) => Ok(Some((real, features(net, images)?))),
-            None => Ok(None),
+        let real = self.class_features(class, train)?;
+        self.paired(real, images)
+    }
+
+    /// `real` with the features of `images`; `None` without either.
+    fn paired(
+        &self,
+        real: Option<ndarray::Array2<f64>>,
+        images: &Tensor,
+    ) -> Result<Option<(ndarray::Array2<f64>, ndarray::Array2<f64>)>> {
+        match (real, &self.net) {
+            (Some(real), Some(net)) => Ok(Some((real, features(net, images)?))),
+            _ => Ok(None),
         }
     }
 
@@ -181,13 +188,8 @@ impl Quality {
         train: &dyn ImageSource,
         images: &Tensor,
     ) -> Result<Option<(ndarray::Array2<f64>, ndarray::Array2<f64>)>> {
-        let Some(real) = self.class_features_of(class, train)? else {
-            return Ok(None);
-        };
-        match &self.net {
-            Some(net) => Ok(Some((real, features(net, images)?))),
-            None => Ok(None),
-        }
+        let real = self.class_features_of(class, train)?;
+        self.paired(real, images)
     }
 
     /// [`class_features`](Self::class_features) of any image source (a stream read batch by

@@ -348,8 +348,8 @@ pub struct LoadedData {
 impl LoadedData {
     /// The splits at `side` as the stages read them: the streams when the run streams, else
     /// the splits in memory.
-    pub(crate) fn sources(&self, side: i64) -> crate::cells::SplitSources<'_> {
-        crate::cells::SplitSources::of(&self.splits, self.streams.as_ref(), side)
+    pub(crate) fn sources(&self, side: i64) -> crate::sources::SplitSources<'_> {
+        crate::sources::SplitSources::of(&self.splits, self.streams.as_ref(), side)
     }
 
     /// The training split at the GANs' side, of its kind (not copied).
@@ -473,7 +473,7 @@ fn run_streams(
 fn classification_accuracy_scores(
     cfg: &CheckedConfig,
     gans: &crate::GanStage,
-    base: crate::cells::SplitSources<'_>,
+    base: crate::sources::SplitSources<'_>,
     device: Device,
 ) -> Result<Vec<crate::quality::Cas>> {
     if gans.sets.is_empty() {

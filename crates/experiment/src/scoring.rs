@@ -4,7 +4,8 @@ use std::time::Instant;
 
 use ganaug_metrics::{BootstrapInterval, ClassificationReport, Proportion, ReportConfig};
 
-use crate::cells::{CellSpec, SplitSources, Trained};
+use crate::cells::{CellSpec, Trained};
+use crate::sources::SplitSources;
 use crate::{CellError, CellResult, Estimate, Result};
 
 /// The result of a trained cell (started at `t0`, its folder `dir` relative to the results
