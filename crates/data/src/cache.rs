@@ -72,7 +72,7 @@ impl Stat {
 }
 
 /// A safetensors file's header: its length and what it says.
-fn read_header(
+pub(crate) fn read_header(
     file: &mut std::fs::File,
     file_len: u64,
 ) -> std::result::Result<(u64, Metadata), String> {

@@ -225,6 +225,15 @@ pub enum DataError {
         /// What changed.
         what: String,
     },
+    /// An image set file (a program's images in the cache's format, say a GAN's synthetic
+    /// set) cannot be used: not one ganaug wrote, damaged, or changed under a running job.
+    #[error("image set file {path}: {reason}")]
+    SetFile {
+        /// The set file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
 }
 
 /// `Result` with [`DataError`].

@@ -99,7 +99,7 @@ pub(crate) fn edit_gan(
     }
     let all = assemble(&parts, &train.class_names, "an edit GAN", Synthetic::Edits)?;
     crate::gans::export_set(&all, (Synthetic::Edits, r), cfg, stage, ctx)?;
-    stage.sets.insert((Synthetic::Edits, r), all);
+    stage.sets.insert((Synthetic::Edits, r), all.into());
     stage.edits.insert(r, concat(sets)?);
     judge((Synthetic::Edits, r), cfg, stage);
     Ok(())

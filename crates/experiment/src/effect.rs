@@ -183,7 +183,7 @@ pub fn effect_of_set(
     stage.keys.insert((Synthetic::PerClass, 0), key);
     stage
         .sets
-        .insert((Synthetic::PerClass, 0), set.shallow_clone());
+        .insert((Synthetic::PerClass, 0), set.shallow_clone().into());
     let ctx = StageContext::alone(out, device, observer)?;
     let run = crate::run_cells(
         &cfg,

@@ -40,7 +40,7 @@ pub use error::{CellError, ExperimentError, Result};
 pub use gans::{run_gans, GanStage, StageContext};
 pub use gate::{GateConfig, GateMode, Measures, SetMeasures};
 pub use presets::{preset_names, PRESETS};
-pub use probe_cells::{probe_views, Backbone, FeatureBank, ImageSet};
+pub use probe_cells::{probe_views, Backbone, FeatureBank, Features, ImageSet};
 pub use quality::{feature_matrix, feature_matrix_of, resize, Cas, FeatureNet, Quality};
 pub use results::{
     Aggregate, CellResult, CellStop, Estimate, FineTuned, GanSummary, Paired, RefusedSet,

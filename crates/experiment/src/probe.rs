@@ -23,27 +23,30 @@
 //! let (train, val) = (get(ImageSet::Train, &splits.train)?, get(ImageSet::Val, &splits.val)?);
 //! let (ytr, yva) = (labels(&splits.train)?, labels(&splits.val)?);
 //! let real = RealRows { train: (&train, &ytr), val: (&val, &yva), classes: 2 };
-//! let fitted = recipe.fit(&mut bank, &backbone, &real, (train.clone(), ytr.clone(), vec![1.0; ytr.len()]))?;
+//! let fitted = recipe.fit(&mut bank, &backbone, &real, (vec![train.clone()], ytr.clone(), vec![1.0; ytr.len()]))?;
 //! println!("C = {}", fitted.fit.probe.c);
 //! # Ok(()) }
 //! # use ganaug_experiment::probe::labels;
 //! ```
+
+use std::sync::Arc;
 
 use ndarray::{concatenate, Array2, Axis};
 use tch::Device;
 
 use ganaug_data::{ImageSource, ResizePolicy, TensorDataset};
 use ganaug_models::{
-    fit_at_weighted, fit_probe, out_of_fold_proba, pretrained_weights, select_by_kfold,
-    youden_threshold, Classifier, LinearProbe, ModelConfig, ModelKind, ProbeChoice, ProbeConfig,
-    ProbeFit, ProbeModel, ProbeModelInfo, ProbeSelection,
+    fit_at_weighted_owned, fit_probe, out_of_fold_proba_blocks, pretrained_weights,
+    select_by_kfold_blocks, youden_threshold, Classifier, LinearProbe, ModelConfig, ModelKind,
+    ProbeChoice, ProbeConfig, ProbeFit, ProbeModel, ProbeModelInfo, ProbeSelection,
 };
 
-use crate::probe_cells::{Backbone, FeatureBank, ImageSet};
+use crate::probe_cells::{Backbone, FeatureBank, Features, ImageSet};
 use crate::CellError;
 
-/// A cell's training rows: features, labels and loss weights (1 for real rows).
-pub type TrainingRows = (Array2<f64>, Vec<usize>, Vec<f64>);
+/// A cell's training rows: feature blocks stacked in order (shared with the [`FeatureBank`],
+/// not copied: the fit stacks them once), labels and loss weights (1 for real rows).
+pub type TrainingRows = (Vec<Features>, Vec<usize>, Vec<f64>);
 
 /// How a probe is fitted and tested on frozen features.
 #[derive(Debug, Clone, Copy)]
@@ -96,9 +99,10 @@ impl ProbeRecipe<'_> {
         if let Some(c) = bank.kfold.get(backbone) {
             return Ok(c.clone());
         }
-        let pooled = stack(real.train.0, real.val.0, "training and validation features")?;
+        // the folds gather their rows from the two splits' features: no stacked copy
+        let blocks = [real.train.0.view(), real.val.0.view()];
         let pooled_y: Vec<usize> = real.train.1.iter().chain(real.val.1).copied().collect();
-        let chosen = select_by_kfold((&pooled, &pooled_y), real.classes, k, self.probe)?;
+        let chosen = select_by_kfold_blocks((&blocks, &pooled_y), real.classes, k, self.probe)?;
         bank.kfold.insert(backbone.clone(), chosen.clone());
         Ok(chosen)
     }
@@ -116,6 +120,7 @@ impl ProbeRecipe<'_> {
     ) -> Result<FittedProbe, CellError> {
         let (val, val_y) = real.val;
         let ProbeSelection::KFold { k } = self.probe.selection else {
+            let x = stack_blocks(x, None)?;
             let fit = fit_probe((&x, &y), (val, val_y), real.classes, self.probe)?;
             let rows = x.nrows();
             return Ok(FittedProbe { fit, rows });
@@ -132,26 +137,29 @@ impl ProbeRecipe<'_> {
         ((val, val_y), classes): ((&Array2<f64>, &[usize]), usize),
         (x, y, w): TrainingRows,
     ) -> Result<FittedProbe, CellError> {
-        if w.len() != x.nrows() || y.len() != x.nrows() {
+        let rows: usize = x.iter().map(|b| b.nrows()).sum();
+        if w.len() != rows || y.len() != rows {
             return Err(CellError::Features {
                 what: "a probe's training rows, labels and weights",
             });
         }
         let weighted = w.iter().any(|v| *v != 1.0);
+        // the blocks (and the validation rows) stacked once, standardised in place by the fit
         let (x, y, w) = if self.fit_on_val {
-            let x = stack(&x, val, "training and validation features")?;
+            let x = stack_blocks(x, Some(val))?;
             let mut w = w;
             w.resize(x.nrows(), 1.0);
             (x, y.iter().chain(val_y).copied().collect(), w)
         } else {
-            (x, y, w)
+            (stack_blocks(x, None)?, y, w)
         };
         let c = c / (1 + self.views) as f64;
         let w = weighted.then_some(&w[..]);
-        let probe = fit_at_weighted(&x, &y, w, classes, c, self.probe)?;
+        let rows = x.nrows();
+        let probe = fit_at_weighted_owned(x, &y, w, classes, c, self.probe)?;
         Ok(FittedProbe {
             fit: ProbeFit { probe, choices },
-            rows: x.nrows(),
+            rows,
         })
     }
 
@@ -178,7 +186,7 @@ impl ProbeRecipe<'_> {
         backbone: &Backbone,
         model: &Classifier,
         test: &dyn ImageSource,
-    ) -> Result<(Array2<f64>, Option<Array2<f64>>), CellError> {
+    ) -> Result<(Features, Option<Features>), CellError> {
         let key = |set: ImageSet| (backbone.clone(), set);
         let f = bank.get_source(key(ImageSet::Test), model, test)?;
         let mirrored = match (self.tta_flip, test.in_memory()) {
@@ -283,9 +291,9 @@ pub fn probe_model(
     };
     let (c, _) = recipe.kfold_strength(bank, key, &real, opts.folds)?;
     let threshold = if n == 2 {
-        let pooled = stack(&ftr, &fva, "training and validation features")?;
+        let blocks = [ftr.view(), fva.view()];
         let pooled_y: Vec<usize> = ytr.iter().chain(&yva).copied().collect();
-        let oof = out_of_fold_proba((&pooled, &pooled_y), n, opts.folds, c, &probe_cfg)?;
+        let oof = out_of_fold_proba_blocks((&blocks, &pooled_y), n, opts.folds, c, &probe_cfg)?;
         let how = format!(
             "Youden's J on {}-fold out-of-fold probabilities of the training + validation images",
             opts.folds
@@ -295,8 +303,7 @@ pub fn probe_model(
         None
     };
     let chosen = recipe.kfold_strength(bank, key, &real, opts.folds)?;
-    // the training features move into the fit (no copy of a large set's rows)
-    let rows = (ftr, ytr.clone(), vec![1.0; ytr.len()]);
+    let rows = (vec![Arc::new(ftr)], ytr.clone(), vec![1.0; ytr.len()]);
     let fitted = recipe.fit_at_strength(chosen, ((&fva, &yva), n), rows)?;
     let what = if opts.train_only {
         "training split"
@@ -331,7 +338,19 @@ pub fn source_labels(d: &dyn ImageSource) -> Result<Vec<usize>, CellError> {
     Ok(l.into_iter().map(|v| v as usize).collect())
 }
 
-/// `a` over `b`, rows stacked.
-fn stack(a: &Array2<f64>, b: &Array2<f64>, what: &'static str) -> Result<Array2<f64>, CellError> {
-    concatenate(Axis(0), &[a.view(), b.view()]).map_err(|_| CellError::Features { what })
+/// `blocks` stacked in order, then `extra` when given: one matrix (a lone block the caller
+/// alone holds is taken as it is, not copied).
+fn stack_blocks(
+    mut blocks: Vec<Features>,
+    extra: Option<&Array2<f64>>,
+) -> Result<Array2<f64>, CellError> {
+    if blocks.len() == 1 && extra.is_none() {
+        let only = blocks.remove(0);
+        return Ok(Arc::try_unwrap(only).unwrap_or_else(|shared| (*shared).clone()));
+    }
+    let mut views: Vec<_> = blocks.iter().map(|b| b.view()).collect();
+    views.extend(extra.map(|e| e.view()));
+    concatenate(Axis(0), &views).map_err(|_| CellError::Features {
+        what: "a probe's training rows",
+    })
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Instant;
 
 use ndarray::{concatenate, Array2, Axis};
@@ -96,9 +97,13 @@ pub enum ImageSet {
     Named(String),
 }
 
+/// A set's features as the bank hands them out: shared with the bank, not copied (at 30,000
+/// images a copy of a backbone's features is hundreds of MB).
+pub type Features = Arc<Array2<f64>>;
+
 /// Backbone features computed once per run (or sweep), by backbone and image set.
 pub struct FeatureBank {
-    features: BTreeMap<(Backbone, ImageSet), Array2<f64>>,
+    features: BTreeMap<(Backbone, ImageSet), Features>,
     /// Strengths chosen by k-fold, by backbone.
     pub(crate) kfold: BTreeMap<Backbone, (f64, Vec<ProbeChoice>)>,
     seconds: f64,
@@ -137,20 +142,21 @@ impl FeatureBank {
     }
 
     /// The features of `key`'s images: computed by `model` from `source` batch by batch on
-    /// first use (a stream is never held whole), the kept copy after.
+    /// first use (a stream is never held whole), the kept ones (shared) after.
     pub fn get_source(
         &mut self,
         key: (Backbone, ImageSet),
         model: &Classifier,
         source: &dyn ganaug_data::ImageSource,
-    ) -> std::result::Result<Array2<f64>, CellError> {
+    ) -> std::result::Result<Features, CellError> {
         if let Some(f) = self.features.get(&key) {
-            return Ok(f.clone());
+            return Ok(Arc::clone(f));
         }
         let t0 = Instant::now();
         let f = crate::quality::feature_matrix_of(model, source, self.batch)?;
-        self.seconds += t0.elapsed().as_secs_f64();
-        self.features.insert(key, f.clone());
+        self.pass_done(t0);
+        let f = Arc::new(f);
+        self.features.insert(key, Arc::clone(&f));
         Ok(f)
     }
 
@@ -162,14 +168,15 @@ impl FeatureBank {
         model: &Classifier,
         source: &dyn ganaug_data::ImageSource,
         map: impl FnMut(Tensor) -> std::result::Result<Tensor, CellError>,
-    ) -> std::result::Result<Array2<f64>, CellError> {
+    ) -> std::result::Result<Features, CellError> {
         if let Some(f) = self.features.get(&key) {
-            return Ok(f.clone());
+            return Ok(Arc::clone(f));
         }
         let t0 = Instant::now();
         let f = crate::quality::feature_matrix_mapped(model, source, self.batch, map)?;
-        self.seconds += t0.elapsed().as_secs_f64();
-        self.features.insert(key, f.clone());
+        self.pass_done(t0);
+        let f = Arc::new(f);
+        self.features.insert(key, Arc::clone(&f));
         Ok(f)
     }
 
@@ -182,8 +189,16 @@ impl FeatureBank {
     ) -> std::result::Result<Array2<f64>, CellError> {
         let t0 = Instant::now();
         let f = crate::quality::feature_matrix_of(model, source, self.batch)?;
-        self.seconds += t0.elapsed().as_secs_f64();
+        self.pass_done(t0);
         Ok(f)
+    }
+
+    /// Counts a feature pass's time. Its activations are freed by now: the memory the
+    /// allocator kept of them goes back, so that a pass's peak does not stay under the fits
+    /// that follow.
+    fn pass_done(&mut self, t0: Instant) {
+        self.seconds += t0.elapsed().as_secs_f64();
+        ganaug_ops::release_freed_memory();
     }
 
     /// Seconds spent extracting features so far.
@@ -198,23 +213,24 @@ impl FeatureBank {
         key: (Backbone, ImageSet),
         model: &Classifier,
         images: impl FnOnce() -> std::result::Result<Tensor, CellError>,
-    ) -> std::result::Result<Array2<f64>, CellError> {
+    ) -> std::result::Result<Features, CellError> {
         if let Some(f) = self.features.get(&key) {
-            return Ok(f.clone());
+            return Ok(Arc::clone(f));
         }
         let t0 = Instant::now();
         let f = feature_matrix(model, &images()?, self.batch)?;
-        self.seconds += t0.elapsed().as_secs_f64();
-        self.features.insert(key, f.clone());
+        self.pass_done(t0);
+        let f = Arc::new(f);
+        self.features.insert(key, Arc::clone(&f));
         Ok(f)
     }
 }
 
 /// The real splits' features a probe cell needs besides its training rows.
 struct RealFeatures {
-    val: Array2<f64>,
-    test: Array2<f64>,
-    mirrored: Option<Array2<f64>>,
+    val: Features,
+    test: Features,
+    mirrored: Option<Features>,
 }
 
 /// How a probe cell fits: the recipe (the probe's settings and the head's options).
@@ -236,16 +252,19 @@ impl CellTrainer for ProbeCell<'_> {
             .map_err(spec.fail("features"))?;
         let feature_seconds = exp.bank.seconds - before;
         let two_step = exp.cfg.gan.mix.probe_two_step && spec.scenario.synthetic().is_some();
-        let real_rows = two_step.then(|| self.real_rows(sp, &x, &y, &real.val));
-        let n = sp.train.len();
-        let (train_x, train_y) = (
-            x.slice_axis(Axis(0), (..n).into()).to_owned(),
-            y[..n].to_vec(),
-        );
+        // the training rows' first block is the real training split's features (the bank's)
+        let rows_err = || CellError::Features {
+            what: "a cell's training rows",
+        };
+        let train_x = x.first().cloned().ok_or_else(rows_err);
+        let train_x = train_x.map_err(spec.fail("features"))?;
+        let train_y = y.get(..train_x.nrows()).ok_or_else(rows_err);
+        let train_y = train_y.map_err(spec.fail("features"))?.to_vec();
         let real_y = (
             source_labels(sp.val).map_err(spec.fail("features"))?,
             sp.train.class_names().len(),
         );
+        let real_rows = two_step.then(|| self.real_rows(sp, &train_x, &train_y, &real.val));
         let rows = RealRows {
             train: (&train_x, &train_y),
             val: (&real.val, &real_y.0),
@@ -263,7 +282,7 @@ impl CellTrainer for ProbeCell<'_> {
         }
         crate::report::write_json(&Layout::probe_file(dir), &fit.fit)?;
         let probs = recipe
-            .test(&fit.fit.probe, &real.test, real.mirrored.as_ref())
+            .test(&fit.fit.probe, &real.test, real.mirrored.as_deref())
             .map_err(spec.fail("testing"))?;
         Ok(Trained {
             weights: "ImageNet (frozen backbone, linear probe)",
@@ -283,18 +302,17 @@ impl CellTrainer for ProbeCell<'_> {
 }
 
 impl ProbeCell<'_> {
-    /// The real rows of a cell's training rows (the training split's, its first rows) and,
-    /// when it fits on them, the validation rows.
+    /// The real rows of a cell's training rows (the training split's features) and, when it
+    /// fits on them, the validation rows, as one matrix.
     fn real_rows(
         &self,
         sp: SplitSources<'_>,
-        x: &Array2<f64>,
+        train: &Array2<f64>,
         y: &[usize],
         val: &Array2<f64>,
     ) -> std::result::Result<(Array2<f64>, Vec<usize>), CellError> {
-        let n = sp.train.len();
-        let mut xr = x.select(Axis(0), &(0..n).collect::<Vec<_>>());
-        let mut yr = y[..n].to_vec();
+        let mut xr = train.clone();
+        let mut yr = y.to_vec();
         if self.0.fit_on_val {
             xr = concatenate(Axis(0), &[xr.view(), val.view()]).map_err(|_| {
                 CellError::Features {
@@ -325,9 +343,10 @@ impl ProbeCell<'_> {
         })
     }
 
-    /// Features, labels and loss weights of a cell's training set: the real training split and
-    /// the scenario's synthetic images from the bank, augmented views and classic copies of
-    /// both computed for this seed (made as they are read, not stored).
+    /// Features, labels and loss weights of a cell's training set, as blocks in order: the real
+    /// training split's (always the first) and the scenario's synthetic images' from the bank,
+    /// augmented views and classic copies of both computed for this seed (made as they are
+    /// read, not stored). The blocks are the bank's, not copies.
     fn training_rows(
         &self,
         exp: &mut Experiment<'_>,
@@ -348,8 +367,8 @@ impl ProbeCell<'_> {
                 which: *which,
                 key: hash,
             });
-            parts.push(bank.get_source(set_key, model, synthetic)?);
-            base_parts.push(synthetic);
+            parts.push(bank.get_source(set_key, model, &**synthetic)?);
+            base_parts.push(&**synthetic);
         }
         let base = ConcatSource::new(base_parts)?;
         let base_y = source_labels(&base)?;
@@ -365,7 +384,7 @@ impl ProbeCell<'_> {
                 .ok_or(CellError::NoSyntheticSet(Synthetic::Features))?;
             let counts = ganaug_data::stream::class_counts(sp.train)?;
             let rows = vector_rows(fs, &cfg.gan.mix, &counts)?;
-            parts.push(fs.rows.select(Axis(0), &rows));
+            parts.push(Arc::new(fs.rows.select(Axis(0), &rows)));
             vector_labels = rows.iter().map(|&r| fs.labels[r]).collect();
             base_weights.resize(base.len() + rows.len(), cfg.gan.mix.weight);
         }
@@ -388,15 +407,12 @@ impl ProbeCell<'_> {
         if spec.scenario.uses_classic() {
             let made =
                 ExpandedSource::new(&base, &Pipeline::paper(), cfg.classic_copies, spec.seed, 64)?;
-            parts.push(bank.extract_once(model, &made)?);
+            parts.push(Arc::new(bank.extract_once(model, &made)?));
             (0..cfg.classic_copies).for_each(|_| weights.extend_from_slice(&base_weights));
             copies += cfg.classic_copies;
         }
-        let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-        let x = concatenate(Axis(0), &views).map_err(|_| CellError::Features {
-            what: "a cell's training rows",
-        })?;
-        if weights.len() != x.nrows() {
+        let rows: usize = parts.iter().map(|p| p.nrows()).sum();
+        if weights.len() != rows {
             return Err(CellError::Features {
                 what: "a cell's training rows and their weights",
             });
@@ -404,7 +420,7 @@ impl ProbeCell<'_> {
         let mut y = base_y.clone();
         y.extend(vector_labels);
         (0..copies).for_each(|_| y.extend_from_slice(&base_y));
-        Ok((x, y, weights))
+        Ok((parts, y, weights))
     }
 }
 

@@ -422,11 +422,26 @@ pub fn feature_matrix_mapped(
         )?);
         Ok(())
     })?;
-    let views: Vec<_> = parts.iter().map(ndarray::Array2::view).collect();
-    let f = ndarray::concatenate(ndarray::Axis(0), &views).map_err(|_| CellError::Features {
-        what: "a stream's features",
-    })?;
-    Ok(f.mapv(f64::from))
+    // the parts go straight into one f64 matrix, each dropped once copied (no f32 copy of the
+    // whole set beside it)
+    let (rows, cols) = (
+        parts.iter().map(|p| p.nrows()).sum::<usize>(),
+        parts.first().map_or(0, |p| p.ncols()),
+    );
+    let mut f = ndarray::Array2::<f64>::zeros((rows, cols));
+    let mut at = 0;
+    for p in parts {
+        if p.ncols() != cols {
+            return Err(CellError::Features {
+                what: "a stream's features",
+            });
+        }
+        let n = p.nrows();
+        f.slice_axis_mut(ndarray::Axis(0), ndarray::Slice::from(at..at + n))
+            .zip_mut_with(&p, |o, &v| *o = f64::from(v));
+        at += n;
+    }
+    Ok(f)
 }
 
 #[cfg(test)]

@@ -397,6 +397,9 @@ pub(crate) fn load_sizes(
         }
     }
     decisions.extend(stream);
+    // a decode-cache build's buffers are freed by now: give them back before the stages run
+    // (the commands' allocator setting would otherwise keep them for the whole run)
+    ganaug_ops::release_freed_memory();
     let data_id = data.fingerprint(cfg.gan.gan.size)?;
     let train: &dyn ganaug_data::ImageSource = match streams.get(&gan_side) {
         Some(s) => &s.train,

@@ -3,6 +3,7 @@
 //! augmentation copies of all of them.
 
 use ganaug_augment::{expand, ExpandedSource, Pipeline};
+use ganaug_data::stream::{ImageReader, Prepared};
 use ganaug_data::{ConcatSource, ImageSource, TensorDataset};
 
 use crate::cells::CellSpec;
@@ -32,7 +33,7 @@ pub(crate) fn with_training_set<T>(
     let assemble = |e: CellError| spec.fail("assembling the training set")(e);
     let mut parts: Vec<&dyn ImageSource> = vec![train];
     if let Some(s) = &synthetic {
-        parts.push(s);
+        parts.push(&**s);
     }
     let base = ConcatSource::new(parts).map_err(|e| assemble(e.into()))?;
     if copies == 0 {
@@ -65,14 +66,19 @@ pub fn assemble_training_set(
     Ok(train.concat(&extra)?)
 }
 
+/// A cell's synthetic images, as a source, with the set they come from.
+pub(crate) type SyntheticImages = (crate::Synthetic, Box<dyn ImageSource>);
+
 /// The synthetic images a cell adds (its scenario's set, its replica, the mix's share), at the
-/// model's size, with the set they come from; `None` when it adds none.
+/// model's size, with the set they come from; `None` when it adds none. A set at another side
+/// than the model's is resized as it is read ([`Resized`]), never held whole at the model's
+/// side.
 pub(crate) fn synthetic_images(
     spec: CellSpec<'_>,
     train: &dyn ImageSource,
     gans: &GanStage,
     cfg: &CheckedConfig,
-) -> std::result::Result<Option<(crate::Synthetic, TensorDataset)>, CellError> {
+) -> std::result::Result<Option<SyntheticImages>, CellError> {
     let Some(which) = spec.scenario.synthetic().filter(|w| w.is_images()) else {
         return Ok(None); // none, or vectors (a probe cell adds those itself)
     };
@@ -80,21 +86,79 @@ pub(crate) fn synthetic_images(
         let train = train.in_memory().ok_or(CellError::NeedsMemory {
             what: "the edit GAN's edits",
         })?;
-        return Ok(Some((which, edited_images(spec, train, gans, cfg)?)));
+        return Ok(Some((
+            which,
+            Box::new(edited_images(spec, train, gans, cfg)?),
+        )));
     }
     let counts = ganaug_data::stream::class_counts(train)?;
     let s = gans.mixed(which, spec.seed, &cfg.gan.mix, &counts)?;
     if s.is_empty() {
         return Ok(None);
     }
-    let images = TensorDataset::new(
-        resize(&s.images, spec.plan.image_size)?,
-        s.labels.shallow_clone(),
-        s.names.clone(),
-        s.class_names.clone(),
-        s.description.clone(),
-    )?;
-    Ok(Some((which, images)))
+    let size = spec.plan.image_size;
+    if s.image_size() == (size, size) {
+        return Ok(Some((which, Box::new(s))));
+    }
+    Ok(Some((which, Box::new(Resized { set: s, size }))))
+}
+
+/// A set read at side `size`: each batch read is resized as [`resize`] resizes a whole set
+/// (image by image, so to the same values), so that only the batch is ever held at the new
+/// side — a synthetic set of thousands of images at 224² would otherwise be gigabytes.
+pub(crate) struct Resized {
+    /// The images at their own side.
+    pub set: ganaug_data::AnySource,
+    /// The side read.
+    pub size: i64,
+}
+
+impl ImageSource for Resized {
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+    fn labels(&self) -> &tch::Tensor {
+        self.set.labels()
+    }
+    fn names(&self) -> &[String] {
+        self.set.names()
+    }
+    fn class_names(&self) -> &[String] {
+        self.set.class_names()
+    }
+    fn channels(&self) -> i64 {
+        self.set.channels()
+    }
+    fn image_size(&self) -> (i64, i64) {
+        (self.size, self.size)
+    }
+    fn description(&self) -> &str {
+        self.set.description()
+    }
+    fn reader(&self) -> ganaug_data::Result<Box<dyn ImageReader>> {
+        Ok(Box::new(ResizedReader {
+            inner: ImageSource::reader(&self.set)?,
+            size: self.size,
+        }))
+    }
+}
+
+struct ResizedReader {
+    inner: Box<dyn ImageReader>,
+    size: i64,
+}
+
+impl ImageReader for ResizedReader {
+    fn read(&mut self, indices: &[i64]) -> ganaug_data::Result<tch::Tensor> {
+        Ok(resize(&self.inner.read(indices)?, self.size)?)
+    }
+
+    fn prepare(&mut self, indices: &[i64]) -> ganaug_data::Result<Prepared> {
+        let (read, size) = (self.inner.prepare(indices)?, self.size);
+        Ok(Prepared::deferred(move || {
+            Ok(resize(&read.finish()?, size)?)
+        }))
+    }
 }
 
 /// The edit GAN's edits a cell adds, applied to the cell's own real training images (at its
@@ -118,4 +182,41 @@ fn edited_images(
         None => (0..edits.sources.len()).collect(),
     };
     Ok(edits.materialize(train, &rows)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tch::{Device, Kind, Tensor};
+
+    /// Read through [`Resized`], any batch of a set is that batch of the whole set resized:
+    /// the same values bit for bit, from memory and from a set file, read ahead or not.
+    #[test]
+    fn a_resized_read_is_the_whole_set_resized() {
+        tch::manual_seed(0);
+        let images = Tensor::rand([7, 3, 16, 16], (Kind::Float, Device::Cpu));
+        let labels = Tensor::from_slice(&[0i64, 1, 0, 1, 1, 0, 0]);
+        let names = (0..7).map(|i| format!("s{i}")).collect();
+        let classes = vec!["a".to_string(), "b".to_string()];
+        let set = TensorDataset::new(images, labels, names, classes, "set").expect("set");
+        let whole = resize(&set.images, 40).expect("resize");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("set.safetensors");
+        ganaug_data::stream::write_set_file(&file, &set).expect("write");
+        let stream = ganaug_data::stream::open_set_file(&file).expect("open");
+        for inner in [set.shallow_clone().into(), stream.into()] {
+            let view = Resized {
+                set: inner,
+                size: 40,
+            };
+            assert_eq!(view.image_size(), (40, 40));
+            assert_eq!(view.len(), 7);
+            let picks = [5i64, 0, 3];
+            let want = whole.index_select(0, &Tensor::from_slice(&picks));
+            let mut reader = view.reader().expect("reader");
+            assert!(reader.read(&picks).expect("read").equal(&want));
+            let prepared = reader.prepare(&picks).expect("prepare");
+            assert!(prepared.finish().expect("finish").equal(&want));
+        }
+    }
 }

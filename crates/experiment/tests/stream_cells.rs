@@ -22,17 +22,44 @@ fn run(data: &DataSource, streaming: Streaming) -> experiment::Result<experiment
     )
 }
 
+/// Every set file under `dir`, by path relative to it.
+fn set_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).expect("test io").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                todo.push(p);
+            } else if p.file_name().is_some_and(|n| n == "images.safetensors") {
+                out.push(p.strip_prefix(dir).expect("under dir").to_path_buf());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 fn run_cfg(
     data: &DataSource,
     streaming: Streaming,
     cfg: &experiment::CheckedConfig,
 ) -> experiment::Result<experiment::ReproResults> {
     let out = tempfile::tempdir().expect("out");
+    run_in(data, streaming, cfg, out.path())
+}
+
+fn run_in(
+    data: &DataSource,
+    streaming: Streaming,
+    cfg: &experiment::CheckedConfig,
+    out: &std::path::Path,
+) -> experiment::Result<experiment::ReproResults> {
     let opts = RunOptions {
         streaming,
         ..RunOptions::default()
     };
-    experiment::run_with(cfg, data, out.path(), tch::Device::Cpu, &opts)
+    experiment::run_with(cfg, data, out, tch::Device::Cpu, &opts)
 }
 
 #[test]
@@ -46,8 +73,33 @@ fn streamed_cells_give_the_in_memory_probabilities() {
     let data = DataSource::Folder(Box::new(
         FolderSource::discover(dir.path()).expect("folder"),
     ));
-    let memory = run(&data, Streaming::Off).expect("in memory");
-    let streamed = run(&data, Streaming::On).expect("streamed");
+    let tiny = ReproConfig::preset("tiny").expect("tiny preset");
+    let (out_memory, out_streamed) = (
+        tempfile::tempdir().expect("out"),
+        tempfile::tempdir().expect("out"),
+    );
+    let memory = run_in(&data, Streaming::Off, &tiny, out_memory.path()).expect("in memory");
+    let streamed = run_in(&data, Streaming::On, &tiny, out_streamed.path()).expect("streamed");
+    // each synthetic set is written as a set file (its exact images), the same in both runs;
+    // the streamed run's cells read their synthetic images from it
+    let files = set_files(out_memory.path());
+    assert!(!files.is_empty(), "no set file written");
+    assert_eq!(files, set_files(out_streamed.path()));
+    for f in &files {
+        let read = |dir: &std::path::Path| {
+            let set = ganaug_data::stream::open_set_file(&dir.join(f)).expect("a set file");
+            let all: Vec<i64> = (0..ganaug_data::ImageSource::len(&set) as i64).collect();
+            let mut reader = ganaug_data::ImageSource::reader(&set).expect("reader");
+            (
+                ganaug_data::ImageSource::names(&set).to_vec(),
+                reader.read(&all).expect("read"),
+            )
+        };
+        let (a, b) = (read(out_memory.path()), read(out_streamed.path()));
+        assert!(!a.0.is_empty());
+        assert_eq!(a.0, b.0, "{f:?}");
+        assert!(a.1.equal(&b.1), "{f:?}");
+    }
     assert!(
         streamed.decisions.iter().any(|d| d.contains("streamed")),
         "{:?}",

@@ -28,11 +28,12 @@ pub use ganaug_train::{Checked, ConsoleProgress, IntoChecked, Observer, Silent, 
 pub use kind::{pretrained_weights, pretrained_weights_in, weights_dir, ModelKind};
 pub use model::{Classifier, TrainableParts};
 pub use probe::{
-    fit_at, fit_at_anchored, fit_at_weighted, fit_probe, select_by_kfold, LinearProbe, ProbeChoice,
-    ProbeConfig, ProbeFit, ProbeSelection,
+    fit_at, fit_at_anchored, fit_at_weighted, fit_at_weighted_owned, fit_probe, select_by_kfold,
+    select_by_kfold_blocks, LinearProbe, ProbeChoice, ProbeConfig, ProbeFit, ProbeSelection,
 };
 pub use probe_model::{
-    out_of_fold_proba, youden_threshold, ProbeModel, ProbeModelInfo, Threshold, PROBE_MODEL_FORMAT,
+    out_of_fold_proba, out_of_fold_proba_blocks, youden_threshold, ProbeModel, ProbeModelInfo,
+    Threshold, PROBE_MODEL_FORMAT,
 };
 pub use state::CHECKPOINT_FORMAT;
 pub use train::{

@@ -8,13 +8,14 @@
 //! two vectors are opposite at the optimum, so ganaug's `C` there equals scikit-learn's `2C`
 //! (checked against scikit-learn in `tests/probe_reference.rs`).
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
 
 use ganaug_train::Validate;
 
 use crate::probe_objective::{log_loss_and_accuracy, softmax_rows};
-pub use crate::probe_solve::{fit_at, fit_at_anchored, fit_at_weighted};
+pub(crate) use crate::probe_solve::fit_owned_checked;
+pub use crate::probe_solve::{fit_at, fit_at_anchored, fit_at_weighted, fit_at_weighted_owned};
 use crate::{ModelError, Result};
 
 /// How the probe is fitted.
@@ -175,21 +176,32 @@ pub fn select_by_kfold(
     k: usize,
     cfg: &ProbeConfig,
 ) -> Result<(f64, Vec<ProbeChoice>)> {
+    select_by_kfold_blocks((&[x.view()], y), n_classes, k, cfg)
+}
+
+/// [`select_by_kfold`] on rows kept as blocks stacked in order (say the training split's
+/// features, then the validation split's): each fold's rows are gathered from the blocks, so
+/// the blocks are never stacked into one more copy. The same choice, bit for bit, as on the
+/// stacked rows.
+pub fn select_by_kfold_blocks(
+    (blocks, y): (&[ArrayView2<'_, f64>], &[usize]),
+    n_classes: usize,
+    k: usize,
+    cfg: &ProbeConfig,
+) -> Result<(f64, Vec<ProbeChoice>)> {
     cfg.validate()?;
-    check_features("k-fold features", x.view(), y, n_classes)?;
+    check_blocks("k-fold features", blocks, y, n_classes)?;
     let fold = stratified_folds(y, n_classes, k)?;
     let mut choices = Vec::new();
     for &c in &cfg.c_grid {
         let (mut loss, mut correct, mut iterations) = (0.0, 0.0, 0);
         for f in 0..k {
-            let pick = |held: bool| -> Vec<usize> {
-                (0..y.len()).filter(|&i| (fold[i] == f) == held).collect()
-            };
-            let (tr, te) = (pick(false), pick(true));
-            let rows = |idx: &[usize]| x.select(Axis(0), idx);
+            let (tr, te): (Vec<usize>, Vec<usize>) = (0..y.len()).partition(|&i| fold[i] != f);
             let labels = |idx: &[usize]| idx.iter().map(|&i| y[i]).collect::<Vec<_>>();
-            let probe = fit_at(&rows(&tr), &labels(&tr), n_classes, c, cfg)?;
-            let (l, a) = log_loss_and_accuracy(&probe.predict_proba(&rows(&te))?, &labels(&te));
+            let probe =
+                fit_owned_checked(gather(blocks, &tr), &labels(&tr), None, n_classes, c, cfg)?;
+            let held = probe.predict_proba(&gather(blocks, &te))?;
+            let (l, a) = log_loss_and_accuracy(&held, &labels(&te));
             loss += l * te.len() as f64;
             correct += a * te.len() as f64;
             iterations = iterations.max(probe.iterations);
@@ -208,6 +220,71 @@ pub fn select_by_kfold(
         .map(|b| b.c)
         .ok_or_else(|| ModelError::config("c_grid", "is empty"))?;
     Ok((best, choices))
+}
+
+/// Rows `idx` of `blocks` stacked in order (indices count across the blocks), as one array.
+/// The caller has checked the blocks ([`check_blocks`]) and that every index is below their
+/// rows.
+pub(crate) fn gather(blocks: &[ArrayView2<'_, f64>], idx: &[usize]) -> Array2<f64> {
+    let cols = blocks.first().map_or(0, |b| b.ncols());
+    let mut starts = Vec::with_capacity(blocks.len());
+    let mut total = 0;
+    for b in blocks {
+        starts.push(total);
+        total += b.nrows();
+    }
+    let mut out = Array2::zeros((idx.len(), cols));
+    for (mut row, &i) in out.outer_iter_mut().zip(idx) {
+        let block = starts.partition_point(|&s| s <= i) - 1;
+        row.assign(&blocks[block].row(i - starts[block]));
+    }
+    out
+}
+
+/// [`check_features`] of blocks stacked in order: one column count, one label per row (at
+/// least one), finite values (the first bad row counted across the blocks), labels below
+/// `classes`.
+pub(crate) fn check_blocks(
+    what: &'static str,
+    blocks: &[ArrayView2<'_, f64>],
+    y: &[usize],
+    classes: usize,
+) -> Result<()> {
+    let cols = blocks.first().map_or(0, |b| b.ncols());
+    if let Some(b) = blocks.iter().find(|b| b.ncols() != cols) {
+        return Err(ModelError::Shape {
+            what,
+            expected: format!("{cols} columns in every block (the first's)"),
+            got: b.ncols().to_string(),
+        });
+    }
+    let rows: usize = blocks.iter().map(|b| b.nrows()).sum();
+    if rows != y.len() || rows == 0 {
+        return Err(ModelError::Shape {
+            what,
+            expected: format!("{} rows (one per label), at least one", y.len()),
+            got: format!("{rows} rows"),
+        });
+    }
+    let mut offset = 0;
+    for b in blocks {
+        if let Some(row) = b
+            .outer_iter()
+            .position(|r| r.iter().any(|v| !v.is_finite()))
+        {
+            return Err(ModelError::NonFiniteFeatures {
+                what,
+                row: offset + row,
+            });
+        }
+        offset += b.nrows();
+    }
+    if let Some(&l) = y.iter().find(|&&l| l >= classes) {
+        return Err(ModelError::Inputs {
+            reason: format!("{what}: label {l} is not below {classes}"),
+        });
+    }
+    Ok(())
 }
 
 /// The fold of each row: within each class, rows in order, fold = rank mod `k`.
@@ -273,30 +350,13 @@ pub(crate) fn check_features(
     y: &[usize],
     classes: usize,
 ) -> Result<()> {
-    if x.nrows() != y.len() || x.nrows() == 0 {
-        return Err(ModelError::Shape {
-            what,
-            expected: format!("{} rows (one per label), at least one", y.len()),
-            got: format!("{} rows", x.nrows()),
-        });
-    }
-    if let Some(row) = x
-        .outer_iter()
-        .position(|r| r.iter().any(|v| !v.is_finite()))
-    {
-        return Err(ModelError::NonFiniteFeatures { what, row });
-    }
-    if let Some(&l) = y.iter().find(|&&l| l >= classes) {
-        return Err(ModelError::Inputs {
-            reason: format!("{what}: label {l} is not below {classes}"),
-        });
-    }
-    Ok(())
+    check_blocks(what, &[x], y, classes)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ndarray::Axis;
 
     /// Two Gaussian blobs in 5 dimensions, means ±`gap` on the first axis.
     fn blobs(n: usize, gap: f64, seed: u64) -> (Array2<f64>, Vec<usize>) {
@@ -454,6 +514,73 @@ mod tests {
             ..ProbeConfig::default()
         };
         assert!(bad.validate().is_err());
+    }
+
+    /// The folds gathered from blocks give the very fits of the folds taken from one stacked
+    /// matrix (the way `select_by_kfold` cut them before blocks): bit for bit, at any cut.
+    #[test]
+    fn k_fold_on_blocks_is_k_fold_on_the_stacked_rows_bit_for_bit() {
+        let (x, y) = blobs(90, 1.0, 5);
+        let cfg = ProbeConfig {
+            c_grid: vec![0.01, 0.3],
+            ..ProbeConfig::default()
+        };
+        let k = 3;
+        // the reference: each fold's rows selected from the stacked matrix, fitted by fit_at
+        let fold = stratified_folds(&y, 2, k).expect("folds");
+        let mut reference = Vec::new();
+        for &c in &cfg.c_grid {
+            let mut loss = 0.0;
+            for f in 0..k {
+                let tr: Vec<usize> = (0..y.len()).filter(|&i| fold[i] != f).collect();
+                let te: Vec<usize> = (0..y.len()).filter(|&i| fold[i] == f).collect();
+                let ytr: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
+                let yte: Vec<usize> = te.iter().map(|&i| y[i]).collect();
+                let probe = fit_at(&x.select(Axis(0), &tr), &ytr, 2, c, &cfg).expect("fit");
+                let p = probe.predict_proba(&x.select(Axis(0), &te)).expect("p");
+                loss += log_loss_and_accuracy(&p, &yte).0 * te.len() as f64;
+            }
+            reference.push(loss / y.len() as f64);
+        }
+        let whole = select_by_kfold((&x, &y), 2, k, &cfg).expect("whole");
+        let got: Vec<f64> = whole.1.iter().map(|ch| ch.val_log_loss).collect();
+        assert_eq!(got, reference);
+        for cuts in [[1, 2], [37, 38], [45, 89]] {
+            let blocks = [
+                x.slice_axis(Axis(0), ndarray::Slice::from(..cuts[0])),
+                x.slice_axis(Axis(0), ndarray::Slice::from(cuts[0]..cuts[1])),
+                x.slice_axis(Axis(0), ndarray::Slice::from(cuts[1]..)),
+            ];
+            let split = select_by_kfold_blocks((&blocks, &y), 2, k, &cfg).expect("blocks");
+            assert_eq!(split, whole, "cut at {cuts:?}");
+            let oof = crate::out_of_fold_proba_blocks((&blocks, &y), 2, k, 0.3, &cfg).expect("oof");
+            let oof_whole = crate::out_of_fold_proba((&x, &y), 2, k, 0.3, &cfg).expect("oof");
+            assert_eq!(oof, oof_whole, "cut at {cuts:?}");
+        }
+        // blocks that disagree, or a bad value, are named errors; the row counts across blocks
+        let narrow = Array2::zeros((3, 2));
+        let mismatched = [
+            x.slice_axis(Axis(0), ndarray::Slice::from(..87)),
+            narrow.view(),
+        ];
+        assert!(matches!(
+            select_by_kfold_blocks((&mismatched, &y), 2, k, &cfg),
+            Err(ModelError::Shape { .. })
+        ));
+        let mut bad = x.clone();
+        bad[[50, 1]] = f64::INFINITY;
+        let blocks = [
+            bad.slice_axis(Axis(0), ndarray::Slice::from(..40)),
+            bad.slice_axis(Axis(0), ndarray::Slice::from(40..)),
+        ];
+        assert!(matches!(
+            select_by_kfold_blocks((&blocks, &y), 2, k, &cfg),
+            Err(ModelError::NonFiniteFeatures { row: 50, .. })
+        ));
+        assert!(matches!(
+            select_by_kfold_blocks((&blocks[..1], &y), 2, k, &cfg),
+            Err(ModelError::Shape { .. })
+        ));
     }
 
     #[test]

@@ -6,15 +6,15 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array2, ArrayView2, Axis};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use ganaug_train as tensor_file;
 
 use crate::model::config_json;
-use crate::probe::stratified_folds;
-use crate::{fit_at, Classifier, LinearProbe, ModelError, ProbeConfig, Result};
+use crate::probe::{check_blocks, fit_owned_checked, gather, stratified_folds};
+use crate::{Classifier, LinearProbe, ModelError, ProbeConfig, Result};
 
 /// The `format` metadata entry of a saved [`ProbeModel`].
 pub const PROBE_MODEL_FORMAT: &str = "ganaug-probe-model-1";
@@ -229,13 +229,26 @@ pub fn out_of_fold_proba(
     c: f64,
     cfg: &ProbeConfig,
 ) -> Result<Array2<f64>> {
+    out_of_fold_proba_blocks((&[x.view()], y), n_classes, k, c, cfg)
+}
+
+/// [`out_of_fold_proba`] on rows kept as blocks stacked in order (as
+/// [`crate::select_by_kfold_blocks`]): each fold's rows are gathered from the blocks.
+pub fn out_of_fold_proba_blocks(
+    (blocks, y): (&[ArrayView2<'_, f64>], &[usize]),
+    n_classes: usize,
+    k: usize,
+    c: f64,
+    cfg: &ProbeConfig,
+) -> Result<Array2<f64>> {
+    check_blocks("out-of-fold features", blocks, y, n_classes)?;
     let fold = stratified_folds(y, n_classes, k)?;
     let mut out = Array2::zeros((y.len(), n_classes));
     for f in 0..k {
         let (tr, te): (Vec<usize>, Vec<usize>) = (0..y.len()).partition(|&i| fold[i] != f);
         let labels: Vec<usize> = tr.iter().map(|&i| y[i]).collect();
-        let probe = fit_at(&x.select(Axis(0), &tr), &labels, n_classes, c, cfg)?;
-        let p = probe.predict_proba(&x.select(Axis(0), &te))?;
+        let probe = fit_owned_checked(gather(blocks, &tr), &labels, None, n_classes, c, cfg)?;
+        let p = probe.predict_proba(&gather(blocks, &te))?;
         for (row, &i) in te.iter().enumerate() {
             out.row_mut(i).assign(&p.row(row));
         }

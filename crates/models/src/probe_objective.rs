@@ -1,6 +1,8 @@
 //! The linear probe's objective for L-BFGS: the regularised, optionally row-weighted mean
 //! log-loss of multinomial logistic regression on standardised features, with its gradient.
 
+use std::sync::Arc;
+
 use argmin::core::{CostFunction, Gradient};
 use ndarray::{Array1, Array2, Axis};
 
@@ -39,7 +41,8 @@ pub(crate) fn log_loss_and_accuracy(p: &Array2<f64>, y: &[usize]) -> (f64, f64) 
 /// The regularised mean log-loss as a function of the flat parameters `[W (d×k) | b (k)]`.
 #[derive(Clone)]
 pub(crate) struct Objective {
-    pub(crate) x: Array2<f64>,
+    /// Standardised rows, shared by the solver's clone of the problem.
+    pub(crate) x: Arc<Array2<f64>>,
     pub(crate) y: Vec<usize>,
     /// Per-row loss weights (`None`: all 1).
     pub(crate) weights: Option<Vec<f64>>,

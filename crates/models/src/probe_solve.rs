@@ -4,6 +4,8 @@
 use argmin::core::{Executor, State, TerminationReason, TerminationStatus};
 use argmin::solver::linesearch::MoreThuenteLineSearch;
 use argmin::solver::quasinewton::LBFGS;
+use std::sync::Arc;
+
 use ndarray::{Array1, Array2, Axis};
 
 use crate::probe::{check_features, LinearProbe, ProbeConfig};
@@ -33,6 +35,33 @@ pub fn fit_at_weighted(
     cfg: &ProbeConfig,
 ) -> Result<LinearProbe> {
     check_features("training features", x.view(), y, n_classes)?;
+    fit_owned_checked(x.to_owned(), y, weights, n_classes, c, cfg)
+}
+
+/// [`fit_at_weighted`] on rows it owns: they are standardised in place, so a large set's
+/// features are held once during the fit (the borrowing form copies them). The same fit, bit
+/// for bit.
+pub fn fit_at_weighted_owned(
+    x: Array2<f64>,
+    y: &[usize],
+    weights: Option<&[f64]>,
+    n_classes: usize,
+    c: f64,
+    cfg: &ProbeConfig,
+) -> Result<LinearProbe> {
+    check_features("training features", x.view(), y, n_classes)?;
+    fit_owned_checked(x, y, weights, n_classes, c, cfg)
+}
+
+/// The fit on checked rows `x`, standardised in place.
+pub(crate) fn fit_owned_checked(
+    mut x: Array2<f64>,
+    y: &[usize],
+    weights: Option<&[f64]>,
+    n_classes: usize,
+    c: f64,
+    cfg: &ProbeConfig,
+) -> Result<LinearProbe> {
     if let Some(w) = weights {
         if w.len() != y.len() {
             return Err(ModelError::Inputs {
@@ -51,15 +80,18 @@ pub fn fit_at_weighted(
     let scale = x
         .std_axis(Axis(0), 0.0)
         .mapv(|s| if s > 1e-12 { s } else { 1.0 });
+    // (x − mean) / scale, element by element as a new array would be: the same values
+    x -= &mean;
+    x /= &scale;
+    let init = Array1::zeros((x.ncols() + 1) * n_classes);
     let problem = Objective {
-        x: (x - &mean) / &scale,
+        x: Arc::new(x),
         y: y.to_vec(),
         weights: weights.map(<[f64]>::to_vec),
         classes: n_classes,
         c,
         anchor: None,
     };
-    let init = Array1::zeros((x.ncols() + 1) * n_classes);
     solve(problem, init, (mean, scale), cfg)
 }
 
@@ -98,7 +130,7 @@ pub fn fit_at_anchored(
         init[d * k + j] = anchor.bias[j];
     }
     let problem = Objective {
-        x: (x - &mean) / &scale,
+        x: Arc::new((x - &mean) / &scale),
         y: y.to_vec(),
         weights: None,
         classes: k,
@@ -108,7 +140,8 @@ pub fn fit_at_anchored(
     solve(problem, init, (mean, scale), cfg)
 }
 
-/// Minimises `problem` by L-BFGS from `init`; refuses a fit that did not converge.
+/// Minimises `problem` by L-BFGS from `init`; refuses a fit that did not converge. (The solver
+/// takes a clone of the problem: its rows are shared, not copied.)
 fn solve(
     problem: Objective,
     init: Array1<f64>,

@@ -6,7 +6,8 @@ mod layers;
 
 pub use error::{OpsError, Result};
 pub use ffi::{
-    adam_step, conv_transpose2d_nchw_wgrad, dropout_mask, keep_freed_memory, leaky_relu, AdamHyper,
+    adam_step, conv_transpose2d_nchw_wgrad, dropout_mask, keep_freed_memory, leaky_relu,
+    release_freed_memory, AdamHyper,
 };
 pub use layers::{conv, conv_transpose, dense, Conv, ConvSpec, ConvTranspose, Dense, Precision};
 

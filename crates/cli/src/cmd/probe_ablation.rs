@@ -22,13 +22,13 @@ use anyhow::{Context, Result};
 use ganaug::augment::{expand, Pipeline};
 use ganaug::data::{DataSource, ImageSpec, ResizePolicy, Splits, TensorDataset};
 use ganaug::experiment::probe::{frozen_backbone, ProbeRecipe, RealRows};
-use ganaug::experiment::{Backbone, FeatureBank, ImageSet};
+use ganaug::experiment::{Backbone, FeatureBank, Features, ImageSet};
 use ganaug::metrics::{roc_auc_ovr, summarize, Average, ConfusionMatrix};
 use ganaug::models::{
     fit, predict, pretrained_weights, BackboneMode, Classifier, FitOptions, ModelConfig, ModelKind,
     ProbeConfig, ProbeSelection, TrainConfig,
 };
-use ndarray::{concatenate, Array2, Axis};
+use ndarray::Array2;
 use serde::Serialize;
 use tch::Device;
 
@@ -126,12 +126,7 @@ impl Bank {
         Ok(key)
     }
 
-    fn features(
-        &mut self,
-        key: &Backbone,
-        set: ImageSet,
-        d: &TensorDataset,
-    ) -> Result<Array2<f64>> {
+    fn features(&mut self, key: &Backbone, set: ImageSet, d: &TensorDataset) -> Result<Features> {
         let images = d.images.shallow_clone();
         let model = &self.models[key];
         Ok(self
@@ -167,7 +162,7 @@ impl Bank {
             tta_flip: r.tta_flip,
             fit_on_val: r.fit_on_val,
         };
-        let (mut x, mut y) = (ftr.clone(), ytr.clone());
+        let (mut x, mut y) = (vec![ftr.clone()], ytr.clone());
         if r.views > 0 {
             // views of every image the probe is fitted on (validation images too, fit_on_val)
             let fit_set = if r.fit_on_val {
@@ -182,7 +177,7 @@ impl Bank {
                 if r.fit_on_val { "trainval" } else { "train" }
             );
             let fv = self.features(&key, ImageSet::Named(what), &copies)?;
-            x = concatenate(Axis(0), &[x.view(), fv.view()])?;
+            x.push(fv);
             y.extend(labels(&copies)?);
         }
         let real = RealRows {
@@ -191,11 +186,11 @@ impl Bank {
             classes,
         };
         let (c, _) = recipe.kfold_strength(&mut self.features, &key, &real, folds)?;
-        let w = vec![1.0; x.nrows()];
+        let w = vec![1.0; y.len()];
         let fitted = recipe.fit(&mut self.features, &key, &real, (x, y, w))?;
         let model = &self.models[&key];
         let (fte, mirrored) = recipe.test_features(&mut self.features, &key, model, &test)?;
-        let probs = recipe.test(&fitted.fit.probe, &fte, mirrored.as_ref())?;
+        let probs = recipe.test(&fitted.fit.probe, &fte, mirrored.as_deref())?;
         Ok((probs, yte, c))
     }
 }

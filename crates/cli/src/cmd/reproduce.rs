@@ -55,9 +55,10 @@ pub struct Args {
     /// With --readme-table: replace the table in this README instead of printing it.
     #[arg(long, value_name = "README", requires = "readme_table")]
     update_readme: Option<PathBuf>,
-    /// Classifier seeds to run and aggregate (the GANs are trained once unless --gan-replicas).
-    #[arg(long)]
-    seeds: Option<usize>,
+    /// How many classifier seeds to run and aggregate: seeds 0 to N−1 (the GANs are trained
+    /// once unless --gan-replicas).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    seeds: Option<u64>,
     /// GANs trained per synthetic set, each with its own seed; a cell of seed s uses replica
     /// s mod N, so that seeds vary the GANs too (each replica costs a GAN training).
     #[arg(long, value_name = "N")]
@@ -105,7 +106,7 @@ pub struct Args {
 fn resolve_config(args: &Args) -> Result<experiment::CheckedConfig> {
     let mut cfg = args.preset.load()?.into_inner();
     if let Some(k) = args.seeds {
-        cfg.seeds = k;
+        cfg.seeds = usize::try_from(k).unwrap_or(usize::MAX);
     }
     if let Some(n) = args.gan_replicas {
         cfg.gan.replicas = n;

@@ -172,7 +172,7 @@ fn stream_entries_as(
     let ds = StreamDataset {
         shared: Arc::new(StreamShared {
             cache,
-            depth: spec.depth,
+            samples: super::Samples::Pixels(spec.depth),
             channels,
             side: spec.size as i64,
         }),
@@ -214,6 +214,7 @@ fn open_written(
         file,
         seen: (meta.len(), meta.modified().ok()),
         data_start: cache.rows_at().map_or(0, |(_, start)| start),
+        set_file: false,
     };
     Ok((open, rows))
 }

@@ -106,27 +106,59 @@ impl std::fmt::Debug for Prepared {
     }
 }
 
-/// Images as the cache stores them: `n` rows of `channels × side²` samples of `depth`.
+/// How a stream's rows store their samples: as the decode cache does (`u8`/`u16`, converted as
+/// an in-memory load converts) or as `f32` exactly (a set file of a program's images).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Samples {
+    /// Decoded pixels of this depth.
+    Pixels(Depth),
+    /// Little-endian `f32`, the values themselves.
+    F32,
+}
+
+impl Samples {
+    /// Bytes per sample.
+    pub(crate) fn bytes(self) -> usize {
+        match self {
+            Samples::Pixels(d) => d.bytes(),
+            Samples::F32 => 4,
+        }
+    }
+}
+
+/// Images as a file stores them: `n` rows of `channels × side²` samples.
 #[derive(Debug, Clone)]
 struct Stored {
     bytes: Vec<u8>,
     n: usize,
     channels: i64,
     side: i64,
-    depth: Depth,
+    samples: Samples,
 }
 
 impl Stored {
-    /// `[n, C, side, side]` `f32` in [0, 1] on the CPU, converted as the in-memory load
-    /// converts.
+    /// `[n, C, side, side]` `f32` on the CPU: pixels converted as the in-memory load converts,
+    /// `f32` samples as they are.
     fn to_images(&self) -> Result<Tensor> {
+        let shape = [self.n as i64, self.channels, self.side, self.side];
+        let depth = match self.samples {
+            Samples::Pixels(d) => d,
+            Samples::F32 => {
+                let values: Vec<f32> = self
+                    .bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                return Ok(Tensor::f_from_slice(&values)?.f_view(shape)?);
+            }
+        };
         let bytes = Tensor::f_from_slice(&self.bytes)?.f_view([
-            self.n as i64,
-            self.channels * self.depth.bytes() as i64,
+            shape[0],
+            self.channels * depth.bytes() as i64,
             self.side,
             self.side,
         ])?;
-        bytes_to_images(&bytes, self.depth, self.channels, self.side, Device::Cpu)
+        bytes_to_images(&bytes, depth, self.channels, self.side, Device::Cpu)
     }
 }
 
@@ -339,6 +371,8 @@ struct OpenCache {
     seen: (u64, Option<std::time::SystemTime>),
     /// Where the pixels start.
     data_start: u64,
+    /// A set file (its errors name it as one), not the decode cache.
+    set_file: bool,
 }
 
 /// Images streamed from the decode cache: each batch read from the file and converted to
@@ -356,7 +390,7 @@ pub struct StreamDataset {
 /// What every stream of one cache file shares.
 struct StreamShared {
     cache: OpenCache,
-    depth: Depth,
+    samples: Samples,
     channels: i64,
     side: i64,
 }
@@ -460,8 +494,9 @@ impl ImageSource for StreamDataset {
             path: m.path.clone(),
             seen: m.seen,
             data_start: m.data_start,
+            set_file: m.set_file,
             rows: self.rows.clone(),
-            depth: self.shared.depth,
+            samples: self.shared.samples,
             channels: self.shared.channels,
             side: self.shared.side,
         }))
@@ -476,9 +511,10 @@ struct StreamReader {
     seen: (u64, Option<std::time::SystemTime>),
     data_start: u64,
     rows: Arc<Vec<i64>>,
-    depth: Depth,
+    samples: Samples,
     channels: i64,
     side: i64,
+    set_file: bool,
 }
 
 impl ImageReader for StreamReader {
@@ -496,9 +532,9 @@ impl StreamReader {
     /// The stored rows of the images at `indices`, read without libtorch.
     fn read_stored(&mut self, indices: &[i64]) -> Result<Stored> {
         use std::os::unix::fs::FileExt;
-        OpenCache::check_file(&self.file, &self.path, self.seen)?;
+        OpenCache::check_file(&self.file, &self.path, self.seen, self.set_file)?;
         let n = self.rows.len() as i64;
-        let row = (self.channels * self.side * self.side) as usize * self.depth.bytes();
+        let row = (self.channels * self.side * self.side) as usize * self.samples.bytes();
         let mut bytes = vec![0u8; indices.len() * row];
         for (k, &i) in indices.iter().enumerate() {
             let r = (0..n)
@@ -508,9 +544,12 @@ impl StreamReader {
             let at = self.data_start + r as u64 * row as u64;
             self.file
                 .read_exact_at(&mut bytes[k * row..(k + 1) * row], at)
-                .map_err(|e| DataError::CacheChanged {
-                    path: self.path.clone(),
-                    what: format!("reading image row {r}: {e}"),
+                .map_err(|e| {
+                    changed(
+                        &self.path,
+                        self.set_file,
+                        format!("reading image row {r}: {e}"),
+                    )
                 })?;
         }
         Ok(Stored {
@@ -518,29 +557,41 @@ impl StreamReader {
             n: indices.len(),
             channels: self.channels,
             side: self.side,
-            depth: self.depth,
+            samples: self.samples,
         })
     }
 }
 
 impl OpenCache {
-    /// An error naming the file when it changed since it was mapped (rewritten in place: its
-    /// rows could be garbage). A cache replaced by a new file is not a change: the mapping
-    /// still holds the old file.
+    /// An error naming the file when it changed since it was opened (rewritten in place: its
+    /// rows could be garbage). A file replaced by a new one is not a change: the open file
+    /// still holds the old one.
     fn check_file(
         file: &File,
         path: &Path,
         seen: (u64, Option<std::time::SystemTime>),
+        set_file: bool,
     ) -> Result<()> {
         let meta = file.metadata().map_err(|e| DataError::io(path, e))?;
         let now = (meta.len(), meta.modified().ok());
         if now != seen {
-            return Err(DataError::CacheChanged {
-                path: path.to_path_buf(),
-                what: format!("{} bytes when opened, {} now", seen.0, now.0),
-            });
+            let what = format!("{} bytes when opened, {} now", seen.0, now.0);
+            return Err(changed(path, set_file, what));
         }
         Ok(())
+    }
+}
+
+/// The error of a stream's file that changed (or cannot be read) under a running job.
+fn changed(path: &Path, set_file: bool, what: String) -> DataError {
+    let path = path.to_path_buf();
+    if set_file {
+        DataError::SetFile {
+            path,
+            reason: format!("changed under a running job ({what})"),
+        }
+    } else {
+        DataError::CacheChanged { path, what }
     }
 }
 
@@ -582,9 +633,11 @@ pub fn fingerprint(source: &dyn ImageSource) -> Result<String> {
 mod any;
 mod build;
 mod concat;
+mod set_file;
 mod switch;
 
 pub use any::AnySource;
 pub use build::{color_decision, stream_entries, StreamSplits};
 pub use concat::ConcatSource;
+pub use set_file::{open_set_file, write_set_file};
 pub use switch::{available_memory, StreamDecision, Streaming};

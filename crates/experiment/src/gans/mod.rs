@@ -27,8 +27,9 @@ pub struct GanStage {
     pub gans: Vec<GanSummary>,
     /// Every synthetic class set with its measures.
     pub synthetic: Vec<SynthSummary>,
-    /// The assembled synthetic training sets (each class's images in selection order).
-    pub sets: BTreeMap<(Synthetic, u64), TensorDataset>,
+    /// The assembled synthetic training sets (each class's images in selection order): in
+    /// memory, or — when the run streams — read from the set file written with them.
+    pub sets: BTreeMap<(Synthetic, u64), AnySource>,
     /// The key of each GAN's folder (what defines that GAN alone).
     pub keys: BTreeMap<(Synthetic, u64), String>,
     /// Sets the gate refused (any replica), with each failing class's reasons.
@@ -49,7 +50,7 @@ impl GanStage {
     }
 
     /// The synthetic set `which` for a cell of `seed`.
-    pub fn set(&self, which: Synthetic, seed: u64) -> Option<&TensorDataset> {
+    pub fn set(&self, which: Synthetic, seed: u64) -> Option<&AnySource> {
         self.sets.get(&(which, self.replica(seed)))
     }
 
@@ -67,7 +68,7 @@ impl GanStage {
         seed: u64,
         mix: &crate::SynthMix,
         real_counts: &[usize],
-    ) -> std::result::Result<TensorDataset, crate::CellError> {
+    ) -> std::result::Result<AnySource, crate::CellError> {
         let set = self
             .set(which, seed)
             .ok_or(crate::CellError::NoSyntheticSet(which))?;
@@ -81,14 +82,14 @@ impl GanStage {
     /// for all of them (no ratio).
     pub fn mixed_rows(
         &self,
-        set: &TensorDataset,
+        set: &dyn ImageSource,
         mix: &crate::SynthMix,
         real_counts: &[usize],
     ) -> std::result::Result<Option<Vec<i64>>, crate::CellError> {
         let Some(ratio) = mix.ratio else {
             return Ok(None);
         };
-        let labels = Vec::<i64>::try_from(&set.labels.f_to_device(Device::Cpu)?)?;
+        let labels = Vec::<i64>::try_from(&set.labels().f_to_device(Device::Cpu)?)?;
         let mut keep = Vec::new();
         for (label, &count) in real_counts.iter().enumerate() {
             let want = (ratio * count as f64).round() as usize;
@@ -98,7 +99,7 @@ impl GanStage {
             if want > have.len() {
                 return Err(crate::CellError::MixRatio {
                     ratio,
-                    class: set.class_names[label].clone(),
+                    class: set.class_names()[label].clone(),
                     wanted: want,
                     real: count,
                     kept: have.len(),
@@ -359,7 +360,8 @@ fn per_class_gans(
         "one GAN per class",
         Synthetic::PerClass,
     )?;
-    sets::export_set(&set, (Synthetic::PerClass, r), cfg, stage, ctx)?;
+    let file = sets::export_set(&set, (Synthetic::PerClass, r), cfg, stage, ctx)?;
+    let set = sets::stage_set(set, &file, inputs.train)?;
     stage.sets.insert((Synthetic::PerClass, r), set);
     judge((Synthetic::PerClass, r), cfg, stage);
     Ok(())
@@ -404,7 +406,8 @@ fn conditional_gan(
     }
     let what = "one conditional GAN";
     let set = assemble(&parts, train.class_names(), what, Synthetic::Conditional)?;
-    sets::export_set(&set, (Synthetic::Conditional, r), cfg, stage, ctx)?;
+    let file = sets::export_set(&set, (Synthetic::Conditional, r), cfg, stage, ctx)?;
+    let set = sets::stage_set(set, &file, train)?;
     stage.sets.insert((Synthetic::Conditional, r), set);
     judge((Synthetic::Conditional, r), cfg, stage);
     Ok(())

@@ -182,23 +182,30 @@ type FeaturePair = (ndarray::Array2<f64>, ndarray::Array2<f64>);
 /// same GANs and synthesis settings finds it and writes nothing.
 const SET_MARK: &str = "set.json";
 
-/// Writes a kept set as class folders of 16-bit PNGs in the results folder (see
-/// [`Layout::synthetic_set_dir`]) unless the folder already holds this very set, whole or not
+/// The file in a written set's folder holding its images exactly (`f32`, the decode cache's
+/// format: [`ganaug_data::stream::open_set_file`] reads it).
+pub(crate) const SET_FILE: &str = "images.safetensors";
+
+/// Writes a kept set as class folders of 16-bit PNGs (to look at, to use elsewhere) and as one
+/// set file of its exact `f32` images ([`SET_FILE`]) in the results folder (see
+/// [`Layout::synthetic_set_dir`]), unless the folder already holds this very set, whole or not
 /// at all: written beside, then renamed into place (a job sharing the folder that wrote the
-/// same set first keeps its copy).
+/// same set first keeps its copy). Returns the set file's path.
 pub(crate) fn export_set(
     set: &TensorDataset,
     (which, r): (Synthetic, u64),
     cfg: &CheckedConfig,
     stage: &super::GanStage,
     ctx: &StageContext<'_>,
-) -> Result<()> {
+) -> Result<std::path::PathBuf> {
     let key = stage.keys.get(&(which, r)).map_or("", String::as_str);
     let dir = ctx.layout.synthetic_set_dir(which, r, key);
     let g = &cfg.gan;
     let mark = crate::hash_of(&(key, &g.synth, g.select, g.extractor, r, &set.names))?;
-    if std::fs::read_to_string(dir.join(SET_MARK)).is_ok_and(|m| m.trim() == mark) {
-        return Ok(());
+    let file = dir.join(SET_FILE);
+    let marked = std::fs::read_to_string(dir.join(SET_MARK)).is_ok_and(|m| m.trim() == mark);
+    if marked && file.is_file() {
+        return Ok(file);
     }
     let name = dir
         .file_name()
@@ -209,6 +216,7 @@ pub(crate) fn export_set(
         std::fs::remove_dir_all(&tmp).map_err(|e| io_err(&tmp, e))?;
     }
     io::export_image_folder_at(set, &tmp, false, ganaug_data::Depth::Sixteen)?;
+    ganaug_data::stream::write_set_file(&tmp.join(SET_FILE), set)?;
     io::write_atomic(&tmp.join(SET_MARK), mark.as_bytes())?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| io_err(&dir, e))?;
@@ -219,5 +227,18 @@ pub(crate) fn export_set(
             return Err(io_err(&dir, e));
         }
     }
-    Ok(())
+    Ok(file)
+}
+
+/// A kept set as the stage hands it to the cells: when the run streams (`real` is a stream),
+/// read from its set file — the same values, no longer held in memory —, else the set itself.
+pub(crate) fn stage_set(
+    set: TensorDataset,
+    file: &std::path::Path,
+    real: &AnySource,
+) -> Result<AnySource> {
+    Ok(match real {
+        AnySource::Stream(_) => AnySource::Stream(ganaug_data::stream::open_set_file(file)?),
+        AnySource::Memory(_) => AnySource::Memory(set),
+    })
 }
