@@ -12,6 +12,7 @@ mod kind;
 mod model;
 mod nets;
 mod probe;
+mod probe_folds;
 mod probe_model;
 mod probe_objective;
 mod probe_solve;

@@ -13,7 +13,8 @@ use tch::{Device, Kind, Tensor};
 use ganaug_train as tensor_file;
 
 use crate::model::config_json;
-use crate::probe::{check_blocks, fit_owned_checked, gather, stratified_folds};
+use crate::probe::{check_blocks, gather, stratified_folds};
+use crate::probe_solve::fit_owned_checked;
 use crate::{Classifier, LinearProbe, ModelError, ProbeConfig, Result};
 
 /// The `format` metadata entry of a saved [`ProbeModel`].

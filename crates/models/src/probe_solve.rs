@@ -34,8 +34,7 @@ pub fn fit_at_weighted(
     c: f64,
     cfg: &ProbeConfig,
 ) -> Result<LinearProbe> {
-    check_features("training features", x.view(), y, n_classes)?;
-    fit_owned_checked(x.to_owned(), y, weights, n_classes, c, cfg)
+    fit_at_weighted_owned(x.to_owned(), y, weights, n_classes, c, cfg)
 }
 
 /// [`fit_at_weighted`] on rows it owns: they are standardised in place, so a large set's

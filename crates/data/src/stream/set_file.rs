@@ -77,77 +77,12 @@ pub fn write_set_file(path: &Path, source: &dyn ImageSource) -> Result<()> {
 /// A file that is not one (another safetensors file, a damaged one) is a
 /// [`DataError::SetFile`] naming it and what is wrong.
 pub fn open_set_file(path: &Path) -> Result<StreamDataset> {
-    let bad = |reason: String| set_error(path, reason);
     let mut file = File::open(path).map_err(|e| DataError::io(path, e))?;
     let stat = file.metadata().map_err(|e| DataError::io(path, e))?;
     let (header_len, meta) = crate::cache::read_header(&mut file, stat.len())
-        .map_err(|why| bad(format!("not a safetensors file ({why})")))?;
-    let info = meta.metadata().as_ref();
-    let field = |k: &str| {
-        info.and_then(|m| m.get(k)).ok_or_else(|| {
-            bad(format!(
-                "no `{k}` in its metadata: not a set file ganaug wrote"
-            ))
-        })
-    };
-    let format = field("ganaug_set")?;
-    if format != SET_FORMAT {
-        return Err(bad(format!(
-            "set format {format}, this build reads {SET_FORMAT}"
-        )));
-    }
-    let shape: Vec<usize> = parse(path, field("shape")?, "shape")?;
-    let labels: Vec<i64> = parse(path, field("labels")?, "labels")?;
-    let names: Vec<String> = parse(path, field("names")?, "names")?;
-    let class_names: Vec<String> = parse(path, field("class_names")?, "class_names")?;
-    let description = field("description")?.clone();
-    let [channels, side, side_w] = <[usize; 3]>::try_from(shape.clone())
-        .map_err(|_| bad(format!("image shape {shape:?}, not [channels, side, side]")))?;
-    if side != side_w || !(channels == 1 || channels == 3) || side == 0 {
-        return Err(bad(format!(
-            "image shape {shape:?}: 1 or 3 channels, square"
-        )));
-    }
-    if names.len() != labels.len() {
-        return Err(bad(format!(
-            "{} names for {} labels",
-            names.len(),
-            labels.len()
-        )));
-    }
-    if let Some(l) = labels
-        .iter()
-        .find(|&&l| l < 0 || l as usize >= class_names.len())
-    {
-        return Err(bad(format!("label {l} of {} classes", class_names.len())));
-    }
-    let row = shape.iter().product::<usize>() * 4;
-    let data_len = stat.len() - 8 - header_len;
-    let mut rows = vec![-1i64; labels.len()];
-    for (name, t) in meta.tensors() {
-        let (begin, end) = t.data_offsets;
-        let at = name.parse::<usize>().ok().filter(|&i| i < rows.len());
-        match at {
-            Some(i)
-                if t.dtype == Dtype::F32
-                    && t.shape == shape
-                    && end - begin == row
-                    && begin % row == 0
-                    && end as u64 <= data_len =>
-            {
-                rows[i] = (begin / row) as i64;
-            }
-            _ => {
-                return Err(bad(format!(
-                    "tensor {name} is not image {name} of {} ({shape:?} f32)",
-                    labels.len()
-                )))
-            }
-        }
-    }
-    if let Some(missing) = rows.iter().position(|&r| r < 0) {
-        return Err(bad(format!("image {missing} of {} is missing", rows.len())));
-    }
+        .map_err(|why| set_error(path, format!("not a safetensors file ({why})")))?;
+    let set = SetInfo::of(path, &meta)?;
+    let rows = set.rows(path, &meta, stat.len() - 8 - header_len)?;
     let cache = OpenCache {
         path: path.to_path_buf(),
         file,
@@ -159,15 +94,116 @@ pub fn open_set_file(path: &Path) -> Result<StreamDataset> {
         shared: Arc::new(StreamShared {
             cache,
             samples: Samples::F32,
-            channels: channels as i64,
-            side: side as i64,
+            channels: set.shape[0] as i64,
+            side: set.shape[1] as i64,
         }),
         rows: Arc::new(rows),
-        labels: Tensor::f_from_slice(&labels)?,
-        names,
-        class_names,
-        description,
+        labels: Tensor::f_from_slice(&set.labels)?,
+        names: set.names,
+        class_names: set.class_names,
+        description: set.description,
     })
+}
+
+/// What a set file's metadata says of its images, checked.
+struct SetInfo {
+    /// `[channels, side, side]`.
+    shape: Vec<usize>,
+    labels: Vec<i64>,
+    names: Vec<String>,
+    class_names: Vec<String>,
+    description: String,
+}
+
+impl SetInfo {
+    fn of(path: &Path, meta: &safetensors::tensor::Metadata) -> Result<Self> {
+        let bad = |reason: String| set_error(path, reason);
+        let info = meta.metadata().as_ref();
+        let field = |k: &str| {
+            info.and_then(|m| m.get(k)).ok_or_else(|| {
+                bad(format!(
+                    "no `{k}` in its metadata: not a set file ganaug wrote"
+                ))
+            })
+        };
+        let format = field("ganaug_set")?;
+        if format != SET_FORMAT {
+            return Err(bad(format!(
+                "set format {format}, this build reads {SET_FORMAT}"
+            )));
+        }
+        let set = SetInfo {
+            shape: parse(path, field("shape")?, "shape")?,
+            labels: parse(path, field("labels")?, "labels")?,
+            names: parse(path, field("names")?, "names")?,
+            class_names: parse(path, field("class_names")?, "class_names")?,
+            description: field("description")?.clone(),
+        };
+        let shape = &set.shape;
+        let square = matches!(shape[..], [c, h, w] if h == w && h > 0 && (c == 1 || c == 3));
+        if !square {
+            return Err(bad(format!(
+                "image shape {shape:?}, not [1 or 3 channels, side, side]"
+            )));
+        }
+        if set.names.len() != set.labels.len() {
+            return Err(bad(format!(
+                "{} names for {} labels",
+                set.names.len(),
+                set.labels.len()
+            )));
+        }
+        let classes = set.class_names.len();
+        if let Some(l) = set.labels.iter().find(|&&l| l < 0 || l as usize >= classes) {
+            return Err(bad(format!("label {l} of {classes} classes")));
+        }
+        Ok(set)
+    }
+
+    /// The file row of each image, in order: every tensor must be one whole `f32` image of
+    /// the set's shape, named by its position, inside the `data_len` bytes of pixels.
+    fn rows(
+        &self,
+        path: &Path,
+        meta: &safetensors::tensor::Metadata,
+        data_len: u64,
+    ) -> Result<Vec<i64>> {
+        let row = self.shape.iter().product::<usize>() * 4;
+        let mut rows = vec![-1i64; self.labels.len()];
+        for (name, t) in meta.tensors() {
+            let (begin, end) = t.data_offsets;
+            let at = name.parse::<usize>().ok().filter(|&i| i < rows.len());
+            match at {
+                Some(i)
+                    if t.dtype == Dtype::F32
+                        && t.shape == self.shape
+                        && end - begin == row
+                        && begin % row == 0
+                        && end as u64 <= data_len =>
+                {
+                    rows[i] = (begin / row) as i64;
+                }
+                _ => {
+                    return Err(set_error(
+                        path,
+                        format!(
+                            "tensor {name} is not image {name} of {} ({:?} f32)",
+                            rows.len(),
+                            self.shape
+                        ),
+                    ))
+                }
+            }
+        }
+        if let Some(missing) = rows.iter().position(|&r| r < 0) {
+            let n = rows.len();
+            return Err(set_error(
+                path,
+                format!("image {missing} of {n} is missing"),
+            ));
+        }
+        Ok(rows)
+    }
 }
 
 /// A metadata value of a set file, parsed from its JSON.
