@@ -171,8 +171,8 @@ impl Experiment<'_> {
         spec: CellSpec<'_>,
         backbone: &Backbone,
     ) -> Result<(Array2<f64>, Vec<usize>, Classifier)> {
-        let sp = &self.splits[&spec.plan.image_size];
-        let (model, _, start) = build_model(spec, &sp.train, self.ctx.device)?;
+        let sp = self.sources(spec.plan.image_size);
+        let (model, _, start) = build_model(spec, sp.train, self.ctx.device)?;
         start.require_imagenet(spec, "the feature GAN")?;
         let (x, y) = self
             .rows_of(spec, backbone, &model)
@@ -186,21 +186,18 @@ impl Experiment<'_> {
         backbone: &Backbone,
         model: &ganaug_models::Classifier,
     ) -> std::result::Result<(Array2<f64>, Vec<usize>), CellError> {
-        let sp = &self.splits[&spec.plan.image_size];
-        let mut parts = vec![self
-            .bank
-            .get((backbone.clone(), ImageSet::Train), model, || {
-                Ok(sp.train.images.shallow_clone())
-            })?];
-        let mut labels = crate::probe_cells::labels(&sp.train)?;
+        let sp = self.sources(spec.plan.image_size);
+        let mut parts =
+            vec![self
+                .bank
+                .get_source((backbone.clone(), ImageSet::Train), model, sp.train)?];
+        let mut labels = crate::probe_cells::source_labels(sp.train)?;
         if spec.plan.head.fits_on_val() {
             parts.push(
                 self.bank
-                    .get((backbone.clone(), ImageSet::Val), model, || {
-                        Ok(sp.val.images.shallow_clone())
-                    })?,
+                    .get_source((backbone.clone(), ImageSet::Val), model, sp.val)?,
             );
-            labels.extend(crate::probe_cells::labels(&sp.val)?);
+            labels.extend(crate::probe_cells::source_labels(sp.val)?);
         }
         let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
         let x = ndarray::concatenate(Axis(0), &views).map_err(|_| CellError::Features {
@@ -226,7 +223,11 @@ impl Experiment<'_> {
         let fail = |e: CellError| spec.fail("the feature GAN")(e);
         let space = FeatureSpace::fit(x, plan.pca_dims).map_err(fail)?;
         let z = space.encode(x);
-        let classes = self.splits[&spec.plan.image_size].train.class_names.clone();
+        let classes = self
+            .sources(spec.plan.image_size)
+            .train
+            .class_names()
+            .to_vec();
         let gcfg = FeatureGanConfig {
             seed: cfg.gan.train.seed + replica,
             batch_size: plan.gan.batch_size.min(x.nrows()).max(2),
@@ -275,16 +276,14 @@ impl Experiment<'_> {
         (rows, labels): (&Array2<f64>, &[usize]),
         classes: usize,
     ) -> Result<()> {
-        let sp = &self.splits[&spec.plan.image_size];
+        let sp = self.sources(spec.plan.image_size);
         let test_key = backbone.on(self.test_data_id);
         let fail = |e: CellError| spec.fail("the feature GAN's CAS")(e);
         let test = self
             .bank
-            .get((test_key, ImageSet::Test), model, || {
-                Ok(sp.test.images.shallow_clone())
-            })
+            .get_source((test_key, ImageSet::Test), model, sp.test)
             .map_err(fail)?;
-        let test_y = crate::probe_cells::labels(&sp.test).map_err(fail)?;
+        let test_y = crate::probe_cells::source_labels(sp.test).map_err(fail)?;
         let cfg = ganaug_models::ProbeConfig::default();
         let cas = ganaug_models::fit_at(rows, labels, classes, 1.0, &cfg)
             .and_then(|p| p.predict_proba(&test))

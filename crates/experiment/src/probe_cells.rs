@@ -521,4 +521,4 @@ pub(crate) fn start_head_from_probe(
     Ok(())
 }
 
-pub(crate) use crate::probe::{labels, source_labels};
+pub(crate) use crate::probe::source_labels;

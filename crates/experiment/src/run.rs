@@ -111,11 +111,7 @@ fn run_stages(
     started: Instant,
 ) -> Result<ReproResults> {
     let (device, out) = (ctx.device, ctx.layout.root());
-    let streaming = match cfg.scarcity {
-        Some(_) => Streaming::Off,
-        None => opts.streaming,
-    };
-    let loaded = load_sizes(cfg, data, device, &cfg.image_sizes(), streaming)?;
+    let loaded = load_sizes(cfg, data, device, &cfg.image_sizes(), opts.streaming)?;
     say_data(ctx, &loaded);
     if loaded.cfg.scarcity.is_some() {
         return scarcity_run(&loaded, ctx, opts, started);
@@ -424,20 +420,12 @@ pub(crate) fn load_sizes(
     })
 }
 
-/// What of `cfg` still needs its images in memory (feature GANs, edits, a scarcity study), in
-/// words; `None` when its cells can stream.
+/// What of `cfg` still needs its images in memory (the edit GAN: it trains on, and edits, the
+/// images themselves), in words; `None` when every stage can stream.
 fn memory_only(cfg: &CheckedConfig) -> Option<String> {
-    if cfg.scarcity.is_some() {
-        return Some("a scarcity study".into());
-    }
     cfg.scenarios
         .iter()
-        .find(|s| {
-            matches!(
-                s.synthetic(),
-                Some(crate::Synthetic::Features | crate::Synthetic::Edits)
-            )
-        })
+        .find(|s| s.synthetic() == Some(crate::Synthetic::Edits))
         .map(|s| format!("scenario {}", s.name()))
 }
 

@@ -3,7 +3,7 @@
 //! class's images read a chunk at a time (the same synthetic sets, selections and measures),
 //! and every cell has the in-memory per-image test probabilities — the real splits read batch
 //! by batch, the synthetic images and the classic copies (made when read) in the same training
-//! sets. What cannot stream yet is refused by name.
+//! sets. What cannot stream yet (the edit GAN) is refused by name.
 
 use ganaug_data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
 use ganaug_data::{DataSource, FolderSource, PhantomConfig, Streaming};
@@ -149,7 +149,8 @@ fn what_cannot_stream_is_refused_by_name() {
     // one process at once would share libtorch's random generator)
     let decision = phantom.stream_decision(16, Streaming::Auto).expect("auto");
     assert!(!decision.stream);
-    // feature-GAN cells still need their images in memory: refused before any work
+    // the edit GAN still needs its images in memory: refused before any work, in a run and in
+    // a scarcity study (feature-GAN cells and studies stream: tests/stream_study.rs)
     let dir = tempfile::tempdir().expect("tempdir");
     write_class_folders(
         dir.path(),
@@ -159,18 +160,17 @@ fn what_cannot_stream_is_refused_by_name() {
     let data = DataSource::Folder(Box::new(
         FolderSource::discover(dir.path()).expect("folder"),
     ));
-    let mut cfg = ReproConfig::preset("tiny").expect("tiny").into_inner();
-    cfg.scenarios = vec![Scenario::Raw, Scenario::Fgan];
-    cfg.gan.features = Some(experiment::FeaturePlan::default());
-    let cfg = cfg.check().expect("checked");
-    let err = run_cfg(&data, Streaming::On, &cfg).expect_err("fgan does not stream");
+    let mut edits = ReproConfig::preset("tiny").expect("tiny").into_inner();
+    edits.scenarios = vec![Scenario::Raw, Scenario::Edit];
+    edits.gan.edits = Some(experiment::EditPlan::default());
+    let cfg = edits.clone().check().expect("checked");
+    let err = run_cfg(&data, Streaming::On, &cfg).expect_err("edits do not stream");
     let msg = err.to_string();
     assert!(
-        msg.contains("fgan") && msg.contains("--stream off"),
+        msg.contains("edit") && msg.contains("--stream off"),
         "{msg}"
     );
-    // and a scarcity study: refused before anything is written
-    let mut cfg = ReproConfig::preset("tiny").expect("tiny").into_inner();
+    let mut cfg = edits;
     cfg.scarcity = ReproConfig::preset("scarcity")
         .expect("scarcity")
         .into_inner()
@@ -186,7 +186,7 @@ fn what_cannot_stream_is_refused_by_name() {
         ..RunOptions::default()
     };
     let err = experiment::run_with(&cfg, &data, &target, tch::Device::Cpu, &opts)
-        .expect_err("a study does not stream");
-    assert!(err.to_string().contains("scarcity"), "{err}");
+        .expect_err("a study with edits does not stream");
+    assert!(err.to_string().contains("edit"), "{err}");
     assert!(!target.exists(), "refused before anything is written");
 }

@@ -6,15 +6,18 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use ganaug_data::Splits;
+use ganaug_data::{AnySource, Splits, StreamSplits};
 use ganaug_metrics::{summarize, Outcomes};
 
-use super::subsets::{class_counts, digest_of, draw, subset_splits, Subset};
+use super::subsets::{
+    class_counts, digest_of, draw, draw_from, subset_splits, subset_streams, Subset,
+};
 use super::{Arm, ScarcityCell, ScarcityPlan, ScarcityResults, StageSeconds, SubsetSummary};
 use crate::cells::{CellsRun, Experiment};
 use crate::gans::{run_gans, GanStage, StageContext};
 use crate::probe_cells::FeatureBank;
 use crate::run::LoadedData;
+use crate::sources::SplitSources;
 use crate::{
     hash_of, CellResult, CheckedConfig, ExperimentError, GateMode, ReproConfig, Result, Scenario,
 };
@@ -57,27 +60,76 @@ struct Study<'a> {
     out: ScarcityResults,
 }
 
-impl Study<'_> {
-    fn pool(&self) -> &Splits {
-        &self.loaded.splits[&self.loaded.cfg.gan.gan.size]
+/// A subset's splits at every side, of the run's kind: in memory, or streamed from the decode
+/// cache (then `splits` is empty and every stage reads `streams`).
+struct SubsetData {
+    splits: BTreeMap<i64, Splits>,
+    streams: Option<BTreeMap<i64, StreamSplits>>,
+}
+
+impl SubsetData {
+    /// The run's splits restricted to `sub`'s images and the `extra` training ones.
+    fn of(loaded: &LoadedData, sub: &Subset, extra: &[String]) -> Result<Self> {
+        Ok(match &loaded.streams {
+            Some(streams) => SubsetData {
+                splits: BTreeMap::new(),
+                streams: Some(subset_streams(streams, sub, extra)?),
+            },
+            None => SubsetData {
+                splits: subset_splits(&loaded.splits, sub, extra)?,
+                streams: None,
+            },
+        })
+    }
+
+    fn sources(&self, side: i64) -> SplitSources<'_> {
+        SplitSources::of(&self.splits, self.streams.as_ref(), side)
+    }
+
+    /// The training split at `side`, of its kind (not copied).
+    fn train(&self, side: i64) -> AnySource {
+        match self.streams.as_ref().and_then(|m| m.get(&side)) {
+            Some(s) => s.train.shallow_clone().into(),
+            None => self.splits[&side].train.shallow_clone().into(),
+        }
+    }
+
+    /// Each class's training images at `side`.
+    fn train_counts(&self, side: i64) -> Result<Vec<usize>> {
+        Ok(ganaug_data::stream::class_counts(self.sources(side).train)?)
+    }
+}
+
+impl<'a> Study<'a> {
+    /// The whole data's splits at the GANs' side (the pool every subset is drawn from).
+    fn pool(&self) -> SplitSources<'a> {
+        self.loaded.sources(self.loaded.cfg.gan.gan.size)
     }
 
     /// One subset: its GANs, its cells, its "then real" cells, its oracle.
     fn subset(&mut self, f: f64, r: u64) -> Result<()> {
-        let sub = draw(self.pool(), f, r, self.plan.seed, self.plan.ratio)?;
+        let pool = self.pool();
+        let sub = draw_from(
+            [pool.train, pool.val],
+            f,
+            r,
+            self.plan.seed,
+            self.plan.ratio,
+        )?;
         self.ctx.say(format!(
             "scarcity: fraction {f}, resample {r}: {} training + {} validation images",
             sub.train.len(),
             sub.val.len()
         ));
-        let splits = subset_splits(&self.loaded.splits, &sub, &[])?;
+        let data = SubsetData::of(self.loaded, &sub, &[])?;
         let id = hash_of(&(&self.loaded.data_id, &sub.digest))?;
         let image = (r as usize) < self.plan.image_resamples;
-        let cfg = subset_config(&self.loaded.cfg, &self.plan, (f, r), image, &splits)?;
+        let side = self.loaded.cfg.gan.gan.size;
+        let counts = data.train_counts(side)?;
+        let cfg = subset_config(&self.loaded.cfg, &self.plan, (f, r), image, &counts)?;
         let mut seconds = StageSeconds::default();
         let t0 = Instant::now();
-        let gan_train = &splits[&cfg.gan.gan.size].train;
-        let stage = run_gans(&cfg, &gan_train.shallow_clone().into(), &id, self.ctx)?;
+        let stage = run_gans(&cfg, &data.train(side), &id, self.ctx)?;
         seconds.gans = t0.elapsed().as_secs_f64();
         for g in &stage.gans {
             self.out.gans.push((f, r, g.clone()));
@@ -86,7 +138,7 @@ impl Study<'_> {
             self.out.synthetic.push((f, r, s.clone()));
         }
         let t0 = Instant::now();
-        let run = self.cells(&cfg, &splits, &stage, &id, r)?;
+        let run = self.cells(&cfg, &data, &stage, &id, r)?;
         self.record(&sub, run, |s| match s {
             Scenario::Raw => Arm::Raw,
             Scenario::Classic => Arm::Classic,
@@ -95,7 +147,7 @@ impl Study<'_> {
         seconds.cells = t0.elapsed().as_secs_f64();
         let t0 = Instant::now();
         for then in then_real_configs(&cfg, &self.plan)? {
-            let run = self.cells(&then, &splits, &stage, &id, r)?;
+            let run = self.cells(&then, &data, &stage, &id, r)?;
             self.record(&sub, run, Arm::ThenReal);
         }
         seconds.then_real = t0.elapsed().as_secs_f64();
@@ -107,9 +159,9 @@ impl Study<'_> {
             fraction: f,
             resample: r,
             digest: sub.digest.clone(),
-            train: class_counts(&sub.train, &pool.train),
-            val: class_counts(&sub.val, &pool.val),
-            extras: class_counts(&sub.extras, &pool.train),
+            train: class_counts(&sub.train, pool.train),
+            val: class_counts(&sub.val, pool.val),
+            extras: class_counts(&sub.extras, pool.train),
             seconds,
         });
         Ok(())
@@ -118,15 +170,15 @@ impl Study<'_> {
     fn cells(
         &mut self,
         cfg: &CheckedConfig,
-        splits: &BTreeMap<i64, Splits>,
+        data: &SubsetData,
         stage: &GanStage,
         id: &str,
         r: u64,
     ) -> Result<CellsRun> {
         Experiment {
             cfg,
-            splits,
-            streams: None,
+            splits: &data.splits,
+            streams: data.streams.as_ref(),
             gans: stage,
             data_id: id,
             ctx: self.ctx,
@@ -146,12 +198,12 @@ impl Study<'_> {
         stage: &GanStage,
         (id, r): (&str, u64),
     ) -> Result<()> {
-        let splits = subset_splits(&self.loaded.splits, sub, &sub.extras)?;
+        let data = SubsetData::of(self.loaded, sub, &sub.extras)?;
         let oracle_id = oracle_id(self.loaded, sub, id)?;
         let mut c = (**cfg).clone();
         c.scenarios = vec![Scenario::Raw];
         let c = c.check()?;
-        let run = self.cells(&c, &splits, stage, &oracle_id, r)?;
+        let run = self.cells(&c, &data, stage, &oracle_id, r)?;
         let mut train = sub.train.clone();
         train.extend_from_slice(&sub.extras);
         let data = digest_of(&train, &sub.val);
@@ -204,16 +256,16 @@ fn oracle_id(loaded: &LoadedData, sub: &Subset, id: &str) -> Result<String> {
 /// A subset's configuration: the study's, its image GANs' epochs scaled by `1/√f` (a
 /// generator on a tenth of the images makes √10 times fewer steps than on all of them, not
 /// ten) and the feature GAN's by `1/f` (as many steps: they cost little), seeded by
-/// the resample, batches no larger than the smallest class, as many synthetic images kept as
-/// `ratio` asks, the gate warning (a refused set would have no worth to measure; its verdict is
-/// reported), one seed and replica. Resamples past `image_resamples` run the probes alone,
-/// without image generators.
+/// the resample, batches no larger than the smallest class (`counts`: each class's training
+/// images at the GANs' side), as many synthetic images kept as `ratio` asks, the gate warning
+/// (a refused set would have no worth to measure; its verdict is reported), one seed and
+/// replica. Resamples past `image_resamples` run the probes alone, without image generators.
 fn subset_config(
     study: &CheckedConfig,
     plan: &ScarcityPlan,
     (f, r): (f64, u64),
     image: bool,
-    splits: &BTreeMap<i64, Splits>,
+    counts: &[usize],
 ) -> Result<CheckedConfig> {
     let mut c: ReproConfig = (**study).clone();
     c.scarcity = None;
@@ -231,7 +283,6 @@ fn subset_config(
         // its steps are cheap: as many at every size (epochs scaled by 1/f)
         fp.gan.epochs = ((fp.gan.epochs as f64) / f).round().max(1.0) as usize;
     }
-    let counts = splits[&c.gan.gan.size].train.class_counts();
     let smallest = counts.iter().copied().min().unwrap_or(2);
     let largest = counts.iter().copied().max().unwrap_or(1);
     c.gan.train.batch_size = c.gan.train.batch_size.min(smallest).max(2);
@@ -333,7 +384,8 @@ pub(crate) fn dry_run(
             let splits = subset_splits(&loaded.splits, &sub, &[])?;
             let id = hash_of(&(&loaded.data_id, &sub.digest))?;
             let image = (r as usize) < plan.image_resamples;
-            let cfg = subset_config(&loaded.cfg, &plan, (f, r), image, &splits)?;
+            let counts = splits[&loaded.cfg.gan.gan.size].train.class_counts();
+            let cfg = subset_config(&loaded.cfg, &plan, (f, r), image, &counts)?;
             let oracle_splits = subset_splits(&loaded.splits, &sub, &sub.extras)?;
             let mut configs = vec![("", cfg.clone(), &splits, id.clone())];
             for then in then_real_configs(&cfg, &plan)? {

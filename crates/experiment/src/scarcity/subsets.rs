@@ -11,7 +11,7 @@ use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
 
-use ganaug_data::{Splits, TensorDataset};
+use ganaug_data::{ImageSource, Splits, StreamSplits};
 
 use crate::{CellError, ExperimentError, Result};
 
@@ -40,10 +40,10 @@ impl Subset {
 }
 
 /// Each class's image names of a split, in the split's order.
-fn by_class(d: &TensorDataset) -> std::result::Result<Vec<Vec<String>>, CellError> {
-    let labels = Vec::<i64>::try_from(&d.labels.f_to_device(tch::Device::Cpu)?)?;
-    let mut out = vec![Vec::new(); d.class_names.len()];
-    for (name, l) in d.names.iter().zip(labels) {
+fn by_class(d: &dyn ImageSource) -> std::result::Result<Vec<Vec<String>>, CellError> {
+    let labels = Vec::<i64>::try_from(&d.labels().f_to_device(tch::Device::Cpu)?)?;
+    let mut out = vec![Vec::new(); d.class_names().len()];
+    for (name, l) in d.names().iter().zip(labels) {
         if let Some(v) = out.get_mut(l as usize) {
             v.push(name.clone());
         }
@@ -72,14 +72,23 @@ pub fn kept(fraction: f64, count: usize) -> usize {
 /// The subset of `pool` (the full splits, at any side) for `fraction` and `resample`, with the
 /// oracle's `round(ratio × kept)` extra training images per class where the pool has them.
 pub fn draw(pool: &Splits, fraction: f64, resample: u64, seed: u64, ratio: f64) -> Result<Subset> {
+    draw_from([&pool.train, &pool.val], fraction, resample, seed, ratio)
+}
+
+/// [`draw`] from a pool's training and validation splits of any kind (in memory or streamed:
+/// only their names and labels are read).
+pub fn draw_from(
+    [train, val]: [&dyn ImageSource; 2],
+    fraction: f64,
+    resample: u64,
+    seed: u64,
+    ratio: f64,
+) -> Result<Subset> {
     let fail = |e: CellError| ExperimentError::Quality {
         what: "drawing a subset",
         source: Box::new(e),
     };
-    let (train, val) = (
-        by_class(&pool.train).map_err(fail)?,
-        by_class(&pool.val).map_err(fail)?,
-    );
+    let (train, val) = (by_class(train).map_err(fail)?, by_class(val).map_err(fail)?);
     let (mut t, mut v, mut extras) = (Vec::new(), Vec::new(), Vec::new());
     for (class, names) in train.iter().enumerate() {
         let p = permuted(names, seed, resample, 0, class as u64);
@@ -120,12 +129,30 @@ pub fn digest_of(train: &[String], val: &[String]) -> String {
 }
 
 /// The rows of `d` holding `names` (in `d`'s order).
-fn rows_of(d: &TensorDataset, names: &[String]) -> Vec<i64> {
+fn rows_of(d: &dyn ImageSource, names: &[String]) -> Vec<i64> {
     let wanted: std::collections::HashSet<&str> = names.iter().map(String::as_str).collect();
-    (0..d.names.len())
-        .filter(|&i| wanted.contains(d.names[i].as_str()))
+    (0..d.names().len())
+        .filter(|&i| wanted.contains(d.names()[i].as_str()))
         .map(|i| i as i64)
         .collect()
+}
+
+/// The rows of a split's `train` and `val` holding a subset's training names (`train_names`)
+/// and its validation names, checked: every name found at this side.
+fn subset_rows(
+    (train, val): (&dyn ImageSource, &dyn ImageSource),
+    train_names: &[String],
+    subset: &Subset,
+    side: i64,
+) -> Result<(Vec<i64>, Vec<i64>)> {
+    let (t, v) = (rows_of(train, train_names), rows_of(val, &subset.val));
+    if t.len() != train_names.len() || v.len() != subset.val.len() {
+        return Err(ExperimentError::config(
+            "data",
+            format!("the images at {side}² are not the images the subset was drawn from"),
+        ));
+    }
+    Ok((t, v))
 }
 
 /// The splits at every side restricted to a subset: its training images (and `extra` ones:
@@ -139,19 +166,37 @@ pub fn subset_splits(
     train_names.extend_from_slice(extra);
     let mut out = BTreeMap::new();
     for (&side, sp) in splits {
-        let train = sp.train.subset(&rows_of(&sp.train, &train_names))?;
-        let val = sp.val.subset(&rows_of(&sp.val, &subset.val))?;
-        if train.len() != train_names.len() || val.len() != subset.val.len() {
-            return Err(ExperimentError::config(
-                "data",
-                format!("the images at {side}² are not the images the subset was drawn from"),
-            ));
-        }
+        let (t, v) = subset_rows((&sp.train, &sp.val), &train_names, subset, side)?;
         out.insert(
             side,
             Splits {
-                train,
-                val,
+                train: sp.train.subset(&t)?,
+                val: sp.val.subset(&v)?,
+                test: sp.test.shallow_clone(),
+                report: ganaug_data::LoadReport::default(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// [`subset_splits`] of streamed splits: the same images, still streamed (the subset's
+/// streams read the same cache rows; nothing is decoded into memory).
+pub fn subset_streams(
+    streams: &BTreeMap<i64, StreamSplits>,
+    subset: &Subset,
+    extra: &[String],
+) -> Result<BTreeMap<i64, StreamSplits>> {
+    let mut train_names = subset.train.clone();
+    train_names.extend_from_slice(extra);
+    let mut out = BTreeMap::new();
+    for (&side, sp) in streams {
+        let (t, v) = subset_rows((&sp.train, &sp.val), &train_names, subset, side)?;
+        out.insert(
+            side,
+            StreamSplits {
+                train: sp.train.subset(&t)?,
+                val: sp.val.subset(&v)?,
                 test: sp.test.shallow_clone(),
                 report: ganaug_data::LoadReport::default(),
             },
@@ -161,14 +206,14 @@ pub fn subset_splits(
 }
 
 /// How many images of each class a subset's split holds (for the report).
-pub fn class_counts(names: &[String], pool: &TensorDataset) -> Vec<usize> {
+pub fn class_counts(names: &[String], pool: &dyn ImageSource) -> Vec<usize> {
     let labels: HashMap<&str, usize> = pool
-        .names
+        .names()
         .iter()
-        .zip(Vec::<i64>::try_from(&pool.labels.to_device(tch::Device::Cpu)).unwrap_or_default())
+        .zip(Vec::<i64>::try_from(&pool.labels().to_device(tch::Device::Cpu)).unwrap_or_default())
         .map(|(n, l)| (n.as_str(), l as usize))
         .collect();
-    let mut counts = vec![0; pool.class_names.len()];
+    let mut counts = vec![0; pool.class_names().len()];
     for n in names {
         if let Some(&l) = labels.get(n.as_str()) {
             counts[l] += 1;
