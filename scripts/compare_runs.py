@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Compares two `reproduce` result folders of the same configuration: every cell's per-image
 test probabilities, the synthetic sets' selections and measures, the CAS, the resolution gap,
-the refused sets, and the final weights of every GAN (bit for bit). Prints one line per item
-and exits 1 if anything differs.
+the refused sets, and the final weights of every GAN (bit for bit); for a scarcity study, every
+subset's cells, GANs and sets and the worth entries. Prints one line per item and exits 1 if
+anything differs.
 
     scripts/compare_runs.py results/before results/after
 """
@@ -25,10 +26,58 @@ def gan_weights(folder, gan):
     return load_file(str(ckpts[-1]))
 
 
+def without_times(v):
+    """`v` without its wall times (every key naming seconds)."""
+    if isinstance(v, dict):
+        return {k: without_times(x) for k, x in v.items() if "seconds" not in k}
+    if isinstance(v, list):
+        return [without_times(x) for x in v]
+    return v
+
+
+def study(a, b, ra, rb):
+    """The differences between two scarcity studies, printed."""
+    sa, sb = ra["scarcity"], rb["scarcity"]
+    key = lambda c: (c["fraction"], c["resample"], json.dumps(c["arm"]), c["cell"]["model"], c["cell"]["seed"])
+    xa, xb = {key(c): c for c in sa["cells"]}, {key(c): c for c in sb["cells"]}
+    differ = 0
+    for k in sorted(set(xa) | set(xb)):
+        x, y = xa.get(k), xb.get(k)
+        if x is None or y is None:
+            print(f"study cell {k}: only in {'after' if x is None else 'before'}")
+            differ += 1
+            continue
+        same = x["cell"]["probs"] == y["cell"]["probs"] and x["cell"]["real_data"] == y["cell"]["real_data"]
+        print(
+            f"study cell {k}: per-image probabilities {'identical' if same else 'DIFFER'}"
+            f"; accuracy {x['cell']['accuracy']['value']:.3f} / {y['cell']['accuracy']['value']:.3f}"
+        )
+        differ += not same
+    for (fa, r, ga), (_, _, gb) in zip(sa["gans"], sb["gans"]):
+        wa, wb = gan_weights(a, ga), gan_weights(b, gb)
+        if wa is None or wb is None:
+            print(f"study GAN {ga['name']} (f={fa} r{r}): no checkpoint to compare")
+            continue
+        same = wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
+        print(f"study GAN {ga['name']} (f={fa} r{r}): final checkpoint tensors {'identical' if same else 'DIFFER'}")
+        differ += not same
+    for what in ("subsets", "synthetic", "entries", "gans"):
+        same = without_times(sa[what]) == without_times(sb[what])
+        print(f"study {what}: {'identical' if same else 'DIFFER'}")
+        differ += not same
+    return differ
+
+
 def main(a, b):
     ra, ca = cells(a)
     rb, cb = cells(b)
     differ = 0
+    if ra.get("scarcity") or rb.get("scarcity"):
+        if not (ra.get("scarcity") and rb.get("scarcity")):
+            print("scarcity study: only in one run")
+            differ += 1
+        else:
+            differ += study(a, b, ra, rb)
     for key in sorted(set(ca) | set(cb)):
         x, y = ca.get(key), cb.get(key)
         if x is None or y is None:

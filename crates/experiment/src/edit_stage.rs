@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use ganaug_data::{AnySource, ImageSource, TensorDataset};
+use ganaug_data::ImageSource;
 use ganaug_gan::{synthesize_edits, EditGan, EditGanConfig, EditSet, EditSynthConfig};
 use tch::Tensor;
 
@@ -43,8 +43,8 @@ pub(crate) fn edit_gan(
     quality: &mut Quality,
 ) -> Result<()> {
     let (cfg, ctx) = (inputs.cfg, inputs.ctx);
-    let train = held(inputs.train)?;
-    let subsets = (inputs.subsets.iter().map(held)).collect::<Result<Vec<_>>>()?;
+    let train = inputs.train.source();
+    let subsets: Vec<&dyn ImageSource> = inputs.subsets.iter().map(|s| s.source()).collect();
     let (Some(plan), Some(gcfg)) = (
         cfg.gan.edits.as_ref(),
         edit_config(cfg, subsets.len(), train.channels(), train.len(), r),
@@ -77,7 +77,7 @@ pub(crate) fn edit_gan(
     for (label, &subset) in subsets.iter().enumerate() {
         let fail = |source| ExperimentError::Synthesis {
             gan: Synthetic::Edits,
-            class: subset.class_names[label].clone(),
+            class: subset.class_names()[label].clone(),
             source: Box::new(source),
         };
         let (set, report) = synthesize_edits(&gan, subset, label as i64, &synth).map_err(fail)?;
@@ -97,23 +97,12 @@ pub(crate) fn edit_gan(
         parts.push((label as i64, images));
         sets.push(set);
     }
-    let all = assemble(&parts, &train.class_names, "an edit GAN", Synthetic::Edits)?;
+    let all = assemble(&parts, train.class_names(), "an edit GAN", Synthetic::Edits)?;
     crate::gans::export_set(&all, (Synthetic::Edits, r), cfg, stage, ctx)?;
     stage.sets.insert((Synthetic::Edits, r), all.into());
     stage.edits.insert(r, concat(sets)?);
     judge((Synthetic::Edits, r), cfg, stage);
     Ok(())
-}
-
-/// The images of a split the edit GAN reads: it needs them in memory (a streaming run refuses
-/// edits before any work; this is the guard behind that).
-fn held(s: &AnySource) -> Result<&TensorDataset> {
-    s.in_memory().ok_or_else(|| {
-        ExperimentError::config(
-            "stream",
-            "the edit GAN needs its images in memory: run with --stream off",
-        )
-    })
 }
 
 /// The classes' edit sets as one, in class order (the order of the assembled set).
@@ -133,7 +122,7 @@ fn concat(sets: Vec<EditSet>) -> Result<EditSet> {
 /// report-only run when it is not finished.
 fn train_edit_gan(
     gcfg: EditGanConfig,
-    data: &TensorDataset,
+    data: &dyn ImageSource,
     dir: &Path,
     ctx: &StageContext<'_>,
     name: String,

@@ -172,12 +172,6 @@ pub enum CellError {
     /// A scenario needs a synthetic set the GAN stage did not make.
     #[error("the GAN stage made no {0} synthetic set")]
     NoSyntheticSet(Synthetic),
-    /// A step that still needs its images in memory met a streamed run.
-    #[error("{what} needs the images in memory: run with --stream off")]
-    NeedsMemory {
-        /// The step.
-        what: &'static str,
-    },
     /// `gan.mix.ratio` asks for more synthetic images of a class than the selection kept.
     #[error("gan.mix.ratio {ratio} asks for {wanted} synthetic {class} images ({real} real), {kept} were kept: raise gan.synth.keep_per_class")]
     MixRatio {

@@ -73,7 +73,6 @@ pub fn run_with(
     opts: &RunOptions<'_>,
 ) -> Result<ReproResults> {
     let started = Instant::now();
-    refuse_streaming(cfg, opts.streaming)?;
     let layout = Layout::new(out);
     refuse_other_results(cfg, &layout)?;
     std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
@@ -175,7 +174,6 @@ pub fn run_gan_stage(
     device: Device,
     opts: &RunOptions<'_>,
 ) -> Result<(crate::GanStage, GanStageSummary)> {
-    refuse_streaming(cfg, opts.streaming)?;
     std::fs::create_dir_all(out).map_err(|e| ExperimentError::io(out, e))?;
     let layout = Layout::new(out);
     let ctx = StageContext {
@@ -420,36 +418,14 @@ pub(crate) fn load_sizes(
     })
 }
 
-/// What of `cfg` still needs its images in memory (the edit GAN: it trains on, and edits, the
-/// images themselves), in words; `None` when every stage can stream.
-fn memory_only(cfg: &CheckedConfig) -> Option<String> {
-    cfg.scenarios
-        .iter()
-        .find(|s| s.synthetic() == Some(crate::Synthetic::Edits))
-        .map(|s| format!("scenario {}", s.name()))
-}
-
-/// `--stream on` for a configuration that cannot stream yet: refused by name before any work
-/// or any file is written.
-fn refuse_streaming(cfg: &CheckedConfig, streaming: Streaming) -> Result<()> {
-    match (streaming, memory_only(cfg)) {
-        (Streaming::On, Some(what)) => Err(ExperimentError::config(
-            "stream",
-            format!("{what} still needs its images in memory: run with --stream off"),
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// Whether the run streams its images, in words (`None`: in memory — also, with `auto`,
-/// for what cannot stream yet; `on` for it was refused before any work).
+/// Whether the run streams its images, in words (`None`: in memory).
 fn run_streams(
     cfg: &CheckedConfig,
     data: &DataSource,
     sizes: &[i64],
     streaming: Streaming,
 ) -> Result<Option<String>> {
-    if streaming == Streaming::Off || memory_only(cfg).is_some() {
+    if streaming == Streaming::Off {
         return Ok(None);
     }
     // the largest side this run reads (the GAN stage alone reads only the GANs')

@@ -66,26 +66,24 @@ pub fn assemble_training_set(
     Ok(train.concat(&extra)?)
 }
 
-/// A cell's synthetic images, as a source, with the set they come from.
-pub(crate) type SyntheticImages = (crate::Synthetic, Box<dyn ImageSource>);
+/// A cell's synthetic images, as a source, with the set they come from (edits borrow the
+/// cell's real training images they are made of).
+pub(crate) type SyntheticImages<'a> = (crate::Synthetic, Box<dyn ImageSource + 'a>);
 
 /// The synthetic images a cell adds (its scenario's set, its replica, the mix's share), at the
 /// model's size, with the set they come from; `None` when it adds none. A set at another side
 /// than the model's is resized as it is read ([`Resized`]), never held whole at the model's
 /// side.
-pub(crate) fn synthetic_images(
+pub(crate) fn synthetic_images<'a>(
     spec: CellSpec<'_>,
-    train: &dyn ImageSource,
+    train: &'a dyn ImageSource,
     gans: &GanStage,
     cfg: &CheckedConfig,
-) -> std::result::Result<Option<SyntheticImages>, CellError> {
+) -> std::result::Result<Option<SyntheticImages<'a>>, CellError> {
     let Some(which) = spec.scenario.synthetic().filter(|w| w.is_images()) else {
         return Ok(None); // none, or vectors (a probe cell adds those itself)
     };
     if which == crate::Synthetic::Edits {
-        let train = train.in_memory().ok_or(CellError::NeedsMemory {
-            what: "the edit GAN's edits",
-        })?;
         return Ok(Some((
             which,
             Box::new(edited_images(spec, train, gans, cfg)?),
@@ -163,12 +161,12 @@ impl ImageReader for ResizedReader {
 
 /// The edit GAN's edits a cell adds, applied to the cell's own real training images (at its
 /// side): the real detail of each edited image is the cell's, only the change is upsampled.
-fn edited_images(
+fn edited_images<'a>(
     spec: CellSpec<'_>,
-    train: &TensorDataset,
+    train: &'a dyn ImageSource,
     gans: &GanStage,
     cfg: &CheckedConfig,
-) -> std::result::Result<TensorDataset, CellError> {
+) -> std::result::Result<ganaug_gan::EditSource<'a>, CellError> {
     let which = crate::Synthetic::Edits;
     let set = gans
         .set(which, spec.seed)
@@ -177,11 +175,12 @@ fn edited_images(
         .edits
         .get(&gans.replica(spec.seed))
         .ok_or(CellError::NoSyntheticSet(which))?;
-    let rows: Vec<usize> = match gans.mixed_rows(set, &cfg.gan.mix, &train.class_counts())? {
+    let counts = ganaug_data::stream::class_counts(train)?;
+    let rows: Vec<usize> = match gans.mixed_rows(set, &cfg.gan.mix, &counts)? {
         Some(rows) => rows.into_iter().map(|r| r as usize).collect(),
         None => (0..edits.sources.len()).collect(),
     };
-    Ok(edits.materialize(train, &rows)?)
+    Ok(edits.source(train, &rows)?)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 //! class's images read a chunk at a time (the same synthetic sets, selections and measures),
 //! and every cell has the in-memory per-image test probabilities — the real splits read batch
 //! by batch, the synthetic images and the classic copies (made when read) in the same training
-//! sets. What cannot stream yet (the edit GAN) is refused by name.
+//! sets. A source that cannot stream (the generated phantom) is refused by name.
 
 use ganaug_data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
 use ganaug_data::{DataSource, FolderSource, PhantomConfig, Streaming};
@@ -149,44 +149,4 @@ fn what_cannot_stream_is_refused_by_name() {
     // one process at once would share libtorch's random generator)
     let decision = phantom.stream_decision(16, Streaming::Auto).expect("auto");
     assert!(!decision.stream);
-    // the edit GAN still needs its images in memory: refused before any work, in a run and in
-    // a scarcity study (feature-GAN cells and studies stream: tests/stream_study.rs)
-    let dir = tempfile::tempdir().expect("tempdir");
-    write_class_folders(
-        dir.path(),
-        &FolderFixture::new(2, 6, 24, FixtureFormat::GrayPng),
-    )
-    .expect("fixture");
-    let data = DataSource::Folder(Box::new(
-        FolderSource::discover(dir.path()).expect("folder"),
-    ));
-    let mut edits = ReproConfig::preset("tiny").expect("tiny").into_inner();
-    edits.scenarios = vec![Scenario::Raw, Scenario::Edit];
-    edits.gan.edits = Some(experiment::EditPlan::default());
-    let cfg = edits.clone().check().expect("checked");
-    let err = run_cfg(&data, Streaming::On, &cfg).expect_err("edits do not stream");
-    let msg = err.to_string();
-    assert!(
-        msg.contains("edit") && msg.contains("--stream off"),
-        "{msg}"
-    );
-    let mut cfg = edits;
-    cfg.scarcity = ReproConfig::preset("scarcity")
-        .expect("scarcity")
-        .into_inner()
-        .scarcity;
-    if let Some(plan) = cfg.scarcity.as_mut() {
-        plan.then_real.clear();
-    }
-    let cfg = cfg.check().expect("checked");
-    let out = tempfile::tempdir().expect("out");
-    let target = out.path().join("study");
-    let opts = RunOptions {
-        streaming: Streaming::On,
-        ..RunOptions::default()
-    };
-    let err = experiment::run_with(&cfg, &data, &target, tch::Device::Cpu, &opts)
-        .expect_err("a study with edits does not stream");
-    assert!(err.to_string().contains("edit"), "{err}");
-    assert!(!target.exists(), "refused before anything is written");
 }

@@ -1,6 +1,7 @@
 //! A data-scarcity study that streams its images from the decode cache (`--stream on`) is the
 //! study in memory: each subset is a subset of the streams (the same images by name, read from
-//! the cache), its GANs train on it streamed, its feature GAN reads its features batch by batch,
+//! the cache), its GANs train on it streamed (the edit GAN too, its edits applied to each
+//! cell's real images as they are read), its feature GAN reads its features batch by batch,
 //! and every subset's cells, GANs, synthetic sets and worth entries are the in-memory study's.
 //! (Its own test binary: two trainings in one process at once would share libtorch's random
 //! generator.)
@@ -8,7 +9,9 @@
 use ganaug_data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
 use ganaug_data::{DataSource, FolderSource, Streaming};
 use ganaug_experiment::scarcity::{Arm, ScarcityPlan};
-use ganaug_experiment::{self as experiment, FeaturePlan, ReproConfig, RunOptions, Scenario};
+use ganaug_experiment::{
+    self as experiment, EditPlan, FeaturePlan, ReproConfig, RunOptions, Scenario,
+};
 use ganaug_models::{pretrained_weights, ModelKind};
 
 /// `v` without its wall times (every key naming seconds), to compare two runs whole.
@@ -27,8 +30,8 @@ fn without_times(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
-/// The tiny preset's models on a two-fraction study with the per-class GAN and, with the
-/// EfficientNet-Lite0 weights, the feature GAN (its "then real" arm too).
+/// The tiny preset's models on a two-fraction study with the per-class and edit GANs and, with
+/// the EfficientNet-Lite0 weights, the feature GAN ("then real" arms too).
 fn tiny_study() -> experiment::CheckedConfig {
     let mut c = ReproConfig::preset("tiny").expect("tiny").into_inner();
     let weights = pretrained_weights(ModelKind::EfficientNetLite0).is_some();
@@ -36,8 +39,20 @@ fn tiny_study() -> experiment::CheckedConfig {
         weights || std::env::var_os("GANAUG_REQUIRE_WEIGHTS").is_none(),
         "GANAUG_REQUIRE_WEIGHTS is set: run scripts/setup.sh"
     );
-    c.scenarios = vec![Scenario::Raw, Scenario::Classic, Scenario::Gan];
-    let mut then_real = vec![Scenario::Gan];
+    c.scenarios = vec![
+        Scenario::Raw,
+        Scenario::Classic,
+        Scenario::Gan,
+        Scenario::Edit,
+    ];
+    c.gan.edits = Some(EditPlan {
+        ngf: 4,
+        ndf: 4,
+        epochs: 2,
+        batch_size: 4,
+        ..EditPlan::default()
+    });
+    let mut then_real = vec![Scenario::Gan, Scenario::Edit];
     if weights {
         c.scenarios.push(Scenario::Fgan);
         then_real.push(Scenario::Fgan);
@@ -107,6 +122,8 @@ fn a_streamed_study_is_the_in_memory_study() {
         Arm::Classic,
         Arm::Synthetic(Scenario::Gan),
         Arm::ThenReal(Scenario::Gan),
+        Arm::Synthetic(Scenario::Edit),
+        Arm::ThenReal(Scenario::Edit),
         Arm::Oracle,
     ] {
         assert!(arms.contains(&arm), "no {arm} cell: {arms:?}");

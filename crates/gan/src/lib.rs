@@ -11,7 +11,8 @@ mod synth;
 mod train;
 
 pub use edit::{
-    random_masks, synthesize_edits, EditEpoch, EditGan, EditGanConfig, EditSet, EditSynthConfig,
+    random_masks, synthesize_edits, EditEpoch, EditGan, EditGanConfig, EditSet, EditSource,
+    EditSynthConfig,
 };
 pub use error::{GanError, Result};
 pub use features::{FeatureEpoch, FeatureGan, FeatureGanConfig};

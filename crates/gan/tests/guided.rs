@@ -203,6 +203,58 @@ fn edits_stay_inside_their_masks_and_bounds_and_materialize_at_any_side() {
     );
 }
 
+/// The edit GAN on images streamed from a file (read a batch at a time) is the edit GAN on the
+/// same images in memory: the same weights' edits, the same kept edits, and the edits applied
+/// as they are read ([`ganaug_gan::EditSet::source`]) equal the materialized set, any batch.
+#[test]
+fn the_edit_gan_reads_a_stream_as_it_reads_memory() {
+    use ganaug_data::ImageSource;
+    let _g = rng_lock();
+    let data = images();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("real.safetensors");
+    ganaug_data::stream::write_set_file(&file, &data).expect("write");
+    let stream = ganaug_data::stream::open_set_file(&file).expect("open");
+    let fit = |source: &dyn ImageSource| {
+        let mut gan = EditGan::new(edit_cfg(2), Device::Cpu).expect("gan");
+        gan.fit(source, None, &Silent).expect("fit");
+        gan
+    };
+    let (in_memory, streamed) = (fit(&data), fit(&stream));
+    let edit = |g: &EditGan| {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
+        g.edit(&data.images, &data.labels, &mut rng)
+            .expect("edit")
+            .0
+    };
+    assert!(edit(&in_memory).equal(&edit(&streamed)), "trained alike");
+    let synth = EditSynthConfig {
+        keep: 5,
+        min_edit_rms: 0.0,
+        ..EditSynthConfig::default()
+    };
+    let class1 = (
+        data.class_subset(1).expect("class"),
+        stream.class_subset(1).expect("class"),
+    );
+    let (a, _) = synthesize_edits(&in_memory, &class1.0, 1, &synth).expect("edits");
+    let (b, _) = synthesize_edits(&in_memory, &class1.1, 1, &synth).expect("edits");
+    assert_eq!(a.sources, b.sources);
+    assert!(a.deltas.equal(&b.deltas));
+    // applied as read, from the stream, batch by batch in any order: the materialized set
+    let rows = [4usize, 0, 2, 3];
+    let whole = a.materialize(&data, &rows).expect("materialize");
+    let source = a.source(&stream, &rows).expect("source");
+    assert_eq!(source.len(), 4);
+    assert_eq!(source.names(), whole.names.as_slice());
+    let mut reader = source.reader().expect("reader");
+    for batch in [&[3i64, 1][..], &[0], &[2, 0, 3]] {
+        let want = whole.images.index_select(0, &Tensor::from_slice(batch));
+        assert!(reader.read(batch).expect("read").equal(&want), "{batch:?}");
+    }
+    assert!(reader.read(&[4]).is_err(), "past the edits");
+}
+
 #[test]
 fn the_edit_gan_resumes_exactly_and_needs_two_images_per_class() {
     let _g = rng_lock();

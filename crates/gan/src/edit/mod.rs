@@ -27,7 +27,8 @@ use tch::nn::{self, Module, ModuleT};
 use tch::{Device, Kind, Reduction, Tensor};
 
 use ganaug_augment::DiffAugment;
-use ganaug_data::TensorDataset;
+use ganaug_data::stream::ImageReader;
+use ganaug_data::{ImageSource, TensorDataset};
 use ganaug_train::optim::{self, NamedTensor};
 use ganaug_train::{
     copy_into_vars, data_fingerprint, load_checkpoint, save_checkpoint, zero_grad, Adam,
@@ -42,7 +43,7 @@ mod nets;
 mod synth;
 pub use nets::random_masks;
 use nets::{Editor, PairCritic};
-pub use synth::{synthesize_edits, EditSet, EditSynthConfig};
+pub use synth::{synthesize_edits, EditSet, EditSource, EditSynthConfig};
 
 /// How an edit GAN is built and trained.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -274,17 +275,23 @@ impl EditGan {
     }
 
     /// Trains on `data` (`[N, C, S, S]` images of at least two classes, each with two images
-    /// or more) until the configured epochs are done; with `out_dir`, checkpoints and
-    /// `metrics.jsonl` there.
+    /// or more; in memory, or streamed and read a batch at a time) until the configured epochs
+    /// are done; with `out_dir`, checkpoints and `metrics.jsonl` there.
     pub fn fit(
         &mut self,
-        data: &TensorDataset,
+        data: &dyn ImageSource,
         out_dir: Option<&Path>,
         observer: &dyn Observer,
     ) -> Result<()> {
         let pairs = self.nets.check_data(data, self.resumed.as_ref())?;
         let run = out_dir.map(RunDir::new);
-        let data = data.to_device(self.nets.vs.device())?;
+        let device = self.nets.vs.device();
+        // in memory: moved to the device once, batches picked there; streamed: read by batch
+        let moved = data.in_memory().map(|d| d.to_device(device)).transpose()?;
+        let data: &dyn ImageSource = match &moved {
+            Some(d) => d,
+            None => data,
+        };
         let cfg = &self.nets.cfg;
         let epoch_loop = EpochLoop {
             name: "edit GAN",
@@ -300,8 +307,9 @@ impl EditGan {
             observer,
         };
         let mut step = EditEpochs {
+            reader: data.reader()?,
+            labels: data.labels().f_to_device(device)?,
             nets: &mut self.nets,
-            data: &data,
             by_class: &pairs,
         };
         epoch_loop.run(&mut step, &mut self.progress)?;
@@ -391,18 +399,19 @@ impl EditNets {
     /// Checks the data; returns the indices of each class's images (for the real pairs).
     fn check_data(
         &mut self,
-        data: &TensorDataset,
+        data: &dyn ImageSource,
         resumed: Option<&(PathBuf, CheckpointMeta)>,
     ) -> Result<Vec<Vec<i64>>> {
         let (s, c) = (self.cfg.size, self.cfg.channels);
         if data.image_size() != (s, s) || data.channels() != c {
+            let (h, w) = data.image_size();
             return Err(GanError::Shape {
                 what: "training images",
                 expected: format!("[N, {c}, {s}, {s}]"),
-                got: format!("{:?}", data.images.size()),
+                got: format!("[{}, {}, {h}, {w}]", data.len(), data.channels()),
             });
         }
-        let labels = Vec::<i64>::try_from(&data.labels.f_to_device(Device::Cpu)?)?;
+        let labels = Vec::<i64>::try_from(&data.labels().f_to_device(Device::Cpu)?)?;
         let mut by_class = vec![Vec::new(); self.cfg.classes as usize];
         for (i, &l) in labels.iter().enumerate() {
             let slot = by_class
@@ -500,10 +509,13 @@ impl EditNets {
     }
 }
 
-/// The edit GAN's side of the epoch loop.
+/// The edit GAN's side of the epoch loop: its images read by position (picked on the device
+/// when in memory, read from the stream otherwise).
 struct EditEpochs<'a> {
+    reader: Box<dyn ImageReader>,
+    /// Labels `[N]` on the networks' device.
+    labels: Tensor,
     nets: &'a mut EditNets,
-    data: &'a TensorDataset,
     by_class: &'a [Vec<i64>],
 }
 
@@ -515,10 +527,10 @@ impl TrainStep for EditEpochs<'_> {
     /// itself).
     fn train_epoch(&mut self, epoch: usize, _seed: u64, rng: &mut ChaCha8Rng) -> Result<EditEpoch> {
         use rand::seq::SliceRandom;
-        let n = self.data.len();
+        let n = self.labels.size().first().copied().unwrap_or(0) as usize;
         let mut order: Vec<i64> = (0..n as i64).collect();
         order.shuffle(rng);
-        let labels = Vec::<i64>::try_from(&self.data.labels.f_to_device(Device::Cpu)?)?;
+        let labels = Vec::<i64>::try_from(&self.labels.f_to_device(Device::Cpu)?)?;
         let batch = self.nets.cfg.batch_size.min(n);
         let (mut sums, mut steps) = ([0.0f64; 3], 0usize);
         for idx in order.chunks(batch).filter(|c| c.len() >= 2) {
@@ -534,11 +546,12 @@ impl TrainStep for EditEpochs<'_> {
                     }
                 })
                 .collect();
-            let device = self.data.images.device();
-            let pick = |v: &[i64]| Tensor::from_slice(v).to_device(device);
-            let x = self.data.images.f_index_select(0, &pick(idx))?;
-            let y = self.data.labels.f_index_select(0, &pick(idx))?;
-            let other = self.data.images.f_index_select(0, &pick(&partners))?;
+            let device = self.labels.device();
+            let x = self.reader.read(idx)?.f_to_device(device)?;
+            let y = self
+                .labels
+                .f_index_select(0, &Tensor::from_slice(idx).to_device(device))?;
+            let other = self.reader.read(&partners)?.f_to_device(device)?;
             let s = self.nets.step(&x, &y, &other, rng)?;
             (0..3).for_each(|k| sums[k] += s[k]);
             steps += 1;

@@ -19,10 +19,27 @@ pub struct EditSet {
 impl EditSet {
     /// The edited images at `real`'s side: each edit's source from `real` (a split holding
     /// them, at any side) plus its upsampled change, clamped to [0, 1], as a dataset named
-    /// `edit-<source>-<i>`.
-    pub fn materialize(&self, real: &TensorDataset, rows: &[usize]) -> Result<TensorDataset> {
+    /// `edit-<source>-<i>` — every image of [`EditSet::source`] read at once.
+    pub fn materialize(&self, real: &dyn ImageSource, rows: &[usize]) -> Result<TensorDataset> {
+        let source = self.source(real, rows)?;
+        let all: Vec<i64> = (0..rows.len() as i64).collect();
+        let images = source.reader()?.read(&all)?;
+        Ok(TensorDataset::new(
+            images.shallow_clone(),
+            source.labels.f_to_device(images.device())?,
+            source.names,
+            source.class_names,
+            source.description,
+        )?)
+    }
+
+    /// The edits `rows` applied to `real`'s images (a split holding their sources, at any
+    /// side, in memory or streamed) as a source read batch by batch: each batch's sources read
+    /// from `real`, plus their changes upsampled to `real`'s side, clamped to [0, 1]. Only the
+    /// changes (at the edit GAN's side) are held; the edited images are made when read.
+    pub fn source<'a>(&self, real: &'a dyn ImageSource, rows: &[usize]) -> Result<EditSource<'a>> {
         let index: std::collections::HashMap<&str, i64> = real
-            .names
+            .names()
             .iter()
             .enumerate()
             .map(|(i, n)| (n.as_str(), i as i64))
@@ -36,32 +53,111 @@ impl EditSet {
                 reason: format!("the source {name} of an edit is not in the real split"),
             })?);
         }
-        let (h, w) = real.image_size();
         let pick = Tensor::from_slice(&rows.iter().map(|&r| r as i64).collect::<Vec<_>>());
-        let deltas = self.deltas.f_index_select(0, &pick)?;
+        let labels: Vec<i64> = rows.iter().map(|&r| self.labels[r]).collect();
+        Ok(EditSource {
+            real,
+            sources: std::sync::Arc::new(src),
+            deltas: self.deltas.f_index_select(0, &pick)?,
+            labels: Tensor::from_slice(&labels),
+            names: rows
+                .iter()
+                .map(|&r| format!("edit-{}-{r}", self.sources[r]))
+                .collect(),
+            class_names: real.class_names().to_vec(),
+            description: "real images with edits of an edit GAN".into(),
+        })
+    }
+}
+
+/// Edits applied to a split's real images, read batch by batch ([`EditSet::source`]).
+pub struct EditSource<'a> {
+    real: &'a dyn ImageSource,
+    /// The position in `real` of each edit's source.
+    sources: std::sync::Arc<Vec<i64>>,
+    /// Each edit's change `[K, C, s, s]` at the edit GAN's side.
+    deltas: Tensor,
+    labels: Tensor,
+    names: Vec<String>,
+    class_names: Vec<String>,
+    description: String,
+}
+
+impl std::fmt::Debug for EditSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EditSource")
+            .field("edits", &self.names.len())
+            .field("real", &self.real.description())
+            .finish()
+    }
+}
+
+impl ImageSource for EditSource<'_> {
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+    fn labels(&self) -> &Tensor {
+        &self.labels
+    }
+    fn names(&self) -> &[String] {
+        &self.names
+    }
+    fn class_names(&self) -> &[String] {
+        &self.class_names
+    }
+    fn channels(&self) -> i64 {
+        self.real.channels()
+    }
+    fn image_size(&self) -> (i64, i64) {
+        self.real.image_size()
+    }
+    fn description(&self) -> &str {
+        &self.description
+    }
+    fn reader(&self) -> ganaug_data::Result<Box<dyn ImageReader>> {
+        Ok(Box::new(EditReader {
+            real: self.real.reader()?,
+            sources: self.sources.clone(),
+            deltas: self.deltas.shallow_clone(),
+            side: self.real.image_size(),
+        }))
+    }
+}
+
+/// Reads edited images: the sources from the real split's reader, the changes added.
+struct EditReader {
+    real: Box<dyn ImageReader>,
+    sources: std::sync::Arc<Vec<i64>>,
+    deltas: Tensor,
+    side: (i64, i64),
+}
+
+impl ImageReader for EditReader {
+    fn read(&mut self, indices: &[i64]) -> ganaug_data::Result<Tensor> {
+        let n = self.sources.len() as i64;
+        let mut src = Vec::with_capacity(indices.len());
+        for &i in indices {
+            let at = usize::try_from(i).ok().filter(|_| i < n).ok_or_else(|| {
+                ganaug_data::DataError::Config {
+                    field: "indices",
+                    reason: format!("edit {i} out of 0..{n}"),
+                }
+            })?;
+            src.push(self.sources[at]);
+        }
+        let sources = self.real.read(&src)?;
+        let deltas = self
+            .deltas
+            .f_index_select(0, &Tensor::f_from_slice(indices)?)?;
+        let (h, w) = self.side;
         let deltas = if deltas.size()[2] == h && deltas.size()[3] == w {
             deltas
         } else {
             deltas.f_upsample_bilinear2d([h, w], false, None, None)?
         };
-        let sources = real
-            .images
-            .f_index_select(0, &Tensor::from_slice(&src).to_device(real.images.device()))?;
-        let images = sources
+        Ok(sources
             .f_add(&deltas.f_to_device(sources.device())?)?
-            .f_clamp(0.0, 1.0)?;
-        let labels: Vec<i64> = rows.iter().map(|&r| self.labels[r]).collect();
-        let names = rows
-            .iter()
-            .map(|&r| format!("edit-{}-{r}", self.sources[r]))
-            .collect();
-        Ok(TensorDataset::new(
-            images,
-            Tensor::from_slice(&labels).to_device(real.images.device()),
-            names,
-            real.class_names.clone(),
-            "real images with edits of an edit GAN",
-        )?)
+            .f_clamp(0.0, 1.0)?)
     }
 }
 
@@ -97,11 +193,12 @@ impl Default for EditSynthConfig {
 /// class's report, whose nearest-neighbour figures are the kept edits' masked RMS changes.
 pub fn synthesize_edits(
     gan: &EditGan,
-    class_images: &TensorDataset,
+    class_images: &dyn ImageSource,
     label: i64,
     cfg: &EditSynthConfig,
 ) -> Result<(EditSet, crate::ClassSynthReport)> {
     let n = class_images.len();
+    let mut reader = class_images.reader()?;
     if n == 0 || cfg.keep == 0 {
         return Err(GanError::Inputs {
             reason: "edits need source images and at least one edit to keep".into(),
@@ -112,11 +209,7 @@ pub fn synthesize_edits(
     let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(cfg.seed);
     let (mut deltas, mut rms, mut scores) = (Vec::new(), Vec::new(), Vec::new());
     for chunk in rows.chunks(64) {
-        let pick = Tensor::from_slice(chunk);
-        let src = class_images
-            .images
-            .f_index_select(0, &pick.f_to_device(class_images.images.device())?)?;
-        let src = src.f_to_device(Device::Cpu)?;
+        let src = reader.read(chunk)?.f_to_device(Device::Cpu)?;
         let y = Tensor::f_full([chunk.len() as i64], label, (Kind::Int64, Device::Cpu))?;
         let (d, m) = gan.edit(&src, &y, &mut rng)?;
         let area = m
@@ -147,7 +240,7 @@ pub fn synthesize_edits(
     sorted.sort_by(f64::total_cmp);
     let report = crate::ClassSynthReport {
         class: class_images
-            .class_names
+            .class_names()
             .get(label as usize)
             .cloned()
             .unwrap_or_default(),
@@ -163,7 +256,7 @@ pub fn synthesize_edits(
     let set = EditSet {
         sources: order
             .iter()
-            .map(|&i| class_images.names[rows[i] as usize].clone())
+            .map(|&i| class_images.names()[rows[i] as usize].clone())
             .collect(),
         deltas: deltas.f_index_select(0, &Tensor::from_slice(&kept))?,
         labels: vec![label; order.len()],
