@@ -135,6 +135,22 @@ fn a_made_dataset_is_summarised_and_planned() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("Estimated for this run"), "{}", text(&o));
+    // planned streamed as the run would stream (a set larger than memory is never loaded)
+    let o = ganaug(&[
+        "reproduce",
+        "--data",
+        d,
+        "--preset",
+        "tiny",
+        "--dry-run",
+        "--stream",
+        "on",
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("Estimated for this run"), "{}", text(&o));
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::time::Instant;
 use serde::Serialize;
 use tch::{Device, Kind, Tensor};
 
-use ganaug_data::{Splits, TensorDataset};
+use ganaug_data::{ImageSource, Splits, StreamSplits, Streaming};
 use ganaug_gan::{GanTrainer, TrainConfig as GanTrain};
 use ganaug_models::{Classifier, ModelConfig};
 
@@ -20,7 +20,8 @@ use crate::layout::{GanUnit, Layout};
 use crate::shard::{units, Unit, Work};
 use ganaug_train::{short_duration, Observer};
 
-use crate::{load_splits, CheckedConfig, DataSource, ExperimentError, Head, Result, Synthetic};
+use crate::sources::SplitSources;
+use crate::{CheckedConfig, DataSource, ExperimentError, Head, Result, Synthetic};
 
 /// One line of the plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -40,23 +41,26 @@ pub struct PlanLine {
 }
 
 /// The plan of `cfg` on `data` into `out`, for `work`, timing a few steps on `device` (a
-/// scarcity study: every subset's units).
+/// scarcity study: every subset's units), the images streamed as the run would stream them
+/// (`streaming`: a plan reads a few batches, so a dataset larger than memory is planned
+/// without holding it).
 pub fn dry_run(
     cfg: &CheckedConfig,
     data: &DataSource,
     out: &Path,
     device: Device,
-    work: Work,
+    (work, streaming): (Work, Streaming),
     observer: &dyn Observer,
 ) -> Result<Vec<PlanLine>> {
     observer.message("dry run: loading the data at every size the plan uses");
-    let loaded = load_splits(cfg, data, device)?;
+    let loaded = crate::run::load_sizes(cfg, data, device, &cfg.image_sizes(), streaming)?;
     let timings = RefCell::new(Timings::new(observer));
     if loaded.cfg.scarcity.is_some() {
         return crate::scarcity::dry_run(&loaded, out, device, &timings);
     }
-    let (cfg, splits, data_id) = (&loaded.cfg, &loaded.splits, &loaded.data_id);
-    Planner::new(cfg, splits, data_id, out, device, &timings)?.lines(work)
+    let (cfg, data_id) = (&loaded.cfg, &loaded.data_id);
+    let sides = (&loaded.splits, loaded.streams.as_ref());
+    Planner::new(cfg, sides, data_id, out, device, &timings)?.lines(work)
 }
 
 /// Timed steps, kept across the plans of a study's subsets: each kind of step is timed once.
@@ -95,7 +99,9 @@ impl<'o> Timings<'o> {
 /// What a plan is made from.
 pub(crate) struct Planner<'a, 'o> {
     cfg: &'a CheckedConfig,
+    /// The splits by side: in memory, or streamed when there are streams.
     splits: &'a BTreeMap<i64, Splits>,
+    streams: Option<&'a BTreeMap<i64, StreamSplits>>,
     data_id: &'a str,
     layout: Layout,
     device: Device,
@@ -110,16 +116,23 @@ pub(crate) struct Planner<'a, 'o> {
 impl<'a, 'o> Planner<'a, 'o> {
     pub(crate) fn new(
         cfg: &'a CheckedConfig,
-        splits: &'a BTreeMap<i64, Splits>,
+        (splits, streams): (
+            &'a BTreeMap<i64, Splits>,
+            Option<&'a BTreeMap<i64, StreamSplits>>,
+        ),
         data_id: &'a str,
         out: &Path,
         device: Device,
         timings: &'a RefCell<Timings<'o>>,
     ) -> Result<Self> {
-        let classes = splits[&cfg.gan.gan.size].train.class_names.len();
+        let classes = SplitSources::of(splits, streams, cfg.gan.gan.size)
+            .train
+            .class_names()
+            .len();
         Ok(Planner {
             cfg,
             splits,
+            streams,
             data_id,
             layout: Layout::new(out),
             device,
@@ -131,6 +144,11 @@ impl<'a, 'o> Planner<'a, 'o> {
             timings,
             seed_offset: 0,
         })
+    }
+
+    /// The splits at `side`, of the run's kind.
+    fn sources(&self, side: i64) -> SplitSources<'a> {
+        SplitSources::of(self.splits, self.streams, side)
     }
 
     /// Cells seeded as an experiment with this `seed_offset` seeds them (a study's resample).
@@ -174,20 +192,29 @@ impl<'a, 'o> Planner<'a, 'o> {
 impl Planner<'_, '_> {
     /// A GAN unit: the epochs its folders already hold, the time of the rest.
     fn gan_line(&self, which: Synthetic, replica: u64) -> Result<PlanLine> {
-        let (cfg, base) = (self.cfg, &self.splits[&self.cfg.gan.gan.size]);
-        let classes = base.train.class_names.len();
+        let (cfg, base) = (self.cfg, self.sources(self.cfg.gan.gan.size));
+        let classes = base.train.class_names().len();
         if which == Synthetic::Edits {
             return self.edit_line(replica);
         }
         let key = &self.stage.keys[&(which, replica)];
-        let subsets: Vec<(Option<String>, TensorDataset)> = match which {
-            Synthetic::PerClass => (0..classes as i64)
+        // each GAN's images, by position in the training split
+        let labels = crate::probe_cells::source_labels(base.train).map_err(|e| {
+            ExperimentError::Quality {
+                what: "planning the GANs",
+                source: Box::new(e),
+            }
+        })?;
+        let subsets: Vec<(Option<String>, Vec<i64>)> = match which {
+            Synthetic::PerClass => (0..classes)
                 .map(|l| {
-                    let s = base.train.class_subset(l)?;
-                    Ok((Some(s.class_names[l as usize].clone()), s))
+                    let rows = (0..labels.len() as i64)
+                        .filter(|&i| labels[i as usize] == l)
+                        .collect();
+                    (Some(base.train.class_names()[l].clone()), rows)
                 })
-                .collect::<std::result::Result<_, ganaug_data::DataError>>()?,
-            _ => vec![(None, base.train.shallow_clone())],
+                .collect(),
+            _ => vec![(None, (0..labels.len() as i64).collect())],
         };
         let (gan, tcfg) = match which {
             Synthetic::PerClass => (cfg.gan.gan.clone(), replica_train(cfg, replica)),
@@ -223,10 +250,9 @@ impl Planner<'_, '_> {
                             gan.size,
                             tcfg.batch_size
                         );
-                        let s = self
-                            .timings
-                            .borrow()
-                            .timed(&what, || time_gan_step(&gan, &tcfg, subset, self.device))?;
+                        let s = self.timings.borrow().timed(&what, || {
+                            time_gan_step(&gan, &tcfg, (base.train, subset), self.device)
+                        })?;
                         self.timings.borrow_mut().gan.insert(key, s);
                         s
                     }
@@ -252,7 +278,7 @@ impl Planner<'_, '_> {
         spec: CellSpec<'_>,
         model: usize,
         (images, tta_flip): (usize, bool),
-        sp: &Splits,
+        sp: SplitSources<'_>,
     ) -> Result<PlanLine> {
         let known = self.timings.borrow().features.get(&model).copied();
         let per_image = match known {
@@ -301,8 +327,8 @@ impl Planner<'_, '_> {
 
     /// The edit GAN's unit: its epochs done and the time of the rest, from timed steps.
     fn edit_line(&self, replica: u64) -> Result<PlanLine> {
-        let base = &self.splits[&self.cfg.gan.gan.size];
-        let classes = base.train.class_names.len();
+        let base = self.sources(self.cfg.gan.gan.size);
+        let classes = base.train.class_names().len();
         let key = &self.stage.keys[&(Synthetic::Edits, replica)];
         let dir = self.layout.gan_dir(GanUnit {
             which: Synthetic::Edits,
@@ -339,7 +365,7 @@ impl Planner<'_, '_> {
                         let s = self.timings.borrow().timed(&what, || {
                             let mut gan =
                                 ganaug_gan::EditGan::new(gcfg, self.device).map_err(err)?;
-                            gan.step_seconds(&base.train, 2).map_err(err)
+                            gan.step_seconds(base.train, 2).map_err(err)
                         })?;
                         self.timings.borrow_mut().gan.insert(key, s);
                         s
@@ -366,7 +392,7 @@ impl Planner<'_, '_> {
         let seconds = if done {
             0.0
         } else {
-            let sp = &self.splits[&spec.plan.image_size];
+            let sp = self.sources(spec.plan.image_size);
             let images = training_images(self.cfg, spec, sp);
             if let Head::Probe { tta_flip, .. } = &spec.plan.head {
                 return self.probe_line(spec, model, (images, *tta_flip), sp);
@@ -416,12 +442,12 @@ impl Planner<'_, '_> {
 }
 
 /// Roughly how many images a cell trains on (real, synthetic as kept, classic copies).
-fn training_images(cfg: &CheckedConfig, spec: CellSpec<'_>, sp: &Splits) -> usize {
+fn training_images(cfg: &CheckedConfig, spec: CellSpec<'_>, sp: SplitSources<'_>) -> usize {
     let real = sp.train.len();
     let synthetic = match (spec.scenario.synthetic(), cfg.gan.mix.ratio) {
         (None, _) => 0,
         (Some(_), Some(r)) => (r * real as f64).round() as usize,
-        (Some(_), None) => cfg.gan.synth.keep_per_class * sp.train.class_names.len(),
+        (Some(_), None) => cfg.gan.synth.keep_per_class * sp.train.class_names().len(),
     };
     let base = real + synthetic;
     if spec.scenario.uses_classic() {
@@ -460,21 +486,27 @@ fn step_seconds(
     Ok(time(full as i64)? * batch as f64 / full as f64)
 }
 
-/// Seconds per GAN training step (see [`step_seconds`]).
+/// Seconds per GAN training step (see [`step_seconds`]) on the images of `data` at `rows`
+/// (the first batch of them read).
 fn time_gan_step(
     gan: &ganaug_gan::GanConfig,
     tcfg: &GanTrain,
-    data: &TensorDataset,
+    (data, rows): (&dyn ImageSource, &[i64]),
     device: Device,
 ) -> Result<f64> {
     let err = |e: ganaug_gan::GanError| timing_err("a GAN")(e.to_string());
     let mut t = GanTrainer::new(gan.clone(), tcfg.clone(), device).map_err(err)?;
     let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
-    step_seconds(tcfg.batch_size, data.len(), |b| {
-        let x = data.images.narrow(0, 0, b).to_device(device);
-        let y = gan
-            .n_classes
-            .map(|_| data.labels.narrow(0, 0, b).to_device(device));
+    let mut reader = data.reader()?;
+    let labels = data.labels().to_device(Device::Cpu);
+    step_seconds(tcfg.batch_size, rows.len(), |b| {
+        let first = &rows[..b as usize];
+        let x = reader.read(first)?.to_device(device);
+        let y = gan.n_classes.map(|_| {
+            labels
+                .index_select(0, &Tensor::from_slice(first))
+                .to_device(device)
+        });
         t.train_step(&x, y.as_ref(), &mut rng).map_err(err)?;
         let t0 = Instant::now();
         t.train_step(&x, y.as_ref(), &mut rng).map_err(err)?;
@@ -486,12 +518,12 @@ fn time_gan_step(
 /// on.
 fn timing_model(
     spec: CellSpec<'_>,
-    sp: &Splits,
+    sp: SplitSources<'_>,
     b: i64,
     device: Device,
 ) -> Result<(Classifier, Tensor)> {
     let plan = spec.plan;
-    let (classes, channels) = (sp.train.class_names.len() as i64, sp.train.channels());
+    let (classes, channels) = (sp.train.class_names().len() as i64, sp.train.channels());
     let mcfg = ModelConfig {
         pooled_stages: plan.pooled_stages,
         head: plan.head.arch(),
@@ -506,7 +538,7 @@ fn timing_model(
 }
 
 /// Seconds per image of a probe model's feature extraction (a timed batch).
-fn time_features(spec: CellSpec<'_>, sp: &Splits, device: Device) -> Result<f64> {
+fn time_features(spec: CellSpec<'_>, sp: SplitSources<'_>, device: Device) -> Result<f64> {
     let b = 32i64;
     let (model, x) = timing_model(spec, sp, b, device)?;
     let err = |e: ganaug_models::ModelError| timing_err(spec.plan.kind)(e.to_string());
@@ -518,7 +550,7 @@ fn time_features(spec: CellSpec<'_>, sp: &Splits, device: Device) -> Result<f64>
 
 /// Seconds per training step (forward and backward) of a cell's model at its batch size (see
 /// [`step_seconds`]).
-fn time_cell_step(spec: CellSpec<'_>, sp: &Splits, device: Device) -> Result<f64> {
+fn time_cell_step(spec: CellSpec<'_>, sp: SplitSources<'_>, device: Device) -> Result<f64> {
     let plan = spec.plan;
     let err = |e: ganaug_models::ModelError| timing_err(plan.kind)(e.to_string());
     step_seconds(plan.train.batch_size, usize::MAX, |b| {

@@ -209,20 +209,31 @@ fn the_study_runs_on_a_class_folder_and_every_arm_sees_its_subset_only() {
     }
 
     // `--dry-run` of the finished study finds every unit in the folder (the cells under the
-    // resample's seed, the oracle under its own data id): nothing left to estimate.
-    let plan = experiment::plan::dry_run(
-        &cfg,
-        &data,
-        out.path(),
-        tch::Device::Cpu,
-        ganaug_experiment::shard::Work::All,
-        &ganaug_train::Silent,
-    )
-    .expect("dry run");
+    // resample's seed, the oracle under its own data id): nothing left to estimate — the same
+    // plan with the images in memory and streamed.
+    let dry = |streaming| {
+        experiment::plan::dry_run(
+            &cfg,
+            &data,
+            out.path(),
+            tch::Device::Cpu,
+            (ganaug_experiment::shard::Work::All, streaming),
+            &ganaug_train::Silent,
+        )
+        .expect("dry run")
+    };
+    let plan = dry(ganaug_data::Streaming::Off);
     assert!(!plan.is_empty());
     for line in &plan {
         assert_eq!(line.seconds, 0.0, "{}: {}", line.what, line.cached);
     }
+    let streamed = dry(ganaug_data::Streaming::On);
+    let what = |p: &[experiment::plan::PlanLine]| {
+        p.iter()
+            .map(|l| (l.what.clone(), l.cached.clone(), l.seconds))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(what(&plan), what(&streamed));
 
     worth_of_a_set_reads_off_the_study(&cfg, &data, &r);
 }

@@ -84,7 +84,8 @@ pub struct Args {
     #[arg(long)]
     bf16: bool,
     /// Print every unit of work (GANs, cells), what the output folder already has of it and an
-    /// estimate of its time from a few timed steps on this device, and exit without training.
+    /// estimate of its time from a few timed steps on this device, and exit without training
+    /// (the images read as `--stream` says: a plan reads a few batches).
     #[arg(long)]
     dry_run: bool,
     /// Run only shard I of N (e.g. 2/8; one job of a Slurm array each): the units numbered
@@ -199,7 +200,14 @@ pub fn run(args: Args) -> Result<()> {
     let console = ConsoleProgress::new();
     let observer: &dyn Observer = if args.quiet { &Silent } else { &console };
     if args.dry_run {
-        let plan = experiment::plan::dry_run(&cfg, &data, &out, device, work, observer)?;
+        let plan = experiment::plan::dry_run(
+            &cfg,
+            &data,
+            &out,
+            device,
+            (work, args.stream.stream),
+            observer,
+        )?;
         print!("{}", experiment::plan::plan_text(&cfg, &plan, device));
         return Ok(());
     }

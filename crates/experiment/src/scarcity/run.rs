@@ -9,9 +9,7 @@ use std::time::Instant;
 use ganaug_data::{AnySource, Splits, StreamSplits};
 use ganaug_metrics::{summarize, Outcomes};
 
-use super::subsets::{
-    class_counts, digest_of, draw, draw_from, subset_splits, subset_streams, Subset,
-};
+use super::subsets::{class_counts, digest_of, draw_from, subset_splits, subset_streams, Subset};
 use super::{Arm, ScarcityCell, ScarcityPlan, ScarcityResults, StageSeconds, SubsetSummary};
 use crate::cells::{CellsRun, Experiment};
 use crate::gans::{run_gans, GanStage, StageContext};
@@ -376,29 +374,31 @@ pub(crate) fn dry_run(
         .scarcity
         .clone()
         .ok_or_else(|| ExperimentError::config("scarcity", "the configuration has no study"))?;
-    let pool = &loaded.splits[&loaded.cfg.gan.gan.size];
+    let side = loaded.cfg.gan.gan.size;
+    let pool = loaded.sources(side);
     let mut lines = Vec::new();
     for &f in &plan.fractions {
         for r in 0..plan.resamples as u64 {
-            let sub = draw(pool, f, r, plan.seed, plan.ratio)?;
-            let splits = subset_splits(&loaded.splits, &sub, &[])?;
+            let sub = draw_from([pool.train, pool.val], f, r, plan.seed, plan.ratio)?;
+            let data = SubsetData::of(loaded, &sub, &[])?;
             let id = hash_of(&(&loaded.data_id, &sub.digest))?;
             let image = (r as usize) < plan.image_resamples;
-            let counts = splits[&loaded.cfg.gan.gan.size].train.class_counts();
+            let counts = data.train_counts(side)?;
             let cfg = subset_config(&loaded.cfg, &plan, (f, r), image, &counts)?;
-            let oracle_splits = subset_splits(&loaded.splits, &sub, &sub.extras)?;
-            let mut configs = vec![("", cfg.clone(), &splits, id.clone())];
+            let oracle_data = SubsetData::of(loaded, &sub, &sub.extras)?;
+            let mut configs = vec![("", cfg.clone(), &data, id.clone())];
             for then in then_real_configs(&cfg, &plan)? {
-                configs.push(("then real: ", then, &splits, id.clone()));
+                configs.push(("then real: ", then, &data, id.clone()));
             }
             if !sub.extras.is_empty() {
                 let mut c: ReproConfig = (*cfg).clone();
                 c.scenarios = vec![Scenario::Raw];
                 let oracle_id = oracle_id(loaded, &sub, &id)?;
-                configs.push(("oracle: ", c.check()?, &oracle_splits, oracle_id));
+                configs.push(("oracle: ", c.check()?, &oracle_data, oracle_id));
             }
-            for (k, (kind, c, s, i)) in configs.iter().enumerate() {
-                let planner = Planner::new(c, s, i, out, device, timings)?.with_seed_offset(r);
+            for (k, (kind, c, d, i)) in configs.iter().enumerate() {
+                let sides = (&d.splits, d.streams.as_ref());
+                let planner = Planner::new(c, sides, i, out, device, timings)?.with_seed_offset(r);
                 for mut line in planner.lines(Work::All)? {
                     // the "then real" and oracle cells use the subset's GANs, trained once
                     if k > 0 && line.stage == "gan" {

@@ -343,21 +343,17 @@ impl EditGan {
 
     /// Seconds one training step takes on batches of `data` (the mean of `steps` after one
     /// warm-up), for estimates; the networks train for those steps.
-    pub fn step_seconds(&mut self, data: &TensorDataset, steps: usize) -> Result<f64> {
+    pub fn step_seconds(&mut self, data: &dyn ImageSource, steps: usize) -> Result<f64> {
         let by_class = self.nets.check_data(data, None)?;
         let device = self.nets.vs.device();
         let b = (self.nets.cfg.batch_size as i64).min(data.len() as i64);
-        let x = data.images.f_narrow(0, 0, b)?.f_to_device(device)?;
-        let y = data.labels.f_narrow(0, 0, b)?.f_to_device(device)?;
+        let first: Vec<i64> = (0..b).collect();
+        let mut reader = data.reader()?;
+        let x = reader.read(&first)?.f_to_device(device)?;
+        let y = data.labels().f_narrow(0, 0, b)?.f_to_device(device)?;
         let labels = Vec::<i64>::try_from(&y.f_to_device(Device::Cpu)?)?;
         let partners: Vec<i64> = labels.iter().map(|&l| by_class[l as usize][0]).collect();
-        let other = data
-            .images
-            .f_index_select(
-                0,
-                &Tensor::from_slice(&partners).to_device(data.images.device()),
-            )?
-            .f_to_device(device)?;
+        let other = reader.read(&partners)?.f_to_device(device)?;
         let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
         self.nets.step(&x, &y, &other, &mut rng)?;
         let t0 = std::time::Instant::now();
