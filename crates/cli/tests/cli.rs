@@ -151,6 +151,53 @@ fn a_made_dataset_is_summarised_and_planned() {
     ]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("Estimated for this run"), "{}", text(&o));
+
+    // a classifier trained on it streamed is the one trained in memory: the same report, the
+    // same history (classic copies made when read)
+    let train = |stream: &str| {
+        let out = tmp.path().join(format!("cnn-{stream}"));
+        let o = ganaug(&[
+            "train-classifier",
+            "--data",
+            d,
+            "--model",
+            "cnn",
+            "--size",
+            "32",
+            "--epochs",
+            "2",
+            "--classic",
+            "1",
+            "--stream",
+            stream,
+            "--out",
+            out.to_str().expect("utf-8"),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        let t = String::from_utf8_lossy(&o.stdout).to_string();
+        let report = t[t.find("training images").expect("the training set")..]
+            .lines()
+            .filter(|l| !l.contains("history, curves"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let history: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join("history.json")).expect("history.json"))
+                .expect("json");
+        (report, history)
+    };
+    let (memory, streamed) = (train("off"), train("on"));
+    assert!(memory.0.contains("accuracy"), "{}", memory.0);
+    assert_eq!(memory.0, streamed.0);
+    // every epoch's losses and accuracies (not its wall time)
+    let epochs = |h: &serde_json::Value| {
+        let mut e = h["history"].clone();
+        for epoch in e.as_array_mut().expect("epochs") {
+            epoch.as_object_mut().expect("an epoch").remove("seconds");
+        }
+        e
+    };
+    assert_eq!(epochs(&memory.1).as_array().map(Vec::len), Some(2));
+    assert_eq!(epochs(&memory.1), epochs(&streamed.1));
 }
 
 #[test]

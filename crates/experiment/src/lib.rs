@@ -29,7 +29,7 @@ pub mod shard;
 mod sources;
 pub mod sweep;
 mod training_set;
-pub use training_set::assemble_training_set;
+pub use training_set::{assemble_training_set, with_assembled};
 
 pub use aggregate::aggregate;
 pub use cells::{run_cells, CellSpec, CellsRun, Experiment};

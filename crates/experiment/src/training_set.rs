@@ -30,19 +30,43 @@ pub(crate) fn with_training_set<T>(
     } else {
         0
     };
-    let assemble = |e: CellError| spec.fail("assembling the training set")(e);
-    let mut parts: Vec<&dyn ImageSource> = vec![train];
-    if let Some(s) = &synthetic {
-        parts.push(&**s);
-    }
-    let base = ConcatSource::new(parts).map_err(|e| assemble(e.into()))?;
+    with_assembled(
+        (train, synthetic.as_deref()),
+        (copies, spec.seed),
+        spec.fail("assembling the training set"),
+        f,
+    )
+}
+
+/// Calls `f` with a training set as the experiment assembles a cell's, read from where its
+/// parts are (in memory or streamed; nothing copied): the `real` images, then the `synthetic`
+/// ones (at the same side), then `copies` classic-augmentation copies of all of them (the
+/// paper's flips and rotations, [`Pipeline::paper`], seeded by `seed`), made when read — the
+/// images [`assemble_training_set`] stores. `fail` turns an assembly error (parts that do not
+/// agree) into `f`'s error. `ganaug train-classifier` reads its training set through it.
+pub fn with_assembled<T, E>(
+    (real, synthetic): (&dyn ImageSource, Option<&dyn ImageSource>),
+    (copies, seed): (usize, u64),
+    fail: impl FnOnce(CellError) -> E,
+    f: impl FnOnce(&dyn ImageSource) -> std::result::Result<T, E>,
+) -> std::result::Result<T, E> {
+    let mut parts: Vec<&dyn ImageSource> = vec![real];
+    parts.extend(synthetic);
+    let base = match ConcatSource::new(parts) {
+        Ok(b) => b,
+        Err(e) => return Err(fail(e.into())),
+    };
     if copies == 0 {
         return f(&base);
     }
-    let extra = ExpandedSource::new(&base, &Pipeline::paper(), copies, spec.seed, 64)
-        .map_err(|e| assemble(e.into()))?;
-    let all = ConcatSource::new(vec![&base, &extra]).map_err(|e| assemble(e.into()))?;
-    f(&all)
+    let extra = match ExpandedSource::new(&base, &Pipeline::paper(), copies, seed, 64) {
+        Ok(x) => x,
+        Err(e) => return Err(fail(e.into())),
+    };
+    match ConcatSource::new(vec![&base, &extra]) {
+        Ok(all) => f(&all),
+        Err(e) => Err(fail(e.into())),
+    }
 }
 
 /// A training set as the experiment assembles a cell's: the real images, then the synthetic

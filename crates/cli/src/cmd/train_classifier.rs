@@ -8,6 +8,8 @@
 //! ganaug train-classifier --data ../shared/data/covid-ct --model effnet-lite0 --size 224 --frozen
 //! # add a synthetic set written by `train_gan --synthesize K` (OUT/synthetic/<class>/*.png)
 //! ganaug train-classifier --data ../shared/data/covid-ct --synthetic runs/gan/synthetic
+//! # a folder larger than memory: its images read batch by batch from the decode cache
+//! ganaug train-classifier --data my-images --model cnn --size 64 --classic 2 --stream on
 //! ```
 
 use crate::common;
@@ -15,12 +17,12 @@ use crate::common;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use ganaug::data::{ImageSpec, Splits, TensorDataset};
-use ganaug::experiment::{assemble_training_set, assess};
+use ganaug::data::{ImageSource, ImageSpec, Split, TensorDataset};
+use ganaug::experiment::{assess, with_assembled};
 use ganaug::metrics::{ClassificationReport, ReportConfig};
 use ganaug::models::{
-    fit, predict, pretrained_weights, BackboneMode, Classifier, ConsoleProgress, FitOptions,
-    ModelConfig, ModelKind, SelectOn, TrainConfig,
+    fit_source, predict_source, pretrained_weights, BackboneMode, Classifier, ConsoleProgress,
+    FitOptions, ModelConfig, ModelKind, SelectOn, TrainConfig,
 };
 
 #[derive(clap::Args, Debug)]
@@ -30,6 +32,8 @@ use ganaug::models::{
 pub struct Args {
     #[command(flatten)]
     common: common::CommonArgs,
+    #[command(flatten)]
+    stream: common::StreamArgs,
     /// cnn, vgg16, resnet50, effnet-lite0, effnet-lite1 or effnet-lite2.
     #[arg(long, default_value = "cnn")]
     model: String,
@@ -75,40 +79,33 @@ enum Select {
     ValAuc,
 }
 
-/// The training split, plus `--synthetic`'s images read as the real ones were, plus
-/// `--classic` copies of all of them: assembled as the experiment assembles a cell's.
-fn training_set(args: &Args, splits: &Splits, device: tch::Device) -> Result<TensorDataset> {
-    let synthetic = match &args.synthetic {
-        Some(dir) => {
-            let policy = ImageSpec::default().policy;
-            let s = assess::synthetic_images(dir, &splits.train, policy, device)
-                .with_context(|| format!("reading the synthetic set {}", dir.display()))?;
-            println!("synthetic images: {} from {}", s.len(), dir.display());
-            Some(s)
-        }
-        None => None,
+/// `--synthetic`'s images, read as the real ones were (at their side, colour and resize
+/// policy).
+fn synthetic_set(
+    args: &Args,
+    real: &dyn ImageSource,
+    device: tch::Device,
+) -> Result<Option<TensorDataset>> {
+    let Some(dir) = &args.synthetic else {
+        return Ok(None);
     };
-    let train = assemble_training_set(&splits.train, synthetic.as_ref(), args.classic, args.seed)?;
-    println!(
-        "training images: {} {:?}",
-        train.len(),
-        train.class_counts()
-    );
-    Ok(train)
+    let policy = ImageSpec::default().policy;
+    let s = assess::synthetic_images(dir, real, policy, device)
+        .with_context(|| format!("reading the synthetic set {}", dir.display()))?;
+    println!("synthetic images: {} from {}", s.len(), dir.display());
+    Ok(Some(s))
 }
 
 /// The classifier for the data (ImageNet backbone, frozen, with `--frozen`) and how to train it.
 fn model_and_config(
     args: &Args,
     kind: ModelKind,
-    splits: &Splits,
+    train: &dyn ImageSource,
     device: tch::Device,
 ) -> Result<(Classifier, TrainConfig)> {
     tch::manual_seed(args.seed as i64);
-    let mcfg = ModelConfig::new(kind, i64::from(args.size)).for_data(
-        splits.train.class_names.len() as i64,
-        splits.train.channels(),
-    );
+    let mcfg = ModelConfig::new(kind, i64::from(args.size))
+        .for_data(train.class_names().len() as i64, train.channels());
     let mut model = Classifier::new(mcfg, device)?;
     let mut cfg = TrainConfig {
         max_epochs: args.epochs,
@@ -149,9 +146,16 @@ pub fn run(args: Args) -> Result<()> {
     let source = args.common.source()?;
     // Results folder: history.json, curves.png, checkpoint, model.safetensors.
     let out = args.common.out_or("results/train_classifier");
-    let splits = source.load(i64::from(args.size), device)?;
-    let train = training_set(&args, &splits, device)?;
-    let (mut model, cfg) = model_and_config(&args, kind, &splits, device)?;
+    let (splits, decision) =
+        source.open_spec(ImageSpec::with_size(args.size), device, args.stream.stream)?;
+    println!("{decision}");
+    let (real, val, test) = (
+        splits.get(Split::Train),
+        splits.get(Split::Val),
+        splits.get(Split::Test),
+    );
+    let synthetic = synthetic_set(&args, real, device)?;
+    let (mut model, cfg) = model_and_config(&args, kind, real, device)?;
     let console = ConsoleProgress::new();
     let opts = FitOptions {
         out_dir: Some(&out),
@@ -159,7 +163,18 @@ pub fn run(args: Args) -> Result<()> {
         observer: Some(&console),
         ..Default::default()
     };
-    let report = fit(&mut model, &train, &splits.val, &cfg, &opts)?;
+    // the real images, the synthetic ones, the classic copies of both (made when read): the
+    // training set the experiment assembles for a cell
+    let parts = (real, synthetic.as_ref().map(|s| s as &dyn ImageSource));
+    let fail = |e| anyhow::Error::from(e).context("assembling the training set");
+    let report = with_assembled(parts, (args.classic, args.seed), fail, |train| {
+        println!(
+            "training images: {} {:?}",
+            train.len(),
+            ganaug::data::stream::class_counts(train)?
+        );
+        Ok(fit_source(&mut model, train, val, &cfg, &opts)?)
+    })?;
     println!(
         "{} epochs ({:?}); best validation loss {:.4} at epoch {}",
         report.history.len(),
@@ -168,8 +183,8 @@ pub fn run(args: Args) -> Result<()> {
         report.best_epoch
     );
     model.save(out.join("model.safetensors"))?;
-    let pred = predict(&model, &splits.test)?;
-    let rcfg = ReportConfig::with_class_names(splits.test.class_names.clone());
+    let pred = predict_source(&model, test)?;
+    let rcfg = ReportConfig::with_class_names(test.class_names().to_vec());
     println!(
         "{}",
         ClassificationReport::new(&pred.labels, &pred.probs, &rcfg)?

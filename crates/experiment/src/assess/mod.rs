@@ -168,7 +168,7 @@ pub fn real_splits(data: &DataSource, cfg: &AssessConfig, device: Device) -> Res
 /// bits (8-bit files read the same values either way).
 pub fn synthetic_images(
     dir: &Path,
-    real: &TensorDataset,
+    real: &dyn ganaug_data::ImageSource,
     policy: ganaug_data::ResizePolicy,
     device: Device,
 ) -> Result<TensorDataset> {
@@ -181,11 +181,11 @@ pub fn synthetic_images(
     let names = folder.class_names();
     let mut entries = Vec::new();
     for (label, class) in names.iter().enumerate() {
-        let Some(real_label) = real.class_names.iter().position(|c| c == class) else {
+        let Some(real_label) = real.class_names().iter().position(|c| c == class) else {
             return Err(assess_err(format!(
                 "{}: class folder {class:?} is not a class of the real data ({})",
                 dir.display(),
-                real.class_names.join(", ")
+                real.class_names().join(", ")
             )));
         };
         let mut of_class: Vec<_> = folder
@@ -204,7 +204,7 @@ pub fn synthetic_images(
     if entries.is_empty() {
         return Err(assess_err(format!("{}: no images", dir.display())));
     }
-    let side = real.images.size()[2];
+    let side = real.image_size().0;
     let color = if real.channels() == 3 {
         ColorMode::Rgb
     } else {
@@ -218,7 +218,7 @@ pub fn synthetic_images(
     };
     let opts = LoadOptions::default().with_spec(spec).with_device(device);
     let what = format!("synthetic images from {}", dir.display());
-    let (ds, _) = load_entries(&entries, &real.class_names, &what, &opts)?;
+    let (ds, _) = load_entries(&entries, real.class_names(), &what, &opts)?;
     Ok(ds)
 }
 
