@@ -18,8 +18,8 @@ use crate::cells::Experiment;
 use crate::gans::{run_gans, StageContext};
 use crate::layout::Layout;
 use crate::{
-    aggregate, load_splits, CheckedConfig, DataSource, ExperimentError, FeatureBank, GateMode,
-    Paired, ReproConfig, Result, Scenario, SelectBy, SynthMix, SynthSummary, BUILD_COMMIT,
+    aggregate, CheckedConfig, DataSource, ExperimentError, FeatureBank, GateMode, Paired,
+    ReproConfig, Result, Scenario, SelectBy, SynthMix, SynthSummary, BUILD_COMMIT,
 };
 
 /// What to sweep.
@@ -124,14 +124,15 @@ impl SweepPlan {
 }
 
 /// Runs the sweep into `out` (GANs in `out/gan`, cells in `out/cells`; both reused when
-/// there). `base`'s scenarios are replaced by raw and the plan's scenario; its gate warns
-/// instead of refusing (a refused set could not be swept; the measures are kept).
+/// there), the images streamed as `streaming` says. `base`'s scenarios are replaced by raw and
+/// the plan's scenario; its gate warns instead of refusing (a refused set could not be swept;
+/// the measures are kept).
 pub fn sweep(
     base: &CheckedConfig,
     plan: &SweepPlan,
     data: &DataSource,
     out: &Path,
-    device: Device,
+    (device, streaming): (Device, ganaug_data::Streaming),
     observer: &dyn Observer,
 ) -> Result<SweepResults> {
     let which = plan.check()?;
@@ -141,12 +142,16 @@ pub fn sweep(
     cfg.scenarios = vec![Scenario::Raw, plan.scenario];
     cfg.gan.gate.mode = GateMode::Warn;
     let checked = cfg.clone().check()?;
-    let loaded = load_splits(&checked, data, device)?;
-    let (splits, data_id) = (loaded.splits, loaded.data_id);
+    let loaded = crate::run::load_sizes(&checked, data, device, &checked.image_sizes(), streaming)?;
+    for d in &loaded.decisions {
+        ctx.say(d);
+    }
+    let data_id = &loaded.data_id;
     // The GANs take the data's channels.
     cfg.gan.gan.channels = loaded.cfg.gan.gan.channels;
-    let gan_train = &splits[&cfg.gan.gan.size].train;
-    let largest = gan_train.class_counts().into_iter().max().unwrap_or(0);
+    let gan_train = loaded.gan_train();
+    let counts = ganaug_data::stream::class_counts(&gan_train)?;
+    let largest = counts.into_iter().max().unwrap_or(0);
     let top = plan.ratios.iter().copied().fold(0.0f64, f64::max);
     let need = (top * largest as f64).round() as usize;
     if need > cfg.gan.synth.keep_per_class {
@@ -168,12 +173,7 @@ pub fn sweep(
         rule_cfg.gan.select.by = rule;
         let rule_checked = rule_cfg.clone().check()?;
         ctx.say(format!("selection by {}", rule.name()));
-        let stage = run_gans(
-            &rule_checked,
-            &gan_train.shallow_clone().into(),
-            &data_id,
-            &ctx,
-        )?;
+        let stage = run_gans(&rule_checked, &gan_train, data_id, &ctx)?;
         let sets = stage
             .synthetic
             .iter()
@@ -183,14 +183,14 @@ pub fn sweep(
         results.synthetic.push((rule, sets));
         let mut exp = Experiment {
             cfg: &rule_checked,
-            splits: &splits,
-            streams: None,
+            splits: &loaded.splits,
+            streams: loaded.streams.as_ref(),
             gans: &stage,
-            data_id: &data_id,
+            data_id,
             ctx: &ctx,
             bank: &mut bank,
             seed_offset: 0,
-            test_data_id: &data_id,
+            test_data_id: data_id,
         };
         for point in plan.points() {
             sweep_point(&mut exp, &rule_cfg, rule, point, &mut results)?;

@@ -26,6 +26,8 @@ pub struct Args {
     common: common::CommonArgs,
     #[command(flatten)]
     preset: common::PresetArgs,
+    #[command(flatten)]
+    stream: common::StreamArgs,
     /// The synthetic scenario: gan (one GAN per class) or cgan (one conditional GAN).
     #[arg(long, default_value = "gan")]
     scenario: String,
@@ -129,7 +131,14 @@ pub fn run(args: Args) -> Result<()> {
     let out = args.common.out_or("results/synthetic-sweep");
     let console = ConsoleProgress::new();
     let observer: &dyn Observer = if args.quiet { &Silent } else { &console };
-    let r = sweep(&cfg, &plan, &data, &out, device, observer)?;
+    let r = sweep(
+        &cfg,
+        &plan,
+        &data,
+        &out,
+        (device, args.stream.stream),
+        observer,
+    )?;
     println!(
         "{} points in {:.1} min: {}",
         r.points.len(),
