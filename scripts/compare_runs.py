@@ -26,6 +26,14 @@ def gan_weights(folder, gan):
     return load_file(str(ckpts[-1]))
 
 
+def same_weights(a, b, ga, gb):
+    """Whether two GANs' final checkpoints hold the same tensors (None: one has none)."""
+    wa, wb = gan_weights(a, ga), gan_weights(b, gb)
+    if wa is None or wb is None:
+        return None
+    return wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
+
+
 def without_times(v):
     """`v` without its wall times (every key naming seconds)."""
     if isinstance(v, dict):
@@ -54,11 +62,10 @@ def study(a, b, ra, rb):
         )
         differ += not same
     for (fa, r, ga), (_, _, gb) in zip(sa["gans"], sb["gans"]):
-        wa, wb = gan_weights(a, ga), gan_weights(b, gb)
-        if wa is None or wb is None:
+        same = same_weights(a, b, ga, gb)
+        if same is None:
             print(f"study GAN {ga['name']} (f={fa} r{r}): no checkpoint to compare")
             continue
-        same = wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
         print(f"study GAN {ga['name']} (f={fa} r{r}): final checkpoint tensors {'identical' if same else 'DIFFER'}")
         differ += not same
     for what in ("subsets", "synthetic", "entries", "gans"):
@@ -95,12 +102,11 @@ def main(a, b):
         )
         differ += not same
     for ga, gb in zip(ra["gans"], rb["gans"]):
-        wa, wb = gan_weights(a, ga), gan_weights(b, gb)
-        if wa is None or wb is None:
+        same = same_weights(a, b, ga, gb)
+        if same is None:
             print(f"GAN {ga['name']}: no checkpoint to compare")
             continue
-        same = wa.keys() == wb.keys() and all((wa[k] == wb[k]).all() for k in wa)
-        print(f"GAN {ga['name']}: final checkpoint tensors {'identical' if same else 'DIFFER'} ({len(wa)} tensors)")
+        print(f"GAN {ga['name']}: final checkpoint tensors {'identical' if same else 'DIFFER'}")
         differ += not same
     for sa, sb in zip(ra["synthetic"], rb["synthetic"]):
         same = all(sa.get(k) == sb.get(k) for k in ("measures", "fid", "kid", "selection"))

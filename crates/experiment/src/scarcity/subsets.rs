@@ -137,22 +137,30 @@ fn rows_of(d: &dyn ImageSource, names: &[String]) -> Vec<i64> {
         .collect()
 }
 
-/// The rows of a split's `train` and `val` holding a subset's training names (`train_names`)
-/// and its validation names, checked: every name found at this side.
-fn subset_rows(
-    (train, val): (&dyn ImageSource, &dyn ImageSource),
-    train_names: &[String],
+/// Each side's splits restricted to a subset by `restrict` (given a side's splits and the rows
+/// of its training and validation splits to keep), every name checked to be found at that side.
+fn restrict_sides<S>(
+    sides: &BTreeMap<i64, S>,
     subset: &Subset,
-    side: i64,
-) -> Result<(Vec<i64>, Vec<i64>)> {
-    let (t, v) = (rows_of(train, train_names), rows_of(val, &subset.val));
-    if t.len() != train_names.len() || v.len() != subset.val.len() {
-        return Err(ExperimentError::config(
-            "data",
-            format!("the images at {side}² are not the images the subset was drawn from"),
-        ));
+    extra: &[String],
+    restrict: impl Fn(&S, &[i64], &[i64]) -> Result<S>,
+    splits_of: impl Fn(&S) -> (&dyn ImageSource, &dyn ImageSource),
+) -> Result<BTreeMap<i64, S>> {
+    let mut train_names = subset.train.clone();
+    train_names.extend_from_slice(extra);
+    let mut out = BTreeMap::new();
+    for (&side, sp) in sides {
+        let (train, val) = splits_of(sp);
+        let (t, v) = (rows_of(train, &train_names), rows_of(val, &subset.val));
+        if t.len() != train_names.len() || v.len() != subset.val.len() {
+            return Err(ExperimentError::config(
+                "data",
+                format!("the images at {side}² are not the images the subset was drawn from"),
+            ));
+        }
+        out.insert(side, restrict(sp, &t, &v)?);
     }
-    Ok((t, v))
+    Ok(out)
 }
 
 /// The splits at every side restricted to a subset: its training images (and `extra` ones:
@@ -162,22 +170,15 @@ pub fn subset_splits(
     subset: &Subset,
     extra: &[String],
 ) -> Result<BTreeMap<i64, Splits>> {
-    let mut train_names = subset.train.clone();
-    train_names.extend_from_slice(extra);
-    let mut out = BTreeMap::new();
-    for (&side, sp) in splits {
-        let (t, v) = subset_rows((&sp.train, &sp.val), &train_names, subset, side)?;
-        out.insert(
-            side,
-            Splits {
-                train: sp.train.subset(&t)?,
-                val: sp.val.subset(&v)?,
-                test: sp.test.shallow_clone(),
-                report: ganaug_data::LoadReport::default(),
-            },
-        );
-    }
-    Ok(out)
+    let restrict = |sp: &Splits, t: &[i64], v: &[i64]| -> Result<Splits> {
+        Ok(Splits {
+            train: sp.train.subset(t)?,
+            val: sp.val.subset(v)?,
+            test: sp.test.shallow_clone(),
+            report: ganaug_data::LoadReport::default(),
+        })
+    };
+    restrict_sides(splits, subset, extra, restrict, |sp| (&sp.train, &sp.val))
 }
 
 /// [`subset_splits`] of streamed splits: the same images, still streamed (the subset's
@@ -187,22 +188,15 @@ pub fn subset_streams(
     subset: &Subset,
     extra: &[String],
 ) -> Result<BTreeMap<i64, StreamSplits>> {
-    let mut train_names = subset.train.clone();
-    train_names.extend_from_slice(extra);
-    let mut out = BTreeMap::new();
-    for (&side, sp) in streams {
-        let (t, v) = subset_rows((&sp.train, &sp.val), &train_names, subset, side)?;
-        out.insert(
-            side,
-            StreamSplits {
-                train: sp.train.subset(&t)?,
-                val: sp.val.subset(&v)?,
-                test: sp.test.shallow_clone(),
-                report: ganaug_data::LoadReport::default(),
-            },
-        );
-    }
-    Ok(out)
+    let restrict = |sp: &StreamSplits, t: &[i64], v: &[i64]| -> Result<StreamSplits> {
+        Ok(StreamSplits {
+            train: sp.train.subset(t)?,
+            val: sp.val.subset(v)?,
+            test: sp.test.shallow_clone(),
+            report: ganaug_data::LoadReport::default(),
+        })
+    };
+    restrict_sides(streams, subset, extra, restrict, |sp| (&sp.train, &sp.val))
 }
 
 /// How many images of each class a subset's split holds (for the report).
