@@ -232,7 +232,8 @@ pub fn export_image_folder_at(
     Ok(targets)
 }
 
-#[cfg(all(test, feature = "tch"))]
+#[cfg(test)]
+#[cfg(feature = "tch")]
 mod tests {
     use super::*;
 
