@@ -349,10 +349,7 @@ impl LoadedData {
     /// The training split at the GANs' side, of its kind (not copied).
     pub(crate) fn gan_train(&self) -> AnySource {
         let side = self.cfg.gan.gan.size;
-        match self.streams.as_ref().and_then(|m| m.get(&side)) {
-            Some(s) => s.train.shallow_clone().into(),
-            None => self.splits[&side].train.shallow_clone().into(),
-        }
+        crate::sources::train_at(&self.splits, self.streams.as_ref(), side)
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use ganaug_data::{ImageSource, Splits, StreamSplits};
+use ganaug_data::{AnySource, ImageSource, Splits, StreamSplits};
 
 /// The three splits at one side, as the stages read them: in memory or streamed.
 #[derive(Clone, Copy)]
@@ -32,5 +32,18 @@ impl<'a> SplitSources<'a> {
             val: &sp.val,
             test: &sp.test,
         }
+    }
+}
+
+/// The training split at `side`, owned and of its kind (streamed when there are streams, else
+/// in memory), not copied: what a GAN stage trains on.
+pub(crate) fn train_at(
+    splits: &BTreeMap<i64, Splits>,
+    streams: Option<&BTreeMap<i64, StreamSplits>>,
+    side: i64,
+) -> AnySource {
+    match streams.and_then(|m| m.get(&side)) {
+        Some(s) => s.train.shallow_clone().into(),
+        None => splits[&side].train.shallow_clone().into(),
     }
 }

@@ -4,65 +4,21 @@
 //! images to add is the raw cell itself, every arm gets an entry with its worth in real images,
 //! and the report and `results.json` carry the study.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use ganaug_data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
 use ganaug_data::DataSource;
 use ganaug_experiment::scarcity::subsets::{digest_of, draw, subset_splits};
-use ganaug_experiment::scarcity::{Arm, ScarcityPlan};
-use ganaug_experiment::{
-    self as experiment, CellStop, EditPlan, FeaturePlan, ReproConfig, Scenario,
-};
-use ganaug_models::{pretrained_weights, ModelKind};
+use ganaug_experiment::scarcity::Arm;
+use ganaug_experiment::{self as experiment, CellStop, ReproConfig, Scenario};
+use ganaug_models::ModelKind;
 use ganaug_train::{data_fingerprint, load_checkpoint, RunDir, Silent};
 
-/// The tiny preset with the edit and feature-space GANs and a two-fraction study; without the
-/// EfficientNet-Lite0 weights (and when they are not required), the CNN alone.
+/// The study of these tests: two resamples, "then real" for the guided GANs.
 fn tiny_study() -> ReproConfig {
-    let mut c = ReproConfig::preset("tiny").expect("tiny").into_inner();
-    let weights = pretrained_weights(ModelKind::EfficientNetLite0).is_some();
-    let required = std::env::var_os("GANAUG_REQUIRE_WEIGHTS").is_some();
-    assert!(
-        weights || !required,
-        "GANAUG_REQUIRE_WEIGHTS is set: run scripts/setup.sh"
-    );
-    c.scenarios = vec![
-        Scenario::Raw,
-        Scenario::Classic,
-        Scenario::Gan,
-        Scenario::Edit,
-    ];
-    c.gan.edits = Some(EditPlan {
-        ngf: 4,
-        ndf: 4,
-        epochs: 2,
-        batch_size: 4,
-        ..EditPlan::default()
-    });
-    let mut then_real = vec![Scenario::Edit];
-    if weights {
-        c.scenarios.push(Scenario::Fgan);
-        then_real.push(Scenario::Fgan);
-        let mut f = FeaturePlan::default();
-        f.gan.hidden = 16;
-        f.gan.epochs = 3;
-        f.gan.critic_steps = 2;
-        f.gan.batch_size = 8;
-        f.pca_dims = 4;
-        c.gan.features = Some(f);
-    } else {
-        c.models.retain(|m| m.kind == ModelKind::PaperCnn);
-    }
-    c.scarcity = Some(ScarcityPlan {
-        fractions: vec![0.5, 1.0],
-        resamples: 2,
-        image_resamples: 1,
-        ratio: 1.0,
-        then_real,
-        finetune_epochs: 1,
-        seed: 3,
-    });
-    c
+    common::tiny_study(2, 3, &[])
 }
 
 #[test]

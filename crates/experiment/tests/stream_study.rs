@@ -6,13 +6,12 @@
 //! (Its own test binary: two trainings in one process at once would share libtorch's random
 //! generator.)
 
+mod common;
+
 use ganaug_data::fixture::{write_class_folders, FixtureFormat, FolderFixture};
 use ganaug_data::{DataSource, FolderSource, Streaming};
-use ganaug_experiment::scarcity::{Arm, ScarcityPlan};
-use ganaug_experiment::{
-    self as experiment, EditPlan, FeaturePlan, ReproConfig, RunOptions, Scenario,
-};
-use ganaug_models::{pretrained_weights, ModelKind};
+use ganaug_experiment::scarcity::Arm;
+use ganaug_experiment::{self as experiment, RunOptions, Scenario};
 
 /// `v` without its wall times (every key naming seconds), to compare two runs whole.
 fn without_times(mut v: serde_json::Value) -> serde_json::Value {
@@ -30,52 +29,11 @@ fn without_times(mut v: serde_json::Value) -> serde_json::Value {
     v
 }
 
-/// The tiny preset's models on a two-fraction study with the per-class and edit GANs and, with
-/// the EfficientNet-Lite0 weights, the feature GAN ("then real" arms too).
+/// One resample, "then real" for the per-class GAN too.
 fn tiny_study() -> experiment::CheckedConfig {
-    let mut c = ReproConfig::preset("tiny").expect("tiny").into_inner();
-    let weights = pretrained_weights(ModelKind::EfficientNetLite0).is_some();
-    assert!(
-        weights || std::env::var_os("GANAUG_REQUIRE_WEIGHTS").is_none(),
-        "GANAUG_REQUIRE_WEIGHTS is set: run scripts/setup.sh"
-    );
-    c.scenarios = vec![
-        Scenario::Raw,
-        Scenario::Classic,
-        Scenario::Gan,
-        Scenario::Edit,
-    ];
-    c.gan.edits = Some(EditPlan {
-        ngf: 4,
-        ndf: 4,
-        epochs: 2,
-        batch_size: 4,
-        ..EditPlan::default()
-    });
-    let mut then_real = vec![Scenario::Gan, Scenario::Edit];
-    if weights {
-        c.scenarios.push(Scenario::Fgan);
-        then_real.push(Scenario::Fgan);
-        let mut f = FeaturePlan::default();
-        f.gan.hidden = 16;
-        f.gan.epochs = 3;
-        f.gan.critic_steps = 2;
-        f.gan.batch_size = 8;
-        f.pca_dims = 4;
-        c.gan.features = Some(f);
-    } else {
-        c.models.retain(|m| m.kind == ModelKind::PaperCnn);
-    }
-    c.scarcity = Some(ScarcityPlan {
-        fractions: vec![0.5, 1.0],
-        resamples: 1,
-        image_resamples: 1,
-        ratio: 1.0,
-        then_real,
-        finetune_epochs: 1,
-        seed: 5,
-    });
-    c.check().expect("valid")
+    common::tiny_study(1, 5, &[Scenario::Gan])
+        .check()
+        .expect("valid")
 }
 
 #[test]

@@ -86,10 +86,7 @@ impl SubsetData {
 
     /// The training split at `side`, of its kind (not copied).
     fn train(&self, side: i64) -> AnySource {
-        match self.streams.as_ref().and_then(|m| m.get(&side)) {
-            Some(s) => s.train.shallow_clone().into(),
-            None => self.splits[&side].train.shallow_clone().into(),
-        }
+        crate::sources::train_at(&self.splits, self.streams.as_ref(), side)
     }
 
     /// Each class's training images at `side`.
