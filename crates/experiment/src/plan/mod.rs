@@ -23,7 +23,7 @@ use crate::sources::SplitSources;
 mod timing;
 use crate::{CheckedConfig, DataSource, ExperimentError, Head, Result, Synthetic};
 pub(crate) use timing::Timings;
-use timing::{time_cell_step, time_features, time_gan_step, timing_err, TIMING_BATCH};
+use timing::{once, time_cell_step, time_features, time_gan_step, timing_err, TIMING_BATCH};
 
 /// One line of the plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -205,27 +205,25 @@ impl Planner<'_, '_> {
             let left = tcfg.epochs.saturating_sub(done);
             if left > 0 {
                 let key = crate::hash_of(&(&gan, tcfg.batch_size, &tcfg.diffaugment))?;
-                let known = self.timings.borrow().gan.get(&key).copied();
-                let per_step = match known {
-                    Some(s) => s,
-                    None => {
-                        let what = format!(
-                            "one {}GAN step ({}², batch {})",
-                            if gan.n_classes.is_some() {
-                                "conditional "
-                            } else {
-                                ""
-                            },
-                            gan.size,
-                            tcfg.batch_size
-                        );
-                        let s = self.timings.borrow().timed(&what, || {
-                            time_gan_step(&gan, &tcfg, (base.train, subset), self.device)
-                        })?;
-                        self.timings.borrow_mut().gan.insert(key, s);
-                        s
-                    }
+                let what = || {
+                    format!(
+                        "one {}GAN step ({}², batch {})",
+                        if gan.n_classes.is_some() {
+                            "conditional "
+                        } else {
+                            ""
+                        },
+                        gan.size,
+                        tcfg.batch_size
+                    )
                 };
+                let per_step = once(
+                    self.timings,
+                    |t| &mut t.gan,
+                    key,
+                    what,
+                    || time_gan_step(&gan, &tcfg, (base.train, subset), self.device),
+                )?;
                 let steps = (subset.len() / tcfg.batch_size).max(1) * left;
                 seconds += per_step * steps as f64;
             }
@@ -249,22 +247,19 @@ impl Planner<'_, '_> {
         (images, tta_flip): (usize, bool),
         sp: SplitSources<'_>,
     ) -> Result<PlanLine> {
-        let known = self.timings.borrow().features.get(&model).copied();
-        let per_image = match known {
-            Some(s) => s,
-            None => {
-                let what = format!(
-                    "the feature extraction of {} ({}²)",
-                    spec.plan.kind, spec.plan.image_size
-                );
-                let s = self
-                    .timings
-                    .borrow()
-                    .timed(&what, || time_features(spec, sp, self.device))?;
-                self.timings.borrow_mut().features.insert(model, s);
-                s
-            }
+        let what = || {
+            format!(
+                "the feature extraction of {} ({}²)",
+                spec.plan.kind, spec.plan.image_size
+            )
         };
+        let per_image = once(
+            self.timings,
+            |t| &mut t.features,
+            model,
+            what,
+            || time_features(spec, sp, self.device),
+        )?;
         // feature vectors need no extraction
         let vectors = spec.scenario.synthetic() == Some(Synthetic::Features);
         let mut rows = if vectors {
@@ -321,25 +316,20 @@ impl Planner<'_, '_> {
             if left > 0 {
                 let steps = (base.train.len() / gcfg.batch_size).max(1) * left;
                 let key = crate::hash_of(&(&gcfg.ngf, gcfg.ndf, gcfg.batch_size, gcfg.size))?;
-                let known = self.timings.borrow().gan.get(&key).copied();
-                let per_step = match known {
-                    Some(s) => s,
-                    None => {
+                let (size, batch) = (gcfg.size, gcfg.batch_size);
+                let what = move || format!("one edit-GAN step ({size}², batch {batch})");
+                let per_step = once(
+                    self.timings,
+                    |t| &mut t.gan,
+                    key,
+                    what,
+                    || {
                         let err =
                             |e: ganaug_gan::GanError| timing_err("the edit GAN")(e.to_string());
-                        let what = format!(
-                            "one edit-GAN step ({}², batch {})",
-                            gcfg.size, gcfg.batch_size
-                        );
-                        let s = self.timings.borrow().timed(&what, || {
-                            let mut gan =
-                                ganaug_gan::EditGan::new(gcfg, self.device).map_err(err)?;
-                            gan.step_seconds(base.train, 2).map_err(err)
-                        })?;
-                        self.timings.borrow_mut().gan.insert(key, s);
-                        s
-                    }
-                };
+                        let mut gan = ganaug_gan::EditGan::new(gcfg, self.device).map_err(err)?;
+                        gan.step_seconds(base.train, 2).map_err(err)
+                    },
+                )?;
                 seconds = per_step * steps as f64;
             }
         }
@@ -372,22 +362,19 @@ impl Planner<'_, '_> {
                 plan.image_size,
                 plan.train.batch_size,
             );
-            let known = self.timings.borrow().steps.get(&key).copied();
-            let per_step = match known {
-                Some(s) => s,
-                None => {
-                    let what = format!(
-                        "one training step of {} ({}², batch {})",
-                        plan.kind, plan.image_size, plan.train.batch_size
-                    );
-                    let s = self
-                        .timings
-                        .borrow()
-                        .timed(&what, || time_cell_step(spec, sp, self.device))?;
-                    self.timings.borrow_mut().steps.insert(key, s);
-                    s
-                }
+            let what = || {
+                format!(
+                    "one training step of {} ({}², batch {})",
+                    plan.kind, plan.image_size, plan.train.batch_size
+                )
             };
+            let per_step = once(
+                self.timings,
+                |t| &mut t.steps,
+                key,
+                what,
+                || time_cell_step(spec, sp, self.device),
+            )?;
             let b = plan.train.batch_size;
             let steps = images.div_ceil(b) + sp.val.len().div_ceil(b) / 3;
             per_step * (steps * plan.train.max_epochs) as f64

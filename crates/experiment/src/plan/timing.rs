@@ -1,6 +1,7 @@
 //! The dry run's timings: a few steps of each kind timed on this device (a GAN step, a
 //! classifier step, a probe's feature extraction), kept across the plans of a study's subsets.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
@@ -42,10 +43,27 @@ impl<'o> Timings<'o> {
     }
 
     /// Says what is timed, then times it.
-    pub(super) fn timed(&self, what: &str, time: impl FnOnce() -> Result<f64>) -> Result<f64> {
+    fn timed(&self, what: &str, time: impl FnOnce() -> Result<f64>) -> Result<f64> {
         self.observer.message(&format!("dry run: timing {what}"));
         time()
     }
+}
+
+/// The time kept in `timings`' map `map` under `key`; else `time()`'s (said as `what()`), kept
+/// there: each kind of step is timed once per dry run.
+pub(super) fn once<'o, K: Ord>(
+    timings: &RefCell<Timings<'o>>,
+    map: for<'t> fn(&'t mut Timings<'o>) -> &'t mut BTreeMap<K, f64>,
+    key: K,
+    what: impl FnOnce() -> String,
+    time: impl FnOnce() -> Result<f64>,
+) -> Result<f64> {
+    if let Some(&s) = map(&mut timings.borrow_mut()).get(&key) {
+        return Ok(s);
+    }
+    let s = timings.borrow().timed(&what(), time)?;
+    map(&mut timings.borrow_mut()).insert(key, s);
+    Ok(s)
 }
 
 pub(super) fn timing_err(what: impl std::fmt::Display) -> impl Fn(String) -> ExperimentError {
