@@ -79,6 +79,8 @@ fn the_feature_gan_makes_vectors_of_each_class_and_resumes_exactly() {
 
 #[test]
 fn the_feature_gan_refuses_what_it_cannot_train_on() {
+    // it seeds and draws from libtorch's generator too (a new GAN, the blobs)
+    let _g = rng_lock();
     let bad = FeatureGanConfig {
         critic_steps: 0,
         ..FeatureGanConfig::default()
